@@ -1,0 +1,114 @@
+# edm-serve - build, test and benchmark.
+#
+#   make            build build/edm, build/edmd and the tests
+#   make run        build and serve the bundled model on 127.0.0.1:8080
+#   make test       run every test tier (unit, conformance, CLI, server)
+#   make asan       the test suite under AddressSanitizer + UBSan (build-asan/)
+#   make bench      engine benchmark (ms per evaluation, GFLOP/s vs SGEMM)
+#   make clean
+#
+# CUDA=auto (default) builds the CUDA backend when nvcc is found, CUDA=0 never, CUDA=1 requires it.
+# Files follow conventions, so adding a file needs no edit here:
+#   core/*.c core/*.cu  -> build/libedm.a     (core/cuda_stub.c only when CUDA is off)
+#   tools/edm/*.c       -> build/edm
+#   server/*.c          -> build/edmd
+#   tests/unit/test_*.c -> build/tests/test_*  (each links libedm)
+
+BUILD   ?= build
+CC      ?= cc
+NVCC    ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA    ?= auto
+SAN     ?=
+OPT     ?= -O2
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+CFLAGS  += -std=c11 $(OPT) -g $(WARN) -D_GNU_SOURCE -fopenmp -Iinclude -Icore \
+           -I/usr/include/x86_64-linux-gnu/openblas-pthread $(SAN)
+LDFLAGS += -fopenmp $(SAN)
+LDLIBS  += -lopenblas -ljansson -lpng -lm -lpthread
+
+ifeq ($(CUDA),auto)
+  ifneq ($(NVCC),)
+    USE_CUDA := 1
+  else
+    USE_CUDA := 0
+  endif
+else
+  USE_CUDA := $(CUDA)
+endif
+ifeq ($(USE_CUDA),1)
+  ifeq ($(NVCC),)
+    $(error CUDA=1 but nvcc was not found)
+  endif
+  CUDA_HOME   := $(patsubst %/bin/nvcc,%,$(NVCC))
+  CUDA_ARCHS  ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+                 -gencode arch=compute_90,code=compute_90
+  NVCCFLAGS   ?= -O3 -std=c++17 $(CUDA_ARCHS) -Iinclude -Icore -Xcompiler -Wall,-Wextra,-fPIC \
+                 -Werror all-warnings
+  CUDA_SRCS   := $(wildcard core/*.cu)
+  CUDA_OBJS   := $(patsubst %.cu,$(BUILD)/obj/%.o,$(CUDA_SRCS))
+  CORE_SRCS   := $(filter-out core/cuda_stub.c,$(wildcard core/*.c))
+  # cudart statically (it loads the driver itself, so binaries run where no driver is);
+  # cuBLAS from the toolkit, found through the rpath.
+  LDLIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas \
+                 -lcudart_static -ldl -lrt -lstdc++
+else
+  CUDA_OBJS   :=
+  CORE_SRCS   := $(wildcard core/*.c)
+endif
+
+CORE_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(CUDA_OBJS)
+EDM_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/edm/*.c))
+SRV_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard server/*.c))
+TEST_SRCS   := $(wildcard tests/unit/test_*.c)
+TEST_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+TEST_HELP   := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(TEST_SRCS),$(wildcard tests/unit/*.c)))
+LIB         := $(BUILD)/libedm.a
+
+SRV_LDLIBS  := -lmicrohttpd
+
+.PHONY: all run test asan bench bench-server clean info
+all: $(LIB) $(BUILD)/edm $(if $(SRV_OBJS),$(BUILD)/edmd) $(TEST_BINS)
+	@echo "built: edm$(if $(SRV_OBJS), edmd) (CUDA backend: $(if $(filter 1,$(USE_CUDA)),on,off))"
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/edm: $(EDM_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/edmd: $(SRV_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) $^ $(SRV_LDLIBS) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_HELP) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $^ $(LDFLAGS) $(LDLIBS) -o $@
+
+test: all
+	BUILD=$(BUILD) tests/run_all.sh
+
+asan:
+	$(MAKE) BUILD=build-asan CUDA=0 OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+
+bench: all
+	BUILD=$(BUILD) bench/run.sh
+
+bench-server: all
+	BUILD=$(BUILD) bench/server.sh
+
+run: all
+	BUILD=$(BUILD) deploy/run-local.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

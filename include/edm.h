@@ -1,0 +1,286 @@
+/*
+ * edm.h - the public API of the EDM engine (libedm).
+ *
+ * This header is the only way the daemon (server/) and the tools reach the engine (core/).
+ * It uses plain C types only: no CUDA, libmicrohttpd, jansson or libpng types leak out.
+ *
+ * Conventions
+ *  - Every fallible function returns an enum edm_status and, when err is not NULL, fills
+ *    err->message with a sentence naming the problem. EDM_OK is 0.
+ *  - Objects made by edm_X_new/edm_X_load are freed by edm_X_free; edm_X_free(NULL) is a no-op.
+ *  - Images are NCHW float arrays, pixels row-major inside a channel (spec: edm-spec.md).
+ *  - Thread safety: a model is immutable after loading and may be shared by any number of
+ *    threads. A backend and a denoiser belong to one thread at a time.
+ */
+#ifndef EDM_H
+#define EDM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Errors                                                                                     */
+
+enum edm_status {
+    EDM_OK = 0,
+    EDM_EINVAL,      /* a caller-supplied value is out of range or inconsistent */
+    EDM_EIO,         /* a file could not be opened, read or written */
+    EDM_EFORMAT,     /* a file is malformed (model file, NPY, configuration) */
+    EDM_ENOMEM,      /* host or device memory exhausted */
+    EDM_EDEVICE,     /* the compute device failed or is unavailable */
+    EDM_EUNSUPPORTED /* valid request this build or backend cannot serve */
+};
+
+typedef struct edm_error {
+    enum edm_status status;
+    char message[512];
+} edm_error;
+
+/* A short lower-case name for a status ("invalid argument", ...). Never NULL. */
+const char *edm_status_name(enum edm_status status);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Models (edm-safetensors/1, spec section 0)                                                */
+
+enum edm_precond { EDM_PRECOND_VP, EDM_PRECOND_VE, EDM_PRECOND_IDDPM, EDM_PRECOND_EDM };
+enum edm_arch { EDM_ARCH_SONG, EDM_ARCH_DHARIWAL };
+enum edm_embedding { EDM_EMBED_POSITIONAL, EDM_EMBED_FOURIER };
+enum edm_encoder { EDM_ENCODER_STANDARD, EDM_ENCODER_SKIP, EDM_ENCODER_RESIDUAL };
+enum edm_decoder { EDM_DECODER_STANDARD, EDM_DECODER_SKIP };
+
+#define EDM_MAX_LEVELS 8
+#define EDM_MAX_ATTN_RES 8
+
+/* The full configuration of a model, every default filled in. */
+typedef struct edm_config {
+    enum edm_precond precond;
+    enum edm_arch arch;
+    int img_resolution, img_channels, label_dim, use_fp16;
+    /* preconditioner scalars (only those of `precond` are meaningful) */
+    double beta_d, beta_min, M, epsilon_t; /* vp (M also iddpm) */
+    double C_1, C_2;                       /* iddpm */
+    double sigma_min, sigma_max;           /* ve and edm kwargs; vp/iddpm: derived (fp32) */
+    double sigma_data;                     /* edm */
+    /* network */
+    int model_channels, channel_mult_emb, num_blocks, augment_dim;
+    int num_levels, channel_mult[EDM_MAX_LEVELS];
+    int num_attn_res, attn_resolutions[EDM_MAX_ATTN_RES];
+    double dropout, label_dropout; /* training only; kept for `edm info` */
+    enum edm_embedding embedding_type; /* SongUNet only */
+    int channel_mult_noise;            /* SongUNet only */
+    enum edm_encoder encoder_type;     /* SongUNet only */
+    enum edm_decoder decoder_type;     /* SongUNet only */
+    int resample_filter_len, resample_filter[4]; /* SongUNet only: [1,1] or [1,3,3,1] */
+} edm_config;
+
+typedef struct edm_model edm_model;
+
+/* Loads and validates a model file. Every tensor name, dtype, shape and offset is checked
+ * against the configuration before use. Returns a new model (free with edm_model_free). */
+enum edm_status edm_model_load(const char *path, edm_model **out, edm_error *err);
+void edm_model_free(edm_model *model);
+
+/* Borrowed pointer, valid while the model lives. */
+const edm_config *edm_model_config(const edm_model *model);
+/* A metadata string of the file (for example "name", "description"), or NULL. Borrowed. */
+const char *edm_model_metadata(const edm_model *model, const char *key);
+int64_t edm_model_param_count(const edm_model *model);
+/* Floating-point operations of one network evaluation of one image (multiply-add = 2). */
+double edm_model_flops_per_image(const edm_model *model);
+/* Activation workspace bytes per image in one fp32 forward pass (weights excluded). */
+size_t edm_model_workspace_bytes_per_image(const edm_model *model);
+/* The network's own sigma range (net.sigma_min / net.sigma_max; may be +inf). */
+double edm_model_sigma_min(const edm_model *model);
+double edm_model_sigma_max(const edm_model *model);
+/* net.round_sigma: identity except iDDPM, which snaps to the nearest u[j]. */
+double edm_model_round_sigma(const edm_model *model, double sigma);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Backends                                                                                   */
+
+enum edm_backend_kind { EDM_BACKEND_AUTO, EDM_BACKEND_CPU, EDM_BACKEND_CUDA };
+enum edm_precision { EDM_PRECISION_FP32, EDM_PRECISION_TF32, EDM_PRECISION_FP16, EDM_PRECISION_BF16 };
+
+typedef struct edm_backend_options {
+    enum edm_backend_kind kind;
+    int device;                   /* CUDA device ordinal */
+    enum edm_precision precision; /* CPU: fp32 only */
+    int threads;                  /* CPU threads; 0 = all cores */
+} edm_backend_options;
+
+void edm_backend_options_default(edm_backend_options *opts);
+
+typedef struct edm_backend edm_backend;
+
+/* Creates a backend. AUTO picks CUDA when a usable device is present, else CPU.
+ * Returns a new backend (free with edm_backend_free). */
+enum edm_status edm_backend_new(const edm_backend_options *opts, edm_backend **out, edm_error *err);
+void edm_backend_free(edm_backend *backend);
+/* A one-line description, e.g. "cpu (OpenBLAS, 2 threads, fp32)". Borrowed. */
+const char *edm_backend_describe(const edm_backend *backend);
+enum edm_backend_kind edm_backend_kind_of(const edm_backend *backend);
+/* Zero when healthy; non-zero after an unrecoverable device error (the process should restart). */
+int edm_backend_failed(const edm_backend *backend);
+/* Whether the CUDA backend was compiled into this build. */
+int edm_cuda_compiled(void);
+
+enum edm_status edm_backend_kind_parse(const char *s, enum edm_backend_kind *out);
+enum edm_status edm_precision_parse(const char *s, enum edm_precision *out);
+const char *edm_precision_name(enum edm_precision p);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Denoiser: a model bound to a backend with a workspace for up to max_batch images.         */
+
+typedef struct edm_denoiser edm_denoiser;
+
+/* Uploads the weights and sizes the workspace for max_batch images.
+ * The model must outlive the denoiser. Returns a new denoiser (free with edm_denoiser_free). */
+enum edm_status edm_denoiser_new(const edm_model *model, edm_backend *backend, int max_batch,
+                                 edm_denoiser **out, edm_error *err);
+void edm_denoiser_free(edm_denoiser *den);
+int edm_denoiser_max_batch(const edm_denoiser *den);
+const edm_model *edm_denoiser_model(const edm_denoiser *den);
+
+/* D(x; sigma) for n <= max_batch images, exactly as the official preconditioner's forward:
+ *   x       [n, C, R, R] fp32
+ *   sigma   [n]          (rounded to fp32 before use, as the reference does)
+ *   labels  [n, label_dim] one-hot (or any) fp32, or NULL (= zeros, as the reference)
+ *   augment [n, augment_dim] fp32, or NULL (map_augment skipped)
+ *   out     [n, C, R, R] fp32
+ * All arrays are host memory. */
+enum edm_status edm_denoiser_eval(edm_denoiser *den, int n, const float *x, const double *sigma,
+                                  const float *labels, const float *augment, float *out,
+                                  edm_error *err);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Randomness: Philox4x32-10 keyed by the seed, counter (purpose, step, index); Box-Muller.  */
+/* One image's latents, label and step noise depend only on its seed.                        */
+
+enum edm_rng_purpose { EDM_RNG_LATENTS = 1, EDM_RNG_LABEL = 2, EDM_RNG_STEP_NOISE = 3 };
+
+/* Fills out[0..n) with N(0,1) samples for (seed, purpose, step). */
+void edm_rng_normal(uint64_t seed, uint32_t purpose, uint32_t step, float *out, size_t n);
+/* A uniform integer in [0, bound) for (seed, purpose). bound > 0. */
+uint32_t edm_rng_uint(uint64_t seed, uint32_t purpose, uint32_t bound);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Samplers (spec section 3). Each image is its own state machine, so images at different   */
+/* steps, with different settings, can share one batched network evaluation.                */
+
+enum edm_solver { EDM_SOLVER_EULER, EDM_SOLVER_HEUN };
+enum edm_disc { EDM_DISC_VP, EDM_DISC_VE, EDM_DISC_IDDPM, EDM_DISC_EDM };
+enum edm_schedule { EDM_SCHEDULE_VP, EDM_SCHEDULE_VE, EDM_SCHEDULE_LINEAR };
+enum edm_scaling { EDM_SCALING_VP, EDM_SCALING_NONE };
+
+typedef struct edm_sampler_params {
+    int num_steps;           /* N >= 2; default 18 */
+    double sigma_min;        /* NaN = the sampler's default */
+    double sigma_max;        /* NaN = the sampler's default */
+    double rho;              /* 7 */
+    double S_churn, S_min, S_max, S_noise; /* 0, 0, inf, 1 */
+    int ablation;            /* 0: edm_sampler (Algorithm 2); 1: ablation_sampler */
+    enum edm_solver solver;  /* ablation only; default heun */
+    enum edm_disc disc;      /* ablation only; default edm */
+    enum edm_schedule schedule; /* ablation only; default linear */
+    enum edm_scaling scaling;   /* ablation only; default none */
+    double alpha;            /* ablation only; default 1 */
+    double epsilon_s, C_1, C_2; /* ablation only; 1e-3, 0.001, 0.008 */
+    int M;                   /* ablation only; 1000 */
+} edm_sampler_params;
+
+void edm_sampler_params_default(edm_sampler_params *p);
+/* Checks ranges (steps >= 2, rho > 0, alpha in (0,1], ...), naming the bad field. */
+enum edm_status edm_sampler_params_validate(const edm_sampler_params *p, edm_error *err);
+/* Number of network evaluations per image: N (euler) or 2N-1 (heun). */
+int edm_sampler_params_nfe(const edm_sampler_params *p);
+
+enum edm_status edm_solver_parse(const char *s, enum edm_solver *out);
+enum edm_status edm_disc_parse(const char *s, enum edm_disc *out);
+enum edm_status edm_schedule_parse(const char *s, enum edm_schedule *out);
+enum edm_status edm_scaling_parse(const char *s, enum edm_scaling *out);
+const char *edm_solver_name(enum edm_solver v);
+const char *edm_disc_name(enum edm_disc v);
+const char *edm_schedule_name(enum edm_schedule v);
+const char *edm_scaling_name(enum edm_scaling v);
+
+/* A sampler plan: the time steps for one model and one set of parameters, shared by images. */
+typedef struct edm_plan edm_plan;
+enum edm_status edm_plan_new(const edm_model *model, const edm_sampler_params *p, edm_plan **out,
+                             edm_error *err);
+void edm_plan_free(edm_plan *plan);
+int edm_plan_num_steps(const edm_plan *plan);
+int edm_plan_nfe(const edm_plan *plan);
+/* sigma(t_i) for i = 0..N (the last is 0). */
+double edm_plan_sigma(const edm_plan *plan, int i);
+
+/* One image being sampled. The plan must outlive it. */
+typedef struct edm_sample edm_sample;
+
+typedef struct edm_sample_init {
+    uint64_t seed;
+    int class_label;        /* -1: drawn from the seed (conditional models), ignored otherwise */
+    const float *latents;   /* [C,R,R] N(0,1) or NULL: drawn from the seed */
+    const float *noise;     /* [N][C,R,R] per-step N(0,1) or NULL: drawn from the seed; borrowed,
+                               must outlive the sample */
+} edm_sample_init;
+
+/* Returns a new sample (free with edm_sample_free). */
+enum edm_status edm_sample_new(const edm_plan *plan, const edm_sample_init *init, edm_sample **out,
+                               edm_error *err);
+void edm_sample_free(edm_sample *s);
+/* 1 when the image needs another network evaluation, 0 when it is finished. */
+int edm_sample_pending(const edm_sample *s);
+/* The input of the next network evaluation: x [C,R,R] fp32 and sigma (fp64; the denoiser
+ * rounds it to fp32). Only while pending. */
+void edm_sample_next_input(const edm_sample *s, float *x, double *sigma);
+/* Consumes D(x; sigma) of the input above [C,R,R] and advances the state machine. */
+void edm_sample_advance(edm_sample *s, const float *denoised);
+int edm_sample_class_label(const edm_sample *s); /* -1 for unconditional models */
+uint64_t edm_sample_seed(const edm_sample *s);
+int edm_sample_step(const edm_sample *s);       /* completed steps, 0..N */
+int edm_sample_nfe_done(const edm_sample *s);   /* network evaluations consumed so far */
+/* The current x [C,R,R] in fp64 (the final image once finished). Borrowed. */
+const double *edm_sample_x(const edm_sample *s);
+
+/* Runs up to den's max_batch pending samples of `samples` through one batched network
+ * evaluation and advances each. Samples may come from different plans (same model).
+ * *evaluated gets the number of images in the batch (0 when none were pending). */
+enum edm_status edm_denoiser_step(edm_denoiser *den, edm_sample *const *samples, int n,
+                                  int *evaluated, edm_error *err);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Images and files                                                                           */
+
+/* uint8 conversion as the official generate.py: clip(x*127.5 + 128, 0, 255) truncated,
+ * written HWC. x is [C,H,W]. */
+void edm_image_to_u8(const double *x, int C, int H, int W, uint8_t *hwc);
+void edm_image_to_u8_f32(const float *x, int C, int H, int W, uint8_t *hwc);
+
+/* Encodes a PNG (grayscale for 1 channel, RGB for 3) with tEXt chunks keys[i]=values[i].
+ * level: zlib level 0..9. On success *png is a new buffer (free with free()). */
+enum edm_status edm_png_encode(const uint8_t *hwc, int W, int H, int C, const char *const *keys,
+                               const char *const *values, int n_text, int level, uint8_t **png,
+                               size_t *png_len, edm_error *err);
+
+/* NPY v1.0 float32 / little-endian / C-order arrays (spec section 0). */
+#define EDM_NPY_MAX_DIMS 8
+typedef struct edm_npy {
+    int ndim;
+    int64_t shape[EDM_NPY_MAX_DIMS];
+    float *data; /* owned */
+} edm_npy;
+/* Reads a float32 array (also accepts float64, converted). Free with edm_npy_clear. */
+enum edm_status edm_npy_read(const char *path, edm_npy *out, edm_error *err);
+enum edm_status edm_npy_write(const char *path, const float *data, int ndim, const int64_t *shape,
+                              edm_error *err);
+void edm_npy_clear(edm_npy *a);
+int64_t edm_npy_numel(const edm_npy *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EDM_H */
