@@ -1,0 +1,49 @@
+/*
+ * status.c - status names and the edm_error filler used by every engine module.
+ *
+ * Design: errors are values (enum edm_status) plus one sentence in a caller-owned buffer;
+ * no global state, no allocation, so this is safe from any thread and on any failure path
+ * (including out-of-memory). Messages longer than the buffer are truncated, never overflow.
+ * Spec: DESIGN.md (error conventions), include/edm.h "Errors".
+ */
+#include "status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *edm_status_name(enum edm_status status) {
+    switch (status) {
+    case EDM_OK: return "ok";
+    case EDM_EINVAL: return "invalid argument";
+    case EDM_EIO: return "input/output error";
+    case EDM_EFORMAT: return "malformed file";
+    case EDM_ENOMEM: return "out of memory";
+    case EDM_EDEVICE: return "device error";
+    case EDM_EUNSUPPORTED: return "unsupported";
+    }
+    /* Not an assert: the value may come from a corrupted caller and we must return a string. */
+    return "unknown status";
+}
+
+void edm_error_clear(edm_error *err) {
+    if (!err) return;
+    err->status = EDM_OK;
+    err->message[0] = '\0';
+}
+
+enum edm_status edm_error_set(edm_error *err, enum edm_status st, const char *fmt, ...) {
+    if (!err) return st;
+    err->status = st;
+    if (!fmt) {
+        /* No text given: the status name is better than an empty or stale message. */
+        snprintf(err->message, sizeof err->message, "%s", st == EDM_OK ? "" : edm_status_name(st));
+        return st;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    if (n < 0) snprintf(err->message, sizeof err->message, "%s", edm_status_name(st));
+    return st;
+}
