@@ -1,0 +1,122 @@
+/*
+ * net_dhariwal.c - the DhariwalUNet (ADM) description (spec 1.9).
+ *
+ * Mirrors the official constructor: map_augment, map_layer0, map_layer1, map_label, enc.*,
+ * dec.*, out_norm, out_conv. Blocks use channels_per_head 64 (so attention disappears below
+ * 64 channels), skip_scale 1, eps 1e-5, adaptive scale, [1,1] resampling and FIR-only skips.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "net.h"
+#include "status.h"
+
+static int has_attn(const edm_config *cfg, int res) {
+    for (int i = 0; i < cfg->num_attn_res; i++)
+        if (cfg->attn_resolutions[i] == res) return 1;
+    return 0;
+}
+
+enum edm_status edm_net_build_dhariwal(edm_net *net, edm_error *err) {
+    const edm_config *cfg = &net->cfg;
+    const int mc = cfg->model_channels, R = cfg->img_resolution, L = cfg->num_levels;
+    char name[48], prefix[EDM_NAME_MAX];
+    enum edm_status st;
+    net->emb_channels = mc * cfg->channel_mult_emb;
+    net->noise_channels = mc;
+    int E = net->emb_channels, half = mc / 2;
+    if (mc < 2 || mc % 2)
+        return edm_error_set(err, EDM_EFORMAT, "model_channels %d must be even", mc);
+
+    /* PositionalEmbedding(endpoint=False): freq_i = (1/10000)^(i/half), in fp32. */
+    net->positional_freqs = malloc(sizeof(float) * (size_t)half);
+    if (!net->positional_freqs) return edm_error_set(err, EDM_ENOMEM, "out of memory");
+    for (int i = 0; i < half; i++)
+        net->positional_freqs[i] = powf(1.0f / 10000.0f, (float)i / (float)half);
+    net->freqs = edm_tensor_shape(half, 1, 1, 1, EDM_F32);
+
+    if (net->has_augment && (st = edm_net_linear(net, err, &net->map_augment, "model.map_augment",
+                                                 cfg->augment_dim, mc, 0)))
+        return st;
+    if ((st = edm_net_linear(net, err, &net->map_layer0, "model.map_layer0", mc, E, 1))) return st;
+    if ((st = edm_net_linear(net, err, &net->map_layer1, "model.map_layer1", E, E, 1))) return st;
+    if (net->has_label &&
+        (st = edm_net_linear(net, err, &net->map_label, "model.map_label", cfg->label_dim, E, 0)))
+        return st;
+
+    edm_block_opts bo = {
+        .emb = E,
+        .num_heads = 0,
+        .channels_per_head = 64,
+        .adaptive_scale = 1,
+        .resample_proj = 0,
+        .filter_len = 2,
+        .skip_scale = 1.0f,
+        .eps = 1e-5f,
+    };
+    int skips[EDM_MAX_MODULES], n_skips = 0;
+    int cout = net->in_channels;
+    edm_module *m;
+#define ADD(dec, kind, fmt, ...)                                                               \
+    do {                                                                                       \
+        snprintf(name, sizeof name, fmt, __VA_ARGS__);                                         \
+        snprintf(prefix, sizeof prefix, "model.%s.%s", (dec) ? "dec" : "enc", name);           \
+        m = edm_net_add_module(net, dec, kind, name, res);                                     \
+        if (!m) return edm_error_set(err, EDM_EFORMAT, "too many modules");                    \
+    } while (0)
+
+    for (int level = 0; level < L; level++) {
+        int res = R >> level, mult = cfg->channel_mult[level];
+        if (level == 0) {
+            ADD(0, EDM_MOD_CONV, "%dx%d_conv", res, res);
+            if ((st = edm_net_conv(net, err, &m->conv, prefix, cout, mc * mult, 3, 1, 0, 0, 0, 0)))
+                return st;
+            cout = mc * mult;
+        } else {
+            bo.down = 1, bo.attention = 0;
+            ADD(0, EDM_MOD_BLOCK, "%dx%d_down", res, res);
+            if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
+            bo.down = 0;
+        }
+        skips[n_skips++] = cout;
+        for (int idx = 0; idx < cfg->num_blocks; idx++) {
+            int cin = cout;
+            cout = mc * mult;
+            bo.attention = has_attn(cfg, res);
+            ADD(0, EDM_MOD_BLOCK, "%dx%d_block%d", res, res, idx);
+            if ((st = edm_net_block(net, err, &m->block, prefix, cin, cout, &bo))) return st;
+            skips[n_skips++] = cout;
+        }
+    }
+
+    for (int level = L - 1; level >= 0; level--) {
+        int res = R >> level, mult = cfg->channel_mult[level];
+        if (level == L - 1) {
+            bo.attention = 1;
+            ADD(1, EDM_MOD_BLOCK, "%dx%d_in0", res, res);
+            if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
+            bo.attention = 0;
+            ADD(1, EDM_MOD_BLOCK, "%dx%d_in1", res, res);
+            if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
+        } else {
+            bo.up = 1, bo.attention = 0;
+            ADD(1, EDM_MOD_BLOCK, "%dx%d_up", res, res);
+            if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
+            bo.up = 0;
+        }
+        for (int idx = 0; idx <= cfg->num_blocks; idx++) {
+            int skip_ch = skips[--n_skips];
+            int cin = cout + skip_ch;
+            cout = mc * mult;
+            bo.attention = has_attn(cfg, res);
+            ADD(1, EDM_MOD_BLOCK, "%dx%d_block%d", res, res, idx);
+            if ((st = edm_net_block(net, err, &m->block, prefix, cin, cout, &bo))) return st;
+            m->concat = skip_ch;
+        }
+    }
+#undef ADD
+    if ((st = edm_net_gnorm(net, err, &net->out_norm, "model.out_norm", cout, 1e-5f))) return st;
+    return edm_net_conv(net, err, &net->out_conv, "model.out_conv", cout, net->out_channels, 3, 1,
+                        0, 0, 0, 0);
+}

@@ -1,0 +1,166 @@
+/*
+ * net_song.c - the SongUNet (DDPM++ / NCSN++) description (spec 1.8).
+ *
+ * Mirrors the official constructor's module order, so the registered parameters are the
+ * official state_dict: map_noise.freqs (Fourier), map_label, map_augment, map_layer0,
+ * map_layer1, then enc.* and dec.* in insertion order. Every block has one attention head,
+ * skip_scale sqrt(1/2), eps 1e-6, resample_proj and no adaptive scale.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "net.h"
+#include "status.h"
+
+static int has_attn(const edm_config *cfg, int res) {
+    for (int i = 0; i < cfg->num_attn_res; i++)
+        if (cfg->attn_resolutions[i] == res) return 1;
+    return 0;
+}
+
+static enum edm_status song_mapping(edm_net *net, edm_error *err) {
+    const edm_config *cfg = &net->cfg;
+    enum edm_status st;
+    int Cn = net->noise_channels, E = net->emb_channels;
+    if (Cn < 2 || Cn % 2)
+        return edm_error_set(err, EDM_EFORMAT, "noise embedding width %d must be even", Cn);
+    if (cfg->embedding_type == EDM_EMBED_FOURIER) {
+        st = edm_net_param(net, err, &net->freqs, 0, "model.map_noise.freqs", 1, Cn / 2, 0, 0, 0);
+        if (st) return st;
+        net->params[net->n_params - 1].fourier_freqs = 1;
+    } else {
+        /* PositionalEmbedding(endpoint=True): freq_i = (1/10000)^(i/(half-1)), in fp32. */
+        int half = Cn / 2;
+        if (half < 2)
+            return edm_error_set(err, EDM_EFORMAT, "positional embedding needs 4+ channels");
+        net->positional_freqs = malloc(sizeof(float) * (size_t)half);
+        if (!net->positional_freqs) return edm_error_set(err, EDM_ENOMEM, "out of memory");
+        for (int i = 0; i < half; i++)
+            net->positional_freqs[i] = powf(1.0f / 10000.0f, (float)i / (float)(half - 1));
+        net->freqs = edm_tensor_shape(half, 1, 1, 1, EDM_F32);
+    }
+    if (net->has_label &&
+        (st = edm_net_linear(net, err, &net->map_label, "model.map_label", cfg->label_dim, Cn, 1)))
+        return st;
+    if (net->has_augment && (st = edm_net_linear(net, err, &net->map_augment, "model.map_augment",
+                                                 cfg->augment_dim, Cn, 0)))
+        return st;
+    if ((st = edm_net_linear(net, err, &net->map_layer0, "model.map_layer0", Cn, E, 1))) return st;
+    return edm_net_linear(net, err, &net->map_layer1, "model.map_layer1", E, E, 1);
+}
+
+enum edm_status edm_net_build_song(edm_net *net, edm_error *err) {
+    const edm_config *cfg = &net->cfg;
+    const int mc = cfg->model_channels, R = cfg->img_resolution, L = cfg->num_levels;
+    char name[48], prefix[EDM_NAME_MAX];
+    enum edm_status st;
+    net->emb_channels = mc * cfg->channel_mult_emb;
+    net->noise_channels = mc * cfg->channel_mult_noise;
+    if ((st = song_mapping(net, err))) return st;
+
+    edm_block_opts bo = {
+        .emb = net->emb_channels,
+        .num_heads = 1,
+        .channels_per_head = 64,
+        .adaptive_scale = 0,
+        .resample_proj = 1,
+        .filter_len = cfg->resample_filter_len,
+        .skip_scale = (float)sqrt(0.5),
+        .eps = 1e-6f,
+    };
+    int skips[EDM_MAX_MODULES], n_skips = 0;
+    int cout = net->in_channels, caux = net->in_channels;
+    edm_module *m;
+#define ADD(dec, kind, fmt, ...)                                                               \
+    do {                                                                                       \
+        snprintf(name, sizeof name, fmt, __VA_ARGS__);                                         \
+        snprintf(prefix, sizeof prefix, "model.%s.%s", (dec) ? "dec" : "enc", name);           \
+        m = edm_net_add_module(net, dec, kind, name, res);                                     \
+        if (!m) return edm_error_set(err, EDM_EFORMAT, "too many modules");                    \
+    } while (0)
+
+    for (int level = 0; level < L; level++) {
+        int res = R >> level, mult = cfg->channel_mult[level];
+        if (level == 0) {
+            ADD(0, EDM_MOD_CONV, "%dx%d_conv", res, res);
+            if ((st = edm_net_conv(net, err, &m->conv, prefix, cout, mc, 3, 1, 0, 0, 0, 0)))
+                return st;
+            cout = mc;
+            skips[n_skips++] = cout;
+        } else {
+            bo.down = 1, bo.attention = 0;
+            ADD(0, EDM_MOD_BLOCK, "%dx%d_down", res, res);
+            if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
+            bo.down = 0;
+            skips[n_skips++] = cout;
+            if (cfg->encoder_type == EDM_ENCODER_SKIP) {
+                ADD(0, EDM_MOD_AUX_DOWN, "%dx%d_aux_down", res, res);
+                if ((st = edm_net_conv(net, err, &m->conv, prefix, caux, caux, 0, 1, 0, 1, 0,
+                                       cfg->resample_filter_len)))
+                    return st;
+                ADD(0, EDM_MOD_AUX_SKIP, "%dx%d_aux_skip", res, res);
+                if ((st = edm_net_conv(net, err, &m->conv, prefix, caux, cout, 1, 1, 0, 0, 0, 0)))
+                    return st;
+            }
+            if (cfg->encoder_type == EDM_ENCODER_RESIDUAL) {
+                ADD(0, EDM_MOD_AUX_RESIDUAL, "%dx%d_aux_residual", res, res);
+                if ((st = edm_net_conv(net, err, &m->conv, prefix, caux, cout, 3, 1, 0, 1, 1,
+                                       cfg->resample_filter_len)))
+                    return st;
+                caux = cout;
+            }
+        }
+        for (int idx = 0; idx < cfg->num_blocks; idx++) {
+            int cin = cout;
+            cout = mc * mult;
+            bo.attention = has_attn(cfg, res);
+            ADD(0, EDM_MOD_BLOCK, "%dx%d_block%d", res, res, idx);
+            if ((st = edm_net_block(net, err, &m->block, prefix, cin, cout, &bo))) return st;
+            skips[n_skips++] = cout;
+        }
+    }
+
+    for (int level = L - 1; level >= 0; level--) {
+        int res = R >> level, mult = cfg->channel_mult[level];
+        if (level == L - 1) {
+            bo.attention = 1;
+            ADD(1, EDM_MOD_BLOCK, "%dx%d_in0", res, res);
+            if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
+            bo.attention = 0;
+            ADD(1, EDM_MOD_BLOCK, "%dx%d_in1", res, res);
+            if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
+        } else {
+            bo.up = 1, bo.attention = 0;
+            ADD(1, EDM_MOD_BLOCK, "%dx%d_up", res, res);
+            if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
+            bo.up = 0;
+        }
+        for (int idx = 0; idx <= cfg->num_blocks; idx++) {
+            int skip_ch = skips[--n_skips];
+            int cin = cout + skip_ch;
+            cout = mc * mult;
+            bo.attention = idx == cfg->num_blocks && has_attn(cfg, res);
+            ADD(1, EDM_MOD_BLOCK, "%dx%d_block%d", res, res, idx);
+            if ((st = edm_net_block(net, err, &m->block, prefix, cin, cout, &bo))) return st;
+            m->concat = skip_ch;
+        }
+        if (cfg->decoder_type == EDM_DECODER_SKIP || level == 0) {
+            if (cfg->decoder_type == EDM_DECODER_SKIP && level < L - 1) {
+                ADD(1, EDM_MOD_AUX_UP, "%dx%d_aux_up", res, res);
+                if ((st = edm_net_conv(net, err, &m->conv, prefix, net->out_channels,
+                                       net->out_channels, 0, 1, 1, 0, 0,
+                                       cfg->resample_filter_len)))
+                    return st;
+            }
+            ADD(1, EDM_MOD_AUX_NORM, "%dx%d_aux_norm", res, res);
+            if ((st = edm_net_gnorm(net, err, &m->norm, prefix, cout, 1e-6f))) return st;
+            ADD(1, EDM_MOD_AUX_CONV, "%dx%d_aux_conv", res, res);
+            if ((st = edm_net_conv(net, err, &m->conv, prefix, cout, net->out_channels, 3, 1, 0,
+                                   0, 0, 0)))
+                return st;
+        }
+    }
+#undef ADD
+    return EDM_OK;
+}
