@@ -15,6 +15,12 @@
  * with h = w = 1 (c = K). All math is defined on fp32 values; a backend may store
  * activations in a narrower type (t.dtype) and must then say so through its precision.
  *
+ * Dtypes (spec 1.12): the image path (activations flowing through conv, fir, group_norm in/out,
+ * concat, attention, bias_residual, scale_rows' out, precond_out's F) and conv weights use the
+ * backend's act_dtype; everything else is F32: biases, norm gamma/beta, linear weights and
+ * outputs (the mapping network and affine run in fp32), pre_add/scale_shift, filters, embeddings,
+ * per-sample coefficients, the input x and the output D. The CPU backend is F32 throughout.
+ *
  * GEMM convention (stated once, row-major like PyTorch's Linear):
  *     Y[M, N] = X[M, K] . W[N, K]^T + b
  */
