@@ -61,6 +61,10 @@ int edm_backend_failed(const edm_backend *b) {
     return b->device_lost;
 }
 
+int edm_cuda_available(void) {
+    return edm_backend_cuda_available();
+}
+
 enum edm_status edm_backend_kind_parse(const char *s, enum edm_backend_kind *out) {
     if (strcmp(s, "auto") == 0) *out = EDM_BACKEND_AUTO;
     else if (strcmp(s, "cpu") == 0) *out = EDM_BACKEND_CPU;

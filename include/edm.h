@@ -127,6 +127,8 @@ enum edm_backend_kind edm_backend_kind_of(const edm_backend *backend);
 int edm_backend_failed(const edm_backend *backend);
 /* Whether the CUDA backend was compiled into this build. */
 int edm_cuda_compiled(void);
+/* Whether a usable CUDA device is present now (0 when not compiled in or no driver/GPU). */
+int edm_cuda_available(void);
 
 enum edm_status edm_backend_kind_parse(const char *s, enum edm_backend_kind *out);
 enum edm_status edm_precision_parse(const char *s, enum edm_precision *out);
