@@ -1,0 +1,315 @@
+/*
+ * backend_cpu.c - the CPU backend: OpenBLAS for the GEMMs, OpenMP for everything else.
+ *
+ * This file holds the constructor, the op table, memory, per-thread scratch, the split
+ * SGEMM helper and the element-wise ops; the heavier ops live in cpu_conv.c (conv2d, FIR
+ * resampling), cpu_norm.c (group_norm) and cpu_matmul.c (linear, attention).
+ *
+ * Design notes
+ *  - fp32 only: the CPU has no fast narrow types worth the conversion, and the reference is
+ *    fp32 (spec section 1.12: only CUDA runs the image path in fp16).
+ *  - One thread pool (OpenMP); OpenBLAS runs single-threaded inside it (cpu_internal.h).
+ *  - Memory is host memory, 64-byte aligned (cache lines, AVX-512 loads in OpenBLAS);
+ *    upload/download are copies and sync is a no-op: every op is synchronous.
+ *  - Semantics of every op: core/ops.h (spec section 1).
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "cpu_internal.h"
+#include "status.h"
+
+/* ---- helpers shared by the cpu_*.c files ------------------------------------------------ */
+
+int edm_cpu_check_f32(char *msg, const char *what, int n, const edm_tensor *const *t) {
+    for (int i = 0; i < n; i++) {
+        if (!t[i]) continue;
+        if (t[i]->dtype != EDM_F32) {
+            snprintf(msg, EDM_OPS_MSG, "%s %d has dtype %d; the cpu backend is fp32 only", what,
+                     i, (int)t[i]->dtype);
+            return 1;
+        }
+        if (!t[i]->data) {
+            snprintf(msg, EDM_OPS_MSG, "%s %d has no data", what, i);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int edm_cpu_scratch_reserve(struct cpu_ctx *cx, size_t floats, char *msg) {
+    /* Round up so that a sequence of slightly growing requests reallocates rarely. */
+    size_t want = (floats + 4095) & ~(size_t)4095;
+    for (int t = 0; t < cx->threads; t++) {
+        if (cx->scratch_cap[t] >= floats) continue;
+        float *p = aligned_alloc(64, want * sizeof(float));
+        if (!p) {
+            snprintf(msg, EDM_OPS_MSG, "out of memory for %zu bytes of scratch",
+                     want * sizeof(float));
+            return 1;
+        }
+        free(cx->scratch[t]);
+        cx->scratch[t] = p;
+        cx->scratch_cap[t] = want;
+    }
+    return 0;
+}
+
+int edm_cpu_team(const struct cpu_ctx *cx, double work, double grain) {
+    double t = work / (grain > 1 ? grain : 1);
+    if (t < 1) return 1;
+    return t >= cx->threads ? cx->threads : (int)t;
+}
+
+static void sgemm1(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                   int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void edm_cpu_sgemm(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, int N, int K,
+                   float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                   float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    /* ~1 MFLOP per thread pays for waking the team; pieces narrower than 64 columns or 32
+     * rows run at a fraction of the kernel's speed, so split the wider dimension. */
+    int team = edm_cpu_team(cx, 2.0 * M * N * (double)K, 1e6);
+    int by_cols = N >= M || N / team >= 64;
+    int parts = by_cols ? (N / 64 < team ? N / 64 : team) : (M / 32 < team ? M / 32 : team);
+    if (parts <= 1 || K <= 0) {
+        sgemm1(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#pragma omp parallel for num_threads(parts) schedule(static)
+    for (int t = 0; t < parts; t++) {
+        if (by_cols) {
+            int n0 = (int)((int64_t)N * t / parts), n1 = (int)((int64_t)N * (t + 1) / parts);
+            const float *Bt = trans_b ? B + (size_t)n0 * ldb : B + n0;
+            sgemm1(trans_a, trans_b, M, n1 - n0, K, alpha, A, lda, Bt, ldb, beta, C + n0, ldc);
+        } else {
+            int m0 = (int)((int64_t)M * t / parts), m1 = (int)((int64_t)M * (t + 1) / parts);
+            const float *At = trans_a ? A + m0 : A + (size_t)m0 * lda;
+            sgemm1(trans_a, trans_b, m1 - m0, N, K, alpha, At, lda, B, ldb, beta,
+                   C + (size_t)m0 * ldc, ldc);
+        }
+    }
+}
+
+/* ---- memory ------------------------------------------------------------------------------ */
+
+static void *cpu_alloc(void *ctx, size_t bytes) {
+    (void)ctx;
+    size_t n = (bytes + 63) & ~(size_t)63; /* aligned_alloc wants a multiple of the alignment */
+    return aligned_alloc(64, n ? n : 64);
+}
+
+static void cpu_free(void *ctx, void *ptr) {
+    (void)ctx;
+    free(ptr);
+}
+
+static int cpu_upload(void *ctx, edm_tensor *dst, const float *src, char *msg) {
+    (void)ctx;
+    CPU_CHECK_F32(msg, dst);
+    memcpy(dst->data, src, (size_t)edm_tensor_numel(dst) * sizeof(float));
+    return 0;
+}
+
+static int cpu_download(void *ctx, float *dst, const edm_tensor *src, char *msg) {
+    (void)ctx;
+    CPU_CHECK_F32(msg, src);
+    memcpy(dst, src->data, (size_t)edm_tensor_numel(src) * sizeof(float));
+    return 0;
+}
+
+static int cpu_sync(void *ctx, char *msg) {
+    (void)ctx;
+    (void)msg;
+    return 0;
+}
+
+/* ---- element-wise ops --------------------------------------------------------------------- */
+
+/* Element-wise loops below ~64K elements run on one thread: waking the team costs more. */
+#define ELEM_GRAIN 65536.0
+
+static int cpu_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in,
+                             const edm_tensor *bias, const edm_tensor *residual, float scale,
+                             char *msg) {
+    struct cpu_ctx *cx = ctx;
+    CPU_CHECK_F32(msg, out, in, bias, residual);
+    const int64_t rows = (int64_t)out->n * out->c, P = (int64_t)out->h * out->w;
+    const int C = out->c;
+    const float *x = cpu_f(in), *b = bias ? cpu_f(bias) : NULL;
+    const float *r = residual ? cpu_f(residual) : NULL;
+    float *y = cpu_f(out);
+    int team = edm_cpu_team(cx, (double)rows * P, ELEM_GRAIN);
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int64_t row = 0; row < rows; row++) {
+        const float bc = b ? b[row % C] : 0.0f;
+        const float *xr = x + row * P, *rr = r ? r + row * P : NULL;
+        float *yr = y + row * P;
+        /* (in + bias) + residual, then * scale: the order of the reference's operations. */
+        if (rr) {
+            for (int64_t p = 0; p < P; p++) yr[p] = (xr[p] + bc + rr[p]) * scale;
+        } else {
+            for (int64_t p = 0; p < P; p++) yr[p] = (xr[p] + bc) * scale;
+        }
+    }
+    return 0;
+}
+
+static int cpu_concat(void *ctx, edm_tensor *out, const edm_tensor *a, const edm_tensor *b,
+                      char *msg) {
+    (void)ctx;
+    CPU_CHECK_F32(msg, out, a, b);
+    const size_t sa = (size_t)a->c * a->h * a->w, sb = (size_t)b->c * b->h * b->w;
+    for (int n = 0; n < out->n; n++) {
+        float *o = cpu_f(out) + n * (sa + sb);
+        memcpy(o, cpu_f(a) + n * sa, sa * sizeof(float));
+        memcpy(o + sa, cpu_f(b) + n * sb, sb * sizeof(float));
+    }
+    return 0;
+}
+
+static int cpu_embed(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_tensor *freqs,
+                     int swap, char *msg) {
+    (void)ctx;
+    CPU_CHECK_F32(msg, out, x, freqs);
+    const int64_t half = edm_tensor_numel(freqs);
+    const float *xv = cpu_f(x), *f = cpu_f(freqs);
+    for (int n = 0; n < out->n; n++) {
+        float *o = cpu_f(out) + n * 2 * half;
+        float *oc = swap ? o + half : o, *os = swap ? o : o + half;
+        for (int64_t i = 0; i < half; i++) {
+            /* fp32 product (FLT_EVAL_METHOD 0, no contraction under -std=c11), as the reference. */
+            float arg = xv[n] * f[i];
+            oc[i] = cosf(arg);
+            os[i] = sinf(arg);
+        }
+    }
+    return 0;
+}
+
+static int cpu_scale_rows(void *ctx, edm_tensor *out, const edm_tensor *in,
+                          const edm_tensor *coef, char *msg) {
+    struct cpu_ctx *cx = ctx;
+    CPU_CHECK_F32(msg, out, in, coef);
+    const int64_t row = (int64_t)in->c * in->h * in->w;
+    const float *x = cpu_f(in), *k = cpu_f(coef);
+    float *y = cpu_f(out);
+    int team = edm_cpu_team(cx, (double)row * in->n, ELEM_GRAIN);
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int n = 0; n < in->n; n++) {
+        for (int64_t i = 0; i < row; i++) y[n * row + i] = k[n] * x[n * row + i];
+    }
+    return 0;
+}
+
+static int cpu_precond_out(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_tensor *F,
+                           const edm_tensor *c_skip, const edm_tensor *c_out, char *msg) {
+    (void)ctx;
+    CPU_CHECK_F32(msg, out, x, F, c_skip, c_out);
+    const int64_t row = (int64_t)out->c * out->h * out->w;
+    const int64_t frow = (int64_t)F->c * F->h * F->w; /* F may have more channels (iDDPM) */
+    const float *xv = cpu_f(x), *fv = cpu_f(F), *cs = cpu_f(c_skip), *co = cpu_f(c_out);
+    float *y = cpu_f(out);
+    for (int n = 0; n < out->n; n++) {
+        for (int64_t i = 0; i < row; i++)
+            y[n * row + i] = cs[n] * xv[n * row + i] + co[n] * fv[n * frow + i];
+    }
+    return 0;
+}
+
+/* ---- table and constructor ---------------------------------------------------------------- */
+
+static void cpu_destroy(void *ctx) {
+    struct cpu_ctx *cx = ctx;
+    if (!cx) return;
+    for (int t = 0; t < EDM_CPU_MAX_THREADS; t++) free(cx->scratch[t]);
+    free(cx);
+}
+
+static const edm_ops cpu_ops = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .sync = cpu_sync,
+    .conv2d = edm_cpu_conv2d,
+    .fir_down = edm_cpu_fir_down,
+    .fir_up = edm_cpu_fir_up,
+    .linear = edm_cpu_linear,
+    .group_norm = edm_cpu_group_norm,
+    .bias_residual = cpu_bias_residual,
+    .concat = cpu_concat,
+    .attention = edm_cpu_attention,
+    .embed = cpu_embed,
+    .scale_rows = cpu_scale_rows,
+    .precond_out = cpu_precond_out,
+    .forward_begin = NULL,
+    .forward_end = NULL,
+    .destroy = cpu_destroy,
+};
+
+/* "OpenBLAS 0.3.21" from openblas_get_config()'s "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ...". */
+static void blas_version(char *buf, size_t size) {
+    const char *cfg = openblas_get_config();
+    const char *sp = cfg ? strchr(cfg, ' ') : NULL;
+    const char *end = sp ? strchr(sp + 1, ' ') : NULL;
+    int len = cfg ? (end ? (int)(end - cfg) : (int)strlen(cfg)) : 0;
+    if (len == 0) {
+        snprintf(buf, size, "OpenBLAS");
+        return;
+    }
+    const char *core = openblas_get_corename();
+    snprintf(buf, size, "%.*s %s", len, cfg, core ? core : "");
+}
+
+enum edm_status edm_backend_cpu_new(const edm_backend_options *opts, edm_backend **out,
+                                    edm_error *err) {
+    *out = NULL;
+    if (opts->precision != EDM_PRECISION_FP32) {
+        return edm_error_set(err, EDM_EUNSUPPORTED,
+                             "the cpu backend computes in fp32 only (precision %s needs the "
+                             "cuda backend)",
+                             edm_precision_name(opts->precision));
+    }
+    if (opts->threads < 0) {
+        return edm_error_set(err, EDM_EINVAL, "threads must be >= 0 (0 = all cores), got %d",
+                             opts->threads);
+    }
+    int threads = opts->threads ? opts->threads : omp_get_num_procs();
+    if (threads < 1) threads = 1;
+    if (threads > EDM_CPU_MAX_THREADS) threads = EDM_CPU_MAX_THREADS;
+
+    edm_backend *b = calloc(1, sizeof *b);
+    struct cpu_ctx *cx = calloc(1, sizeof *cx);
+    if (!b || !cx) {
+        free(b);
+        free(cx);
+        return edm_error_set(err, EDM_ENOMEM, "out of memory creating the cpu backend");
+    }
+    cx->threads = threads;
+    /* Process-wide: OpenBLAS runs on the caller's thread; our OpenMP team does the splitting. */
+    openblas_set_num_threads(1);
+
+    b->ops = &cpu_ops;
+    b->ctx = cx;
+    b->kind = EDM_BACKEND_CPU;
+    b->precision = EDM_PRECISION_FP32;
+    b->act_dtype = EDM_F32;
+    char blas[96];
+    blas_version(blas, sizeof blas);
+    snprintf(b->description, sizeof b->description, "cpu (%s, %d thread%s, fp32)", blas, threads,
+             threads == 1 ? "" : "s");
+    *out = b;
+    edm_error_clear(err);
+    return EDM_OK;
+}

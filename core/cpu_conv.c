@@ -1,0 +1,258 @@
+/*
+ * cpu_conv.c - conv2d and the FIR resamplers of the CPU backend (spec 1.2; semantics in ops.h).
+ *
+ * conv2d as GEMM: out_n[Co, P] = W[Co, K] . col_n[K, P] with K = Ci*k*k and P = Ho*Wo.
+ * The N*P output columns of the whole batch are one column space, cut into equal ranges, one
+ * per thread; each thread walks its range in chunks of at most CONV_CHUNK columns:
+ *  - a chunk inside one image GEMMs straight into `out` (ldc = P); a 1x1 unpadded conv
+ *    needs no im2col at all (the input is already [Ci, P]);
+ *  - on small maps (P < CONV_SPAN_BELOW: 8x8, 4x4) a chunk may span several images, so one
+ *    GEMM covers up to CONV_CHUNK columns instead of 16 or 64: the weights are packed once
+ *    per chunk instead of once per image. Such a chunk GEMMs into a scratch tile and the
+ *    epilogue scatters it into NCHW.
+ * The epilogue ((acc + bias) + residual) * out_scale is applied to each chunk while it is
+ * still in cache. When residual is out itself, the GEMM goes to the tile so the residual is
+ * read before it is overwritten.
+ * Scratch (im2col columns + tile) is per thread, owned by the backend, grown rarely.
+ *
+ * FIR resampling (depthwise, stride 2) runs one (n, c) plane per iteration; the filter
+ * length is a compile-time constant in the common cases (2 and 4) so the tap loops unroll.
+ */
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "cpu_internal.h"
+
+#define CONV_CHUNK 512
+#define CONV_SPAN_BELOW 256
+
+/* im2col for output columns [pos, pos+len) of the batch (column g = n*P + y*Wo + x):
+ * col[r, j] with r = (ci*k + ky)*k + kx, zero outside the padded input. */
+static void im2col(float *col, int64_t len, const float *in, int Ci, int H, int W, int k, int pad,
+                   int Wo, int64_t P, int64_t pos) {
+    for (int ci = 0; ci < Ci; ci++) {
+        for (int ky = 0; ky < k; ky++) {
+            for (int kx = 0; kx < k; kx++) {
+                float *row = col + ((int64_t)(ci * k + ky) * k + kx) * len;
+                /* output x with a valid input column: x + kx - pad in [0, W) */
+                const int xlo = pad - kx, xhi = W + pad - kx;
+                int64_t j = 0, g = pos;
+                while (j < len) {
+                    const int64_t n = g / P, p = g % P;
+                    const int y = (int)(p / Wo), x0 = (int)(p % Wo);
+                    int64_t run = Wo - x0;
+                    if (run > len - j) run = len - j;
+                    const int x1 = x0 + (int)run;
+                    float *dst = row + j; /* dst[x - x0] for x in [x0, x1) */
+                    const int iy = y + ky - pad;
+                    const int a = x0 > xlo ? x0 : xlo, e = x1 < xhi ? x1 : xhi;
+                    if (iy < 0 || iy >= H || a >= e) {
+                        memset(dst, 0, (size_t)run * sizeof(float));
+                    } else {
+                        const float *src = in + (((int64_t)n * Ci + ci) * H + iy) * W;
+                        for (int xx = x0; xx < a; xx++) dst[xx - x0] = 0.0f;
+                        memcpy(dst + (a - x0), src + (a + kx - pad), (size_t)(e - a) * sizeof(float));
+                        for (int xx = e; xx < x1; xx++) dst[xx - x0] = 0.0f;
+                    }
+                    j += run;
+                    g += run;
+                }
+            }
+        }
+    }
+}
+
+/* dst[j] = ((acc[j] + bc) + res[j]) * s over len values (res may be NULL, dst may be acc). */
+static void epilogue_row(float *dst, const float *acc, const float *res, int64_t len, float bc,
+                         float s) {
+    if (res) {
+        if (s == 1.0f) {
+            for (int64_t j = 0; j < len; j++) dst[j] = (acc[j] + bc) + res[j];
+        } else {
+            for (int64_t j = 0; j < len; j++) dst[j] = ((acc[j] + bc) + res[j]) * s;
+        }
+    } else if (s == 1.0f) {
+        for (int64_t j = 0; j < len; j++) dst[j] = acc[j] + bc;
+    } else {
+        for (int64_t j = 0; j < len; j++) dst[j] = (acc[j] + bc) * s;
+    }
+}
+
+int edm_cpu_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *weight,
+                   const edm_tensor *bias, int pad, const edm_tensor *residual, float out_scale,
+                   char *msg) {
+    struct cpu_ctx *cx = ctx;
+    CPU_CHECK_F32(msg, out, in, weight, bias, residual);
+    const int Ci = in->c, H = in->h, W = in->w, Co = out->c, k = weight->h, Wo = out->w;
+    const int64_t P = (int64_t)out->h * Wo, K = (int64_t)Ci * k * k, total = (int64_t)in->n * P;
+    const int no_im2col = (k == 1 && pad == 0); /* the input is already col_n */
+    const int span = P < CONV_SPAN_BELOW;
+    const int alias = residual && residual->data == out->data;
+    const float *x = cpu_f(in), *w = cpu_f(weight);
+    const float *b = bias ? cpu_f(bias) : NULL, *res = residual ? cpu_f(residual) : NULL;
+    float *y = cpu_f(out);
+    const float s = out_scale;
+    const int trivial_epi = !b && !res && s == 1.0f;
+
+    /* ~4 MFLOP and 16 columns per thread at least. */
+    int team = edm_cpu_team(cx, 2.0 * Co * (double)K * total, 4e6);
+    if (team > total / 16) team = total >= 32 ? (int)(total / 16) : 1;
+    int64_t chunk = CONV_CHUNK;
+    if (chunk > (total + team - 1) / team) chunk = (total + team - 1) / team;
+    const size_t col_floats = (size_t)((K * chunk + 15) & ~(int64_t)15);
+    if (edm_cpu_scratch_reserve(cx, col_floats + (size_t)Co * chunk, msg)) return 1;
+
+#pragma omp parallel num_threads(team)
+    {
+        const int t = omp_get_thread_num();
+        const int64_t c0 = total * t / team, c1 = total * (t + 1) / team;
+        float *col = cx->scratch[t], *tile = col + col_floats;
+        for (int64_t pos = c0; pos < c1;) {
+            const int64_t n = pos / P, p = pos % P;
+            int64_t end = pos + chunk < c1 ? pos + chunk : c1;
+            if (!span && end > (n + 1) * P) end = (n + 1) * P;
+            const int64_t len = end - pos;
+            const int single = end <= (n + 1) * P;
+
+            const float *B;
+            int64_t ldb;
+            if (no_im2col && single) {
+                B = x + n * Ci * P + p;
+                ldb = P;
+            } else {
+                im2col(col, len, x, Ci, H, W, k, pad, Wo, P, pos);
+                B = col;
+                ldb = len;
+            }
+            if (single && !alias) {
+                float *C = y + n * Co * P + p;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Co, (int)len, (int)K, 1.0f,
+                            w, (int)K, B, (int)ldb, 0.0f, C, (int)P);
+                if (!trivial_epi) {
+                    for (int co = 0; co < Co; co++) {
+                        float *r = C + (int64_t)co * P;
+                        epilogue_row(r, r, res ? res + (r - y) : NULL, len, b ? b[co] : 0.0f, s);
+                    }
+                }
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Co, (int)len, (int)K, 1.0f,
+                            w, (int)K, B, (int)ldb, 0.0f, tile, (int)len);
+                /* scatter image by image: columns [j, j + seg) belong to image m at pixel q */
+                for (int64_t j = 0, g = pos; j < len;) {
+                    const int64_t m = g / P, q = g % P;
+                    int64_t seg = P - q < len - j ? P - q : len - j;
+                    for (int co = 0; co < Co; co++) {
+                        const int64_t o = (m * Co + co) * P + q;
+                        epilogue_row(y + o, tile + co * len + j, res ? res + o : NULL, seg,
+                                     b ? b[co] : 0.0f, s);
+                    }
+                    j += seg;
+                    g += seg;
+                }
+            }
+            pos = end;
+        }
+    }
+    return 0;
+}
+
+/* ---- FIR resampling ------------------------------------------------------------------------ */
+
+/* One plane of fir_down with filter length L (a constant after inlining for 2 and 4). */
+static inline void fir_down_plane(float *o, const float *in, const float *f, int L, int H, int W,
+                                  int Ho, int Wo, int pad) {
+    for (int m = 0; m < Ho; m++) {
+        const int a0 = pad - 2 * m > 0 ? pad - 2 * m : 0;
+        const int a1 = H + pad - 2 * m < L ? H + pad - 2 * m : L;
+        for (int q = 0; q < Wo; q++) {
+            const int b0 = pad - 2 * q > 0 ? pad - 2 * q : 0;
+            const int b1 = W + pad - 2 * q < L ? W + pad - 2 * q : L;
+            float acc = 0.0f;
+            if (b0 == 0 && b1 == L) {
+                for (int a = a0; a < a1; a++) {
+                    const float *src = in + (int64_t)(2 * m + a - pad) * W + 2 * q - pad;
+                    for (int bb = 0; bb < L; bb++) acc += f[a * L + bb] * src[bb];
+                }
+            } else {
+                for (int a = a0; a < a1; a++) {
+                    /* index arithmetic: the window may start left of the row (b0 > 0) */
+                    const int64_t base = (int64_t)(2 * m + a - pad) * W + 2 * q - pad;
+                    for (int bb = b0; bb < b1; bb++) acc += f[a * L + bb] * in[base + bb];
+                }
+            }
+            o[(int64_t)m * Wo + q] = acc;
+        }
+    }
+}
+
+int edm_cpu_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *filter,
+                     int pad, char *msg) {
+    struct cpu_ctx *cx = ctx;
+    CPU_CHECK_F32(msg, out, in, filter);
+    const int L = filter->h, H = in->h, W = in->w, Ho = out->h, Wo = out->w;
+    const int64_t planes = (int64_t)in->n * in->c;
+    const float *x = cpu_f(in), *f = cpu_f(filter);
+    float *y = cpu_f(out);
+    int team = edm_cpu_team(cx, (double)planes * H * W, 65536.0);
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *o = y + pl * Ho * Wo;
+        const float *src = x + pl * H * W;
+        if (L == 2) fir_down_plane(o, src, f, 2, H, W, Ho, Wo, pad);
+        else if (L == 4) fir_down_plane(o, src, f, 4, H, W, Ho, Wo, pad);
+        else fir_down_plane(o, src, f, L, H, W, Ho, Wo, pad);
+    }
+    return 0;
+}
+
+/* One plane of fir_up: out[Y,X] = sum 4 f[a,b] in[i,j] over 2i+a-pad = Y, 2j+b-pad = X.
+ * For a given Y only the taps a of parity (Y+pad)%2 contribute: a gather, no scatter races. */
+static inline void fir_up_plane(float *o, const float *in, const float *f4, int L, int H, int W,
+                                int pad) {
+    const int Ho = 2 * H, Wo = 2 * W;
+    for (int Y = 0; Y < Ho; Y++) {
+        for (int X = 0; X < Wo; X++) {
+            float acc = 0.0f;
+            for (int a = (Y + pad) & 1; a < L; a += 2) {
+                const int i = (Y + pad - a) / 2;
+                if (i < 0 || i >= H) continue;
+                const float *src = in + (int64_t)i * W;
+                for (int bb = (X + pad) & 1; bb < L; bb += 2) {
+                    const int j = (X + pad - bb) / 2;
+                    if (j < 0 || j >= W) continue;
+                    acc += f4[a * L + bb] * src[j];
+                }
+            }
+            o[(int64_t)Y * Wo + X] = acc;
+        }
+    }
+}
+
+int edm_cpu_fir_up(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *filter,
+                   int pad, char *msg) {
+    struct cpu_ctx *cx = ctx;
+    CPU_CHECK_F32(msg, out, in, filter);
+    const int L = filter->h, H = in->h, W = in->w;
+    if (L > 8) {
+        snprintf(msg, EDM_OPS_MSG, "filter length %d > 8", L);
+        return 1;
+    }
+    float f4[64]; /* the gain 4 folded into the taps (exact: a power of two) */
+    for (int i = 0; i < L * L; i++) f4[i] = 4.0f * cpu_f(filter)[i];
+    const int64_t planes = (int64_t)in->n * in->c;
+    const float *x = cpu_f(in);
+    float *y = cpu_f(out);
+    int team = edm_cpu_team(cx, (double)planes * H * W * 4, 65536.0);
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *o = y + pl * 4 * H * W;
+        const float *src = x + pl * H * W;
+        if (L == 2) fir_up_plane(o, src, f4, 2, H, W, pad);
+        else if (L == 4) fir_up_plane(o, src, f4, 4, H, W, pad);
+        else fir_up_plane(o, src, f4, L, H, W, pad);
+    }
+    return 0;
+}
