@@ -32,6 +32,10 @@
 
 #include "edm.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum edm_dtype { EDM_F32 = 0, EDM_F16 = 1, EDM_BF16 = 2 };
 
 typedef struct edm_tensor {
@@ -215,4 +219,7 @@ void edm_op_download(edm_backend *b, float *dst, const edm_tensor *src);
 /* Bytes per element of a dtype. */
 size_t edm_dtype_size(enum edm_dtype t);
 
+#ifdef __cplusplus
+}
+#endif
 #endif /* EDM_OPS_H */
