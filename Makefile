@@ -62,13 +62,14 @@ EDM_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/edm/*.c))
 SRV_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard server/*.c))
 TEST_SRCS   := $(wildcard tests/unit/test_*.c)
 TEST_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+BENCH_BINS  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 TEST_HELP   := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(TEST_SRCS),$(wildcard tests/unit/*.c)))
 LIB         := $(BUILD)/libedm.a
 
 SRV_LDLIBS  := -lmicrohttpd
 
 .PHONY: all run test asan bench bench-server clean info
-all: $(LIB) $(BUILD)/edm $(if $(SRV_OBJS),$(BUILD)/edmd) $(TEST_BINS)
+all: $(LIB) $(BUILD)/edm $(if $(SRV_OBJS),$(BUILD)/edmd) $(TEST_BINS) $(BENCH_BINS)
 	@echo "built: edm$(if $(SRV_OBJS), edmd) (CUDA backend: $(if $(filter 1,$(USE_CUDA)),on,off))"
 
 $(BUILD)/obj/%.o: %.c
@@ -92,6 +93,10 @@ $(BUILD)/edmd: $(SRV_OBJS) $(LIB)
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_HELP) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $^ $(LDFLAGS) $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
 
 test: all
 	BUILD=$(BUILD) tests/run_all.sh

@@ -88,17 +88,20 @@ static enum edm_status load_noise_range(edm_model *m, edm_error *err) {
     return EDM_OK;
 }
 
-enum edm_status edm_model_load(const char *path, edm_model **out, edm_error *err) {
+enum edm_status edm_model_from_file(edm_st_file *file, const char *what, edm_model **out,
+                                    edm_error *err) {
     enum edm_status st;
     *out = NULL;
     edm_model *m = calloc(1, sizeof *m);
-    if (!m) return edm_error_set(err, EDM_ENOMEM, "out of memory loading %s", path);
-    if ((st = edm_st_open(path, &m->file, err))) goto fail;
+    if (!m) {
+        edm_st_close(file);
+        return edm_error_set(err, EDM_ENOMEM, "out of memory loading %s", what);
+    }
+    m->file = file;
     const char *cfg_json = edm_st_metadata(m->file, "edm_config");
     if (!cfg_json) {
         st = edm_error_set(err, EDM_EFORMAT,
-                           "%s: no __metadata__.edm_config (not an edm-safetensors/1 model file)",
-                           path);
+                           "no __metadata__.edm_config (not an edm-safetensors/1 model file)");
         goto fail;
     }
     if ((st = edm_config_parse(cfg_json, strlen(cfg_json), &m->cfg, err))) goto fail;
@@ -119,13 +122,21 @@ enum edm_status edm_model_load(const char *path, edm_model **out, edm_error *err
     *out = m;
     return EDM_OK;
 fail:
-    if (err && st != EDM_OK && strncmp(err->message, path, strlen(path)) != 0) {
+    if (err) {
         char msg[sizeof err->message];
         memcpy(msg, err->message, sizeof msg);
-        edm_error_set(err, st, "%s: %.400s", path, msg);
+        edm_error_set(err, st, "%s: %.400s", what, msg);
     }
     edm_model_free(m);
     return st;
+}
+
+enum edm_status edm_model_load(const char *path, edm_model **out, edm_error *err) {
+    edm_st_file *file = NULL;
+    *out = NULL;
+    enum edm_status st = edm_st_open(path, &file, err);
+    if (st) return st;
+    return edm_model_from_file(file, path, out, err);
 }
 
 void edm_model_free(edm_model *m) {

@@ -20,6 +20,11 @@ struct edm_model {
     size_t workspace_per_image;
 };
 
+/* Builds a model from an opened file (takes ownership of file, also on failure). `what`
+ * names the source in messages. */
+enum edm_status edm_model_from_file(edm_st_file *file, const char *what, edm_model **out,
+                                    edm_error *err);
+
 /* Measures one denoiser pass for batch n on the null backend: workspace bytes and FLOPs. */
 enum edm_status edm_denoiser_measure(const edm_net *net, int n, size_t *bytes, double *flops,
                                      edm_error *err);

@@ -84,6 +84,18 @@ typedef struct edm_model edm_model;
 enum edm_status edm_model_load(const char *path, edm_model **out, edm_error *err);
 void edm_model_free(edm_model *model);
 
+/* A model with random weights of a sensible scale for cfg (benchmarks and tests; the
+ * buffers - resample filters, iDDPM's u - are computed as the official constructors do).
+ * Returns a new model (free with edm_model_free). */
+enum edm_status edm_model_new_random(const edm_config *cfg, uint64_t seed, edm_model **out,
+                                     edm_error *err);
+/* Fills cfg with a published network's configuration: "cifar10-ddpmpp" (edm-cifar10-32x32-
+ * cond-vp), "cifar10-ncsnpp" (-cond-ve), "ffhq64-ddpmpp" (edm-ffhq-64x64-uncond-vp),
+ * "imagenet64-adm" (edm-imagenet-64x64-cond-adm). */
+enum edm_status edm_config_preset(const char *name, edm_config *cfg, edm_error *err);
+/* Writes cfg as the edm_config JSON of spec 0. Returns a new string (free with free()). */
+char *edm_config_to_json(const edm_config *cfg);
+
 /* Borrowed pointer, valid while the model lives. */
 const edm_config *edm_model_config(const edm_model *model);
 /* A metadata string of the file (for example "name", "description"), or NULL. Borrowed. */

@@ -307,7 +307,7 @@ int main(int argc, char **argv) {
     qsort(names, (size_t)count, sizeof *names, cmp_str);
     int cases = 0;
     for (int i = 0; i < count; i++) {
-        char dir[1024], probe[1100];
+        char dir[512], probe[600];
         snprintf(dir, sizeof dir, "%s/%s", vec_dir, names[i]);
         snprintf(probe, sizeof probe, "%s/D.npy", dir);
         if (exists(probe)) denoise_case(dir, names[i]), cases++;

@@ -1,0 +1,119 @@
+/*
+ * bench_engine.c - ms per network evaluation and achieved GFLOP/s of the whole denoiser,
+ * next to the machine's measured SGEMM rate, so the fraction of peak is visible.
+ *
+ *   bench_engine [--preset cifar10-ddpmpp] [--batch 1,16] [--backend cpu|cuda|auto]
+ *                [--precision fp32|tf32|fp16|bf16] [--seconds 3]
+ *
+ * The network has random weights (edm_model_new_random): speed does not depend on values.
+ * The SGEMM reference is one large square-ish cblas_sgemm on the same threads.
+ */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "edm.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double sgemm_gflops(void) {
+    const int M = 1024, N = 1024, K = 2304;
+    float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * K * N),
+          *c = malloc(sizeof(float) * M * N);
+    for (long i = 0; i < (long)M * K; i++) a[i] = (float)(i % 7) * 0.1f;
+    for (long i = 0; i < (long)K * N; i++) b[i] = (float)(i % 5) * 0.1f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1, a, K, b, N, 0, c, N);
+    int reps = 0;
+    double t0 = now(), t;
+    do {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1, a, K, b, N, 0, c, N);
+        reps++;
+    } while ((t = now() - t0) < 1.0);
+    free(a), free(b), free(c);
+    return 2.0 * M * N * K * reps / t / 1e9;
+}
+
+int main(int argc, char **argv) {
+    const char *preset = "cifar10-ddpmpp", *batches = "1,16";
+    double seconds = 3;
+    edm_backend_options bo;
+    edm_backend_options_default(&bo);
+    bo.kind = EDM_BACKEND_CPU;
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf(stderr, "bench_engine: %s needs a value\n", argv[i]);
+            return 2;
+        }
+        if (strcmp(argv[i], "--preset") == 0) preset = v;
+        else if (strcmp(argv[i], "--batch") == 0) batches = v;
+        else if (strcmp(argv[i], "--seconds") == 0) seconds = atof(v);
+        else if (strcmp(argv[i], "--backend") == 0) {
+            if (edm_backend_kind_parse(v, &bo.kind)) return fprintf(stderr, "bad --backend\n"), 2;
+        } else if (strcmp(argv[i], "--precision") == 0) {
+            if (edm_precision_parse(v, &bo.precision)) return fprintf(stderr, "bad --precision\n"), 2;
+        } else return fprintf(stderr, "bench_engine: unknown option %s\n", argv[i]), 2;
+        i++;
+    }
+    edm_error err;
+    edm_config cfg;
+    edm_model *model = NULL;
+    edm_backend *b = NULL;
+    if (edm_config_preset(preset, &cfg, &err) || edm_model_new_random(&cfg, 1, &model, &err) ||
+        edm_backend_new(&bo, &b, &err)) {
+        fprintf(stderr, "bench_engine: %s\n", err.message);
+        return 1;
+    }
+    double flops = edm_model_flops_per_image(model);
+    double peak = edm_backend_kind_of(b) == EDM_BACKEND_CPU ? sgemm_gflops() : 0;
+    printf("network: %s, %.1f M parameters, %.2f GFLOP per evaluation per image\n", preset,
+           edm_model_param_count(model) / 1e6, flops / 1e9);
+    printf("backend: %s\n", edm_backend_describe(b));
+    if (peak > 0) printf("machine SGEMM (1024x1024x2304): %.1f GFLOP/s\n", peak);
+    printf("%6s %12s %12s %12s %10s %10s\n", "batch", "ms/eval", "ms/img-eval", "GFLOP/s",
+           "of SGEMM", "img/s@35");
+    char *list = strdup(batches);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        int n = atoi(tok);
+        edm_denoiser *den = NULL;
+        if (n < 1 || edm_denoiser_new(model, b, n, &den, &err)) {
+            fprintf(stderr, "batch %s: %s\n", tok, n < 1 ? "bad batch" : err.message);
+            continue;
+        }
+        size_t img = (size_t)cfg.img_channels * cfg.img_resolution * cfg.img_resolution;
+        float *x = malloc(sizeof(float) * img * n), *out = malloc(sizeof(float) * img * n);
+        float *labels = calloc((size_t)n * (cfg.label_dim ? cfg.label_dim : 1), sizeof(float));
+        double *sigma = malloc(sizeof(double) * n);
+        edm_rng_normal(7, EDM_RNG_LATENTS, 0, x, img * n);
+        for (int i = 0; i < n; i++) {
+            sigma[i] = 0.5 + i;
+            if (cfg.label_dim) labels[(size_t)i * cfg.label_dim + i % cfg.label_dim] = 1;
+        }
+        /* warm-up, then time whole evaluations until `seconds` have passed */
+        edm_denoiser_eval(den, n, x, sigma, cfg.label_dim ? labels : NULL, NULL, out, &err);
+        int reps = 0;
+        double t0 = now(), t;
+        do {
+            if (edm_denoiser_eval(den, n, x, sigma, cfg.label_dim ? labels : NULL, NULL, out, &err)) {
+                fprintf(stderr, "eval: %s\n", err.message);
+                return 1;
+            }
+            reps++;
+        } while ((t = now() - t0) < seconds);
+        double ms = t / reps * 1e3, gf = flops * n * reps / t / 1e9;
+        printf("%6d %12.2f %12.2f %12.1f %9.0f%% %10.2f\n", n, ms, ms / n, gf,
+               peak > 0 ? 100 * gf / peak : 0, 1e3 * n / (ms * 35));
+        free(x), free(out), free(labels), free(sigma);
+        edm_denoiser_free(den);
+    }
+    free(list);
+    edm_backend_free(b);
+    edm_model_free(model);
+    return 0;
+}
