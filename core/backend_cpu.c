@@ -156,8 +156,10 @@ static int cpu_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in,
         float *yr = y + row * P;
         /* (in + bias) + residual, then * scale: the order of the reference's operations. */
         if (rr) {
+#pragma omp simd
             for (int64_t p = 0; p < P; p++) yr[p] = (xr[p] + bc + rr[p]) * scale;
         } else {
+#pragma omp simd
             for (int64_t p = 0; p < P; p++) yr[p] = (xr[p] + bc) * scale;
         }
     }
@@ -206,6 +208,7 @@ static int cpu_scale_rows(void *ctx, edm_tensor *out, const edm_tensor *in,
     int team = edm_cpu_team(cx, (double)row * in->n, ELEM_GRAIN);
 #pragma omp parallel for num_threads(team) schedule(static)
     for (int n = 0; n < in->n; n++) {
+#pragma omp simd
         for (int64_t i = 0; i < row; i++) y[n * row + i] = k[n] * x[n * row + i];
     }
     return 0;
@@ -220,6 +223,7 @@ static int cpu_precond_out(void *ctx, edm_tensor *out, const edm_tensor *x, cons
     const float *xv = cpu_f(x), *fv = cpu_f(F), *cs = cpu_f(c_skip), *co = cpu_f(c_out);
     float *y = cpu_f(out);
     for (int n = 0; n < out->n; n++) {
+#pragma omp simd
         for (int64_t i = 0; i < row; i++)
             y[n * row + i] = cs[n] * xv[n * row + i] + co[n] * fv[n * frow + i];
     }

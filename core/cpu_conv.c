@@ -70,13 +70,17 @@ static void epilogue_row(float *dst, const float *acc, const float *res, int64_t
                          float s) {
     if (res) {
         if (s == 1.0f) {
+#pragma omp simd
             for (int64_t j = 0; j < len; j++) dst[j] = (acc[j] + bc) + res[j];
         } else {
+#pragma omp simd
             for (int64_t j = 0; j < len; j++) dst[j] = ((acc[j] + bc) + res[j]) * s;
         }
     } else if (s == 1.0f) {
+#pragma omp simd
         for (int64_t j = 0; j < len; j++) dst[j] = acc[j] + bc;
     } else {
+#pragma omp simd
         for (int64_t j = 0; j < len; j++) dst[j] = (acc[j] + bc) * s;
     }
 }

@@ -36,30 +36,30 @@ int edm_cpu_linear(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_t
         for (int n = 0; n < N; n++) {
             float *r = y + (int64_t)n * O;
             if (b)
+#pragma omp simd
                 for (int o = 0; o < O; o++) r[o] += b[o];
             if (act_silu)
+#pragma omp simd
                 for (int o = 0; o < O; o++) r[o] = cpu_silu(r[o]);
         }
     }
     return 0;
 }
 
-/* In-place softmax of one row of P scores. */
+/* In-place softmax of one row of P scores: max subtraction, fp32 exp, double sum. */
 static void softmax_row(float *s, int64_t P) {
     float m = s[0];
+#pragma omp simd reduction(max : m)
     for (int64_t j = 1; j < P; j++) m = s[j] > m ? s[j] : m;
-    for (int64_t j = 0; j < P; j++) s[j] = cpu_expf(s[j] - m);
-    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    int64_t j = 0;
-    for (; j + 4 <= P; j += 4) {
-        a0 += s[j];
-        a1 += s[j + 1];
-        a2 += s[j + 2];
-        a3 += s[j + 3];
+    double sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < P; j++) {
+        s[j] = cpu_expf(s[j] - m);
+        sum += s[j];
     }
-    for (; j < P; j++) a0 += s[j];
-    const float inv = (float)(1.0 / ((a0 + a1) + (a2 + a3)));
-    for (j = 0; j < P; j++) s[j] *= inv;
+    const float inv = (float)(1.0 / sum);
+#pragma omp simd
+    for (int64_t j = 0; j < P; j++) s[j] *= inv;
 }
 
 #define ATTN_SCORE_FLOATS ((int64_t)1 << 22) /* 16 MiB of scores per thread at most */

@@ -81,11 +81,14 @@ int edm_cpu_group_norm(void *ctx, edm_tensor *out, const edm_tensor *in, const e
             const float *r = x + first + c * HW;
             float *o = y + first + c * HW;
             if (ss) {
+#pragma omp simd
                 for (int64_t p = 0; p < HW; p++) o[p] = sh + (((r[p] + add) - mu) * a + b) * sc;
             } else {
+#pragma omp simd
                 for (int64_t p = 0; p < HW; p++) o[p] = ((r[p] + add) - mu) * a + b;
             }
             if (act_silu) {
+#pragma omp simd
                 for (int64_t p = 0; p < HW; p++) o[p] = cpu_silu(o[p]);
             }
         }
