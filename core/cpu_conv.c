@@ -165,29 +165,33 @@ int edm_cpu_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_t
 
 /* ---- FIR resampling ------------------------------------------------------------------------ */
 
-/* One plane of fir_down with filter length L (a constant after inlining for 2 and 4). */
+/* Range [lo, hi) of the indices u in [0, n) with 0 <= 2u + off < lim (fir_down columns) */
+static inline void span2(int n, int off, int lim, int *lo, int *hi) {
+    int a = off >= 0 ? 0 : (1 - off) / 2;      /* ceil(-off / 2) */
+    int b = lim - off <= 0 ? 0 : (lim - off + 1) / 2; /* ceil((lim - off) / 2) */
+    *lo = a;
+    *hi = b < n ? b : n;
+}
+
+/* One plane of fir_down: each output row accumulates L*L shifted, stride-2 input rows; the
+ * column range of every tap is clipped to the image instead of testing each pixel, so the
+ * inner loop is a plain vectorizable multiply-add. L is a constant after inlining (2, 4). */
 static inline void fir_down_plane(float *o, const float *in, const float *f, int L, int H, int W,
                                   int Ho, int Wo, int pad) {
     for (int m = 0; m < Ho; m++) {
-        const int a0 = pad - 2 * m > 0 ? pad - 2 * m : 0;
-        const int a1 = H + pad - 2 * m < L ? H + pad - 2 * m : L;
-        for (int q = 0; q < Wo; q++) {
-            const int b0 = pad - 2 * q > 0 ? pad - 2 * q : 0;
-            const int b1 = W + pad - 2 * q < L ? W + pad - 2 * q : L;
-            float acc = 0.0f;
-            if (b0 == 0 && b1 == L) {
-                for (int a = a0; a < a1; a++) {
-                    const float *src = in + (int64_t)(2 * m + a - pad) * W + 2 * q - pad;
-                    for (int bb = 0; bb < L; bb++) acc += f[a * L + bb] * src[bb];
-                }
-            } else {
-                for (int a = a0; a < a1; a++) {
-                    /* index arithmetic: the window may start left of the row (b0 > 0) */
-                    const int64_t base = (int64_t)(2 * m + a - pad) * W + 2 * q - pad;
-                    for (int bb = b0; bb < b1; bb++) acc += f[a * L + bb] * in[base + bb];
-                }
+        float *orow = o + (int64_t)m * Wo;
+        for (int q = 0; q < Wo; q++) orow[q] = 0.0f;
+        for (int a = 0; a < L; a++) {
+            const int iy = 2 * m + a - pad;
+            if (iy < 0 || iy >= H) continue;
+            const float *irow = in + (int64_t)iy * W;
+            for (int b = 0; b < L; b++) {
+                const float fab = f[a * L + b];
+                int lo, hi;
+                span2(Wo, b - pad, W, &lo, &hi);
+#pragma omp simd
+                for (int q = lo; q < hi; q++) orow[q] += fab * irow[2 * q + b - pad];
             }
-            o[(int64_t)m * Wo + q] = acc;
         }
     }
 }
@@ -213,24 +217,33 @@ int edm_cpu_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const edm
 }
 
 /* One plane of fir_up: out[Y,X] = sum 4 f[a,b] in[i,j] over 2i+a-pad = Y, 2j+b-pad = X.
- * For a given Y only the taps a of parity (Y+pad)%2 contribute: a gather, no scatter races. */
+ * Output row Y takes the taps a of parity (Y+pad)%2 (row i = (Y+pad-a)/2); its even and odd
+ * columns X = 2u+px take the taps b of parity (px+pad)%2, reading in[i, u + (px+pad-b)/2]:
+ * a contiguous, shifted input row. Even and odd halves accumulate in ev/od (a gather, no
+ * scatter races) and are interleaved at the end. */
 static inline void fir_up_plane(float *o, const float *in, const float *f4, int L, int H, int W,
-                                int pad) {
-    const int Ho = 2 * H, Wo = 2 * W;
-    for (int Y = 0; Y < Ho; Y++) {
-        for (int X = 0; X < Wo; X++) {
-            float acc = 0.0f;
-            for (int a = (Y + pad) & 1; a < L; a += 2) {
-                const int i = (Y + pad - a) / 2;
-                if (i < 0 || i >= H) continue;
-                const float *src = in + (int64_t)i * W;
-                for (int bb = (X + pad) & 1; bb < L; bb += 2) {
-                    const int j = (X + pad - bb) / 2;
-                    if (j < 0 || j >= W) continue;
-                    acc += f4[a * L + bb] * src[j];
+                                int pad, float *ev, float *od) {
+    for (int Y = 0; Y < 2 * H; Y++) {
+        for (int u = 0; u < W; u++) ev[u] = od[u] = 0.0f;
+        for (int a = (Y + pad) & 1; a < L; a += 2) {
+            const int i = (Y + pad - a) / 2; /* exact: Y + pad - a is even */
+            if (i < 0 || i >= H) continue;
+            const float *irow = in + (int64_t)i * W;
+            for (int px = 0; px < 2; px++) {
+                float *acc = px ? od : ev;
+                for (int b = (px + pad) & 1; b < L; b += 2) {
+                    const int d = (px + pad - b) / 2; /* j = u + d */
+                    const float c = f4[a * L + b];
+                    const int lo = d < 0 ? -d : 0, hi = W - d < W ? W - d : W;
+#pragma omp simd
+                    for (int u = lo; u < hi; u++) acc[u] += c * irow[u + d];
                 }
             }
-            o[(int64_t)Y * Wo + X] = acc;
+        }
+        float *orow = o + (int64_t)Y * 2 * W;
+        for (int u = 0; u < W; u++) {
+            orow[2 * u] = ev[u];
+            orow[2 * u + 1] = od[u];
         }
     }
 }
@@ -246,17 +259,22 @@ int edm_cpu_fir_up(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_t
     }
     float f4[64]; /* the gain 4 folded into the taps (exact: a power of two) */
     for (int i = 0; i < L * L; i++) f4[i] = 4.0f * cpu_f(filter)[i];
+    if (edm_cpu_scratch_reserve(cx, 2 * (size_t)W, msg)) return 1;
     const int64_t planes = (int64_t)in->n * in->c;
     const float *x = cpu_f(in);
     float *y = cpu_f(out);
     int team = edm_cpu_team(cx, (double)planes * H * W * 4, 65536.0);
-#pragma omp parallel for num_threads(team) schedule(static)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        float *o = y + pl * 4 * H * W;
-        const float *src = x + pl * H * W;
-        if (L == 2) fir_up_plane(o, src, f4, 2, H, W, pad);
-        else if (L == 4) fir_up_plane(o, src, f4, 4, H, W, pad);
-        else fir_up_plane(o, src, f4, L, H, W, pad);
+#pragma omp parallel num_threads(team)
+    {
+        float *ev = cx->scratch[omp_get_thread_num()], *od = ev + W;
+#pragma omp for schedule(static)
+        for (int64_t pl = 0; pl < planes; pl++) {
+            float *o = y + pl * 4 * H * W;
+            const float *src = x + pl * H * W;
+            if (L == 2) fir_up_plane(o, src, f4, 2, H, W, pad, ev, od);
+            else if (L == 4) fir_up_plane(o, src, f4, 4, H, W, pad, ev, od);
+            else fir_up_plane(o, src, f4, L, H, W, pad, ev, od);
+        }
     }
     return 0;
 }

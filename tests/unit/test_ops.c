@@ -218,6 +218,8 @@ static void test_fir(void) {
         case_fir(up, 1, 7, 7, 9, f_1331, 4, 1); /* odd sizes */
         case_fir(up, 2, 3, 9, 5, f_odd, 3, 1);  /* non-symmetric filter */
         case_fir(up, 2, 3, 9, 5, f_odd, 3, 0);
+        case_fir(up, 2, 3, 5, 6, f_1331, 4, 3);    /* padding wider than the filter reach */
+        case_fir(up, 1, 2, 1, 1, f_1331, 4, 1);    /* 1x1 plane */
         case_fir(up, 16, 37, 16, 16, f_1331, 4, 1); /* enough planes for the whole team */
     }
     case_fir(0, 2, 3, 10, 12, f_1331, 4, 0); /* fused aux_residual: padded conv, then FIR pad 0 */
