@@ -22,7 +22,7 @@ SAN     ?=
 OPT     ?= -O2
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
-CFLAGS  += -std=c11 $(OPT) -g $(WARN) -D_GNU_SOURCE -fopenmp -Iinclude -Icore \
+CFLAGS  += -std=c11 $(OPT) -g $(WARN) -D_GNU_SOURCE -fopenmp -Iinclude \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread $(SAN)
 LDFLAGS += -fopenmp $(SAN)
 LDLIBS  += -lopenblas -ljansson -lpng -lm -lpthread
@@ -67,6 +67,10 @@ TEST_HELP   := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(TEST_SRCS),$(wildc
 LIB         := $(BUILD)/libedm.a
 
 SRV_LDLIBS  := -lmicrohttpd
+
+# include/ is the only way server/ and tools/ reach the engine; core, its tests and benches
+# may use the internal headers.
+$(CORE_OBJS) $(TEST_BINS) $(TEST_HELP) $(BENCH_BINS): CFLAGS += -Icore
 
 .PHONY: all run test asan bench bench-server clean info
 all: $(LIB) $(BUILD)/edm $(if $(SRV_OBJS),$(BUILD)/edmd) $(TEST_BINS) $(BENCH_BINS)
