@@ -172,7 +172,8 @@ static void round_trip(int W, int H, int C, int level, int n_text, const char *c
     uint8_t *out = NULL;
     size_t len = 0;
     edm_error err = {0};
-    enum edm_status st = edm_png_encode(pix, W, H, C, keys, values, n_text, level, &out, &len, &err);
+    enum edm_status st =
+        edm_png_encode(pix, W, H, C, keys, values, n_text, level, &out, &len, &err);
     CHECK(st == EDM_OK, "encode %dx%dx%d level %d: %s", W, H, C, level, err.message);
     if (st == EDM_OK) {
         decoded d;
@@ -223,7 +224,8 @@ static void expect_invalid(const char *what, const uint8_t *pix, int W, int H, i
     uint8_t *out = (uint8_t *)1;
     size_t len = 99;
     edm_error err = {0};
-    enum edm_status st = edm_png_encode(pix, W, H, C, keys, values, n_text, level, &out, &len, &err);
+    enum edm_status st =
+        edm_png_encode(pix, W, H, C, keys, values, n_text, level, &out, &len, &err);
     CHECK(st == EDM_EINVAL, "%s: status %d", what, st);
     CHECK(err.status == st && err.message[0], "%s: message", what);
     CHECK(out == NULL && len == 0, "%s: outputs cleared", what);
