@@ -427,6 +427,14 @@ const void *edm_st_data(const edm_st_file *f, const edm_st_tensor *t) {
     return f->buf + f->data_start + t->begin;
 }
 
+/* Constant-folded by the compiler; keeps the byte-order choice out of the preprocessor. */
+static int st_host_little_endian(void) {
+    const uint32_t one = 1;
+    unsigned char first;
+    memcpy(&first, &one, 1);
+    return first == 1;
+}
+
 /* IEEE binary16 -> binary32, exact for every input (subnormals, inf, NaN payloads). */
 static float st_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
@@ -464,6 +472,10 @@ enum edm_status edm_st_read_f32(const edm_st_file *f, const edm_st_tensor *t, fl
     size_t n = (size_t)t->numel;
     switch (t->dtype) {
     case EDM_F32:
+        if (st_host_little_endian()) {
+            if (n) memcpy(dst, b, n * 4); /* the file's bytes are the host's floats */
+            break;
+        }
         for (size_t i = 0; i < n; i++, b += 4) {
             uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
                          (uint32_t)b[3] << 24;
