@@ -1,0 +1,93 @@
+/*
+ * encoder.c - PNG encoding threads.
+ *
+ * Sampling ends on the worker; turning x into uint8 and PNG happens here so that the worker
+ * goes straight back to the device (DESIGN.md: keep the GPU busy). The encoder owns the
+ * job's samples while it encodes, frees them afterwards (a finished job keeps only its
+ * PNGs: a 64x64x3 sample holds ~0.5 MB of fp64 state), and then completes the job, unless
+ * it was cancelled or expired meanwhile.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_internal.h"
+#include "util.h"
+
+static struct srv_image_result *encode_job(struct srv_job *job, int level, struct srv_error *err) {
+    const edm_config *cfg = job->model->cfg;
+    const int C = cfg->img_channels, R = cfg->img_resolution;
+    struct srv_image_result *res = calloc((size_t)job->n, sizeof *res);
+    uint8_t *hwc = malloc((size_t)C * R * R);
+    if (!res || !hwc) {
+        srv_error_set(err, SRV_E_INTERNAL, NULL, "out of memory encoding images");
+        goto fail;
+    }
+    for (int i = 0; i < job->n; i++) {
+        const edm_sample *s = job->samples[i];
+        struct srv_image_result *r = &res[i];
+        r->seed = edm_sample_seed(s);
+        r->class_label = edm_sample_class_label(s);
+        r->nfe = edm_sample_nfe_done(s);
+        edm_image_to_u8(edm_sample_x(s), C, R, R, hwc);
+        char seed[32], label[16], steps[16];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
+        snprintf(label, sizeof label, "%d", r->class_label);
+        snprintf(steps, sizeof steps, "%d", job->steps);
+        const char *keys[] = {"Software", "Model", "Seed", "Class", "Steps"};
+        const char *values[] = {"edm-serve edmd", job->model->name, seed,
+                                r->class_label >= 0 ? label : "none", steps};
+        edm_error eerr;
+        if (edm_png_encode(hwc, R, R, C, keys, values, 5, level, &r->png, &r->png_len, &eerr) != EDM_OK) {
+            srv_error_set(err, SRV_E_INTERNAL, NULL, "PNG encoding failed: %s", eerr.message);
+            goto fail;
+        }
+    }
+    free(hwc);
+    return res;
+fail:
+    if (res)
+        for (int i = 0; i < job->n; i++) free(res[i].png);
+    free(res);
+    free(hwc);
+    return NULL;
+}
+
+void *srv_encoder_main(void *arg) {
+    (void)arg;
+    struct srv_sched *g = &srv_sched_g;
+    pthread_mutex_lock(&g->lock);
+    for (;;) {
+        while (!g->stopping && !g->encode_queue.head) pthread_cond_wait(&g->encode, &g->lock);
+        if (g->stopping) break;
+        struct srv_job *job = srv_job_list_pop(&g->encode_queue); /* its reference is ours now */
+        if (srv_job_state_terminal(job->state)) {
+            srv_job_unref(job);
+            continue;
+        }
+        pthread_mutex_unlock(&g->lock);
+        struct srv_error err;
+        uint64_t t0 = srv_now_ns();
+        struct srv_image_result *res = encode_job(job, g->opts.png_level, &err);
+        uint64_t t1 = srv_now_ns();
+        for (int i = 0; i < job->n; i++) { /* no one else reads the samples after sampling */
+            edm_sample_free(job->samples[i]);
+            job->samples[i] = NULL;
+        }
+        pthread_mutex_lock(&g->lock);
+        if (job->state == SRV_JOB_RUNNING && res) {
+            job->results = res;
+            job->encode_ms = srv_ms_between(t0, t1);
+            job->t_encoded = t1;
+            srv_sched_finish(job, SRV_JOB_COMPLETED, NULL);
+        } else {
+            if (job->state == SRV_JOB_RUNNING) srv_sched_finish(job, SRV_JOB_FAILED, &err);
+            if (res)
+                for (int i = 0; i < job->n; i++) free(res[i].png);
+            free(res);
+        }
+        srv_job_unref(job);
+    }
+    pthread_mutex_unlock(&g->lock);
+    return NULL;
+}

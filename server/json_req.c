@@ -1,0 +1,338 @@
+/*
+ * json_req.c - generation request parser: JSON bytes -> struct srv_gen_request.
+ *
+ * Rules (DESIGN.md, jansson lessons): duplicate keys are rejected at load time; every field
+ * is type-checked by hand (json_integer_value of a string is silently 0); unknown fields are
+ * errors, never ignored; null means "the default". Sampler settings map one to one onto
+ * edm_sampler_params; giving any of solver/disc/schedule/scaling selects the ablation
+ * sampler with the others at their ablation defaults, exactly as generate.py does (spec 3.3).
+ */
+#include "json_req.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEED_MAX 0xffffffffffffffffull
+
+/* Fields in a fixed order, so that a body with several bad fields always reports the same. */
+enum field {
+    F_MODEL, F_N, F_SEED, F_SEEDS, F_CLASS_LABEL, F_CLASS_LABELS, F_STEPS, F_SIGMA_MIN, F_SIGMA_MAX,
+    F_RHO, F_S_CHURN, F_S_MIN, F_S_MAX, F_S_NOISE, F_SOLVER, F_DISC, F_SCHEDULE, F_SCALING,
+    F_TIMEOUT_MS, F_COUNT
+};
+static const char *const field_names[F_COUNT] = {
+    "model", "n", "seed", "seeds", "class_label", "class_labels", "steps", "sigma_min",
+    "sigma_max", "rho", "S_churn", "S_min", "S_max", "S_noise", "solver", "disc", "schedule",
+    "scaling", "timeout_ms"};
+
+static enum srv_err bad(struct srv_error *err, const char *param, const char *what) {
+    return srv_error_set(err, SRV_E_INVALID_PARAM, param, "'%s' %s", param, what);
+}
+
+/* An integer field; reals such as 18.0 are refused (the API types are exact). */
+static enum srv_err get_int(json_t *v, const char *name, long long lo, long long hi, long long *out,
+                            struct srv_error *err) {
+    if (!json_is_integer(v)) return bad(err, name, "must be an integer");
+    long long x = json_integer_value(v);
+    if (x < lo || x > hi)
+        return srv_error_set(err, SRV_E_INVALID_PARAM, name, "'%s' must be in %lld..%lld (got %lld)",
+                             name, lo, hi, x);
+    *out = x;
+    return SRV_OK;
+}
+
+/* A number field; null keeps *out (the default). S_max also takes "inf". */
+static enum srv_err get_number(json_t *v, const char *name, int allow_inf, double *out,
+                               struct srv_error *err) {
+    if (json_is_null(v)) return SRV_OK;
+    if (allow_inf && json_is_string(v) && strcmp(json_string_value(v), "inf") == 0) {
+        *out = INFINITY;
+        return SRV_OK;
+    }
+    if (!json_is_number(v)) return bad(err, name, allow_inf ? "must be a number or \"inf\"" : "must be a number");
+    double x = json_number_value(v);
+    if (!isfinite(x)) return bad(err, name, "must be finite");
+    *out = x;
+    return SRV_OK;
+}
+
+/* A seed: a JSON integer >= 0 (jansson integers are signed 64-bit). */
+static enum srv_err get_seed(json_t *v, const char *name, uint64_t *out, struct srv_error *err) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return bad(err, name, "must be an integer >= 0");
+    *out = (uint64_t)json_integer_value(v);
+    return SRV_OK;
+}
+
+static enum srv_err get_label(json_t *v, const char *name, int label_dim, int *out,
+                              struct srv_error *err) {
+    if (json_is_null(v)) {
+        *out = -1;
+        return SRV_OK;
+    }
+    if (!json_is_integer(v)) return bad(err, name, "must be an integer or null");
+    long long x = json_integer_value(v);
+    if (x == -1) {
+        *out = -1;
+        return SRV_OK;
+    }
+    if (label_dim == 0)
+        return srv_error_set(err, SRV_E_INVALID_PARAM, name,
+                             "'%s': the model is unconditional and takes no class label", name);
+    if (x < 0 || x >= label_dim)
+        return srv_error_set(err, SRV_E_INVALID_PARAM, name,
+                             "'%s' must be in 0..%d, or -1/null for a label drawn from the seed "
+                             "(got %lld)",
+                             name, label_dim - 1, x);
+    *out = (int)x;
+    return SRV_OK;
+}
+
+/* solver / disc / schedule / scaling: a name the engine knows. */
+static enum srv_err get_choice(json_t *v, int field, edm_sampler_params *p, struct srv_error *err) {
+    const char *name = field_names[field], *s = json_is_string(v) ? json_string_value(v) : NULL;
+    enum edm_status st = EDM_EINVAL;
+    const char *choices = "";
+    switch (field) {
+    case F_SOLVER:
+        choices = "euler, heun";
+        if (s) st = edm_solver_parse(s, &p->solver);
+        break;
+    case F_DISC:
+        choices = "vp, ve, iddpm, edm";
+        if (s) st = edm_disc_parse(s, &p->disc);
+        break;
+    case F_SCHEDULE:
+        choices = "vp, ve, linear";
+        if (s) st = edm_schedule_parse(s, &p->schedule);
+        break;
+    case F_SCALING:
+        choices = "vp, none";
+        if (s) st = edm_scaling_parse(s, &p->scaling);
+        break;
+    }
+    if (st != EDM_OK)
+        return srv_error_set(err, SRV_E_INVALID_PARAM, name, "'%s' must be one of %s", name, choices);
+    return SRV_OK;
+}
+
+/* Maps the engine's validation message (it starts with the engine field name) to the API
+ * field name. */
+static const char *engine_field_to_param(const char *msg) {
+    static const struct {
+        const char *engine, *api;
+    } map[] = {{"num_steps", "steps"}, {"sigma_min", "sigma_min"}, {"sigma_max", "sigma_max"},
+               {"rho", "rho"},         {"S_churn", "S_churn"},     {"S_min", "S_min"},
+               {"S_max", "S_max"},     {"S_noise", "S_noise"},     {"solver", "solver"},
+               {"disc", "disc"},       {"schedule", "schedule"},   {"scaling", "scaling"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        size_t k = strlen(map[i].engine);
+        if (strncmp(msg, map[i].engine, k) == 0 && (msg[k] == ' ' || msg[k] == '\0'))
+            return map[i].api;
+    }
+    return NULL;
+}
+
+void srv_gen_request_clear(struct srv_gen_request *r) {
+    free(r->seeds);
+    free(r->class_labels);
+    memset(r, 0, sizeof *r);
+}
+
+void srv_gen_request_fill_seeds(struct srv_gen_request *r, uint64_t base) {
+    for (int i = 0; i < r->n; i++) r->seeds[i] = base + (uint64_t)i;
+}
+
+enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const struct srv_catalog *cat,
+                                         const struct srv_req_limits *lim,
+                                         struct srv_gen_request *out, struct srv_error *err) {
+    json_t *root = NULL, *f[F_COUNT] = {0};
+    enum srv_err rc = SRV_OK;
+    memset(out, 0, sizeof *out);
+    edm_sampler_params_default(&out->params);
+
+    if (len == 0) {
+        root = json_object(); /* an empty body asks for every default */
+    } else {
+        json_error_t jerr;
+        root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!root) {
+            rc = srv_error_set(err, SRV_E_INVALID_JSON, NULL, "invalid JSON at line %d column %d: %s",
+                               jerr.line, jerr.column, jerr.text);
+            goto fail;
+        }
+    }
+    if (!root) {
+        rc = srv_error_set(err, SRV_E_INTERNAL, NULL, "out of memory");
+        goto fail;
+    }
+    if (!json_is_object(root)) {
+        rc = srv_error_set(err, SRV_E_INVALID_JSON, NULL, "the body must be a JSON object");
+        goto fail;
+    }
+
+    /* Unknown fields are errors; report the first in the object's order. */
+    const char *key;
+    json_t *value;
+    json_object_foreach(root, key, value) {
+        int k = 0;
+        while (k < F_COUNT && strcmp(field_names[k], key) != 0) k++;
+        if (k == F_COUNT) {
+            rc = srv_error_set(err, SRV_E_INVALID_PARAM, key, "unknown field '%s'", key);
+            goto fail;
+        }
+        f[k] = value;
+    }
+
+    /* model first: the label range and default steps depend on it */
+    out->model = 0;
+    if (f[F_MODEL] && !json_is_null(f[F_MODEL])) {
+        if (!json_is_string(f[F_MODEL])) {
+            rc = bad(err, "model", "must be a string");
+            goto fail;
+        }
+        const char *name = json_string_value(f[F_MODEL]);
+        int m = 0;
+        while (m < cat->n && strcmp(cat->models[m].name, name) != 0) m++;
+        if (m == cat->n) {
+            rc = srv_error_set(err, SRV_E_MODEL_NOT_FOUND, "model",
+                               "model '%.200s' is not served here (GET /v1/models)", name);
+            goto fail;
+        }
+        out->model = m;
+    }
+    if (cat->n < 1) {
+        rc = srv_error_set(err, SRV_E_NOT_READY, NULL, "no model is loaded");
+        goto fail;
+    }
+    const struct srv_catalog_entry *model = &cat->models[out->model];
+
+    long long x;
+    int n = -1; /* -1: not given */
+    if (f[F_N] && !json_is_null(f[F_N])) {
+        if ((rc = get_int(f[F_N], "n", 1, lim->max_n, &x, err))) goto fail;
+        n = (int)x;
+    }
+    if (f[F_SEED] && f[F_SEEDS] && !json_is_null(f[F_SEED]) && !json_is_null(f[F_SEEDS])) {
+        rc = bad(err, "seeds", "cannot be given together with 'seed'");
+        goto fail;
+    }
+    if (f[F_CLASS_LABEL] && f[F_CLASS_LABELS] && !json_is_null(f[F_CLASS_LABEL]) &&
+        !json_is_null(f[F_CLASS_LABELS])) {
+        rc = bad(err, "class_labels", "cannot be given together with 'class_label'");
+        goto fail;
+    }
+    json_t *seeds = f[F_SEEDS] && !json_is_null(f[F_SEEDS]) ? f[F_SEEDS] : NULL;
+    json_t *labels = f[F_CLASS_LABELS] && !json_is_null(f[F_CLASS_LABELS]) ? f[F_CLASS_LABELS] : NULL;
+    if (seeds && !json_is_array(seeds)) {
+        rc = bad(err, "seeds", "must be an array of integers");
+        goto fail;
+    }
+    if (labels && !json_is_array(labels)) {
+        rc = bad(err, "class_labels", "must be an array of integers or nulls");
+        goto fail;
+    }
+    /* n comes from n, else from the length of seeds, else of class_labels, else 1 */
+    json_t *lists[2] = {seeds, labels};
+    const char *list_names[2] = {"seeds", "class_labels"};
+    for (int k = 0; k < 2; k++) {
+        if (!lists[k]) continue;
+        size_t len_k = json_array_size(lists[k]);
+        if (len_k < 1 || len_k > (size_t)lim->max_n) {
+            rc = srv_error_set(err, SRV_E_INVALID_PARAM, list_names[k],
+                               "'%s' must hold 1..%d entries (got %zu)", list_names[k], lim->max_n,
+                               len_k);
+            goto fail;
+        }
+        if (n < 0) n = (int)len_k;
+        if ((size_t)n != len_k) {
+            rc = srv_error_set(err, SRV_E_INVALID_PARAM, list_names[k],
+                               "'%s' has %zu entries but n is %d", list_names[k], len_k, n);
+            goto fail;
+        }
+    }
+    if (n < 0) n = 1;
+    out->n = n;
+    out->seeds = calloc((size_t)n, sizeof *out->seeds);
+    out->class_labels = calloc((size_t)n, sizeof *out->class_labels);
+    if (!out->seeds || !out->class_labels) {
+        rc = srv_error_set(err, SRV_E_INTERNAL, NULL, "out of memory");
+        goto fail;
+    }
+
+    if (seeds) {
+        for (int i = 0; i < n; i++)
+            if ((rc = get_seed(json_array_get(seeds, (size_t)i), "seeds", &out->seeds[i], err))) goto fail;
+        out->seeds_given = 1;
+    } else if (f[F_SEED] && !json_is_null(f[F_SEED])) {
+        uint64_t s;
+        if ((rc = get_seed(f[F_SEED], "seed", &s, err))) goto fail;
+        if (s > SEED_MAX - (uint64_t)n) {
+            rc = bad(err, "seed", "is too large for n consecutive seeds");
+            goto fail;
+        }
+        srv_gen_request_fill_seeds(out, s);
+        out->seeds_given = 1;
+    }
+
+    int label = -1;
+    if (f[F_CLASS_LABEL] && (rc = get_label(f[F_CLASS_LABEL], "class_label", model->label_dim, &label, err)))
+        goto fail;
+    for (int i = 0; i < n; i++) {
+        out->class_labels[i] = label;
+        if (labels && (rc = get_label(json_array_get(labels, (size_t)i), "class_labels",
+                                      model->label_dim, &out->class_labels[i], err)))
+            goto fail;
+    }
+
+    edm_sampler_params *p = &out->params;
+    p->num_steps = model->default_steps >= 2 ? model->default_steps : 18;
+    if (f[F_STEPS] && !json_is_null(f[F_STEPS])) {
+        if ((rc = get_int(f[F_STEPS], "steps", 2, lim->max_steps, &x, err))) goto fail;
+        p->num_steps = (int)x;
+    }
+    struct {
+        int field;
+        double *dst;
+    } numbers[] = {{F_SIGMA_MIN, &p->sigma_min}, {F_SIGMA_MAX, &p->sigma_max}, {F_RHO, &p->rho},
+                   {F_S_CHURN, &p->S_churn},     {F_S_MIN, &p->S_min},         {F_S_MAX, &p->S_max},
+                   {F_S_NOISE, &p->S_noise}};
+    for (size_t k = 0; k < sizeof numbers / sizeof numbers[0]; k++) {
+        json_t *v = f[numbers[k].field];
+        if (v && (rc = get_number(v, field_names[numbers[k].field], numbers[k].field == F_S_MAX,
+                                  numbers[k].dst, err)))
+            goto fail;
+    }
+    static const int choice_fields[] = {F_SOLVER, F_DISC, F_SCHEDULE, F_SCALING};
+    for (size_t k = 0; k < sizeof choice_fields / sizeof choice_fields[0]; k++) {
+        json_t *v = f[choice_fields[k]];
+        if (!v || json_is_null(v)) continue;
+        if ((rc = get_choice(v, choice_fields[k], p, err))) goto fail;
+        p->ablation = 1;
+    }
+
+    out->timeout_ms = lim->default_timeout_ms;
+    if (f[F_TIMEOUT_MS] && !json_is_null(f[F_TIMEOUT_MS])) {
+        if ((rc = get_int(f[F_TIMEOUT_MS], "timeout_ms", 1, lim->max_timeout_ms, &x, err))) goto fail;
+        out->timeout_ms = (long)x;
+    }
+
+    edm_error eerr;
+    if (edm_sampler_params_validate(p, &eerr) != EDM_OK) {
+        const char *param = engine_field_to_param(eerr.message);
+        rc = srv_error_set(err, SRV_E_INVALID_PARAM, param, "%s", eerr.message);
+        /* speak the API's name for the step count */
+        if (param && strcmp(param, "steps") == 0 && strncmp(eerr.message, "num_steps", 9) == 0)
+            srv_error_set(err, SRV_E_INVALID_PARAM, param, "steps%s", eerr.message + 9);
+        goto fail;
+    }
+    json_decref(root);
+    return SRV_OK;
+
+fail:
+    json_decref(root);
+    srv_gen_request_clear(out);
+    return rc;
+}

@@ -1,0 +1,56 @@
+/*
+ * json_req.h - parsing and validating a generation request body (the libFuzzer target).
+ *
+ * The parser is pure: bytes, the catalog of served models and the limits in; a complete,
+ * validated request or an error naming the field out. It allocates only what it returns,
+ * touches no global state, and never calls the network, so the fuzzer can run it millions
+ * of times. Field names are those of the `edm` command and the official generate.py.
+ */
+#ifndef SRV_JSON_REQ_H
+#define SRV_JSON_REQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edm.h"
+#include "errors.h"
+
+/* What the parser needs to know about a served model. */
+struct srv_catalog_entry {
+    const char *name;
+    int label_dim;     /* 0: unconditional */
+    int default_steps; /* steps when the request gives none */
+};
+
+struct srv_catalog {
+    const struct srv_catalog_entry *models; /* [0] is the default model */
+    int n;
+};
+
+struct srv_req_limits {
+    int max_n, max_steps;
+    long default_timeout_ms, max_timeout_ms;
+};
+
+struct srv_gen_request {
+    int model;              /* index into the catalog */
+    int n;                  /* images */
+    uint64_t *seeds;        /* [n], owned */
+    int seeds_given;        /* 0: no seed in the body; srv_gen_request_fill_seeds chooses */
+    int *class_labels;      /* [n], owned; -1: drawn from the seed (or unconditional) */
+    edm_sampler_params params;
+    long timeout_ms;
+};
+
+/* Parses body[0..len) into out (which the caller zero-initialises or clears first).
+ * Returns SRV_OK, or an error with the field in err->param (400, or 404 for the model).
+ * On error out holds nothing that needs freeing. */
+enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const struct srv_catalog *cat,
+                                         const struct srv_req_limits *lim,
+                                         struct srv_gen_request *out, struct srv_error *err);
+
+/* Seeds base, base+1, ... for a request without seeds (generate.py's seed ranges). */
+void srv_gen_request_fill_seeds(struct srv_gen_request *r, uint64_t base);
+void srv_gen_request_clear(struct srv_gen_request *r);
+
+#endif /* SRV_JSON_REQ_H */

@@ -1,0 +1,194 @@
+/*
+ * main.c - edmd, the HTTP sampling daemon: configuration, start-up order, signals, drain.
+ *
+ * Start-up listens first and loads second, so /healthz answers and /readyz says 503 while
+ * weights load. Signals are blocked in every thread and taken synchronously here with
+ * sigtimedwait, which doubles as the housekeeping clock (disconnect checks, deadlines of
+ * queued jobs, expiry of finished jobs).
+ *
+ * SIGTERM (or SIGINT): /readyz and new work answer 503 at once; work in flight finishes for
+ * up to --drain-timeout seconds (a second signal cuts the wait short); whatever is left ends
+ * with a 503 "draining" error, so every accepted request still gets exactly one answer; the
+ * answers are sent; then the process exits 0.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "access_log.h"
+#include "config.h"
+#include "http.h"
+#include "metrics.h"
+#include "models.h"
+#include "scheduler.h"
+#include "util.h"
+
+#define TICK_NS (50 * 1000000L) /* housekeeping period */
+
+static int parse_devices(const char *s, int **out, int *n, char *err, size_t err_size) {
+    *out = NULL;
+    *n = 0;
+    size_t cap = strlen(s) / 2 + 1;
+    int *d = calloc(cap, sizeof *d);
+    if (!d) return -1;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 1023 || (*end && *end != ',')) {
+            snprintf(err, err_size, "devices: expected comma-separated ordinals, got '%s'", s);
+            free(d);
+            return -1;
+        }
+        d[(*n)++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    *out = d;
+    return 0;
+}
+
+static int write_port_file(const char *path, unsigned port) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return -1;
+    fprintf(f, "%u\n", port);
+    if (fclose(f) != 0) return -1;
+    return rename(tmp, path); /* readers never see a half-written file */
+}
+
+/* Waits up to ns for SIGTERM/SIGINT; returns the signal or 0. */
+static int wait_signal(const sigset_t *set, long ns) {
+    struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
+    int sig = sigtimedwait(set, NULL, &ts);
+    return sig > 0 ? sig : 0;
+}
+
+static void housekeeping(struct srv_server *srv) {
+    srv_http_check_disconnects(srv);
+    srv_sched_housekeeping();
+}
+
+int main(int argc, char **argv) {
+    struct srv_config cfg;
+    struct srv_models models = {0};
+    struct srv_server srv = {0};
+    int *devices = NULL, n_devices = 0, rc = 1, sched_started = 0;
+    char err[1024] = "";
+
+    srv_config_init(&cfg);
+    switch (srv_config_load(&cfg, argc, argv, err, sizeof err)) {
+    case SRV_CONFIG_OK: break;
+    case SRV_CONFIG_EXIT_OK: srv_config_clear(&cfg); return 0;
+    case SRV_CONFIG_ERROR:
+        fprintf(stderr, "edmd: %s\n", err);
+        srv_config_clear(&cfg);
+        return 2;
+    }
+    edm_backend_options bo;
+    edm_backend_options_default(&bo);
+    bo.threads = (int)cfg.compute_threads;
+    if (edm_backend_kind_parse(cfg.backend, &bo.kind) != EDM_OK) {
+        snprintf(err, sizeof err, "backend: expected auto, cpu or cuda, got '%s'", cfg.backend);
+        goto fail;
+    }
+    if (edm_precision_parse(cfg.precision, &bo.precision) != EDM_OK) {
+        snprintf(err, sizeof err, "precision: expected fp32, tf32, fp16 or bf16, got '%s'", cfg.precision);
+        goto fail;
+    }
+    if (parse_devices(cfg.devices, &devices, &n_devices, err, sizeof err)) goto fail;
+    if (cfg.models.n == 0) {
+        snprintf(err, sizeof err, "no model given (--model PATH or --model NAME=PATH; see --help)");
+        goto fail;
+    }
+    if (srv_access_log_open(cfg.access_log)) {
+        snprintf(err, sizeof err, "access-log %s: %s", cfg.access_log, strerror(errno));
+        goto fail;
+    }
+
+    /* Before any thread exists: jansson's hash seed, and signals blocked everywhere so that
+     * only sigtimedwait below sees them. */
+    json_object_seed(0);
+    srv_metrics_init();
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    srv.cfg = &cfg;
+    srv.limits = (struct srv_req_limits){(int)cfg.max_n, (int)cfg.max_steps, cfg.timeout_ms, cfg.max_timeout_ms};
+    if (srv_http_start(&srv, err, sizeof err)) goto fail;
+    fprintf(stderr, "edmd: listening on http://%s:%u (loading %d model%s)\n", cfg.host, srv.port,
+            cfg.models.n, cfg.models.n == 1 ? "" : "s");
+    if (cfg.port_file && *cfg.port_file && write_port_file(cfg.port_file, srv.port)) {
+        snprintf(err, sizeof err, "port-file %s: %s", cfg.port_file, strerror(errno));
+        goto fail;
+    }
+
+    if (srv_models_load(&models, &cfg.models, err, sizeof err)) goto fail;
+    struct srv_sched_options so = {
+        .models = &models, .backend = bo, .devices = devices, .n_devices = bo.kind == EDM_BACKEND_CPU ? 0 : n_devices,
+        .max_batch = (int)cfg.max_batch, .max_queue = (int)cfg.max_queue, .encode_threads = (int)cfg.encode_threads,
+        .png_level = (int)cfg.png_level, .max_jobs = (int)cfg.max_jobs, .job_ttl_s = cfg.job_ttl_s};
+    if (srv_sched_start(&so, err, sizeof err)) goto fail;
+    sched_started = 1;
+    srv.models = &models;
+    atomic_store(&srv.ready, 1);
+    for (int i = 0; i < models.n; i++)
+        fprintf(stderr, "edmd: model %s%s: %s, %dx%dx%d, label_dim %d, %lld parameters\n", models.items[i].name,
+                i == 0 ? " (default)" : "", models.items[i].path, models.items[i].cfg->img_channels,
+                models.items[i].cfg->img_resolution, models.items[i].cfg->img_resolution,
+                models.items[i].cfg->label_dim, (long long)models.items[i].parameters);
+    fprintf(stderr, "edmd: ready: %s, max batch %ld, queue %ld\n", srv_sched_describe(), cfg.max_batch,
+            cfg.max_queue);
+
+    int sig;
+    while ((sig = wait_signal(&sigs, TICK_NS)) == 0) housekeeping(&srv);
+
+    fprintf(stderr, "edmd: %s: draining (up to %g s)\n", strsignal(sig), cfg.drain_timeout_s);
+    atomic_store(&srv.draining, 1);
+    srv_sched_set_draining();
+    uint64_t until = srv_now_ns() + (uint64_t)(cfg.drain_timeout_s * 1e9);
+    long left;
+    while ((left = srv_sched_wait_idle(0.0)) > 0 && srv_now_ns() < until) {
+        if (wait_signal(&sigs, TICK_NS)) {
+            fprintf(stderr, "edmd: second signal: not waiting any longer\n");
+            break;
+        }
+        housekeeping(&srv);
+    }
+    if (left > 0) {
+        fprintf(stderr, "edmd: %ld request%s unfinished at the drain timeout; answering 503\n", left,
+                left == 1 ? "" : "s");
+        srv_sched_abort_all(SRV_E_DRAINING, "the server shut down before this work finished");
+    }
+    /* Let the answers go out: no new connections, then wait for requests in progress. */
+    srv_http_quiesce(&srv);
+    until = srv_now_ns() + 5000000000ull;
+    while (atomic_load(&srv.in_flight) > 0 && srv_now_ns() < until) {
+        housekeeping(&srv);
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    rc = 0;
+    fprintf(stderr, "edmd: stopped\n");
+
+fail:
+    if (rc && err[0]) fprintf(stderr, "edmd: %s\n", err);
+    atomic_store(&srv.ready, 0);
+    if (sched_started) srv_sched_abort_all(SRV_E_DRAINING, "the server is stopping");
+    srv_http_stop(&srv);
+    if (sched_started) srv_sched_stop();
+    srv_models_free(&models);
+    srv_access_log_close();
+    free(devices);
+    srv_config_clear(&cfg);
+    return rc;
+}

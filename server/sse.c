@@ -1,0 +1,143 @@
+/*
+ * sse.c - GET /v1/jobs/{id}/events: a job's life as Server-Sent Events.
+ *
+ * Events: "queued", "running", one "progress" per completed step ({step, steps, nfe,
+ * nfe_total}), then exactly one of "completed" (the job status with image URLs),
+ * "failed" or "cancelled" (with the error), after which the stream ends. A client that
+ * connects late gets the history first, so every stream tells the whole story.
+ *
+ * The stream is an MHD content reader. When it has nothing to send it parks its connection
+ * (srv_http_park, under the scheduler lock); every change of the job wakes it. Works with
+ * `curl -N`.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "scheduler.h"
+
+struct srv_sse {
+    struct srv_server *srv;
+    struct srv_job *job; /* a reference */
+    struct srv_watch watch;
+    struct srv_susp susp;
+    int sent_queued, sent_running, last_step, sent_end; /* [lock] */
+    struct srv_buf out;                                  /* [lock] */
+    size_t off;
+};
+
+static void sse_wake(struct srv_watch *w) {
+    struct srv_sse *s = (struct srv_sse *)((char *)w - offsetof(struct srv_sse, watch));
+    srv_http_unpark(s->srv, &s->susp);
+}
+
+static void sse_event(struct srv_sse *s, const char *name, json_t *data) {
+    char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    json_decref(data);
+    srv_buf_printf(&s->out, "event: %s\ndata: %s\n\n", name, text ? text : "{}");
+    free(text);
+}
+
+/* [lock] Appends every event not yet sent. */
+static void sse_fill(struct srv_sse *s) {
+    const struct srv_job *job = s->job;
+    if (!s->sent_queued) {
+        sse_event(s, "queued", json_pack("{s:s, s:s}", "id", job->id, "status", "queued"));
+        s->sent_queued = 1;
+    }
+    if (!s->sent_running && job->t_started) {
+        sse_event(s, "running", json_pack("{s:s, s:s, s:i, s:i}", "id", job->id, "status", "running",
+                                          "steps", job->steps, "nfe_total", job->nfe_per_image * job->n));
+        s->sent_running = 1;
+    }
+    while (s->last_step < job->step_done) {
+        int k = ++s->last_step;
+        sse_event(s, "progress", json_pack("{s:s, s:i, s:i, s:I, s:i}", "id", job->id, "step", k, "steps",
+                                           job->steps, "nfe", (json_int_t)job->nfe_at_step[k], "nfe_total",
+                                           job->nfe_per_image * job->n));
+    }
+    if (srv_job_state_terminal(job->state) && !s->sent_end) {
+        struct srv_job_snapshot snap;
+        srv_job_snapshot(job, &snap);
+        sse_event(s, srv_job_state_name(job->state), srv_job_status_json(job, &snap, 0));
+        s->sent_end = 1;
+    }
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    struct srv_sse *s = cls;
+    ssize_t ret;
+    srv_sched_lock();
+    if (s->susp.peer_gone) {
+        ret = MHD_CONTENT_READER_END_WITH_ERROR;
+    } else {
+        if (s->off == s->out.len) {
+            s->out.len = 0;
+            s->off = 0;
+            sse_fill(s);
+        }
+        if (s->out.failed) {
+            ret = MHD_CONTENT_READER_END_WITH_ERROR;
+        } else if (s->off < s->out.len) {
+            size_t n = s->out.len - s->off < max ? s->out.len - s->off : max;
+            memcpy(buf, s->out.data + s->off, n);
+            s->off += n;
+            ret = (ssize_t)n;
+        } else if (s->sent_end) {
+            ret = MHD_CONTENT_READER_END_OF_STREAM;
+        } else {
+            srv_http_park(s->srv, &s->susp);
+            ret = 0;
+        }
+    }
+    srv_sched_unlock();
+    return ret;
+}
+
+static void sse_free(void *cls) {
+    struct srv_sse *s = cls;
+    srv_sched_lock();
+    srv_sched_unwatch(s->job, &s->watch);
+    srv_http_unpark(s->srv, &s->susp);
+    srv_sched_unlock();
+    srv_job_unref(s->job);
+    srv_buf_clear(&s->out);
+    free(s);
+}
+
+enum MHD_Result srv_api_job_events(struct srv_request *r) {
+    struct srv_job *job = srv_sched_find(r->job_id);
+    if (!job) {
+        struct srv_error e;
+        srv_error_set(&e, SRV_E_JOB_NOT_FOUND, "id", "no job '%.64s' (unknown, or expired)", r->job_id);
+        return srv_http_respond_error(r, &e);
+    }
+    struct srv_sse *s = calloc(1, sizeof *s);
+    if (!s) {
+        srv_job_unref(job);
+        return MHD_NO;
+    }
+    s->srv = r->srv;
+    s->job = job;
+    s->watch.wake = sse_wake;
+    s->susp.conn = r->conn;
+    s->susp.sock = r->susp.sock;
+    s->susp.job = job;
+    srv_buf_init(&s->out);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
+    if (!resp) {
+        srv_job_unref(job);
+        free(s);
+        return MHD_NO;
+    }
+    srv_sched_lock();
+    srv_sched_watch(job, &s->watch);
+    srv_sched_unlock();
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    r->job = srv_job_ref(job); /* for the access log */
+    return srv_http_queue(r, 200, resp);
+}
