@@ -67,6 +67,11 @@ TEST_HELP   := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(TEST_SRCS),$(wildc
 LIB         := $(BUILD)/libedm.a
 
 SRV_LDLIBS  := -lmicrohttpd
+WEB_FILES   := $(sort $(wildcard web/*))
+# The web page is compiled into edmd (tools/embed); server/web_assets.h declares the table.
+ifneq ($(SRV_OBJS),)
+  SRV_OBJS  += $(BUILD)/obj/gen/web_assets.o
+endif
 
 # include/ is the only way server/ and tools/ reach the engine; core, its tests and benches
 # may use the internal headers.
@@ -90,6 +95,18 @@ $(LIB): $(CORE_OBJS)
 
 $(BUILD)/edm: $(EDM_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tools/embed: tools/embed/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@
+
+$(BUILD)/gen/web_assets.c: $(BUILD)/tools/embed $(WEB_FILES)
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed $@ web/ $(WEB_FILES)
+
+$(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
 
 $(BUILD)/edmd: $(SRV_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(SRV_LDLIBS) $(LDLIBS) -o $@
