@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Every endpoint and every error of the API against the real daemon: health, readiness,
+# models, metrics, OpenAPI; synchronous generation as JSON and as PNG (the PNGs decode to
+# the model's shape; NFE = 2*steps-1 for Heun, steps for Euler); conditional models and
+# labels; asynchronous jobs, their images and their event stream; the error shape and its
+# status codes (400, 404, 405, 406, 409, 413, 415).
+source "$(dirname "$0")/lib.sh"
+need_daemon
+srv_start api --model fast="$MODEL_FAST" --model rgb="$MODEL_RGB" --model cond="$MODEL_COND" --max-n 8 \
+    --max-body 4096 || { fail "daemon start"; finish; }
+
+# ---- health, readiness, models, metrics, openapi -----------------------------------------
+out=$(get /healthz); eq "healthz status" "$(status_of "$out")" 200
+eq "healthz body" "$(body_of "$out" | jq -r .status)" ok
+out=$(get /readyz); eq "readyz" "$(status_of "$out")" 200
+eq "HEAD healthz" "$(curl -s -o /dev/null -w '%{http_code}' -I "$SRV_URL/healthz")" 200
+out=$(get /v1/models); eq "models status" "$(status_of "$out")" 200
+m=$(body_of "$out")
+eq "models count" "$(jq '.data | length' <<<"$m")" 3
+eq "default model" "$(jq -r '.data[] | select(.default) | .id' <<<"$m")" fast
+eq "rgb shape" "$(jq -c '.data[] | select(.id == "rgb") | [.resolution, .channels, .label_dim]' <<<"$m")" "[16,3,0]"
+eq "cond label_dim" "$(jq -r '.data[] | select(.id == "cond") | .label_dim' <<<"$m")" 3
+eq "model fields" "$(jq -c '.data[0] | [has("preconditioner"), has("architecture"), (.parameters > 0), .default_steps]' <<<"$m")" "[true,true,true,18]"
+ct=$(curl -s -o "$TMP/metrics" -w '%{content_type}' "$SRV_URL/metrics")
+check "metrics content type" grep -q '^text/plain' <<<"$ct"
+check "metrics names all edm_" bash -c "! grep -v '^#' '$TMP/metrics' | grep -v '^edm_' | grep -q ."
+for name in edm_queue_depth edm_requests_total edm_images_total edm_denoiser_evaluations_total \
+    edm_batch_size_bucket edm_queue_wait_seconds_bucket edm_request_duration_seconds_bucket edm_rejections_total; do
+    check "metric $name present" grep -q "^$name" "$TMP/metrics"
+done
+out=$(get /openapi.json); eq "openapi status" "$(status_of "$out")" 200
+eq "openapi version" "$(body_of "$out" | jq -r .openapi)" 3.1.0
+
+# ---- synchronous generation, JSON ---------------------------------------------------------
+out=$(post /v1/images/generations '{"n": 2, "seed": 7, "steps": 4}')
+eq "generate status" "$(status_of "$out")" 200
+r=$(body_of "$out")
+eq "generate seeds" "$(jq -c '[.data[].seed]' <<<"$r")" "[7,8]"
+eq "generate indexes" "$(jq -c '[.data[].index]' <<<"$r")" "[0,1]"
+eq "generate nfe = 2*steps-1" "$(jq -c '[.nfe, .steps, .data[0].nfe, .data[1].nfe]' <<<"$r")" "[7,4,7,7]"
+eq "generate model" "$(jq -r .model <<<"$r")" fast
+eq "unconditional label is null" "$(jq -c '[.data[].class_label]' <<<"$r")" "[null,null]"
+eq "timings present" "$(jq -c '.timings | [(.queue_ms >= 0), (.sampling_ms > 0), (.encode_ms > 0), (.total_ms >= .sampling_ms)]' <<<"$r")" "[true,true,true,true]"
+eq "batch figures" "$(jq -c '[(.batch.mean_size >= 2), .batch.max_size >= 2]' <<<"$r")" "[true,true]"
+jq -r '.data[0].b64_json' <<<"$r" >"$TMP/a.b64"
+python3 tests/server/pngtool.py b64 "$TMP/a.b64" "$TMP/a.png"
+eq "PNG decodes to 8x8x1" "$(pnginfo "$TMP/a.png")" "8 8 1"
+out=$(post /v1/images/generations '{"model": "rgb", "seed": 3, "steps": 3}')
+jq -r '.data[0].b64_json' <<<"$(body_of "$out")" >"$TMP/rgb.b64"
+python3 tests/server/pngtool.py b64 "$TMP/rgb.b64" "$TMP/rgb.png"
+eq "RGB PNG decodes to 16x16x3" "$(pnginfo "$TMP/rgb.png")" "16 16 3"
+out=$(post /v1/images/generations '{"steps": 5, "solver": "euler"}')
+eq "euler nfe = steps" "$(body_of "$out" | jq .nfe)" 5
+out=$(post /v1/images/generations '{"steps": 3, "disc": "vp", "schedule": "vp", "scaling": "vp"}')
+eq "ablation vp sampler" "$(status_of "$out")" 200
+out=$(post /v1/images/generations '{"steps": 3, "S_churn": 10, "S_min": 0.01, "S_max": "inf", "S_noise": 1.007, "sigma_min": 0.01, "sigma_max": 50, "rho": 5}')
+eq "stochastic sampler settings" "$(status_of "$out")" 200
+out=$(post /v1/images/generations '{"steps": 3}')
+s1=$(body_of "$out" | jq .data[0].seed)
+check "random seed reported" test "$s1" -ge 0
+out=$(curl -s -w '\n%{http_code}' -X POST "$SRV_URL/v1/images/generations")
+eq "empty POST (every default)" "$(status_of "$out")" 200
+eq "default steps" "$(body_of "$out" | jq .steps)" 18
+
+# the same seed twice: the same bytes
+post /v1/images/generations '{"seed": 11, "steps": 4}' | sed '$d' | jq -r .data[0].b64_json >"$TMP/s1.b64"
+post /v1/images/generations '{"seed": 11, "steps": 4}' | sed '$d' | jq -r .data[0].b64_json >"$TMP/s2.b64"
+check "same seed, same image" cmp -s "$TMP/s1.b64" "$TMP/s2.b64"
+post /v1/images/generations '{"seeds": [12, 11], "steps": 4}' | sed '$d' | jq -r .data[1].b64_json >"$TMP/s3.b64"
+check "seed 11 inside seeds list, same image" cmp -s "$TMP/s1.b64" "$TMP/s3.b64"
+
+# ---- synchronous generation, PNG ----------------------------------------------------------
+code=$(curl -s -D "$TMP/h" -o "$TMP/p.png" -w '%{http_code}' -X POST "$SRV_URL/v1/images/generations" \
+    -H 'Content-Type: application/json' -H 'Accept: image/png' -d '{"model": "rgb", "seed": 5, "steps": 3}')
+eq "PNG status" "$code" 200
+hdr() { grep -i "^$1:" "$TMP/h" | head -n 1 | cut -d' ' -f2- | tr -d '\r'; }
+eq "PNG content type" "$(hdr Content-Type)" image/png
+eq "X-EDM-NFE" "$(hdr X-EDM-NFE)" 5
+eq "X-EDM-Seed" "$(hdr X-EDM-Seed)" 5
+check "Server-Timing" grep -qi '^Server-Timing: queue;dur=.*sampling;dur=.*encode;dur=.*total;dur=' "$TMP/h"
+check "X-Request-Id" grep -qi '^X-Request-Id: req_' "$TMP/h"
+eq "raw PNG decodes" "$(pnginfo "$TMP/p.png")" "16 16 3"
+code=$(curl -s -o "$TMP/e.json" -w '%{http_code}' -X POST "$SRV_URL/v1/images/generations" \
+    -H 'Content-Type: application/json' -H 'Accept: image/png' -d '{"n": 2, "steps": 3}')
+eq "PNG with n=2: 406" "$code" 406
+eq "406 code" "$(jq -r .error.code "$TMP/e.json")" not_acceptable
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$SRV_URL/v1/images/generations" -H 'X-Request-Id: my-id-42' \
+    -D "$TMP/h2" -H 'Content-Type: application/json' -d '{"steps": 2}')
+check "client X-Request-Id echoed" grep -qi '^X-Request-Id: my-id-42' "$TMP/h2"
+
+# ---- conditional model ---------------------------------------------------------------------
+out=$(post /v1/images/generations '{"model": "cond", "class_label": 2, "n": 2, "steps": 3}')
+eq "class_label" "$(body_of "$out" | jq -c '[.data[].class_label]')" "[2,2]"
+out=$(post /v1/images/generations '{"model": "cond", "class_labels": [0, null, 1], "seed": 1, "steps": 3}')
+eq "class_labels gives n" "$(body_of "$out" | jq '.data | length')" 3
+l=$(body_of "$out" | jq -c '[.data[0].class_label, .data[2].class_label, (.data[1].class_label | . >= 0 and . < 3)]')
+eq "class_labels (null drawn from the seed)" "$l" "[0,1,true]"
+out=$(post /v1/images/generations '{"model": "cond", "seed": 1, "steps": 3}')
+l1=$(body_of "$out" | jq .data[0].class_label)
+out=$(post /v1/images/generations '{"model": "cond", "seed": 1, "steps": 3}')
+eq "drawn label depends only on the seed" "$(body_of "$out" | jq .data[0].class_label)" "$l1"
+
+# ---- errors: one shape, the right status, the field named ---------------------------------
+err_case() { # desc body status code param
+    local out; out=$(post /v1/images/generations "$2")
+    eq "$1: status" "$(status_of "$out")" "$3"
+    eq "$1: code/param" "$(body_of "$out" | jq -c '[.error.code, .error.param, (.error.message | length > 0)]')" "[\"$4\",$5,true]"
+}
+err_case "invalid JSON" '{"steps": ' 400 invalid_json null
+err_case "not an object" '[1, 2]' 400 invalid_json null
+err_case "duplicate key" '{"n": 1, "n": 2}' 400 invalid_json null
+err_case "unknown field" '{"stepz": 4}' 400 invalid_parameter '"stepz"'
+err_case "steps < 2" '{"steps": 1}' 400 invalid_parameter '"steps"'
+err_case "steps > max" '{"steps": 100000}' 400 invalid_parameter '"steps"'
+err_case "steps real" '{"steps": 4.0}' 400 invalid_parameter '"steps"'
+err_case "steps string" '{"steps": "4"}' 400 invalid_parameter '"steps"'
+err_case "n = 0" '{"n": 0}' 400 invalid_parameter '"n"'
+err_case "n > max-n" '{"n": 9}' 400 invalid_parameter '"n"'
+err_case "negative seed" '{"seed": -1}' 400 invalid_parameter '"seed"'
+err_case "seed and seeds" '{"seed": 1, "seeds": [1]}' 400 invalid_parameter '"seeds"'
+err_case "seeds vs n" '{"seeds": [1, 2], "n": 3}' 400 invalid_parameter '"seeds"'
+err_case "empty seeds" '{"seeds": []}' 400 invalid_parameter '"seeds"'
+err_case "sigma_min <= 0" '{"sigma_min": 0}' 400 invalid_parameter '"sigma_min"'
+err_case "sigma_max < sigma_min" '{"sigma_min": 5, "sigma_max": 1}' 400 invalid_parameter '"sigma_max"'
+err_case "rho string" '{"rho": "7"}' 400 invalid_parameter '"rho"'
+err_case "S_churn < 0" '{"S_churn": -1}' 400 invalid_parameter '"S_churn"'
+err_case "S_min > S_max" '{"S_min": 2, "S_max": 1}' 400 invalid_parameter '"S_min"'
+err_case "unknown solver" '{"solver": "rk4"}' 400 invalid_parameter '"solver"'
+err_case "unknown disc" '{"disc": "cosine"}' 400 invalid_parameter '"disc"'
+err_case "unknown schedule" '{"schedule": 1}' 400 invalid_parameter '"schedule"'
+err_case "unknown scaling" '{"scaling": "x"}' 400 invalid_parameter '"scaling"'
+err_case "timeout_ms 0" '{"timeout_ms": 0}' 400 invalid_parameter '"timeout_ms"'
+err_case "label on unconditional model" '{"class_label": 1}' 400 invalid_parameter '"class_label"'
+err_case "label out of range" '{"model": "cond", "class_label": 3}' 400 invalid_parameter '"class_label"'
+err_case "labels out of range" '{"model": "cond", "class_labels": [0, 7]}' 400 invalid_parameter '"class_labels"'
+err_case "unknown model" '{"model": "nope"}' 404 model_not_found '"model"'
+err_case "model not a string" '{"model": 3}' 400 invalid_parameter '"model"'
+
+out=$(curl -s -w '\n%{http_code}' -X POST "$SRV_URL/v1/images/generations" -H 'Content-Type: text/plain' -d 'hello')
+eq "415 status" "$(status_of "$out")" 415
+eq "415 code" "$(body_of "$out" | jq -r .error.code)" unsupported_media_type
+out=$(curl -s -w '\n%{http_code}' -X POST "$SRV_URL/v1/images/generations" -d '{"steps": 2}')
+eq "415 without Content-Type" "$(status_of "$out")" 415
+out=$(curl -s -w '\n%{http_code}' -X POST "$SRV_URL/v1/images/generations" -H 'Content-Type: application/json; charset=utf-8' -d '{"steps": 2}')
+eq "JSON with charset accepted" "$(status_of "$out")" 200
+head -c 5000 /dev/zero | tr '\0' ' ' >"$TMP/big.json"
+out=$(curl -s -w '\n%{http_code}' -X POST "$SRV_URL/v1/images/generations" -H 'Content-Type: application/json' --data-binary @"$TMP/big.json")
+eq "413 (Content-Length)" "$(status_of "$out")" 413
+eq "413 code" "$(body_of "$out" | jq -r .error.code)" payload_too_large
+out=$(curl -s -w '\n%{http_code}' -X POST "$SRV_URL/v1/images/generations" -H 'Content-Type: application/json' \
+    -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/big.json")
+eq "413 (chunked)" "$(status_of "$out")" 413
+out=$(curl -s -D "$TMP/h405" -w '\n%{http_code}' "$SRV_URL/v1/images/generations")
+eq "405 status" "$(status_of "$out")" 405
+eq "405 code" "$(body_of "$out" | jq -r .error.code)" method_not_allowed
+check "405 Allow header" grep -qi '^Allow: POST' "$TMP/h405"
+out=$(curl -s -w '\n%{http_code}' -X PUT "$SRV_URL/v1/models")
+eq "405 PUT models" "$(status_of "$out")" 405
+out=$(get /v1/nothing)
+eq "404 route" "$(status_of "$out")" 404
+eq "404 code" "$(body_of "$out" | jq -r .error.code)" not_found
+out=$(curl -s -D "$TMP/hopt" -o /dev/null -w '%{http_code}' -X OPTIONS "$SRV_URL/v1/jobs")
+eq "OPTIONS" "$out" 204
+check "OPTIONS Allow" grep -qi '^Allow: POST, OPTIONS' "$TMP/hopt"
+
+# ---- asynchronous jobs ---------------------------------------------------------------------
+code=$(curl -s -D "$TMP/hj" -o "$TMP/j.json" -w '%{http_code}' -X POST "$SRV_URL/v1/jobs" \
+    -H 'Content-Type: application/json' -d '{"model": "rgb", "n": 2, "seed": 21, "steps": 4}')
+eq "job 202" "$code" 202
+id=$(jq -r .id "$TMP/j.json")
+check "job Location" grep -qi "^Location: /v1/jobs/$id" "$TMP/hj"
+check "job status at creation" grep -Eq '"status":"(queued|running)"' "$TMP/j.json"
+ev=$(timeout 60 curl -s -N "$SRV_URL/v1/jobs/$id/events")
+events=$(grep '^event:' <<<"$ev" | cut -d' ' -f2 | uniq -c | awk '{print $2 "x" $1}' | tr '\n' ' ')
+eq "SSE events" "$events" "queuedx1 runningx1 progressx4 completedx1 "
+eq "SSE last progress" "$(grep '^data:' <<<"$ev" | sed -n 6p | cut -c7- | jq -c '[.step, .steps, .nfe, .nfe_total]')" "[4,4,14,14]"
+out=$(get "/v1/jobs/$id"); j=$(body_of "$out")
+eq "job completed" "$(jq -r .status <<<"$j")" completed
+eq "job progress" "$(jq -c '.progress' <<<"$j")" '{"steps_done":4,"steps":4,"nfe_done":14,"nfe_total":14}'
+eq "job result" "$(jq -c '[.result.data[].seed, .result.nfe, (.result.data[1].url | endswith("/images/1"))]' <<<"$j")" "[21,22,7,true]"
+code=$(curl -s -o "$TMP/j1.png" -w '%{http_code} %{content_type}' "$SRV_URL/v1/jobs/$id/images/1")
+eq "job image" "$code" "200 image/png"
+eq "job image decodes" "$(pnginfo "$TMP/j1.png")" "16 16 3"
+jq -r '.result.data[1].b64_json' <<<"$j" >"$TMP/j1.b64"
+python3 tests/server/pngtool.py b64 "$TMP/j1.b64" "$TMP/j1b.png"
+check "b64 and raw image agree" cmp -s "$TMP/j1.png" "$TMP/j1b.png"
+eq "image index out of range" "$(status_of "$(get "/v1/jobs/$id/images/2")")" 404
+ev2=$(timeout 10 curl -s -N "$SRV_URL/v1/jobs/$id/events" | grep -c '^event:')
+eq "SSE replay of a finished job" "$ev2" 7
+out=$(curl -s -w '\n%{http_code}' -X DELETE "$SRV_URL/v1/jobs/$id")
+eq "cancel finished job: 409" "$(status_of "$out")" 409
+eq "409 code" "$(body_of "$out" | jq -r .error.code)" job_finished
+out=$(get /v1/jobs/job_00000000000000000000000000000000)
+eq "unknown job 404" "$(status_of "$out")" 404
+eq "unknown job code" "$(body_of "$out" | jq -r .error.code)" job_not_found
+eq "unknown job events 404" "$(status_of "$(get /v1/jobs/nope/events)")" 404
+eq "unknown job image 404" "$(status_of "$(get /v1/jobs/nope/images/0)")" 404
+eq "unknown job delete 404" "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$SRV_URL/v1/jobs/nope")" 404
+out=$(post /v1/jobs '{"steps": 1}')
+eq "job validation 400" "$(status_of "$out")" 400
+eq "POST /v1/jobs/{id}: 405" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$SRV_URL/v1/jobs/$id")" 405
+
+# ---- the access log: one JSON line per request ---------------------------------------------
+check "stop exits 0" srv_stop
+n_lines=$(wc -l <"$TMP/api.access")
+check "access log has lines" test "$n_lines" -gt 50
+check "access log lines are JSON with status" bash -c "jq -e 'has(\"status\") and has(\"request_id\") and has(\"duration_ms\")' '$TMP/api.access' >/dev/null"
+dups=$(jq -r .request_id "$TMP/api.access" | sort | uniq -d | grep -vc '^my-id-42$')
+eq "one line per request id" "$dups" 0
+finish
