@@ -1,0 +1,475 @@
+/*
+ * cmd_sample.c - `edm sample`: images from a model, as the official generate.py (spec 3.3).
+ *
+ * Which sampler: if any of --solver/--disc/--schedule/--scaling (or --alpha, which only the
+ * generalised sampler has) is given, ablation_sampler runs with the others at their ablation
+ * defaults (heun, edm, linear, none); otherwise edm_sampler (Algorithm 2). Options left unset
+ * keep each sampler's own defaults (sigma_min/sigma_max depend on the sampler and disc).
+ *
+ * Images: one per seed (--seeds, default 0-63), or one per row of --latents (N,C,H,W) N(0,1)
+ * noise, named by batch index unless --seeds is given as well. Per-step noise comes from the
+ * seed's generator or from --noise (steps,N,C,H,W). Classes: --class K for every image,
+ * --class-labels (N,label_dim) one-hot (argmax), or drawn from the seed.
+ *
+ * Batching: the images are split into ceil(N/batch) near-equal consecutive chunks, as
+ * generate.py does; each chunk's samples share batched network evaluations through
+ * edm_denoiser_step until all are finished. Images do not depend on the batching.
+ *
+ * Output: per image a line (seed, class, NFE, wall time), a summary (images/s, ms per NFE),
+ * --out X.npy (final x as float32) and --png-dir DIR (%06d.png, with the generation
+ * parameters in tEXt chunks).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+typedef struct sample_args {
+    const char *model, *latents, *seeds, *labels, *noise, *out, *png_dir;
+    int class_idx, steps, batch;
+    double sigma_min, sigma_max, rho, S_churn, S_min, S_max, S_noise, alpha;
+    int solver, disc, schedule, scaling;
+    cli_backend_args backend;
+} sample_args;
+
+static int parse_solver(const char *s, int *out) {
+    enum edm_solver v;
+    if (edm_solver_parse(s, &v) != EDM_OK) return -1;
+    *out = (int)v;
+    return 0;
+}
+static int parse_disc(const char *s, int *out) {
+    enum edm_disc v;
+    if (edm_disc_parse(s, &v) != EDM_OK) return -1;
+    *out = (int)v;
+    return 0;
+}
+static int parse_schedule(const char *s, int *out) {
+    enum edm_schedule v;
+    if (edm_schedule_parse(s, &v) != EDM_OK) return -1;
+    *out = (int)v;
+    return 0;
+}
+static int parse_scaling(const char *s, int *out) {
+    enum edm_scaling v;
+    if (edm_scaling_parse(s, &v) != EDM_OK) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+#define ROW_D(name, alias, field, meta, help)                                                   \
+    {name, alias, CLI_DOUBLE, offsetof(sample_args, field), meta, help, -INFINITY, INFINITY, NULL}
+
+static const cli_option sample_options[] = {
+    {"model", "network", CLI_STRING, offsetof(sample_args, model), "PATH",
+     "the model file (edm-safetensors/1)", 0, 0, NULL},
+    {"seeds", NULL, CLI_STRING, offsetof(sample_args, seeds), "LIST",
+     "random seeds, e.g. 1,2,5-10 (default 0-63, or 0..N-1 with --latents)", 0, 0, NULL},
+    {"latents", NULL, CLI_STRING, offsetof(sample_args, latents), "Z.npy",
+     "initial N(0,1) noise (N,C,H,W) instead of the seeds' (before scaling by sigma_0)", 0, 0,
+     NULL},
+    {"noise", NULL, CLI_STRING, offsetof(sample_args, noise), "E.npy",
+     "per-step N(0,1) noise (steps,N,C,H,W) instead of the seeds'", 0, 0, NULL},
+    {"class", NULL, CLI_INT, offsetof(sample_args, class_idx), "K",
+     "class of every image (default: drawn from each seed)", 0, 1 << 30, NULL},
+    {"class-labels", "class_labels", CLI_STRING, offsetof(sample_args, labels), "L.npy",
+     "one-hot classes (N,label_dim); the argmax of each row", 0, 0, NULL},
+    {"steps", NULL, CLI_INT, offsetof(sample_args, steps), "N",
+     "number of sampling steps (default 18)", -1e9, 1e9, NULL},
+    ROW_D("sigma-min", "sigma_min", sigma_min, "S", "lowest noise level (default: per sampler)"),
+    ROW_D("sigma-max", "sigma_max", sigma_max, "S", "highest noise level (default: per sampler)"),
+    ROW_D("rho", NULL, rho, "R", "time step exponent (default 7)"),
+    ROW_D("S-churn", "S_churn", S_churn, "V", "stochasticity strength (default 0)"),
+    ROW_D("S-min", "S_min", S_min, "V", "stochasticity min noise level (default 0)"),
+    ROW_D("S-max", "S_max", S_max, "V", "stochasticity max noise level (default inf)"),
+    ROW_D("S-noise", "S_noise", S_noise, "V", "stochasticity noise inflation (default 1)"),
+    {"solver", NULL, CLI_CHOICE, offsetof(sample_args, solver), "euler|heun",
+     "ablation: ODE solver (default heun)", 0, 0, parse_solver},
+    {"disc", "discretization", CLI_CHOICE, offsetof(sample_args, disc), "vp|ve|iddpm|edm",
+     "ablation: time step discretization (default edm)", 0, 0, parse_disc},
+    {"schedule", NULL, CLI_CHOICE, offsetof(sample_args, schedule), "vp|ve|linear",
+     "ablation: noise schedule sigma(t) (default linear)", 0, 0, parse_schedule},
+    {"scaling", NULL, CLI_CHOICE, offsetof(sample_args, scaling), "vp|none",
+     "ablation: signal scaling s(t) (default none)", 0, 0, parse_scaling},
+    ROW_D("alpha", NULL, alpha, "A", "ablation: Heun's intermediate step position (default 1)"),
+    {"batch", NULL, CLI_INT, offsetof(sample_args, batch), "B",
+     "maximum images per batch (default 64)", 1, 65536, NULL},
+    {"out", NULL, CLI_STRING, offsetof(sample_args, out), "X.npy",
+     "write the final images (N,C,H,W) float32", 0, 0, NULL},
+    {"png-dir", "outdir", CLI_STRING, offsetof(sample_args, png_dir), "DIR",
+     "write one PNG per image, DIR/%06d.png by seed (or batch index with --latents)", 0, 0,
+     NULL},
+    CLI_BACKEND_OPTIONS(sample_args),
+    {NULL, NULL, CLI_FLAG, 0, NULL, NULL, 0, 0, NULL},
+};
+
+/* mkdir -p */
+static int make_dirs(const char *path) {
+    char buf[4096];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof buf) return -1;
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char saved = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+            buf[i] = saved;
+        }
+    }
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+static int write_file(const char *path, const uint8_t *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(data, 1, len, f);
+    int bad = ferror(f);
+    if (fclose(f) != 0) bad = 1;
+    return w == len && !bad ? 0 : -1;
+}
+
+/* The sampler settings as text (for the PNG chunks and the log). */
+static void describe_params(const edm_sampler_params *p, const edm_plan *plan, char *buf,
+                            size_t size) {
+    int n = snprintf(buf, size, "%s steps=%d nfe=%d sigma_max=%.9g sigma_min=%.9g rho=%g "
+                                "S_churn=%g S_min=%g S_max=%g S_noise=%g",
+                     p->ablation ? "ablation" : "edm", p->num_steps, edm_plan_nfe(plan),
+                     edm_plan_sigma(plan, 0), edm_plan_sigma(plan, p->num_steps - 1), p->rho,
+                     p->S_churn, p->S_min, p->S_max, p->S_noise);
+    if (p->ablation && n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, " solver=%s disc=%s schedule=%s scaling=%s alpha=%g",
+                 edm_solver_name(p->solver), edm_disc_name(p->disc),
+                 edm_schedule_name(p->schedule), edm_scaling_name(p->scaling), p->alpha);
+}
+
+typedef struct sample_job {
+    const char *cmd;
+    const sample_args *a;
+    const edm_model *model;
+    const edm_plan *plan;
+    const edm_sampler_params *params;
+    edm_denoiser *den;
+    int N;               /* images */
+    const uint64_t *seeds; /* [N] */
+    int name_by_seed;    /* PNG names: seed, or batch index */
+    const int *classes;  /* [N] or NULL (drawn from the seed) */
+    const float *latents; /* [N][n] or NULL */
+    const float *noise;  /* [N][steps][n] (transposed from the file) or NULL */
+    float *out;          /* [N][n] or NULL */
+    size_t n;            /* C*R*R */
+    /* totals */
+    long long evaluations, image_nfe;
+} sample_job;
+
+static int save_png(sample_job *job, int idx, const edm_sample *s, uint8_t *hwc) {
+    const edm_config *c = edm_model_config(job->model);
+    const int C = c->img_channels, R = c->img_resolution;
+    edm_image_to_u8(edm_sample_x(s), C, R, R, hwc);
+    char path[4200], seed_s[32], class_s[16], params_s[512];
+    unsigned long long id = job->name_by_seed ? (unsigned long long)job->seeds[idx]
+                                              : (unsigned long long)idx;
+    snprintf(path, sizeof path, "%s/%06llu.png", job->a->png_dir, id);
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)edm_sample_seed(s));
+    snprintf(class_s, sizeof class_s, "%d", edm_sample_class_label(s));
+    describe_params(job->params, job->plan, params_s, sizeof params_s);
+    const char *name = edm_model_metadata(job->model, "name");
+    const char *keys[] = {"Software", "model", "seed", "class", "sampler"};
+    const char *values[] = {"edm-serve (edm sample)", name ? name : job->a->model, seed_s,
+                            class_s, params_s};
+    uint8_t *png = NULL;
+    size_t png_len = 0;
+    edm_error err;
+    if (edm_png_encode(hwc, R, R, C, keys, values, 5, 6, &png, &png_len, &err) != EDM_OK)
+        return cli_fail(job->cmd, "PNG for image %d: %s", idx, err.message);
+    int bad = write_file(path, png, png_len);
+    free(png);
+    if (bad) return cli_fail(job->cmd, "cannot write %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Runs images [first, first+count) as one batch. */
+static int run_batch(sample_job *job, int first, int count, uint8_t *hwc) {
+    edm_sample **samples = calloc((size_t)count, sizeof *samples);
+    double *finish = calloc((size_t)count, sizeof *finish);
+    int rc = 1;
+    edm_error err;
+    if (!samples || !finish) {
+        cli_fail(job->cmd, "out of memory for a batch of %d", count);
+        goto done;
+    }
+    const int steps = edm_plan_num_steps(job->plan);
+    for (int j = 0; j < count; j++) {
+        const int idx = first + j;
+        edm_sample_init init = {
+            .seed = job->seeds[idx],
+            .class_label = job->classes ? job->classes[idx] : -1,
+            .latents = job->latents ? job->latents + (size_t)idx * job->n : NULL,
+            .noise = job->noise ? job->noise + (size_t)idx * (size_t)steps * job->n : NULL,
+        };
+        if (edm_sample_new(job->plan, &init, &samples[j], &err) != EDM_OK) {
+            cli_fail(job->cmd, "image %d: %s", idx, err.message);
+            goto done;
+        }
+    }
+    const double t0 = cli_now();
+    for (;;) {
+        int evaluated = 0;
+        if (edm_denoiser_step(job->den, samples, count, &evaluated, &err) != EDM_OK) {
+            cli_fail(job->cmd, "%s", err.message);
+            goto done;
+        }
+        if (evaluated == 0) break;
+        job->evaluations++;
+        const double now = cli_now();
+        for (int j = 0; j < count; j++)
+            if (finish[j] == 0 && !edm_sample_pending(samples[j])) finish[j] = now - t0;
+    }
+    for (int j = 0; j < count; j++) {
+        const int idx = first + j;
+        const edm_sample *s = samples[j];
+        job->image_nfe += edm_sample_nfe_done(s);
+        printf("image %d seed %llu class %d nfe %d time %.3f s\n", idx,
+               (unsigned long long)edm_sample_seed(s), edm_sample_class_label(s),
+               edm_sample_nfe_done(s), finish[j]);
+        if (job->out) {
+            const double *x = edm_sample_x(s);
+            float *dst = job->out + (size_t)idx * job->n;
+            for (size_t k = 0; k < job->n; k++) dst[k] = (float)x[k];
+        }
+        if (job->a->png_dir && save_png(job, idx, s, hwc)) goto done;
+    }
+    fflush(stdout);
+    rc = 0;
+done:
+    if (samples)
+        for (int j = 0; j < count; j++) edm_sample_free(samples[j]);
+    free(samples);
+    free(finish);
+    return rc;
+}
+
+int cmd_sample(int argc, char **argv) {
+    static const char *cmd = "sample";
+    sample_args a = {0};
+    a.class_idx = -1;
+    a.steps = 18;
+    a.batch = 64;
+    cli_backend_args_default(&a.backend);
+    cli_parsed parsed;
+    int rc = cli_parse(cmd, sample_options, argc, argv, &a, &parsed);
+    if (rc) return rc;
+    if (parsed.help) {
+        cli_print_help(cmd, "--model M (--seeds LIST | --latents Z.npy) [options]",
+                       "Generates images with the EDM sampler (Algorithm 2) or, when any of\n"
+                       "--solver/--disc/--schedule/--scaling/--alpha is given, the generalised\n"
+                       "ablation sampler (the others at heun/edm/linear/none, alpha 1).",
+                       sample_options);
+        return 0;
+    }
+    if (parsed.n_positional)
+        return cli_fail(cmd, "unexpected argument '%s'; see edm sample --help",
+                        parsed.positional[0]) + 1;
+    if (!a.model) return cli_fail(cmd, "no model given (--model M)") + 1;
+    if (cli_given(sample_options, &parsed, "class") &&
+        cli_given(sample_options, &parsed, "class-labels"))
+        return cli_fail(cmd, "give either --class or --class-labels, not both") + 1;
+
+    /* Sampler parameters: unset options keep the sampler's defaults. */
+    edm_sampler_params p;
+    edm_sampler_params_default(&p);
+    p.num_steps = a.steps;
+#define TAKE(opt, field)                                                                        \
+    if (cli_given(sample_options, &parsed, opt)) p.field = a.field
+    TAKE("sigma-min", sigma_min);
+    TAKE("sigma-max", sigma_max);
+    TAKE("rho", rho);
+    TAKE("S-churn", S_churn);
+    TAKE("S-min", S_min);
+    TAKE("S-max", S_max);
+    TAKE("S-noise", S_noise);
+    TAKE("alpha", alpha);
+#undef TAKE
+    static const char *const ablation_opts[] = {"solver", "disc", "schedule", "scaling", "alpha"};
+    for (int i = 0; i < 5; i++) p.ablation |= cli_given(sample_options, &parsed, ablation_opts[i]);
+    if (cli_given(sample_options, &parsed, "solver")) p.solver = (enum edm_solver)a.solver;
+    if (cli_given(sample_options, &parsed, "disc")) p.disc = (enum edm_disc)a.disc;
+    if (cli_given(sample_options, &parsed, "schedule")) p.schedule = (enum edm_schedule)a.schedule;
+    if (cli_given(sample_options, &parsed, "scaling")) p.scaling = (enum edm_scaling)a.scaling;
+    edm_error err;
+    if (edm_sampler_params_validate(&p, &err) != EDM_OK) return cli_fail(cmd, "%s", err.message) + 1;
+
+    edm_model *model = NULL;
+    edm_backend *backend = NULL;
+    edm_denoiser *den = NULL;
+    edm_plan *plan = NULL;
+    edm_npy latents = {0}, labels = {0}, noise = {0};
+    uint64_t *seeds = NULL;
+    int *classes = NULL, n_seeds = 0;
+    float *noise_t = NULL, *out = NULL;
+    uint8_t *hwc = NULL;
+    rc = 1;
+
+    if (cli_model_load(cmd, a.model, &model)) goto done;
+    const edm_config *c = edm_model_config(model);
+    const int C = c->img_channels, R = c->img_resolution;
+    const size_t n = (size_t)C * R * R;
+
+    /* Images: seeds and/or latents. */
+    if (a.seeds || !a.latents) {
+        if (cli_parse_seeds(cmd, a.seeds ? a.seeds : "0-63", &seeds, &n_seeds)) goto done;
+    }
+    int N = n_seeds;
+    if (a.latents) {
+        const int64_t shape[4] = {-1, C, R, R};
+        if (cli_npy_read(cmd, "--latents", a.latents, 4, shape, &latents)) goto done;
+        if (latents.shape[0] < 1 || latents.shape[0] > (1 << 24)) {
+            cli_fail(cmd, "--latents %s: %lld images", a.latents, (long long)latents.shape[0]);
+            goto done;
+        }
+        if (seeds && n_seeds != latents.shape[0]) {
+            cli_fail(cmd, "--latents %s has %lld images but --seeds lists %d", a.latents,
+                     (long long)latents.shape[0], n_seeds);
+            goto done;
+        }
+        N = (int)latents.shape[0];
+        if (!seeds) {
+            seeds = malloc((size_t)N * sizeof *seeds);
+            if (!seeds) {
+                cli_fail(cmd, "out of memory");
+                goto done;
+            }
+            for (int i = 0; i < N; i++) seeds[i] = (uint64_t)i;
+        }
+    }
+
+    /* Classes. */
+    if (cli_given(sample_options, &parsed, "class") || a.labels) {
+        if (c->label_dim == 0) {
+            cli_fail(cmd, "%s given but the model is unconditional",
+                     a.labels ? "--class-labels" : "--class");
+            goto done;
+        }
+        classes = malloc((size_t)N * sizeof *classes);
+        if (!classes) {
+            cli_fail(cmd, "out of memory");
+            goto done;
+        }
+        if (a.labels) {
+            const int64_t shape[2] = {N, c->label_dim};
+            if (cli_npy_read(cmd, "--class-labels", a.labels, 2, shape, &labels)) goto done;
+            for (int i = 0; i < N; i++) {
+                const float *row = labels.data + (size_t)i * (size_t)c->label_dim;
+                int best = 0;
+                for (int k = 1; k < c->label_dim; k++)
+                    if (row[k] > row[best]) best = k;
+                classes[i] = best;
+            }
+        } else {
+            if (a.class_idx >= c->label_dim) {
+                cli_fail(cmd, "--class %d is out of range 0..%d", a.class_idx, c->label_dim - 1);
+                goto done;
+            }
+            for (int i = 0; i < N; i++) classes[i] = a.class_idx;
+        }
+    }
+
+    /* Per-step noise (steps, N, C, H, W) -> per image [steps][n]. */
+    if (a.noise) {
+        const int64_t shape[5] = {p.num_steps, N, C, R, R};
+        if (cli_npy_read(cmd, "--noise", a.noise, 5, shape, &noise)) goto done;
+        noise_t = malloc((size_t)N * (size_t)p.num_steps * n * sizeof *noise_t);
+        if (!noise_t) {
+            cli_fail(cmd, "out of memory for the noise");
+            goto done;
+        }
+        for (int i = 0; i < p.num_steps; i++)
+            for (int m = 0; m < N; m++)
+                memcpy(noise_t + ((size_t)m * (size_t)p.num_steps + (size_t)i) * n,
+                       noise.data + ((size_t)i * (size_t)N + (size_t)m) * n, n * sizeof(float));
+        edm_npy_clear(&noise);
+    }
+
+    if (edm_plan_new(model, &p, &plan, &err) != EDM_OK) {
+        cli_fail(cmd, "%s", err.message);
+        goto done;
+    }
+    if (a.out) {
+        out = malloc((size_t)N * n * sizeof *out);
+        if (!out) {
+            cli_fail(cmd, "out of memory for --out (%d images)", N);
+            goto done;
+        }
+    }
+    if (a.png_dir) {
+        if (make_dirs(a.png_dir)) {
+            cli_fail(cmd, "--png-dir %s: cannot create the directory: %s", a.png_dir,
+                     strerror(errno));
+            goto done;
+        }
+        hwc = malloc(n);
+        if (!hwc) {
+            cli_fail(cmd, "out of memory");
+            goto done;
+        }
+    }
+
+    /* generate.py's batching: ceil(N/batch) near-equal consecutive chunks */
+    const int num_batches = (N - 1) / a.batch + 1;
+    const int base = N / num_batches, extra = N % num_batches;
+    const int max_batch = base + (extra ? 1 : 0);
+    if (cli_backend_open(cmd, &a.backend, &backend)) goto done;
+    if (edm_denoiser_new(model, backend, max_batch, &den, &err) != EDM_OK) {
+        cli_fail(cmd, "%s", err.message);
+        goto done;
+    }
+    char desc[512];
+    describe_params(&p, plan, desc, sizeof desc);
+    fprintf(stderr, "edm sample: %d images in %d batches of up to %d; sampler %s\n", N,
+            num_batches, max_batch, desc);
+
+    sample_job job = {
+        .cmd = cmd, .a = &a, .model = model, .plan = plan, .params = &p, .den = den, .N = N,
+        .seeds = seeds, .name_by_seed = a.seeds != NULL || !a.latents, .classes = classes,
+        .latents = a.latents ? latents.data : NULL, .noise = noise_t, .out = out, .n = n,
+    };
+    const double t0 = cli_now();
+    for (int b = 0, first = 0; b < num_batches; b++) {
+        const int count = base + (b < extra ? 1 : 0);
+        if (run_batch(&job, first, count, hwc)) goto done;
+        first += count;
+    }
+    const double dt = cli_now() - t0;
+    printf("sampled %d images in %.3f s: %.3f images/s, %.3f ms per NFE (%lld batched "
+           "evaluations), %.3f ms per image-NFE\n",
+           N, dt, N / dt, 1e3 * dt / (double)job.evaluations, job.evaluations,
+           1e3 * dt / (double)job.image_nfe);
+    if (a.out) {
+        const int64_t shape[4] = {N, C, R, R};
+        if (edm_npy_write(a.out, out, 4, shape, &err) != EDM_OK) {
+            cli_fail(cmd, "--out %s: %s", a.out, err.message);
+            goto done;
+        }
+    }
+    rc = 0;
+
+done:
+    free(hwc);
+    free(out);
+    free(noise_t);
+    free(classes);
+    free(seeds);
+    edm_npy_clear(&noise);
+    edm_npy_clear(&labels);
+    edm_npy_clear(&latents);
+    edm_plan_free(plan);
+    edm_denoiser_free(den);
+    edm_backend_free(backend);
+    edm_model_free(model);
+    return rc;
+}
