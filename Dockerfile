@@ -1,0 +1,100 @@
+# syntax=docker/dockerfile:1
+#
+# edm-serve container image: edmd with the bundled model.
+#
+#   docker build -t edm-serve:cuda .                 CUDA build on the CUDA runtime (default, last stage)
+#   docker build --target cpu -t edm-serve:cpu .     CPU-only build on Debian (no CUDA image pulled)
+#   docker run --gpus all -p 8080:8080 edm-serve:cuda
+#
+# Configuration is by EDMD_* environment variables (every edmd option has one:
+# --max-batch = EDMD_MAX_BATCH), by a file (EDMD_CONFIG=/etc/edmd/edmd.conf, e.g. a mounted
+# ConfigMap), or by flags appended to `docker run IMAGE`. The entrypoint is the exec form,
+# so edmd is PID 1 and receives SIGTERM itself: `docker stop -t 40` drains (see
+# deploy/README.md). The CPU stages come first so that `--target cpu` never touches a CUDA
+# stage, even with the legacy builder.
+#
+# tests/deploy/test_dockerfile.sh lints this file without a Docker engine: every COPY source
+# exists and survives .dockerignore, every flag and EDMD_* variable is a real edmd option,
+# each build stage runs Makefile targets that exist and copies what they produce.
+
+ARG CUDA_VERSION=12.6.3
+ARG UBUNTU_VERSION=22.04
+ARG DEBIAN_VERSION=bookworm
+
+# ---------------------------------------------------------------------------------------
+# CPU build: Debian's toolchain and libraries, the same packages .ci/run installs.
+FROM debian:${DEBIAN_VERSION}-slim AS build-cpu
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+        build-essential libjansson-dev libpng-dev libopenblas-dev libmicrohttpd-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# The sources are what .dockerignore lets through (Makefile, include/, core/, server/,
+# tools/edm/, tools/embed/, web/); tests/deploy checks that make needs nothing else.
+COPY . .
+RUN make CUDA=0 BUILD=build -j"$(nproc)" build/edmd build/edm
+
+# ---------------------------------------------------------------------------------------
+# CPU runtime: `docker build --target cpu`.
+FROM debian:${DEBIAN_VERSION}-slim AS cpu
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+        libjansson4 libpng16-16 libopenblas0-pthread libmicrohttpd12 libgomp1 curl ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 edm \
+ && useradd --system --uid 10001 --gid edm --home-dir /nonexistent --shell /usr/sbin/nologin edm
+COPY --from=build-cpu /src/build/edmd /src/build/edm /usr/local/bin/
+COPY models/ /opt/edm-serve/models/
+COPY deploy/docker/edmd.conf /etc/edmd/edmd.conf
+# The file holds the container defaults (host, port, model, drain); EDMD_* variables and
+# flags override it. EDMD_BACKEND is per image, so it is the one option set here.
+ENV EDMD_CONFIG=/etc/edmd/edmd.conf \
+    EDMD_BACKEND=cpu
+USER 10001:10001
+WORKDIR /opt/edm-serve
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+    CMD curl -fsS --max-time 2 "http://127.0.0.1:${EDMD_PORT:-8080}/healthz" >/dev/null || exit 1
+ENTRYPOINT ["/usr/local/bin/edmd"]
+
+# ---------------------------------------------------------------------------------------
+# CUDA build: the toolkit image (nvcc, cuBLAS headers and libraries).
+FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu${UBUNTU_VERSION} AS build-cuda
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+        build-essential libjansson-dev libpng-dev libopenblas-dev libmicrohttpd-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# The sources are what .dockerignore lets through (Makefile, include/, core/, server/,
+# tools/edm/, tools/embed/, web/); tests/deploy checks that make needs nothing else.
+COPY . .
+# CUDA=1 fails the build if nvcc is missing rather than silently building the CPU backend.
+RUN make CUDA=1 BUILD=build -j"$(nproc)" build/edmd build/edm
+
+# ---------------------------------------------------------------------------------------
+# CUDA runtime (default target): the matching runtime image carries cuBLAS/cuBLASLt; the
+# binaries link cudart statically and find cuBLAS under /usr/local/cuda/lib64 (rpath).
+FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu${UBUNTU_VERSION} AS cuda
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+        libjansson4 libpng16-16 libopenblas0-pthread libmicrohttpd12 libgomp1 curl ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 edm \
+ && useradd --system --uid 10001 --gid edm --home-dir /nonexistent --shell /usr/sbin/nologin edm
+COPY --from=build-cuda /src/build/edmd /src/build/edm /usr/local/bin/
+COPY models/ /opt/edm-serve/models/
+COPY deploy/docker/edmd.conf /etc/edmd/edmd.conf
+# The file holds the container defaults (host, port, model, drain); EDMD_* variables and
+# flags override it. EDMD_BACKEND is per image, so it is the one option set here.
+ENV EDMD_CONFIG=/etc/edmd/edmd.conf \
+    EDMD_BACKEND=cuda \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+USER 10001:10001
+WORKDIR /opt/edm-serve
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+    CMD curl -fsS --max-time 2 "http://127.0.0.1:${EDMD_PORT:-8080}/healthz" >/dev/null || exit 1
+ENTRYPOINT ["/usr/local/bin/edmd"]
