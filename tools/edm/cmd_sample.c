@@ -315,15 +315,14 @@ int cmd_sample(int argc, char **argv) {
     uint8_t *hwc = NULL;
     rc = 1;
 
-    if (cli_model_load(cmd, a.model, &model)) goto done;
-    const edm_config *c = edm_model_config(model);
-    const int C = c->img_channels, R = c->img_resolution;
-    const size_t n = (size_t)C * R * R;
-
     /* Images: seeds and/or latents. */
     if (a.seeds || !a.latents) {
         if (cli_parse_seeds(cmd, a.seeds ? a.seeds : "0-63", &seeds, &n_seeds)) goto done;
     }
+    if (cli_model_load(cmd, a.model, &model)) goto done;
+    const edm_config *c = edm_model_config(model);
+    const int C = c->img_channels, R = c->img_resolution;
+    const size_t n = (size_t)C * R * R;
     int N = n_seeds;
     if (a.latents) {
         const int64_t shape[4] = {-1, C, R, R};
