@@ -1,0 +1,328 @@
+// web.test.mjs - edmd's web page in a real browser: headless Chromium (Debian's chromium)
+// driven by playwright-core, against daemons started by test_web.sh.
+//
+// Environment:
+//   WEB_URL      the page (edmd itself, or devserver.mjs in development)
+//   API_URL      the daemon's API, for comparing what the page shows with GET /v1/jobs/{id}
+//   COND_MODEL   id of a conditional model served there (label_dim > 0); RGB_MODEL: a 3-channel one
+//   KEY_WEB_URL, KEY_API_URL, API_KEY   (optional) a daemon that has an API key
+//   OUT_DIR      where screenshots go
+//   CHROMIUM     the browser (default /usr/bin/chromium)
+// Prints "PASS: ..." / "FAIL: ..." lines and a closing "N passed, N failed, N skipped".
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const env = process.env;
+const WEB_URL = env.WEB_URL;
+const API_URL = env.API_URL || WEB_URL;
+const OUT_DIR = env.OUT_DIR || 'build/web';
+const COND = env.COND_MODEL || 'cond';
+const RGB = env.RGB_MODEL || 'rgb';
+const CHROMIUM = env.CHROMIUM || '/usr/bin/chromium';
+const T = { pass: 0, fail: 0, skip: 0 };
+
+function pass(desc) { T.pass++; console.log('PASS: ' + desc); }
+function fail(desc, detail) { T.fail++; console.log('FAIL: ' + desc + (detail === undefined ? '' : ': ' + detail)); }
+function skip(desc) { T.skip++; console.log('SKIP: ' + desc); }
+function check(desc, cond, detail) { if (cond) pass(desc); else fail(desc, detail); }
+function eq(desc, got, want) {
+  const g = JSON.stringify(got), w = JSON.stringify(want);
+  if (g === w) pass(desc); else fail(desc, 'got ' + g + ', want ' + w);
+}
+function finish() {
+  console.log(T.pass + ' passed, ' + T.fail + ' failed, ' + T.skip + ' skipped');
+  process.exit(T.fail ? 1 : 0);
+}
+
+const deadline = setTimeout(() => { fail('the browser test finished in time (50 s)'); finish(); }, 50000);
+
+async function apiGet(base, p, key) {
+  const r = await fetch(new URL(p, base), { headers: key ? { Authorization: 'Bearer ' + key } : {} });
+  return { status: r.status, body: await r.json() };
+}
+
+/* "8x8" PNG facts from the bytes: signature, IHDR width/height/colour type */
+function pngFacts(buf) {
+  const sig = [137, 80, 78, 71, 13, 10, 26, 10];
+  if (buf.length < 33 || !sig.every((b, i) => buf[i] === b)) return null;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return { width: dv.getUint32(16), height: dv.getUint32(20), depth: buf[24], colorType: buf[25] };
+}
+
+/* Per-page watchdogs: console errors, page errors, and any request that leaves the daemon. */
+function watch(page, allowedOrigins) {
+  const w = { errors: [], external: [] };
+  page.on('pageerror', (e) => w.errors.push('pageerror: ' + e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !w.expectErrors) w.errors.push('console: ' + m.text());
+  });
+  page.on('request', (req) => {
+    const u = req.url();
+    if (u.startsWith('data:') || u.startsWith('blob:')) return;
+    if (!allowedOrigins.some((o) => u.startsWith(o))) w.external.push(u);
+  });
+  return w;
+}
+
+const RECORDER = () => {
+  /* records every value the progress figures take, to see the progress move */
+  window.__seen = { steps: [], pct: [] };
+  const start = () => {
+    const s = document.getElementById('steps-done');
+    const p = document.getElementById('progress');
+    if (!s || !p) return;
+    new MutationObserver(() => window.__seen.steps.push(s.textContent)).observe(s, { childList: true, characterData: true, subtree: true });
+    new MutationObserver(() => window.__seen.pct.push(p.value)).observe(p, { attributes: true });
+    const set = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value').set;
+    Object.defineProperty(p, 'value', {
+      get() { return Number(p.getAttribute('value')); },
+      set(v) { window.__seen.pct.push(Number(v)); set.call(p, v); },
+    });
+  };
+  document.addEventListener('DOMContentLoaded', start);
+};
+
+async function readShown(page) {
+  return page.evaluate(() => {
+    const t = (id) => document.querySelector('[data-testid="' + id + '"]').textContent.trim();
+    const cards = [...document.querySelectorAll('[data-testid="image-card"]')].map((c) => {
+      const img = c.querySelector('img');
+      const dl = c.querySelector('[data-testid="image-download"]');
+      return {
+        index: Number(c.dataset.index),
+        seed: c.querySelector('[data-testid="image-seed"]').textContent.trim(),
+        cls: c.querySelector('[data-testid="image-class"]').textContent.trim(),
+        nfe: c.querySelector('[data-testid="image-nfe"]').textContent.trim(),
+        complete: img.complete,
+        naturalWidth: img.naturalWidth,
+        naturalHeight: img.naturalHeight,
+        shownWidth: img.getBoundingClientRect().width,
+        rendering: getComputedStyle(img).imageRendering,
+        href: dl.href,
+        download: dl.getAttribute('download'),
+      };
+    });
+    return {
+      jobId: t('job-id'), model: t('result-model'), steps: t('result-steps'), nfe: t('result-nfe'),
+      queue: t('timing-queue'), sampling: t('timing-sampling'), encode: t('timing-encode'), total: t('timing-total'),
+      stepsDone: t('steps-done'), stepsTotal: t('steps-total'), nfeDone: t('nfe-done'), nfeTotal: t('nfe-total'),
+      pct: t('progress-pct'), progressValue: document.getElementById('progress').value,
+      jobState: t('job-state'), cards, seen: window.__seen,
+      error: document.querySelector('[data-testid="error"]').hidden ? null : t('error'),
+    };
+  });
+}
+
+/* the bytes behind a blob: link, read inside the page */
+async function blobBytes(page, href) {
+  const arr = await page.evaluate(async (h) => [...new Uint8Array(await (await fetch(h)).arrayBuffer())], href);
+  return Uint8Array.from(arr);
+}
+
+const fmtMs = (v) => (Math.round(v * 10) / 10).toFixed(1) + ' ms';
+
+async function main() {
+  if (!WEB_URL) { fail('WEB_URL set'); finish(); }
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'edm-web-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+    viewport: { width: 375, height: 812 },
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    acceptDownloads: true,
+  });
+  try {
+    await context.addInitScript(RECORDER);
+    await scenarioGenerate(context);
+    await scenarioErrorAndCancel(context);
+    if (env.KEY_WEB_URL) await scenarioApiKey(context);
+    else skip('API key scenario (no KEY_WEB_URL)');
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+async function scenarioGenerate(context) {
+  const page = await context.newPage();
+  const origin = new URL(WEB_URL).origin;
+  const w = watch(page, [origin]);
+  const resp = await page.goto(WEB_URL, { waitUntil: 'load' });
+  eq('GET / answers 200', resp.status(), 200);
+  check('GET / is HTML', (resp.headers()['content-type'] || '').startsWith('text/html'), resp.headers()['content-type']);
+  await page.waitForSelector('#model option', { state: 'attached', timeout: 10000 });
+  const models = (await apiGet(API_URL, '/v1/models')).body.data;
+  const shownModels = await page.$$eval('#model option', (os) => os.map((o) => o.value));
+  eq('model list = GET /v1/models', shownModels, models.map((m) => m.id));
+  check('server state says ready', /ready/.test(await page.textContent('[data-testid="server-state"]')));
+  check('API key field hidden without keys', await page.isHidden('[data-testid="key-box"]'));
+  const cond = models.find((m) => m.id === COND);
+  if (!cond) { fail('conditional model ' + COND + ' served'); return; }
+
+  await page.selectOption('[data-testid="model"]', COND);
+  const classes = await page.$$eval('#class_label option', (os) => os.map((o) => o.value));
+  eq('class choices = random + 0..label_dim-1', classes, ['', ...Array.from({ length: cond.label_dim }, (_, i) => String(i))]);
+  await page.selectOption('[data-testid="class"]', '1');
+  await page.fill('[data-testid="n"]', '2');
+  await page.fill('[data-testid="steps"]', '4');
+  await page.fill('[data-testid="seed"]', '42');
+  check('NFE estimate shown', /7 network evaluations per image/.test(await page.textContent('[data-testid="nfe-estimate"]')));
+  /* accessible names: every form control has a label */
+  const unlabeled = await page.$$eval('#gen-form input, #gen-form select', (els) =>
+    els.filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map((e) => e.id));
+  eq('every form control has a label', unlabeled, []);
+
+  const jobResp = page.waitForResponse((r) => r.url().endsWith('/v1/jobs') && r.request().method() === 'POST');
+  const eventsReq = page.waitForRequest((r) => /\/v1\/jobs\/[^/]+\/events$/.test(r.url()), { timeout: 10000 }).catch(() => null);
+  await page.click('[data-testid="generate"]');
+  const jr = await jobResp;
+  eq('POST /v1/jobs answers 202', jr.status(), 202);
+  const posted = JSON.parse(jr.request().postData());
+  eq('request body', posted, { model: COND, n: 2, steps: 4, seed: 42, class_label: 1 });
+  check('the page follows the job\'s event stream', await eventsReq);
+  await page.waitForSelector('[data-testid="result"][data-loaded="true"]', { timeout: 30000 });
+  const shown = await readShown(page);
+
+  const api = await apiGet(API_URL, '/v1/jobs/' + shown.jobId);
+  eq('GET /v1/jobs/{id} of the shown job', api.status, 200);
+  const job = api.body;
+  const r = job.result;
+  eq('job completed', job.status, 'completed');
+  eq('shown job state', shown.jobState.toLowerCase(), 'completed');
+  eq('shown model = API', shown.model, r.model);
+  eq('shown steps = API', shown.steps, String(r.steps));
+  eq('shown NFE per image = API', shown.nfe, String(r.nfe));
+  eq('NFE = 2*steps-1 (Heun)', r.nfe, 7);
+  eq('shown timings = API', [shown.queue, shown.sampling, shown.encode, shown.total],
+    [fmtMs(r.timings.queue_ms), fmtMs(r.timings.sampling_ms), fmtMs(r.timings.encode_ms), fmtMs(r.timings.total_ms)]);
+  eq('two images shown', shown.cards.length, 2);
+  eq('shown seeds = API', shown.cards.map((c) => c.seed), r.data.map((d) => String(d.seed)));
+  eq('seeds are seed, seed+1', r.data.map((d) => d.seed), [42, 43]);
+  eq('shown classes = API', shown.cards.map((c) => c.cls), r.data.map((d) => String(d.class_label)));
+  eq('class is the chosen one', r.data.map((d) => d.class_label), [1, 1]);
+  eq('shown per-image NFE = API', shown.cards.map((c) => c.nfe), r.data.map((d) => String(d.nfe)));
+  /* progress reached 100%, and moved through the steps */
+  eq('progress bar at 100', shown.progressValue, 100);
+  eq('progress text 100%', shown.pct, '100%');
+  eq('shown steps done = API progress', [shown.stepsDone, shown.stepsTotal], [String(job.progress.steps_done), String(job.progress.steps)]);
+  eq('shown NFE done = API progress', [shown.nfeDone, shown.nfeTotal], [String(job.progress.nfe_done), String(job.progress.nfe_total)]);
+  eq('API progress complete', [job.progress.steps_done, job.progress.nfe_done], [4, 14]);
+  const stepsSeen = [...new Set(shown.seen.steps)];
+  check('progress went through every step', ['1', '2', '3', '4'].every((s) => stepsSeen.includes(s)), JSON.stringify(stepsSeen));
+  /* the images: decoded by the browser at the model's resolution, and the very bytes of the API */
+  for (const c of shown.cards) {
+    check('image ' + c.index + ' decoded', c.complete && c.naturalWidth > 0);
+    eq('image ' + c.index + ' natural size = model resolution', [c.naturalWidth, c.naturalHeight], [cond.resolution, cond.resolution]);
+    check('image ' + c.index + ' upscaled on screen', c.shownWidth >= 100, c.shownWidth);
+    eq('image ' + c.index + ' pixelated', c.rendering, 'pixelated');
+    check('image ' + c.index + ' has a download link', c.href.startsWith('blob:') && /\.png$/.test(c.download || ''), c.href + ' ' + c.download);
+    const bytes = await blobBytes(page, c.href);
+    const facts = pngFacts(bytes);
+    eq('download ' + c.index + ' is a PNG of the model\'s shape', facts && [facts.width, facts.height, facts.colorType],
+      [cond.resolution, cond.resolution, cond.channels === 1 ? 0 : 2]);
+    const b64 = r.data[c.index].b64_json;
+    check('download ' + c.index + ' = the API\'s PNG', b64 && Buffer.from(bytes).equals(Buffer.from(b64, 'base64')));
+  }
+  /* a real download through the link */
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 5000 }), page.click('[data-testid="image-download"] >> nth=0')]);
+  eq('download file name', dl.suggestedFilename(), 'edm_' + COND + '_seed42_class1_4steps.png');
+  const saved = path.join(OUT_DIR, dl.suggestedFilename());
+  await dl.saveAs(saved);
+  const sf = pngFacts(fs.readFileSync(saved));
+  eq('downloaded file is the PNG', sf && [sf.width, sf.height], [cond.resolution, cond.resolution]);
+
+  /* phone layout: nothing wider than the screen */
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check('no horizontal scrolling at 375 px', overflow <= 0, overflow + ' px too wide');
+  const tooWide = await page.$$eval('main *', (els) => els.filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+    .map((e) => e.id || e.tagName).slice(0, 5));
+  eq('no element past the right edge', tooWide, []);
+  await page.screenshot({ path: path.join(OUT_DIR, 'phone-375x812.png') });
+  await page.screenshot({ path: path.join(OUT_DIR, 'phone-375-full.png'), fullPage: true });
+  eq('no errors in the page', w.errors, []);
+  eq('no request leaves the daemon', w.external, []);
+  await page.close();
+}
+
+async function scenarioErrorAndCancel(context) {
+  const page = await context.newPage();
+  const w = watch(page, [new URL(WEB_URL).origin]);
+  await page.goto(WEB_URL);
+  await page.waitForSelector('#model option', { state: 'attached', timeout: 10000 });
+  /* an error of the API, shown with its code and field */
+  w.expectErrors = true; /* the browser logs the 400 to the console */
+  await page.fill('[data-testid="steps"]', '100000');
+  await page.click('[data-testid="generate"]');
+  await page.waitForSelector('[data-testid="error"]:not([hidden])', { timeout: 10000 });
+  const code = await page.textContent('[data-testid="error-code"]');
+  const param = await page.textContent('[data-testid="error-param"]').catch(() => '');
+  eq('API error code shown', code, 'invalid_parameter');
+  eq('API error field shown', param, 'field: steps');
+  eq('the field is marked invalid', await page.getAttribute('#steps', 'aria-invalid'), 'true');
+  check('the message is under the field', await page.isVisible('.field:has(#steps) [data-testid="field-error"]'));
+  eq('the field has the focus', await page.evaluate(() => document.activeElement.id), 'steps');
+  check('generate enabled again after the error', await page.isEnabled('[data-testid="generate"]'));
+  await page.screenshot({ path: path.join(OUT_DIR, 'phone-error.png') });
+
+  /* cancel: a long job on the RGB model, cancelled after its first progress */
+  w.expectErrors = false;
+  await page.selectOption('[data-testid="model"]', RGB);
+  await page.fill('[data-testid="n"]', '4');
+  await page.fill('[data-testid="steps"]', '1000');
+  await page.click('[data-testid="generate"]');
+  check('error cleared on a new submit', await page.isHidden('[data-testid="error"]'));
+  await page.waitForFunction(() => Number(document.getElementById('steps-done').textContent) >= 1, null, { timeout: 15000 });
+  check('cancel enabled while running', await page.isEnabled('[data-testid="cancel"]'));
+  await page.click('[data-testid="cancel"]');
+  await page.waitForFunction(() => /cancelled/i.test(document.getElementById('job-state').textContent), null, { timeout: 10000 });
+  const jobId = await page.getAttribute('[data-testid="progress-box"]', 'data-job-id');
+  const api = await apiGet(API_URL, '/v1/jobs/' + jobId);
+  eq('API says cancelled', api.body.status, 'cancelled');
+  check('cancelled job shows the reason', /cancel/i.test(await page.textContent('[data-testid="error"]')));
+  await page.screenshot({ path: path.join(OUT_DIR, 'phone-cancelled.png') });
+  check('no result shown for the cancelled job', await page.isHidden('[data-testid="result"]'));
+  check('progress stopped short', Number(await page.textContent('[data-testid="steps-done"]')) < 1000);
+  eq('no errors in the page (error/cancel)', w.errors, []);
+  await page.close();
+}
+
+async function scenarioApiKey(context) {
+  const page = await context.newPage();
+  const w = watch(page, [new URL(env.KEY_WEB_URL).origin]);
+  w.expectErrors = true; /* the unauthenticated probe logs a 401 */
+  await page.goto(env.KEY_WEB_URL);
+  await page.waitForSelector('[data-testid="key-box"]:not([hidden])', { timeout: 10000 });
+  pass('API key field shown when the server has keys');
+  await page.fill('[data-testid="api-key"]', env.API_KEY);
+  await page.click('[data-testid="api-key-save"]');
+  await page.waitForSelector('#model option', { state: 'attached', timeout: 10000 });
+  eq('key kept in localStorage', await page.evaluate(() => localStorage.getItem('edmd.apiKey')), env.API_KEY);
+  await page.fill('[data-testid="n"]', '1');
+  await page.fill('[data-testid="steps"]', '3');
+  await page.click('[data-testid="generate"]');
+  await page.waitForSelector('[data-testid="result"][data-loaded="true"]', { timeout: 20000 });
+  const shown = await readShown(page);
+  const api = await apiGet(env.KEY_API_URL, '/v1/jobs/' + shown.jobId, env.API_KEY);
+  eq('with a key: job completed', api.body.status, 'completed');
+  eq('with a key: shown seed = API', shown.cards.map((c) => c.seed), api.body.result.data.map((d) => String(d.seed)));
+  eq('with a key: progress 100%', shown.pct, '100%');
+  check('with a key: image decoded', shown.cards.length === 1 && shown.cards[0].naturalWidth > 0);
+  /* a reload finds the stored key and needs no typing */
+  await page.reload();
+  await page.waitForSelector('#model option', { state: 'attached', timeout: 10000 });
+  pass('stored key used after a reload');
+  eq('no request leaves the daemon (key)', w.external, []);
+  await page.close();
+}
+
+main().then(() => { clearTimeout(deadline); finish(); }, (e) => {
+  fail('browser test ran to the end', e && e.stack ? e.stack.split('\n').slice(0, 4).join(' | ') : String(e));
+  finish();
+});
