@@ -246,6 +246,9 @@ async function scenarioGenerate(context) {
   eq('no element past the right edge', tooWide, []);
   await page.screenshot({ path: path.join(OUT_DIR, 'phone-375x812.png') });
   await page.screenshot({ path: path.join(OUT_DIR, 'phone-375-full.png'), fullPage: true });
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(OUT_DIR, 'desktop-1100.png'), fullPage: true });
   eq('no errors in the page', w.errors, []);
   eq('no request leaves the daemon', w.external, []);
   await page.close();
