@@ -41,7 +41,12 @@ trap cleanup EXIT
 missing=""
 [ -x "$EDMD" ] || missing="$missing $EDMD (make)"
 [ -n "$CHROMIUM" ] && [ -x "$CHROMIUM" ] || missing="$missing chromium (apt-get install chromium)"
-command -v node >/dev/null || missing="$missing node (apt-get install nodejs npm)"
+if command -v node >/dev/null; then
+    node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+    [ "$node_major" -ge 20 ] 2>/dev/null || missing="$missing node>=20 (playwright-core; found $(node --version))"
+else
+    missing="$missing node>=20 (apt-get install nodejs npm)"
+fi
 [ -f tests/web/node_modules/playwright-core/package.json ] || missing="$missing playwright-core (cd tests/web && npm ci)"
 for m in "$MODEL_COND" "$MODEL_RGB"; do [ -f "$m" ] || missing="$missing $m"; done
 if [ -n "$missing" ]; then
