@@ -47,8 +47,9 @@ int main(int argc, char **argv) {
         fprintf(out, "static const unsigned char asset_%d[] = {", i);
         int c;
         size_t n = 0;
-        while ((c = fgetc(in)) != EOF) fprintf(out, "%s%d", n++ % 24 ? "," : ",\n", c);
-        fprintf(out, "%s0};\n", n ? "," : "");
+        /* Every byte is followed by a comma; the final 0 terminates text assets. */
+        while ((c = fgetc(in)) != EOF) fprintf(out, "%d,%s", c, ++n % 24 ? "" : "\n");
+        fprintf(out, "0};\n");
         fclose(in);
     }
     fprintf(out, "const struct srv_asset srv_assets[] = {\n");
