@@ -93,7 +93,7 @@ expect_fail "unknown command" "unknown command" frobnicate
 expect_fail "unknown option" "unknown option.*--frob" sample --model m --frob 1
 expect_fail "single-dash option" "unknown option" sample -x
 expect_fail "missing value" "needs a value" sample --model m --steps
-expect_fail "flag with value" "help" sample --help=yes
+expect_fail "flag with value" "takes no value" sample --model m --subdirs=yes
 expect_fail "missing model" "no model" sample --seeds 0-3
 expect_fail "missing model info" "no model" info
 expect_fail "two models info" "one model" info a b
@@ -211,6 +211,9 @@ if [ -n "$uncond" ]; then
     if [ $have_numpy -eq 1 ]; then
         msg=$("$PY" $CHECK cmp "$tmp/c.npy" "$tmp/a.npy" 1e-3) && ok || bad "batch size changed the images: $msg"
     fi
+    expect_ok "subdirs" sample --model "$M" --seeds 999-1000 --steps 2 --backend cpu --png-dir "$tmp/png_s" --subdirs
+    [ -f "$tmp/png_s/000000/000999.png" ] && [ -f "$tmp/png_s/001000/001000.png" ] && ok ||
+        bad "--subdirs layout: $(cd "$tmp/png_s" && find . -type f | tr '\n' ' ')"
     expect_ok "ablation flags" sample --model "$M" --seeds 0 --steps 3 --solver heun --backend cpu
     grep -q 'sampler ablation.*solver=heun disc=edm schedule=linear scaling=none' "$tmp/err" && ok ||
         bad "--solver did not pick the ablation sampler with its defaults: $(cat "$tmp/err")"

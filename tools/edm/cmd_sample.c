@@ -30,7 +30,7 @@
 
 typedef struct sample_args {
     const char *model, *latents, *seeds, *labels, *noise, *out, *png_dir;
-    int class_idx, steps, batch;
+    int class_idx, steps, batch, subdirs;
     double sigma_min, sigma_max, rho, S_churn, S_min, S_max, S_noise, alpha;
     int solver, disc, schedule, scaling;
     cli_backend_args backend;
@@ -103,6 +103,8 @@ static const cli_option sample_options[] = {
     {"png-dir", "outdir", CLI_STRING, offsetof(sample_args, png_dir), "DIR",
      "write one PNG per image, DIR/%06d.png by seed (or batch index with --latents)", 0, 0,
      NULL},
+    {"subdirs", NULL, CLI_FLAG, offsetof(sample_args, subdirs), "",
+     "PNGs in a subdirectory per 1000 seeds (DIR/000000/, DIR/001000/, ...)", 0, 0, NULL},
     CLI_BACKEND_OPTIONS(sample_args),
     {NULL, NULL, CLI_FLAG, 0, NULL, NULL, 0, 0, NULL},
 };
@@ -174,7 +176,14 @@ static int save_png(sample_job *job, int idx, const edm_sample *s, uint8_t *hwc)
     char path[4200], seed_s[32], class_s[16], params_s[512];
     unsigned long long id = job->name_by_seed ? (unsigned long long)job->seeds[idx]
                                               : (unsigned long long)idx;
-    snprintf(path, sizeof path, "%s/%06llu.png", job->a->png_dir, id);
+    if (job->a->subdirs) {
+        snprintf(path, sizeof path, "%s/%06llu", job->a->png_dir, id - id % 1000);
+        if (make_dirs(path))
+            return cli_fail(job->cmd, "cannot create %s: %s", path, strerror(errno));
+        snprintf(path + strlen(path), sizeof path - strlen(path), "/%06llu.png", id);
+    } else {
+        snprintf(path, sizeof path, "%s/%06llu.png", job->a->png_dir, id);
+    }
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)edm_sample_seed(s));
     snprintf(class_s, sizeof class_s, "%d", edm_sample_class_label(s));
     describe_params(job->params, job->plan, params_s, sizeof params_s);
