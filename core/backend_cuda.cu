@@ -1,0 +1,702 @@
+/*
+ * backend_cuda.cu - the CUDA backend: device selection, memory, transfers, errors, the GEMM
+ * wrapper and CUDA graphs. The ops themselves live in cuda_conv.cu (conv2d, linear),
+ * cuda_norm.cu (group_norm), cuda_attention.cu and cuda_misc.cu (everything element-wise).
+ *
+ * Design notes
+ *  - Must not crash where there is no driver: cudart is linked statically and loads the driver
+ *    itself, so cudaGetDeviceCount simply fails there (edm_backend_cuda_available() = 0).
+ *  - Precisions (spec 1.12, ops.h dtype rules): fp32 = IEEE fp32 everywhere (cuBLAS compute
+ *    32F with the default math mode, which never uses TF32: the conformance path); tf32 = fp32
+ *    storage, GEMMs over activations in CUBLAS_COMPUTE_32F_FAST_TF32; fp16 / bf16 = activations
+ *    and conv weights stored in that type, GEMMs accumulate in fp32 on the tensor cores. The
+ *    mapping network (linear), norm statistics and softmax are fp32 in every mode.
+ *  - All work goes to one non-blocking stream owned by the backend, so one backend is one
+ *    in-order queue; transfers synchronize it (the host buffers are pageable).
+ *  - Errors: every call is checked; messages name the CUDA error and the call, and sticky
+ *    errors (illegal address, launch failure, ...) set backend->device_lost: the process must
+ *    restart to use the device again.
+ *  - CUDA graphs (EDM_CUDA_GRAPHS=1, default off until measured on a GPU): per batch size n,
+ *    the first forward pass runs eagerly and records a signature of its op sequence (op codes,
+ *    tensor pointers, shapes, scalars); the second pass is captured and launched; later passes
+ *    only compute the signature and, if it matches, replay the graph at forward_end. A changed
+ *    sequence is detected and reported, never silently replayed.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_internal.h"
+extern "C" {
+#include "status.h"
+}
+
+#define EDM_CUDA_BLAS_WS_BYTES ((size_t)32 << 20) /* cuBLAS's recommended Hopper workspace */
+#define EDM_CUDA_DEFAULT_CHUNK_MB 512
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
+
+extern "C" int edm_cuda_compiled(void) {
+    return 1;
+}
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+int edm_cuda_fail(char *msg, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, EDM_OPS_MSG, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+/* Errors after which the CUDA context is unusable: every later call fails the same way. */
+static int edm_cuda_sticky(cudaError_t e) {
+    switch (e) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorAssert:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable:
+    case cudaErrorContextIsDestroyed:
+    case cudaErrorDevicesUnavailable:
+    case cudaErrorNoDevice:
+    case cudaErrorUnknown: return 1;
+    default: return 0;
+    }
+}
+
+int edm_cuda_error(edm_cuda *c, char *msg, cudaError_t e, const char *what) {
+    snprintf(msg, EDM_OPS_MSG, "%s: %s (in %s)", cudaGetErrorName(e), cudaGetErrorString(e), what);
+    (void)cudaGetLastError(); /* clear a non-sticky error so later calls are not blamed */
+    if (c && c->backend && edm_cuda_sticky(e)) c->backend->device_lost = 1;
+    return 1;
+}
+
+int edm_cuda_blas_error(edm_cuda *c, char *msg, cublasStatus_t s, const char *what) {
+    /* A kernel fault inside cuBLAS shows up as EXECUTION_FAILED; the CUDA error says more. */
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) {
+        snprintf(msg, EDM_OPS_MSG, "%s: %s (cuBLAS %s in %s)", cudaGetErrorName(e),
+                 cudaGetErrorString(e), cublasGetStatusName(s), what);
+        if (c && c->backend && edm_cuda_sticky(e)) c->backend->device_lost = 1;
+        return 1;
+    }
+    snprintf(msg, EDM_OPS_MSG, "%s: %s (in %s)", cublasGetStatusName(s), cublasGetStatusString(s),
+             what);
+    return 1;
+}
+
+int edm_cuda_enter(edm_cuda *c, char *msg) {
+    EDM_CUDA_TRY(c, msg, cudaSetDevice(c->device), "cudaSetDevice");
+    return 0;
+}
+
+int edm_cuda_check(edm_cuda *c, char *msg, const char *what) {
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return edm_cuda_error(c, msg, e, what);
+    if (c->sync_each_op && !(c->fwd_active && c->fwd_mode == EDM_CUDA_CAPTURE)) {
+        e = cudaStreamSynchronize(c->stream);
+        if (e != cudaSuccess) return edm_cuda_error(c, msg, e, what);
+    }
+    return 0;
+}
+
+/* ---- small helpers ------------------------------------------------------------------------- */
+
+size_t edm_cuda_dtype_size(enum edm_dtype t) {
+    return t == EDM_F32 ? 4 : 2;
+}
+
+cudaDataType edm_cuda_dtype(enum edm_dtype t) {
+    switch (t) {
+    case EDM_F16: return CUDA_R_16F;
+    case EDM_BF16: return CUDA_R_16BF;
+    default: return CUDA_R_32F;
+    }
+}
+
+const char *edm_cuda_dtype_name(enum edm_dtype t) {
+    switch (t) {
+    case EDM_F16: return "f16";
+    case EDM_BF16: return "bf16";
+    default: return "f32";
+    }
+}
+
+unsigned edm_cuda_blocks(const edm_cuda *c, int64_t total) {
+    int64_t b = (total + EDM_CUDA_THREADS - 1) / EDM_CUDA_THREADS;
+    int64_t cap = (int64_t)(c->sm_count > 0 ? c->sm_count : 1) * 32;
+    if (b > cap) b = cap;
+    if (b < 1) b = 1;
+    return (unsigned)b;
+}
+
+static size_t cuda_type_size(cudaDataType t) {
+    return t == CUDA_R_32F ? 4 : 2;
+}
+
+void edm_cuda_sig(edm_cuda *c, uint64_t v) {
+    c->fwd_sig = (c->fwd_sig ^ v) * FNV_PRIME;
+}
+
+void edm_cuda_sig_tensor(edm_cuda *c, const edm_tensor *t) {
+    if (!t) {
+        edm_cuda_sig(c, 0);
+        return;
+    }
+    edm_cuda_sig(c, (uint64_t)(uintptr_t)t->data);
+    edm_cuda_sig(c, ((uint64_t)(uint32_t)t->n << 32) | (uint32_t)t->c);
+    edm_cuda_sig(c, ((uint64_t)(uint32_t)t->h << 32) | (uint32_t)t->w);
+    edm_cuda_sig(c, (uint64_t)t->dtype);
+}
+
+void edm_cuda_sig_f(edm_cuda *c, float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    edm_cuda_sig(c, u);
+}
+
+/* ---- GEMM ---------------------------------------------------------------------------------- */
+
+int edm_cuda_gemm(edm_cuda *c, char *msg, const char *what, cublasOperation_t ta,
+                  cublasOperation_t tb, int m, int n, int k, float alpha, const void *A,
+                  cudaDataType at, int lda, long long sA, const void *B, cudaDataType bt, int ldb,
+                  long long sB, float beta, void *C, cudaDataType ct, int ldc, long long sC,
+                  int batch, cublasComputeType_t compute) {
+    /* cuBLAS maps the batch to a grid dimension limited to 65535. */
+    const int max_batch = 65535;
+    for (int b0 = 0; b0 < batch; b0 += max_batch) {
+        int nb = batch - b0 < max_batch ? batch - b0 : max_batch;
+        const char *Ap = (const char *)A + (size_t)b0 * (size_t)sA * cuda_type_size(at);
+        const char *Bp = (const char *)B + (size_t)b0 * (size_t)sB * cuda_type_size(bt);
+        char *Cp = (char *)C + (size_t)b0 * (size_t)sC * cuda_type_size(ct);
+        cublasStatus_t s = cublasGemmStridedBatchedEx(c->blas, ta, tb, m, n, k, &alpha, Ap, at, lda,
+                                                      sA, Bp, bt, ldb, sB, &beta, Cp, ct, ldc, sC,
+                                                      nb, compute, CUBLAS_GEMM_DEFAULT);
+        if (s != CUBLAS_STATUS_SUCCESS) {
+            char where[160];
+            snprintf(where, sizeof where, "%s: GEMM m=%d n=%d k=%d batch=%d", what, m, n, k, nb);
+            return edm_cuda_blas_error(c, msg, s, where);
+        }
+    }
+    return 0;
+}
+
+/* ---- graphs -------------------------------------------------------------------------------- */
+
+static void graph_drop_exec(edm_cuda_graph *g) {
+    if (g->exec) cudaGraphExecDestroy(g->exec);
+    g->exec = NULL;
+}
+
+/* Stops an unfinished capture (its recorded work is discarded) and closes the bracket. */
+static void fwd_abandon(edm_cuda *c) {
+    if (c->fwd_active && c->fwd_mode == EDM_CUDA_CAPTURE) {
+        cudaGraph_t graph = NULL;
+        (void)cudaStreamEndCapture(c->stream, &graph);
+        if (graph) cudaGraphDestroy(graph);
+        (void)cudaGetLastError();
+    }
+    c->fwd_active = 0;
+    c->fwd_mode = EDM_CUDA_EAGER;
+}
+
+/* Scratch moved: every captured graph points at the old buffer. They are captured again on
+ * their next pass (their signature, made of the caller's operands only, is still valid). */
+static void graphs_invalidate(edm_cuda *c) {
+    for (int i = 0; i < EDM_CUDA_MAX_GRAPHS; i++) {
+        edm_cuda_graph *g = &c->graph[i];
+        if (g->exec) {
+            graph_drop_exec(g);
+            if (g->passes < 1) g->passes = 1;
+        }
+    }
+}
+
+static int graph_slot(edm_cuda *c, int n) {
+    int lru = 0;
+    for (int i = 0; i < EDM_CUDA_MAX_GRAPHS; i++) {
+        if (c->graph[i].n == n) return i;
+        if (c->graph[i].used < c->graph[lru].used) lru = i;
+    }
+    for (int i = 0; i < EDM_CUDA_MAX_GRAPHS; i++) {
+        if (c->graph[i].n == 0) {
+            lru = i;
+            break;
+        }
+    }
+    graph_drop_exec(&c->graph[lru]);
+    memset(&c->graph[lru], 0, sizeof c->graph[lru]);
+    c->graph[lru].n = n;
+    return lru;
+}
+
+static int cuda_forward_begin(void *ctx, int n, char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    if (edm_cuda_enter(c, msg)) return 1;
+    if (c->fwd_active) fwd_abandon(c); /* the last pass failed before forward_end */
+    c->fwd_active = 1;
+    c->fwd_n = n;
+    c->fwd_mode = EDM_CUDA_EAGER;
+    c->fwd_slot = -1;
+    c->fwd_io = 0;
+    c->fwd_sig = FNV_OFFSET;
+    if (!c->graphs || n <= 0) return 0;
+    int s = graph_slot(c, n);
+    edm_cuda_graph *g = &c->graph[s];
+    c->fwd_slot = s;
+    g->used = ++c->lru_clock;
+    if (g->disabled) return 0;
+    if (g->exec) {
+        c->fwd_mode = EDM_CUDA_REPLAY;
+        return 0;
+    }
+    if (g->passes >= 1) {
+        cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal);
+        if (e != cudaSuccess) {
+            (void)cudaGetLastError();
+            g->disabled = 1; /* run eagerly, now and later */
+            return 0;
+        }
+        c->fwd_mode = EDM_CUDA_CAPTURE;
+    }
+    return 0;
+}
+
+static int cuda_forward_end(void *ctx, int n, char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    if (!c->fwd_active) return edm_cuda_fail(msg, "forward_end(%d) without forward_begin", n);
+    if (n != c->fwd_n) {
+        int was = c->fwd_n;
+        fwd_abandon(c);
+        return edm_cuda_fail(msg, "forward_end(%d) does not match forward_begin(%d)", n, was);
+    }
+    int mode = c->fwd_mode;
+    edm_cuda_graph *g = c->fwd_slot >= 0 ? &c->graph[c->fwd_slot] : NULL;
+    if (c->backend->failed) {
+        /* An op failed (and is recorded): drop a half-made capture, run nothing more. */
+        fwd_abandon(c);
+        return 0;
+    }
+    c->fwd_active = 0;
+    c->fwd_mode = EDM_CUDA_EAGER;
+    cudaError_t e;
+    switch (mode) {
+    case EDM_CUDA_CAPTURE: {
+        cudaGraph_t graph = NULL;
+        e = cudaStreamEndCapture(c->stream, &graph);
+        if (e != cudaSuccess) {
+            if (graph) cudaGraphDestroy(graph);
+            g->disabled = 1;
+            return edm_cuda_error(c, msg, e,
+                                  "cudaStreamEndCapture: CUDA graph capture of the forward pass; "
+                                  "set EDM_CUDA_GRAPHS=0");
+        }
+        cudaGraphExec_t exec = NULL;
+        e = cudaGraphInstantiateWithFlags(&exec, graph, 0);
+        cudaGraphDestroy(graph);
+        if (e != cudaSuccess) {
+            g->disabled = 1;
+            return edm_cuda_error(c, msg, e, "cudaGraphInstantiateWithFlags (forward pass)");
+        }
+        e = cudaGraphLaunch(exec, c->stream);
+        if (e != cudaSuccess) {
+            cudaGraphExecDestroy(exec);
+            g->disabled = 1;
+            return edm_cuda_error(c, msg, e, "cudaGraphLaunch (first launch of a captured pass)");
+        }
+        if (c->fwd_sig == g->sig) {
+            g->exec = exec;
+        } else {
+            /* This pass's operands differ from the first pass's: the graph was right for this
+             * pass (it recorded it) but cannot be trusted for the next. Freed after it runs. */
+            cudaGraphExecDestroy(exec);
+            g->disabled = 1;
+        }
+        return edm_cuda_check(c, msg, "forward pass (CUDA graph)");
+    }
+    case EDM_CUDA_REPLAY:
+        if (c->fwd_sig != g->sig) {
+            graph_drop_exec(g);
+            g->disabled = 1;
+            return edm_cuda_fail(msg,
+                                 "CUDA graph for batch %d: this pass's op sequence or operands "
+                                 "differ from the captured ones, so it was not computed; graphs "
+                                 "are now off for this batch size",
+                                 n);
+        }
+        e = cudaGraphLaunch(g->exec, c->stream);
+        if (e != cudaSuccess) return edm_cuda_error(c, msg, e, "cudaGraphLaunch (forward pass)");
+        return edm_cuda_check(c, msg, "forward pass (CUDA graph replay)");
+    default:
+        if (g) {
+            if (c->fwd_io) g->disabled = 1; /* transfers inside the bracket cannot be captured */
+            else if (g->passes == 0) g->sig = c->fwd_sig;
+            else if (g->sig != c->fwd_sig) g->disabled = 1;
+            g->passes++;
+        }
+        return edm_cuda_check(c, msg, "forward pass");
+    }
+}
+
+/* Transfers and synchronization inside a forward_begin/forward_end bracket: fine eagerly
+ * (remembered, so this batch size is never captured), an error while capturing/replaying. */
+static int io_guard(edm_cuda *c, char *msg, const char *what) {
+    if (!c->fwd_active) return 0;
+    if (c->fwd_mode == EDM_CUDA_EAGER) {
+        c->fwd_io = 1;
+        return 0;
+    }
+    const char *how = c->fwd_mode == EDM_CUDA_CAPTURE ? "captured" : "replayed";
+    if (c->fwd_slot >= 0) {
+        graph_drop_exec(&c->graph[c->fwd_slot]);
+        c->graph[c->fwd_slot].disabled = 1;
+    }
+    fwd_abandon(c);
+    return edm_cuda_fail(msg,
+                         "%s inside forward_begin/forward_end while a CUDA graph is %s: the pass "
+                         "was dropped (move transfers outside the bracket, or EDM_CUDA_GRAPHS=0)",
+                         what, how);
+}
+
+/* ---- memory ------------------------------------------------------------------------------- */
+
+void *edm_cuda_scratch(edm_cuda *c, size_t bytes, char *msg) {
+    if (bytes <= c->scratch_bytes) return c->scratch;
+    if (c->fwd_active && c->fwd_mode == EDM_CUDA_CAPTURE) {
+        edm_cuda_fail(msg, "scratch must grow to %zu bytes during CUDA graph capture", bytes);
+        return NULL;
+    }
+    cudaError_t e = cudaStreamSynchronize(c->stream); /* queued work may still use the old one */
+    if (e != cudaSuccess) {
+        edm_cuda_error(c, msg, e, "cudaStreamSynchronize (growing scratch)");
+        return NULL;
+    }
+    if (c->scratch) cudaFree(c->scratch);
+    c->scratch = NULL;
+    c->scratch_bytes = 0;
+    graphs_invalidate(c);
+    const size_t mib = (size_t)1 << 20;
+    size_t want = bytes + bytes / 4; /* some headroom, so growth is rare */
+    want = (want + mib - 1) / mib * mib;
+    void *p = NULL;
+    e = cudaMalloc(&p, want);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        want = bytes;
+        e = cudaMalloc(&p, want);
+    }
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        edm_cuda_fail(msg, "out of device memory: the CUDA backend's scratch needs %.1f MiB (%s)",
+                      (double)bytes / (double)mib, cudaGetErrorString(e));
+        return NULL;
+    }
+    c->scratch = p;
+    c->scratch_bytes = want;
+    return p;
+}
+
+static void *stage_get(edm_cuda *c, size_t bytes, char *msg) {
+    if (bytes <= c->stage_bytes) return c->stage;
+    cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (e != cudaSuccess) {
+        edm_cuda_error(c, msg, e, "cudaStreamSynchronize (growing the staging buffer)");
+        return NULL;
+    }
+    if (c->stage) cudaFree(c->stage);
+    c->stage = NULL;
+    c->stage_bytes = 0;
+    void *p = NULL;
+    e = cudaMalloc(&p, bytes);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        edm_cuda_fail(msg, "out of device memory: staging %zu bytes (%s)", bytes,
+                      cudaGetErrorString(e));
+        return NULL;
+    }
+    c->stage = p;
+    c->stage_bytes = bytes;
+    return p;
+}
+
+static void *cuda_alloc(void *ctx, size_t bytes) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    if (cudaSetDevice(c->device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    void *p = NULL;
+    /* 256-byte minimum: a zero-byte request still gets a distinct, valid pointer. */
+    if (cudaMalloc(&p, bytes < 256 ? 256 : bytes) != cudaSuccess) {
+        (void)cudaGetLastError(); /* out of memory is not sticky: the caller reports it */
+        return NULL;
+    }
+    return p;
+}
+
+static void cuda_free(void *ctx, void *ptr) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    if (!ptr) return;
+    (void)cudaSetDevice(c->device);
+    if (cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();
+}
+
+extern "C" int edm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes) {
+    size_t f = 0, t = 0;
+    cudaError_t e = cudaMemGetInfo(&f, &t);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        f = t = 0;
+    }
+    if (free_bytes) *free_bytes = f;
+    if (total_bytes) *total_bytes = t;
+    return e == cudaSuccess ? 0 : -1;
+}
+
+/* ---- transfers ----------------------------------------------------------------------------- */
+
+static int cuda_upload(void *ctx, edm_tensor *dst, const float *src, char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    if (io_guard(c, msg, "upload") || edm_cuda_enter(c, msg)) return 1;
+    int64_t count = edm_tensor_numel(dst);
+    size_t bytes = (size_t)count * sizeof(float);
+    if (dst->dtype == EDM_F32) {
+        EDM_CUDA_TRY(c, msg, cudaMemcpyAsync(dst->data, src, bytes, cudaMemcpyHostToDevice, c->stream),
+                     "cudaMemcpyAsync host to device");
+    } else {
+        void *st = stage_get(c, bytes, msg);
+        if (!st) return 1;
+        EDM_CUDA_TRY(c, msg, cudaMemcpyAsync(st, src, bytes, cudaMemcpyHostToDevice, c->stream),
+                     "cudaMemcpyAsync host to device");
+        if (edm_cuda_convert(c, msg, dst->data, dst->dtype, st, EDM_F32, count)) return 1;
+    }
+    /* The source is pageable host memory: wait, so the caller may reuse it at once. */
+    EDM_CUDA_TRY(c, msg, cudaStreamSynchronize(c->stream), "cudaStreamSynchronize after upload");
+    return 0;
+}
+
+static int cuda_download(void *ctx, float *dst, const edm_tensor *src, char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    if (io_guard(c, msg, "download") || edm_cuda_enter(c, msg)) return 1;
+    int64_t count = edm_tensor_numel(src);
+    size_t bytes = (size_t)count * sizeof(float);
+    const void *from = src->data;
+    if (src->dtype != EDM_F32) {
+        void *st = stage_get(c, bytes, msg);
+        if (!st) return 1;
+        if (edm_cuda_convert(c, msg, st, EDM_F32, src->data, src->dtype, count)) return 1;
+        from = st;
+    }
+    EDM_CUDA_TRY(c, msg, cudaMemcpyAsync(dst, from, bytes, cudaMemcpyDeviceToHost, c->stream),
+                 "cudaMemcpyAsync device to host");
+    /* Also reports faults of any kernel queued since the last synchronization. */
+    EDM_CUDA_TRY(c, msg, cudaStreamSynchronize(c->stream),
+                 "cudaStreamSynchronize after download; a fault here may come from an earlier "
+                 "kernel: EDM_CUDA_SYNC=1 names it");
+    return 0;
+}
+
+static int cuda_sync(void *ctx, char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    if (io_guard(c, msg, "sync") || edm_cuda_enter(c, msg)) return 1;
+    EDM_CUDA_TRY(c, msg, cudaStreamSynchronize(c->stream),
+                 "cudaStreamSynchronize; a fault here may come from an earlier kernel: "
+                 "EDM_CUDA_SYNC=1 names it");
+    return 0;
+}
+
+/* ---- lifetime ------------------------------------------------------------------------------ */
+
+static void cuda_destroy(void *ctx) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    if (!c) return;
+    (void)cudaSetDevice(c->device);
+    if (c->fwd_active) fwd_abandon(c);
+    if (c->stream) (void)cudaStreamSynchronize(c->stream);
+    for (int i = 0; i < EDM_CUDA_MAX_GRAPHS; i++) graph_drop_exec(&c->graph[i]);
+    if (c->blas) cublasDestroy(c->blas);
+    if (c->scratch) cudaFree(c->scratch);
+    if (c->stage) cudaFree(c->stage);
+    if (c->blas_ws) cudaFree(c->blas_ws);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    (void)cudaGetLastError();
+    free(c);
+}
+
+static int env_int(const char *name, int def) {
+    const char *s = getenv(name);
+    if (!s || !*s) return def;
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (*end != '\0' || v < 0 || v > 1 << 20) return def;
+    return (int)v;
+}
+
+extern "C" int edm_backend_cuda_available(void) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    for (int i = 0; i < count; i++) {
+        cudaDeviceProp p;
+        if (cudaGetDeviceProperties(&p, i) == cudaSuccess && p.major >= 8) return 1;
+    }
+    (void)cudaGetLastError();
+    return 0;
+}
+
+extern "C" enum edm_status edm_backend_cuda_new(const edm_backend_options *opts, edm_backend **out,
+                                                edm_error *err) {
+    edm_backend_options def;
+    if (!opts) {
+        edm_backend_options_default(&def);
+        opts = &def;
+    }
+    if (!out) return edm_error_set(err, EDM_EINVAL, "edm_backend_cuda_new: out is NULL");
+    *out = NULL;
+
+    enum edm_dtype act;
+    cublasComputeType_t compute;
+    switch (opts->precision) {
+    case EDM_PRECISION_FP32: act = EDM_F32, compute = CUBLAS_COMPUTE_32F; break;
+    case EDM_PRECISION_TF32: act = EDM_F32, compute = CUBLAS_COMPUTE_32F_FAST_TF32; break;
+    case EDM_PRECISION_FP16: act = EDM_F16, compute = CUBLAS_COMPUTE_32F; break;
+    case EDM_PRECISION_BF16: act = EDM_BF16, compute = CUBLAS_COMPUTE_32F; break;
+    default: return edm_error_set(err, EDM_EINVAL, "unknown precision %d", (int)opts->precision);
+    }
+
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return edm_error_set(err, EDM_EDEVICE, "no usable CUDA device: %s: %s",
+                             cudaGetErrorName(e), cudaGetErrorString(e));
+    }
+    if (count <= 0) return edm_error_set(err, EDM_EDEVICE, "no CUDA device found");
+    if (opts->device < 0 || opts->device >= count)
+        return edm_error_set(err, EDM_EINVAL,
+                             "CUDA device %d does not exist: this machine has %d device%s "
+                             "(numbered 0 to %d)",
+                             opts->device, count, count == 1 ? "" : "s", count - 1);
+    cudaDeviceProp prop;
+    e = cudaGetDeviceProperties(&prop, opts->device);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return edm_error_set(err, EDM_EDEVICE, "CUDA device %d: %s: %s", opts->device,
+                             cudaGetErrorName(e), cudaGetErrorString(e));
+    }
+    if (prop.major < 8)
+        return edm_error_set(err, EDM_EUNSUPPORTED,
+                             "CUDA device %d (%s) has compute capability %d.%d; this build "
+                             "needs 8.0 or newer",
+                             opts->device, prop.name, prop.major, prop.minor);
+    e = cudaSetDevice(opts->device);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return edm_error_set(err, EDM_EDEVICE, "CUDA device %d: %s: %s", opts->device,
+                             cudaGetErrorName(e), cudaGetErrorString(e));
+    }
+
+    edm_backend *b = (edm_backend *)calloc(1, sizeof *b);
+    edm_cuda *c = (edm_cuda *)calloc(1, sizeof *c);
+    enum edm_status st = EDM_OK;
+    cublasStatus_t bs;
+    if (!b || !c) {
+        st = edm_error_set(err, EDM_ENOMEM, "out of host memory creating the CUDA backend");
+        goto fail;
+    }
+    c->backend = b;
+    c->device = opts->device;
+    snprintf(c->name, sizeof c->name, "%.120s", prop.name);
+    c->cc_major = prop.major;
+    c->cc_minor = prop.minor;
+    c->sm_count = prop.multiProcessorCount;
+    c->precision = opts->precision;
+    c->act = act;
+    c->act_compute = compute;
+    c->sync_each_op = env_int("EDM_CUDA_SYNC", 0) != 0;
+    c->graphs = env_int("EDM_CUDA_GRAPHS", 0) != 0;
+    c->chunk_bytes = (size_t)env_int("EDM_CUDA_SCRATCH_MB", EDM_CUDA_DEFAULT_CHUNK_MB) << 20;
+    if (c->chunk_bytes < ((size_t)16 << 20)) c->chunk_bytes = (size_t)16 << 20;
+
+    e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
+    if (e != cudaSuccess) {
+        c->stream = NULL;
+        st = edm_error_set(err, EDM_EDEVICE, "CUDA device %d: cudaStreamCreate: %s: %s",
+                           opts->device, cudaGetErrorName(e), cudaGetErrorString(e));
+        goto fail;
+    }
+    bs = cublasCreate(&c->blas);
+    if (bs != CUBLAS_STATUS_SUCCESS) {
+        c->blas = NULL;
+        st = edm_error_set(err, EDM_EDEVICE, "CUDA device %d: cublasCreate: %s: %s", opts->device,
+                           cublasGetStatusName(bs), cublasGetStatusString(bs));
+        goto fail;
+    }
+    e = cudaMalloc(&c->blas_ws, EDM_CUDA_BLAS_WS_BYTES);
+    if (e != cudaSuccess) {
+        c->blas_ws = NULL;
+        st = edm_error_set(err, EDM_ENOMEM, "CUDA device %d: cuBLAS workspace: %s: %s",
+                           opts->device, cudaGetErrorName(e), cudaGetErrorString(e));
+        goto fail;
+    }
+    c->blas_ws_bytes = EDM_CUDA_BLAS_WS_BYTES;
+    /* A fixed workspace keeps cuBLAS from allocating during graph capture; the default math
+     * mode keeps CUBLAS_COMPUTE_32F in true fp32 (no TF32) for the conformance path. */
+    if ((bs = cublasSetStream(c->blas, c->stream)) != CUBLAS_STATUS_SUCCESS ||
+        (bs = cublasSetWorkspace(c->blas, c->blas_ws, c->blas_ws_bytes)) !=
+            CUBLAS_STATUS_SUCCESS ||
+        (bs = cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
+        st = edm_error_set(err, EDM_EDEVICE, "CUDA device %d: cuBLAS setup: %s: %s", opts->device,
+                           cublasGetStatusName(bs), cublasGetStatusString(bs));
+        goto fail;
+    }
+
+    c->table.name = "cuda";
+    c->table.alloc = cuda_alloc;
+    c->table.free = cuda_free;
+    c->table.upload = cuda_upload;
+    c->table.download = cuda_download;
+    c->table.sync = cuda_sync;
+    c->table.conv2d = edm_cuda_conv2d;
+    c->table.fir_down = edm_cuda_fir_down;
+    c->table.fir_up = edm_cuda_fir_up;
+    c->table.linear = edm_cuda_linear;
+    c->table.group_norm = edm_cuda_group_norm;
+    c->table.bias_residual = edm_cuda_bias_residual;
+    c->table.concat = edm_cuda_concat;
+    c->table.attention = edm_cuda_attention;
+    c->table.embed = edm_cuda_embed;
+    c->table.scale_rows = edm_cuda_scale_rows;
+    c->table.precond_out = edm_cuda_precond_out;
+    c->table.forward_begin = cuda_forward_begin;
+    c->table.forward_end = cuda_forward_end;
+    c->table.destroy = cuda_destroy;
+
+    b->ops = &c->table;
+    b->ctx = c;
+    b->kind = EDM_BACKEND_CUDA;
+    b->precision = opts->precision;
+    b->act_dtype = act;
+    snprintf(b->description, sizeof b->description,
+             "cuda (%.60s, device %d, sm_%d%d, %d SMs, %.0f GiB, %s%s)", prop.name, opts->device,
+             prop.major, prop.minor, prop.multiProcessorCount,
+             (double)prop.totalGlobalMem / (double)((size_t)1 << 30),
+             edm_precision_name(opts->precision), c->graphs ? ", graphs" : "");
+    *out = b;
+    return EDM_OK;
+
+fail:
+    if (c) cuda_destroy(c);
+    free(b);
+    return st;
+}

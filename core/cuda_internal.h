@@ -1,0 +1,285 @@
+/*
+ * cuda_internal.h - shared internals of the CUDA backend (backend_cuda.cu, cuda_*.cu).
+ *
+ * Two parts:
+ *  1. plain C declarations the rest of core/ may call (memory info), implemented by the CUDA
+ *     files, or by cuda_stub.c when the build has no CUDA;
+ *  2. (CUDA translation units only) the backend's private state, error helpers, the one GEMM
+ *     wrapper, the dtype helpers used by every kernel, and the op entry points.
+ *
+ * Design notes
+ *  - One backend = one device, one non-blocking stream, one cuBLAS handle, one scratch buffer
+ *    (im2col columns, attention logits) that grows rarely and is never freed per op.
+ *  - Every CUDA/cuBLAS call is checked; a failure becomes "cudaErrorX: text (in what)" in the
+ *    op's msg, and an unrecoverable (sticky) device error sets backend->device_lost.
+ *  - Kernels are launched through EDM_LAUNCH so that the same sources also build on the host
+ *    against tests/gpu/sim/cuda_sim.h (EDM_CUDA_SIM), a small CUDA emulator used to test the
+ *    backend on machines without a GPU.
+ *  - CUDA graphs (optional, EDM_CUDA_GRAPHS=1): every op folds its arguments into a running
+ *    signature; forward_begin/forward_end capture the second pass for a batch size n and
+ *    replay it later when the signature matches (backend_cuda.cu).
+ */
+#ifndef EDM_CUDA_INTERNAL_H
+#define EDM_CUDA_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "ops.h" /* C declarations (edm_backend_fail, the constructors): C linkage */
+
+/*
+ * Free and total memory (bytes) of the CUDA device current on the calling thread (the device
+ * of the last CUDA backend created or used on this thread; device 0 if none). Returns 0 on
+ * success, -1 when there is no usable device or the build has no CUDA (both set to 0).
+ * Startup code uses it to say the largest batch that fits.
+ */
+int edm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#if defined(__CUDACC__) || defined(EDM_CUDA_SIM)
+
+#ifdef EDM_CUDA_SIM
+#include "cuda_sim.h"
+#else
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#endif
+
+/* ---- launching ------------------------------------------------------------------------- */
+
+#ifdef EDM_CUDA_SIM
+#define EDM_LAUNCH(kernel, grid, block, smem, stream, ...)                                       \
+    sim_launch((grid), (block), (smem), (stream), kernel, __VA_ARGS__)
+#else
+#define EDM_LAUNCH(kernel, grid, block, smem, stream, ...)                                       \
+    kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
+#endif
+
+/* Threads per block of the element-wise kernels (a multiple of 32). */
+#define EDM_CUDA_THREADS 256
+
+/* Runs `body` with T bound to the storage type of dtype dt. */
+#define EDM_CUDA_DISPATCH(dt, T, ...)                                                            \
+    do {                                                                                       \
+        switch (dt) {                                                                          \
+        case EDM_F16: {                                                                        \
+            typedef __half T;                                                                  \
+            __VA_ARGS__;                                                                       \
+        } break;                                                                               \
+        case EDM_BF16: {                                                                       \
+            typedef __nv_bfloat16 T;                                                           \
+            __VA_ARGS__;                                                                       \
+        } break;                                                                               \
+        default: {                                                                             \
+            typedef float T;                                                                   \
+            __VA_ARGS__;                                                                       \
+        } break;                                                                               \
+        }                                                                                      \
+    } while (0)
+
+/* ---- dtype helpers (device) -------------------------------------------------------------- */
+
+__device__ __forceinline__ float edm_f(float v) { return v; }
+__device__ __forceinline__ float edm_f(__half v) { return __half2float(v); }
+__device__ __forceinline__ float edm_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ void edm_put(float *p, float v) { *p = v; }
+__device__ __forceinline__ void edm_put(__half *p, float v) { *p = __float2half_rn(v); }
+__device__ __forceinline__ void edm_put(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
+
+/* Run-time dtype access, for the light element-wise kernels that accept any mix of dtypes. */
+__device__ __forceinline__ float edm_ld(const void *p, int dt, int64_t i) {
+    if (dt == EDM_F16) return __half2float(((const __half *)p)[i]);
+    if (dt == EDM_BF16) return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+    return ((const float *)p)[i];
+}
+__device__ __forceinline__ void edm_st(void *p, int dt, int64_t i, float v) {
+    if (dt == EDM_F16) ((__half *)p)[i] = __float2half_rn(v);
+    else if (dt == EDM_BF16) ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
+    else ((float *)p)[i] = v;
+}
+
+/* Grid-stride loop over [0, total). */
+#define EDM_CUDA_FOR(i, total)                                                                   \
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (total);             \
+         i += (int64_t)gridDim.x * blockDim.x)
+
+/* Sum of v over the block; every thread gets the result. red: __shared__ float[32].
+ * blockDim.x must be a multiple of 32; every thread of the block must call it. */
+__device__ __forceinline__ float edm_block_sum(float v, float *red) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int lane = (int)(threadIdx.x & 31), warp = (int)(threadIdx.x >> 5);
+    __syncthreads(); /* red may still be read by an earlier call */
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    float t = 0.0f;
+    const int nw = (int)(blockDim.x >> 5);
+    for (int w = 0; w < nw; w++) t += red[w]; /* same order in every thread: deterministic */
+    return t;
+}
+
+__device__ __forceinline__ float edm_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float edm_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+__device__ __forceinline__ float edm_silu(float y) { return y / (1.0f + expf(-y)); }
+
+/* ---- backend state ----------------------------------------------------------------------- */
+
+enum edm_cuda_mode { EDM_CUDA_EAGER = 0, EDM_CUDA_CAPTURE, EDM_CUDA_REPLAY };
+
+#define EDM_CUDA_MAX_GRAPHS 32
+
+/* A captured forward pass for one batch size. */
+typedef struct edm_cuda_graph {
+    int n;          /* batch size; 0 = free slot */
+    int passes;     /* eager passes seen (a capture follows the first) */
+    int disabled;   /* never capture this n (unstable op sequence, I/O inside the bracket) */
+    uint64_t sig;   /* signature of the op sequence of the eager pass */
+    uint64_t used;  /* LRU stamp */
+    cudaGraphExec_t exec;
+} edm_cuda_graph;
+
+typedef struct edm_cuda {
+    edm_backend *backend; /* back pointer: device_lost */
+    edm_ops table;        /* this backend's op table (backend->ops points here) */
+    int device;
+    char name[128];
+    int cc_major, cc_minor, sm_count;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    void *blas_ws;
+    size_t blas_ws_bytes;
+    enum edm_precision precision;
+    enum edm_dtype act;               /* activation storage type */
+    cublasComputeType_t act_compute;  /* GEMMs over activations (conv, attention) */
+    /* scratch: im2col columns, attention logits; grows rarely, never shrinks */
+    void *scratch;
+    size_t scratch_bytes;
+    size_t chunk_bytes; /* how much scratch one op aims to use per chunk of the batch */
+    /* staging for dtype conversion in upload/download (never inside a graph) */
+    void *stage;
+    size_t stage_bytes;
+    int sync_each_op; /* EDM_CUDA_SYNC=1: synchronize after every op (names a faulting op) */
+    /* graphs */
+    int graphs; /* EDM_CUDA_GRAPHS=1 */
+    int fwd_active, fwd_n, fwd_mode, fwd_slot, fwd_io;
+    uint64_t fwd_sig, lru_clock;
+    edm_cuda_graph graph[EDM_CUDA_MAX_GRAPHS];
+} edm_cuda;
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+/* Writes "cudaErrorX: text (in what)" to msg, marks the device lost on sticky errors, and
+ * returns 1 (the op's failure code). */
+int edm_cuda_error(edm_cuda *c, char *msg, cudaError_t e, const char *what);
+int edm_cuda_blas_error(edm_cuda *c, char *msg, cublasStatus_t s, const char *what);
+/* Writes a formatted message to msg and returns 1. */
+int edm_cuda_fail(char *msg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define EDM_CUDA_TRY(c, msg, call, what)                                                         \
+    do {                                                                                       \
+        cudaError_t e_ = (call);                                                               \
+        if (e_ != cudaSuccess) return edm_cuda_error((c), (msg), e_, (what));                  \
+    } while (0)
+
+/* Checks the launches just queued (cudaGetLastError), and with EDM_CUDA_SYNC=1 (outside
+ * capture) waits for them. Returns 0 or 1 with msg set. */
+int edm_cuda_check(edm_cuda *c, char *msg, const char *what);
+
+/* Makes the backend's device current on this thread. */
+int edm_cuda_enter(edm_cuda *c, char *msg);
+
+/* ---- op signatures (CUDA graphs) ------------------------------------------------------------ */
+
+void edm_cuda_sig(edm_cuda *c, uint64_t v);
+void edm_cuda_sig_tensor(edm_cuda *c, const edm_tensor *t);
+void edm_cuda_sig_f(edm_cuda *c, float v);
+/* 1 when ops must only be folded into the signature (a captured graph will replay them). */
+static inline int edm_cuda_replaying(const edm_cuda *c) {
+    return c->fwd_active && c->fwd_mode == EDM_CUDA_REPLAY;
+}
+
+enum edm_cuda_opcode {
+    EDM_CUDA_OP_CONV2D = 1,
+    EDM_CUDA_OP_FIR_DOWN,
+    EDM_CUDA_OP_FIR_UP,
+    EDM_CUDA_OP_LINEAR,
+    EDM_CUDA_OP_GROUP_NORM,
+    EDM_CUDA_OP_BIAS_RESIDUAL,
+    EDM_CUDA_OP_CONCAT,
+    EDM_CUDA_OP_ATTENTION,
+    EDM_CUDA_OP_EMBED,
+    EDM_CUDA_OP_SCALE_ROWS,
+    EDM_CUDA_OP_PRECOND_OUT
+};
+
+/* ---- memory, launch geometry --------------------------------------------------------------- */
+
+/* The scratch buffer, at least `bytes` long (grown if needed; growing is refused during
+ * capture). Returns NULL with msg set on failure. */
+void *edm_cuda_scratch(edm_cuda *c, size_t bytes, char *msg);
+/* Blocks for a grid-stride loop over total items with EDM_CUDA_THREADS threads (>= 1). */
+unsigned edm_cuda_blocks(const edm_cuda *c, int64_t total);
+size_t edm_cuda_dtype_size(enum edm_dtype t);
+cudaDataType edm_cuda_dtype(enum edm_dtype t);
+const char *edm_cuda_dtype_name(enum edm_dtype t);
+
+/*
+ * The one GEMM wrapper (column-major, cuBLAS's convention; callers do the row-major swap):
+ *   C_i = alpha * op(A_i) op(B_i) + beta * C_i,  i < batch,  X_i = X + i * strideX (elements).
+ * m, n, k, lda, ldb, ldc as cublasGemmStridedBatchedEx; batches are split to stay under the
+ * grid limit. beta == 0 never reads C.
+ */
+int edm_cuda_gemm(edm_cuda *c, char *msg, const char *what, cublasOperation_t ta,
+                  cublasOperation_t tb, int m, int n, int k, float alpha, const void *A,
+                  cudaDataType at, int lda, long long sA, const void *B, cudaDataType bt, int ldb,
+                  long long sB, float beta, void *C, cudaDataType ct, int ldc, long long sC,
+                  int batch, cublasComputeType_t compute);
+
+/* ---- op entry points (edm_ops signatures) ---------------------------------------------------- */
+
+int edm_cuda_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *weight,
+                    const edm_tensor *bias, int pad, const edm_tensor *residual, float out_scale,
+                    char *msg);
+int edm_cuda_linear(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *weight,
+                    const edm_tensor *bias, float alpha, float beta, int act_silu, char *msg);
+int edm_cuda_group_norm(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *gamma,
+                        const edm_tensor *beta, int groups, float eps, const edm_tensor *pre_add,
+                        const edm_tensor *scale_shift, int act_silu, char *msg);
+int edm_cuda_attention(void *ctx, edm_tensor *out, const edm_tensor *qkv, int heads, char *msg);
+int edm_cuda_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *filter,
+                      int pad, char *msg);
+int edm_cuda_fir_up(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *filter,
+                    int pad, char *msg);
+int edm_cuda_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in,
+                           const edm_tensor *bias, const edm_tensor *residual, float scale,
+                           char *msg);
+int edm_cuda_concat(void *ctx, edm_tensor *out, const edm_tensor *a, const edm_tensor *b,
+                    char *msg);
+int edm_cuda_embed(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_tensor *freqs,
+                   int swap, char *msg);
+int edm_cuda_scale_rows(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *coef,
+                        char *msg);
+int edm_cuda_precond_out(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_tensor *F,
+                         const edm_tensor *c_skip, const edm_tensor *c_out, char *msg);
+
+/* Element-wise dtype conversion on the stream: dst[i] = src[i] (any dtypes). */
+int edm_cuda_convert(edm_cuda *c, char *msg, void *dst, enum edm_dtype dt, const void *src,
+                     enum edm_dtype st, int64_t count);
+
+#endif /* __CUDACC__ || EDM_CUDA_SIM */
+#endif /* EDM_CUDA_INTERNAL_H */

@@ -1,0 +1,274 @@
+/*
+ * cuda_misc.cu - the element-wise and resampling ops of the CUDA backend: fir_down, fir_up,
+ * bias_residual, concat, embed, scale_rows, precond_out, and dtype conversion.
+ *
+ * These are memory-bound and small next to the convolutions, so each is one grid-stride
+ * kernel over the output with one thread per element. Operands are read and written through
+ * run-time dtype helpers (edm_ld/edm_st), so any mix of f32/f16/bf16 tensors works, as the
+ * ops.h dtype rules mix them (for example precond_out: F in the activation type, x and the
+ * output D in f32). Formulas follow ops.h and spec 1.2 / 1.6 / 1.7 / 2.1 exactly; embed uses
+ * the accurate sinf/cosf (never __sinf: the arguments reach hundreds of radians).
+ */
+#include "cuda_internal.h"
+
+/* out[n,c,m,q] = sum_{a,b} f[a,b] * in[n,c,2m+a-pad, 2q+b-pad], zero outside. */
+__global__ void __launch_bounds__(EDM_CUDA_THREADS)
+    edm_fir_down_kernel(void *out, int odt, const void *in, int idt, const float *__restrict__ f,
+                        int L, int pad, int H, int W, int Ho, int Wo, int64_t total) {
+    EDM_CUDA_FOR(i, total) {
+        const int q = (int)(i % Wo);
+        const int m = (int)((i / Wo) % Ho);
+        const int64_t plane = i / ((int64_t)Wo * Ho); /* n*C + c */
+        const int64_t ib = plane * H * W;
+        float acc = 0.0f;
+        for (int a = 0; a < L; a++) {
+            const int y = 2 * m + a - pad;
+            if (y < 0 || y >= H) continue;
+            for (int b = 0; b < L; b++) {
+                const int x = 2 * q + b - pad;
+                if (x < 0 || x >= W) continue;
+                acc += f[a * L + b] * edm_ld(in, idt, ib + (int64_t)y * W + x);
+            }
+        }
+        edm_st(out, odt, i, acc);
+    }
+}
+
+/* out[n,c,Y,X] = sum over 2i+a-pad = Y, 2j+b-pad = X of 4 f[a,b] in[n,c,i,j]; out is 2H x 2W. */
+__global__ void __launch_bounds__(EDM_CUDA_THREADS)
+    edm_fir_up_kernel(void *out, int odt, const void *in, int idt, const float *__restrict__ f,
+                      int L, int pad, int H, int W, int64_t total) {
+    const int Ho = 2 * H, Wo = 2 * W;
+    EDM_CUDA_FOR(i, total) {
+        const int X = (int)(i % Wo);
+        const int Y = (int)((i / Wo) % Ho);
+        const int64_t plane = i / ((int64_t)Wo * Ho);
+        const int64_t ib = plane * H * W;
+        float acc = 0.0f;
+        for (int a = 0; a < L; a++) {
+            const int ty = Y + pad - a; /* = 2i */
+            if (ty < 0 || (ty & 1)) continue;
+            const int y = ty >> 1;
+            if (y >= H) continue;
+            for (int b = 0; b < L; b++) {
+                const int tx = X + pad - b;
+                if (tx < 0 || (tx & 1)) continue;
+                const int x = tx >> 1;
+                if (x >= W) continue;
+                acc += 4.0f * f[a * L + b] * edm_ld(in, idt, ib + (int64_t)y * W + x);
+            }
+        }
+        edm_st(out, odt, i, acc);
+    }
+}
+
+/* out = (in + bias[c] + res) * scale over [N, C, P]; out may alias in or res. */
+__global__ void __launch_bounds__(EDM_CUDA_THREADS)
+    edm_bias_residual_kernel(void *out, int odt, const void *in, int idt,
+                             const float *__restrict__ bias, const void *res, int rdt, float scale,
+                             int C, int64_t P, int64_t total) {
+    EDM_CUDA_FOR(i, total) {
+        float v = edm_ld(in, idt, i);
+        if (bias) v += bias[(i / P) % C];
+        if (res) v += edm_ld(res, rdt, i);
+        edm_st(out, odt, i, v * scale);
+    }
+}
+
+/* out[n, Ca+Cb, P] = [a | b]. */
+__global__ void __launch_bounds__(EDM_CUDA_THREADS)
+    edm_concat_kernel(void *out, int odt, const void *a, int adt, const void *b, int bdt, int Ca,
+                      int Cb, int64_t P, int64_t total) {
+    const int64_t rowa = (int64_t)Ca * P, rowb = (int64_t)Cb * P, row = rowa + rowb;
+    EDM_CUDA_FOR(i, total) {
+        const int64_t n = i / row, r = i % row;
+        const float v = r < rowa ? edm_ld(a, adt, n * rowa + r) : edm_ld(b, bdt, n * rowb + r - rowa);
+        edm_st(out, odt, i, v);
+    }
+}
+
+/* out[n, 2*half] = [cos(x f) | sin(x f)], or [sin | cos] when swap. */
+__global__ void __launch_bounds__(EDM_CUDA_THREADS)
+    edm_embed_kernel(void *out, int odt, const void *x, int xdt, const void *freqs, int fdt,
+                     int half, int swap, int64_t total) {
+    EDM_CUDA_FOR(i, total) {
+        const int64_t n = i / (2 * half);
+        const int j = (int)(i % (2 * half));
+        const int first = j < half;
+        const int fi = first ? j : j - half;
+        /* The product is rounded to fp32 before the accurate sinf/cosf, as the reference. */
+        const float arg = edm_ld(x, xdt, n) * edm_ld(freqs, fdt, fi);
+        const float v = (first != (swap != 0)) ? cosf(arg) : sinf(arg);
+        edm_st(out, odt, i, v);
+    }
+}
+
+/* out[n, r] = coef[n] * in[n, r], r < row. */
+__global__ void __launch_bounds__(EDM_CUDA_THREADS)
+    edm_scale_rows_kernel(void *out, int odt, const void *in, int idt, const void *coef, int cdt,
+                          int64_t row, int64_t total) {
+    EDM_CUDA_FOR(i, total) {
+        edm_st(out, odt, i, edm_ld(coef, cdt, i / row) * edm_ld(in, idt, i));
+    }
+}
+
+/* out[n,c,p] = c_skip[n] x[n,c,p] + c_out[n] F[n,c,p] for c < C; F has CF >= C channels. */
+__global__ void __launch_bounds__(EDM_CUDA_THREADS)
+    edm_precond_out_kernel(void *out, int odt, const void *x, int xdt, const void *F, int fdt,
+                           const void *cs, int csdt, const void *co, int codt, int C, int CF,
+                           int64_t P, int64_t total) {
+    const int64_t row = (int64_t)C * P;
+    EDM_CUDA_FOR(i, total) {
+        const int64_t n = i / row, r = i % row;
+        const float v = edm_ld(cs, csdt, n) * edm_ld(x, xdt, i) +
+                        edm_ld(co, codt, n) * edm_ld(F, fdt, n * CF * P + r);
+        edm_st(out, odt, i, v);
+    }
+}
+
+__global__ void __launch_bounds__(EDM_CUDA_THREADS)
+    edm_convert_kernel(void *dst, int ddt, const void *src, int sdt, int64_t total) {
+    EDM_CUDA_FOR(i, total) { edm_st(dst, ddt, i, edm_ld(src, sdt, i)); }
+}
+
+int edm_cuda_convert(edm_cuda *c, char *msg, void *dst, enum edm_dtype dt, const void *src,
+                     enum edm_dtype st, int64_t count) {
+    EDM_LAUNCH(edm_convert_kernel, edm_cuda_blocks(c, count), EDM_CUDA_THREADS, 0, c->stream, dst,
+               (int)dt, src, (int)st, count);
+    return edm_cuda_check(c, msg, "dtype conversion");
+}
+
+/* Filters, biases and coefficients are read as f32 pointers by some kernels. */
+static int need_f32(const edm_tensor *t, const char *name, char *msg) {
+    if (t && t->dtype != EDM_F32) return edm_cuda_fail(msg, "%s must be f32", name);
+    return 0;
+}
+
+int edm_cuda_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *filter,
+                      int pad, char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    edm_cuda_sig(c, EDM_CUDA_OP_FIR_DOWN);
+    edm_cuda_sig_tensor(c, out);
+    edm_cuda_sig_tensor(c, in);
+    edm_cuda_sig_tensor(c, filter);
+    edm_cuda_sig(c, (uint64_t)pad);
+    if (edm_cuda_replaying(c)) return 0;
+    if (edm_cuda_enter(c, msg) || need_f32(filter, "filter", msg)) return 1;
+    if (in->data == out->data) return edm_cuda_fail(msg, "in and out must not alias");
+    const int64_t total = edm_tensor_numel(out);
+    EDM_LAUNCH(edm_fir_down_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
+               out->data, (int)out->dtype, in->data, (int)in->dtype, (const float *)filter->data,
+               filter->h, pad, in->h, in->w, out->h, out->w, total);
+    return edm_cuda_check(c, msg, "fir_down");
+}
+
+int edm_cuda_fir_up(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *filter,
+                    int pad, char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    edm_cuda_sig(c, EDM_CUDA_OP_FIR_UP);
+    edm_cuda_sig_tensor(c, out);
+    edm_cuda_sig_tensor(c, in);
+    edm_cuda_sig_tensor(c, filter);
+    edm_cuda_sig(c, (uint64_t)pad);
+    if (edm_cuda_replaying(c)) return 0;
+    if (edm_cuda_enter(c, msg) || need_f32(filter, "filter", msg)) return 1;
+    if (in->data == out->data) return edm_cuda_fail(msg, "in and out must not alias");
+    const int64_t total = edm_tensor_numel(out);
+    EDM_LAUNCH(edm_fir_up_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
+               out->data, (int)out->dtype, in->data, (int)in->dtype, (const float *)filter->data,
+               filter->h, pad, in->h, in->w, total);
+    return edm_cuda_check(c, msg, "fir_up");
+}
+
+int edm_cuda_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in,
+                           const edm_tensor *bias, const edm_tensor *residual, float scale,
+                           char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    edm_cuda_sig(c, EDM_CUDA_OP_BIAS_RESIDUAL);
+    edm_cuda_sig_tensor(c, out);
+    edm_cuda_sig_tensor(c, in);
+    edm_cuda_sig_tensor(c, bias);
+    edm_cuda_sig_tensor(c, residual);
+    edm_cuda_sig_f(c, scale);
+    if (edm_cuda_replaying(c)) return 0;
+    if (edm_cuda_enter(c, msg) || need_f32(bias, "bias", msg)) return 1;
+    const int64_t total = edm_tensor_numel(out);
+    EDM_LAUNCH(edm_bias_residual_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
+               out->data, (int)out->dtype, in->data, (int)in->dtype,
+               bias ? (const float *)bias->data : (const float *)NULL,
+               residual ? residual->data : NULL, residual ? (int)residual->dtype : 0, scale, out->c,
+               (int64_t)out->h * out->w, total);
+    return edm_cuda_check(c, msg, "bias_residual");
+}
+
+int edm_cuda_concat(void *ctx, edm_tensor *out, const edm_tensor *a, const edm_tensor *b,
+                    char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    edm_cuda_sig(c, EDM_CUDA_OP_CONCAT);
+    edm_cuda_sig_tensor(c, out);
+    edm_cuda_sig_tensor(c, a);
+    edm_cuda_sig_tensor(c, b);
+    if (edm_cuda_replaying(c)) return 0;
+    if (edm_cuda_enter(c, msg)) return 1;
+    if (a->data == out->data || b->data == out->data)
+        return edm_cuda_fail(msg, "inputs must not alias out");
+    const int64_t total = edm_tensor_numel(out);
+    EDM_LAUNCH(edm_concat_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
+               out->data, (int)out->dtype, a->data, (int)a->dtype, b->data, (int)b->dtype, a->c,
+               b->c, (int64_t)out->h * out->w, total);
+    return edm_cuda_check(c, msg, "concat");
+}
+
+int edm_cuda_embed(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_tensor *freqs,
+                   int swap, char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    edm_cuda_sig(c, EDM_CUDA_OP_EMBED);
+    edm_cuda_sig_tensor(c, out);
+    edm_cuda_sig_tensor(c, x);
+    edm_cuda_sig_tensor(c, freqs);
+    edm_cuda_sig(c, (uint64_t)swap);
+    if (edm_cuda_replaying(c)) return 0;
+    if (edm_cuda_enter(c, msg)) return 1;
+    const int half = (int)edm_tensor_numel(freqs);
+    const int64_t total = edm_tensor_numel(out);
+    EDM_LAUNCH(edm_embed_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
+               out->data, (int)out->dtype, x->data, (int)x->dtype, freqs->data, (int)freqs->dtype,
+               half, swap, total);
+    return edm_cuda_check(c, msg, "embed");
+}
+
+int edm_cuda_scale_rows(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *coef,
+                        char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    edm_cuda_sig(c, EDM_CUDA_OP_SCALE_ROWS);
+    edm_cuda_sig_tensor(c, out);
+    edm_cuda_sig_tensor(c, in);
+    edm_cuda_sig_tensor(c, coef);
+    if (edm_cuda_replaying(c)) return 0;
+    if (edm_cuda_enter(c, msg)) return 1;
+    const int64_t total = edm_tensor_numel(out);
+    const int64_t row = total / out->n;
+    EDM_LAUNCH(edm_scale_rows_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
+               out->data, (int)out->dtype, in->data, (int)in->dtype, coef->data, (int)coef->dtype,
+               row, total);
+    return edm_cuda_check(c, msg, "scale_rows");
+}
+
+int edm_cuda_precond_out(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_tensor *F,
+                         const edm_tensor *c_skip, const edm_tensor *c_out, char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    edm_cuda_sig(c, EDM_CUDA_OP_PRECOND_OUT);
+    edm_cuda_sig_tensor(c, out);
+    edm_cuda_sig_tensor(c, x);
+    edm_cuda_sig_tensor(c, F);
+    edm_cuda_sig_tensor(c, c_skip);
+    edm_cuda_sig_tensor(c, c_out);
+    if (edm_cuda_replaying(c)) return 0;
+    if (edm_cuda_enter(c, msg)) return 1;
+    const int64_t total = edm_tensor_numel(out);
+    EDM_LAUNCH(edm_precond_out_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
+               out->data, (int)out->dtype, x->data, (int)x->dtype, F->data, (int)F->dtype,
+               c_skip->data, (int)c_skip->dtype, c_out->data, (int)c_out->dtype, out->c, F->c,
+               (int64_t)out->h * out->w, total);
+    return edm_cuda_check(c, msg, "precond_out");
+}
