@@ -447,6 +447,8 @@ def convert(src, dst, name=None, description=None, dtype="F32", dump_src=None):
         edmfile.write_model(dst, tensors, config, meta, dtype=dtype)
     except OSError as e:
         raise ConvertError("cannot write %s: %s" % (dst, e.strerror or e))
+    except ValueError as e:
+        raise ConvertError("cannot store the network as %s: %s" % (dtype, e))
     return config, tensors
 
 

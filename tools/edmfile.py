@@ -17,7 +17,8 @@ write_model(path, tensors, config, metadata=None, dtype="F32")
     config:   the edm_config object (a dict, normally from fill_config). Infinite floats are written
               as the strings "inf" / "-inf"; "format" is set to "edm-safetensors/1".
     metadata: extra str -> str keys for __metadata__ (name, description, licence, ...).
-    dtype:    "F32" | "F16" | "BF16" (BF16 rounds to nearest even).
+    dtype:    "F32" | "F16" | "BF16" (rounding to nearest even; a finite value that would
+              overflow to infinity raises ValueError).
 
 read_model(path) -> (tensors, config, metadata)
     tensors:  dict name -> np.ndarray in file order (F32 -> float32, F16 -> float16,
@@ -241,9 +242,17 @@ def _encode_tensor(arr, dtype):
         raise ValueError("tensor of dtype %s cannot be stored" % arr.dtype)
     if dtype == "F32":
         return np.ascontiguousarray(arr, dtype="<f4")
-    if dtype == "F16":
-        return np.ascontiguousarray(arr.astype(np.float32), dtype="<f4").astype("<f2")
-    return _f32_to_bf16(arr.astype(np.float32))
+    a32 = np.ascontiguousarray(arr, dtype="<f4")
+    with np.errstate(over="ignore"):
+        if dtype == "F16":
+            enc = a32.astype("<f2")
+            wide = enc.astype(np.float32)
+        else:
+            enc = _f32_to_bf16(a32)
+            wide = _bf16_to_f32(enc)
+    if np.any(np.isinf(wide) & np.isfinite(a32)):
+        raise ValueError("values outside the %s range" % dtype)
+    return enc
 
 
 def write_model(path, tensors, config, metadata=None, dtype="F32"):
@@ -274,7 +283,10 @@ def write_model(path, tensors, config, metadata=None, dtype="F32"):
         if name in seen:
             raise ValueError("duplicate tensor name %r" % (name,))
         seen.add(name)
-        enc = _encode_tensor(arr, dtype)
+        try:
+            enc = _encode_tensor(arr, dtype)
+        except ValueError as e:
+            raise ValueError("tensor %s: %s" % (name, e))
         data = enc.tobytes(order="C")
         header[name] = OrderedDict([("dtype", dtype), ("shape", [int(s) for s in np.shape(arr)]),
                                     ("data_offsets", [offset, offset + len(data)])])
