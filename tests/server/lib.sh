@@ -60,6 +60,7 @@ need_daemon() {
 }
 
 # srv_start NAME [options]: logs in $TMP/NAME.log, access log in $TMP/NAME.access
+# (the daemon is a background job: wait for other jobs by pid, never with a bare `wait`)
 srv_start() {
     local name=$1; shift
     rm -f "$TMP/port"

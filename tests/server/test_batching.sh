@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Step-level continuous batching, seen from outside:
+#  - an image is the same alone and amid concurrent load (the seed fixes all its noise);
+#    the exact difference is printed (bit-identical, or how many uint8 levels on how many
+#    pixels) and must be at most one level on under 1% of the values;
+#  - requests with different step counts, solvers, stochastic settings, classes and n share
+#    network evaluations (their batch figures exceed their own n; /metrics shows batches of
+#    more than one image, and fewer batches than evaluations);
+#  - every image costs exactly its own NFE: the evaluations counted by /metrics equal the sum
+#    of n * nfe over the requests;
+#  - a request that arrives while a long one runs joins at the next tick (it finishes long
+#    before the long one, after a short queue wait);
+#  - two models are served side by side (one model per batch).
+source "$(dirname "$0")/lib.sh"
+need_daemon
+srv_start batch --model rgb="$MODEL_RGB" --model cond="$MODEL_COND" --model fast="$MODEL_FAST" --max-batch 16 \
+    || { fail "daemon start"; finish; }
+
+b64png() { jq -r ".data[$2].b64_json" "$1" >"$1.b64" && python3 tests/server/pngtool.py b64 "$1.b64" "$3"; }
+PIDS=()
+gen() { # file body: synchronous request in the background
+    curl -s -o "$1" -X POST "$SRV_URL/v1/images/generations" -H 'Content-Type: application/json' -d "$2" &
+    PIDS+=($!)
+}
+wait_all() { wait "${PIDS[@]}"; PIDS=(); }
+
+# ---- alone -------------------------------------------------------------------------------
+post /v1/images/generations '{"model": "rgb", "seed": 1234, "steps": 8}' | sed '$d' >"$TMP/alone.json"
+b64png "$TMP/alone.json" 0 "$TMP/alone.png"
+eq "alone: batch of one" "$(jq -c .batch "$TMP/alone.json")" '{"mean_size":1,"max_size":1}'
+post /v1/images/generations '{"model": "cond", "seed": 77, "class_label": 2, "steps": 6}' | sed '$d' >"$TMP/alone_c.json"
+b64png "$TMP/alone_c.json" 0 "$TMP/alone_c.png"
+
+ev0=$(metric edm_denoiser_evaluations_total)
+b0=$(metric edm_denoiser_batches_total)
+
+# ---- amid load: mixed steps, solvers, churn, classes, n, models ---------------------------
+bodies=(
+    '{"model": "rgb", "seed": 1, "steps": 12}'
+    '{"model": "rgb", "seed": 2, "steps": 6, "solver": "euler"}'
+    '{"model": "rgb", "n": 3, "seed": 3, "steps": 10, "S_churn": 40, "S_min": 0.05, "S_max": 50}'
+    '{"model": "rgb", "seed": 4, "steps": 9, "rho": 3, "sigma_max": 60}'
+    '{"model": "cond", "seed": 5, "class_label": 0, "steps": 7}'
+    '{"model": "cond", "n": 2, "seed": 6, "class_labels": [1, 2], "steps": 11, "solver": "euler"}'
+    '{"model": "rgb", "seed": 7, "steps": 14, "disc": "vp", "schedule": "vp", "scaling": "vp"}'
+    '{"model": "fast", "n": 4, "seed": 8, "steps": 9}'
+    '{"model": "rgb", "n": 2, "seed": 9, "steps": 5}'
+)
+i=0
+for b in "${bodies[@]}"; do gen "$TMP/load$i.json" "$b"; i=$((i + 1)); done
+sleep 0.3 # the probes arrive while the others are mid-way
+gen "$TMP/probe.json" '{"model": "rgb", "seed": 1234, "steps": 8}'
+gen "$TMP/probe_c.json" '{"model": "cond", "seed": 77, "class_label": 2, "steps": 6}'
+wait_all
+
+ok=1
+for f in "$TMP"/load*.json "$TMP/probe.json" "$TMP/probe_c.json"; do
+    jq -e '.data | length > 0' "$f" >/dev/null || { ok=0; echo "bad response in $f: $(head -c 300 "$f")" >&2; }
+done
+check "every request under load completed" test $ok -eq 1
+
+b64png "$TMP/probe.json" 0 "$TMP/probe.png"
+b64png "$TMP/probe_c.json" 0 "$TMP/probe_c.png"
+for pair in "alone probe" "alone_c probe_c"; do
+    set -- $pair
+    d=$(pngdiff "$TMP/$1.png" "$TMP/$2.png")
+    read -r ndiff maxd total <<<"$d"
+    if cmp -s "$TMP/$1.png" "$TMP/$2.png"; then
+        echo "same seed alone vs amid load ($2): bit-identical PNGs ($total values)"
+    else
+        echo "same seed alone vs amid load ($2): $ndiff of $total values differ, by at most $maxd uint8 level(s)"
+    fi
+    check "same seed alone and amid load ($2): at most 1 level on <1% of values" \
+        test "$maxd" -le 1 -a $((ndiff * 100)) -lt "$total"
+done
+pb=$(jq -c '[.batch.max_size, (.batch.mean_size > 1)]' "$TMP/probe.json")
+check "probe shared its batches ($pb)" test "$(jq '.batch.max_size > 1 and .batch.mean_size > 1' "$TMP/probe.json")" = true
+check "cond probe shared its batches" test "$(jq '.batch.max_size > 1' "$TMP/probe_c.json")" = true
+# different step counts / solvers / stochastic settings / classes shared evaluations
+for k in 1 2 4 5 6; do
+    check "request $k (${bodies[$k]}) shared batches beyond its own n" \
+        test "$(jq '.batch.max_size > (.data | length)' "$TMP/load$k.json")" = true
+done
+
+ev1=$(metric edm_denoiser_evaluations_total)
+b1=$(metric edm_denoiser_batches_total)
+want=$(cat "$TMP"/load*.json "$TMP/probe.json" "$TMP/probe_c.json" | jq -s 'map(.data | map(.nfe) | add) | add')
+eq "evaluations = sum of every image's NFE" "$((ev1 - ev0))" "$want"
+echo "load: $((ev1 - ev0)) image evaluations in $((b1 - b0)) batches (mean batch $(awk "BEGIN {printf \"%.2f\", ($ev1 - $ev0) / ($b1 - $b0)}"))"
+check "fewer batches than evaluations" test $((b1 - b0)) -lt $((ev1 - ev0))
+check "histogram has batches above 1" test "$(metric 'edm_batch_size_bucket{le="1"}')" -lt "$(metric edm_batch_size_count)"
+eq "NFE of the euler request = steps" "$(jq .nfe "$TMP/load1.json")" 6
+eq "NFE of the heun request = 2*steps-1" "$(jq .nfe "$TMP/load0.json")" 23
+
+# ---- joining mid-flight ------------------------------------------------------------------
+gen "$TMP/long.json" '{"model": "rgb", "seed": 50, "steps": 60}'
+sleep 0.5
+post /v1/images/generations '{"model": "rgb", "seed": 51, "steps": 3}' | sed '$d' >"$TMP/short.json"
+short_done=$(date +%s%N)
+wait_all
+q=$(jq .timings.queue_ms "$TMP/short.json")
+echo "short request amid a long one: queue ${q} ms, total $(jq .timings.total_ms "$TMP/short.json") ms; long total $(jq .timings.total_ms "$TMP/long.json") ms"
+check "the short request joined at the next tick (queue < 1 s)" awk "BEGIN {exit !($q < 1000)}"
+check "the short request finished first" test "$(jq '.timings.total_ms' "$TMP/short.json" | cut -d. -f1)" -lt \
+    "$(jq '.timings.total_ms' "$TMP/long.json" | cut -d. -f1)"
+check "they shared batches" test "$(jq '.batch.max_size' "$TMP/short.json")" -ge 2
+check "no images left in flight" test "$(metric edm_images_in_flight)" -eq 0
+check "stop exits 0" srv_stop
+: "$short_done"
+finish
