@@ -444,7 +444,7 @@ def convert(src, dst, name=None, description=None, dtype="F32", dump_src=None):
         except (TypeError, ValueError):
             pass
     try:
-        edmfile.write_model(dst, tensors, config, meta, dtype=dtype)
+        edmfile.write_model(dst, tensors, config, meta, dtype=dtype, keep_f32=edmfile.F32_BUFFERS)
     except OSError as e:
         raise ConvertError("cannot write %s: %s" % (dst, e.strerror or e))
     except ValueError as e:
@@ -462,7 +462,8 @@ def main(argv=None):
     ap.add_argument("--name", help="metadata name (default: the input's base name)")
     ap.add_argument("--description", help="metadata description")
     ap.add_argument("--dtype", default="F32", choices=["F32", "F16", "BF16"],
-                    help="tensor storage type (default F32; the pickles hold fp32)")
+                    help="tensor storage type (default F32; the pickles hold fp32). The buffers "
+                         "u (iDDPM) and model.map_noise.freqs (Fourier) always stay F32")
     ap.add_argument("--dump-src", metavar="FILE", help="also write the pickle's embedded networks.py source")
     args = ap.parse_args(argv)
     try:

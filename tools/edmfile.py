@@ -19,6 +19,9 @@ write_model(path, tensors, config, metadata=None, dtype="F32")
     metadata: extra str -> str keys for __metadata__ (name, description, licence, ...).
     dtype:    "F32" | "F16" | "BF16" (rounding to nearest even; a finite value that would
               overflow to infinity raises ValueError).
+    keep_f32: tensor names stored as F32 whatever `dtype` says (safetensors dtypes are per
+              tensor), e.g. buffers whose precision matters: iDDPM `u`, Fourier `freqs`
+              (F32_BUFFERS below).
 
 read_model(path) -> (tensors, config, metadata)
     tensors:  dict name -> np.ndarray in file order (F32 -> float32, F16 -> float16,
@@ -88,6 +91,10 @@ _STR_CHOICES = {
     "encoder_type": ("standard", "skip", "residual"),
     "decoder_type": ("standard", "skip"),
 }
+
+# Buffers that lose meaning in 16-bit: iDDPM's u table (round_sigma, sigma range) and the Fourier
+# frequencies (embedding arguments reach hundreds of radians).
+F32_BUFFERS = ("u", "model.map_noise.freqs")
 
 _DTYPES = {"F32": (np.dtype("<f4"), 4), "F16": (np.dtype("<f2"), 2), "BF16": (np.dtype("<u2"), 2)}
 
@@ -255,7 +262,7 @@ def _encode_tensor(arr, dtype):
     return enc
 
 
-def write_model(path, tensors, config, metadata=None, dtype="F32"):
+def write_model(path, tensors, config, metadata=None, dtype="F32", keep_f32=()):
     """Write an edm-safetensors/1 file (see module docstring)."""
     if dtype not in _DTYPES:
         raise ValueError("dtype must be F32, F16 or BF16, got %r" % (dtype,))
@@ -284,11 +291,12 @@ def write_model(path, tensors, config, metadata=None, dtype="F32"):
             raise ValueError("duplicate tensor name %r" % (name,))
         seen.add(name)
         try:
-            enc = _encode_tensor(arr, dtype)
+            tdt = "F32" if name in keep_f32 else dtype
+            enc = _encode_tensor(arr, tdt)
         except ValueError as e:
             raise ValueError("tensor %s: %s" % (name, e))
         data = enc.tobytes(order="C")
-        header[name] = OrderedDict([("dtype", dtype), ("shape", [int(s) for s in np.shape(arr)]),
+        header[name] = OrderedDict([("dtype", tdt), ("shape", [int(s) for s in np.shape(arr)]),
                                     ("data_offsets", [offset, offset + len(data)])])
         offset += len(data)
         blobs.append(data)

@@ -47,7 +47,15 @@ for pkl in tests/converter/pickles/*.pkl; do
     esac
 done
 
-# 2. --dtype F16 and the metadata options.
+# 2. --dtype F16 (u and Fourier freqs stay F32) and the metadata options.
+for name in ve_ncsnpp_uncond iddpm_adm_proto2; do
+    if conv tests/converter/pickles/$name.pkl "$TMP/f16.safetensors" --dtype F16 >"$TMP/log" 2>&1 &&
+        "$PY" tests/converter/check.py f16 "$TMP/$name.safetensors" "$TMP/f16.safetensors" >>"$TMP/log" 2>&1; then
+        ok "--dtype F16 $name"
+    else
+        bad "--dtype F16 $name"
+    fi
+done
 pkl=tests/converter/pickles/vp_ddpmpp_cond.pkl
 if conv "$pkl" "$TMP/f16.safetensors" --dtype F16 --name "toy vp" --description "a toy" >"$TMP/log" 2>&1 &&
     "$PY" tests/converter/check.py f16 "$TMP/vp_ddpmpp_cond.safetensors" "$TMP/f16.safetensors" >>"$TMP/log" 2>&1 &&
