@@ -1,0 +1,273 @@
+/*
+ * unit_server.c - unit tests of the daemon's pure parts: the request parser (data-driven
+ * cases: every field, every error and the field it names), constant-time key checks,
+ * base64, the error JSON shape, and the metrics text format.
+ * Built and run by tests/server/test_units.sh.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "errors.h"
+#include "json_req.h"
+#include "metrics.h"
+#include "util.h"
+
+static int passed, failed;
+#define CHECK(cond, ...)                                                                       \
+    do {                                                                                       \
+        if (cond) {                                                                            \
+            passed++;                                                                          \
+        } else {                                                                               \
+            failed++;                                                                          \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                               \
+            fprintf(stderr, __VA_ARGS__);                                                      \
+            fputc('\n', stderr);                                                               \
+        }                                                                                      \
+    } while (0)
+
+static const struct srv_catalog_entry models[] = {{"uncond", 0, 18}, {"cond", 10, 40}};
+static const struct srv_catalog catalog = {models, 2};
+static const struct srv_req_limits limits = {8, 100, 60000, 120000};
+
+struct bad_case {
+    const char *body;
+    enum srv_err code;
+    const char *param; /* NULL: null */
+};
+
+static const struct bad_case bad_cases[] = {
+    {"{", SRV_E_INVALID_JSON, NULL},
+    {"[]", SRV_E_INVALID_JSON, NULL},
+    {"\"x\"", SRV_E_INVALID_JSON, NULL},
+    {"null", SRV_E_INVALID_JSON, NULL},
+    {"{} {}", SRV_E_INVALID_JSON, NULL},
+    {"{\"n\":1,\"n\":1}", SRV_E_INVALID_JSON, NULL},
+    {"{\"x\":1}", SRV_E_INVALID_PARAM, "x"},
+    {"{\"Steps\":4}", SRV_E_INVALID_PARAM, "Steps"},
+    {"{\"model\":\"zzz\"}", SRV_E_MODEL_NOT_FOUND, "model"},
+    {"{\"model\":1}", SRV_E_INVALID_PARAM, "model"},
+    {"{\"n\":0}", SRV_E_INVALID_PARAM, "n"},
+    {"{\"n\":9}", SRV_E_INVALID_PARAM, "n"},
+    {"{\"n\":2.5}", SRV_E_INVALID_PARAM, "n"},
+    {"{\"n\":true}", SRV_E_INVALID_PARAM, "n"},
+    {"{\"seed\":-5}", SRV_E_INVALID_PARAM, "seed"},
+    {"{\"seed\":1.5}", SRV_E_INVALID_PARAM, "seed"},
+    {"{\"seed\":\"1\"}", SRV_E_INVALID_PARAM, "seed"},
+    {"{\"seeds\":5}", SRV_E_INVALID_PARAM, "seeds"},
+    {"{\"seeds\":[]}", SRV_E_INVALID_PARAM, "seeds"},
+    {"{\"seeds\":[1,-1]}", SRV_E_INVALID_PARAM, "seeds"},
+    {"{\"seeds\":[1,2,3,4,5,6,7,8,9]}", SRV_E_INVALID_PARAM, "seeds"},
+    {"{\"seeds\":[1,2],\"n\":1}", SRV_E_INVALID_PARAM, "seeds"},
+    {"{\"seed\":1,\"seeds\":[1]}", SRV_E_INVALID_PARAM, "seeds"},
+    {"{\"class_label\":0}", SRV_E_INVALID_PARAM, "class_label"},
+    {"{\"class_labels\":[0]}", SRV_E_INVALID_PARAM, "class_labels"},
+    {"{\"model\":\"cond\",\"class_label\":10}", SRV_E_INVALID_PARAM, "class_label"},
+    {"{\"model\":\"cond\",\"class_label\":-2}", SRV_E_INVALID_PARAM, "class_label"},
+    {"{\"model\":\"cond\",\"class_label\":\"1\"}", SRV_E_INVALID_PARAM, "class_label"},
+    {"{\"model\":\"cond\",\"class_labels\":[1,2],\"n\":3}", SRV_E_INVALID_PARAM, "class_labels"},
+    {"{\"model\":\"cond\",\"class_label\":1,\"class_labels\":[1]}", SRV_E_INVALID_PARAM, "class_labels"},
+    {"{\"steps\":1}", SRV_E_INVALID_PARAM, "steps"},
+    {"{\"steps\":101}", SRV_E_INVALID_PARAM, "steps"},
+    {"{\"steps\":18.0}", SRV_E_INVALID_PARAM, "steps"},
+    {"{\"sigma_min\":0}", SRV_E_INVALID_PARAM, "sigma_min"},
+    {"{\"sigma_min\":\"a\"}", SRV_E_INVALID_PARAM, "sigma_min"},
+    {"{\"sigma_max\":-1}", SRV_E_INVALID_PARAM, "sigma_max"},
+    {"{\"sigma_min\":2,\"sigma_max\":1}", SRV_E_INVALID_PARAM, "sigma_max"},
+    {"{\"rho\":0}", SRV_E_INVALID_PARAM, "rho"},
+    {"{\"S_churn\":-0.1}", SRV_E_INVALID_PARAM, "S_churn"},
+    {"{\"S_min\":-1}", SRV_E_INVALID_PARAM, "S_min"},
+    {"{\"S_max\":\"infinity\"}", SRV_E_INVALID_PARAM, "S_max"},
+    {"{\"S_min\":3,\"S_max\":2}", SRV_E_INVALID_PARAM, "S_min"},
+    {"{\"S_noise\":-1}", SRV_E_INVALID_PARAM, "S_noise"},
+    {"{\"rho\":\"inf\"}", SRV_E_INVALID_PARAM, "rho"},
+    {"{\"solver\":\"Heun\"}", SRV_E_INVALID_PARAM, "solver"},
+    {"{\"solver\":1}", SRV_E_INVALID_PARAM, "solver"},
+    {"{\"disc\":\"\"}", SRV_E_INVALID_PARAM, "disc"},
+    {"{\"schedule\":\"cosine\"}", SRV_E_INVALID_PARAM, "schedule"},
+    {"{\"scaling\":[]}", SRV_E_INVALID_PARAM, "scaling"},
+    {"{\"timeout_ms\":0}", SRV_E_INVALID_PARAM, "timeout_ms"},
+    {"{\"timeout_ms\":120001}", SRV_E_INVALID_PARAM, "timeout_ms"},
+    {"{\"seed\":18446744073709551615}", SRV_E_INVALID_JSON, NULL}, /* beyond int64 */
+    {"{\"rho\":1e999}", SRV_E_INVALID_JSON, NULL},
+};
+
+static void test_bad(void) {
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        const struct bad_case *c = &bad_cases[i];
+        struct srv_gen_request r;
+        struct srv_error e;
+        srv_error_clear(&e);
+        enum srv_err got = srv_json_req_parse_generate(c->body, strlen(c->body), &catalog, &limits, &r, &e);
+        CHECK(got == c->code, "%s: code %s, want %s (%s)", c->body, srv_error_code_name(got),
+              srv_error_code_name(c->code), e.message);
+        CHECK(strcmp(e.param, c->param ? c->param : "") == 0, "%s: param '%s', want '%s'", c->body, e.param,
+              c->param ? c->param : "");
+        CHECK(e.message[0] != '\0', "%s: no message", c->body);
+        CHECK(r.seeds == NULL && r.class_labels == NULL, "%s: output not cleared", c->body);
+    }
+}
+
+static int parse(const char *body, struct srv_gen_request *r) {
+    struct srv_error e;
+    enum srv_err got = srv_json_req_parse_generate(body, strlen(body), &catalog, &limits, r, &e);
+    if (got) fprintf(stderr, "  parse %s: %s\n", body, e.message);
+    return got;
+}
+
+static void test_good(void) {
+    struct srv_gen_request r;
+    CHECK(parse("", &r) == SRV_OK, "empty body");
+    CHECK(r.model == 0 && r.n == 1 && !r.seeds_given && r.params.num_steps == 18 && !r.params.ablation &&
+              r.timeout_ms == 60000 && r.class_labels[0] == -1 && isnan(r.params.sigma_min) &&
+              isinf(r.params.S_max) && r.params.rho == 7,
+          "defaults");
+    srv_gen_request_fill_seeds(&r, 41);
+    CHECK(r.seeds[0] == 41, "fill seeds");
+    srv_gen_request_clear(&r);
+
+    CHECK(parse("{\"model\":\"cond\"}", &r) == SRV_OK, "cond");
+    CHECK(r.model == 1 && r.params.num_steps == 40, "model default steps");
+    srv_gen_request_clear(&r);
+
+    CHECK(parse("{\"n\":3,\"seed\":10,\"steps\":5,\"sigma_min\":0.01,\"sigma_max\":50,\"rho\":5,\"S_churn\":"
+                "40,\"S_min\":0.05,\"S_max\":50,\"S_noise\":1.003,\"timeout_ms\":500,\"model\":null}",
+                &r) == SRV_OK,
+          "full edm request");
+    CHECK(r.n == 3 && r.seeds_given && r.seeds[0] == 10 && r.seeds[2] == 12 && r.params.num_steps == 5 &&
+              r.params.sigma_min == 0.01 && r.params.sigma_max == 50 && r.params.rho == 5 &&
+              r.params.S_churn == 40 && r.params.S_min == 0.05 && r.params.S_max == 50 &&
+              r.params.S_noise == 1.003 && r.timeout_ms == 500 && !r.params.ablation,
+          "full edm values");
+    srv_gen_request_clear(&r);
+
+    CHECK(parse("{\"solver\":\"euler\"}", &r) == SRV_OK, "ablation");
+    CHECK(r.params.ablation && r.params.solver == EDM_SOLVER_EULER && r.params.disc == EDM_DISC_EDM &&
+              r.params.schedule == EDM_SCHEDULE_LINEAR && r.params.scaling == EDM_SCALING_NONE &&
+              edm_sampler_params_nfe(&r.params) == 18,
+          "ablation defaults like generate.py");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"disc\":\"vp\",\"schedule\":\"vp\",\"scaling\":\"vp\",\"solver\":null}", &r) == SRV_OK, "vp");
+    CHECK(r.params.ablation && r.params.solver == EDM_SOLVER_HEUN && r.params.disc == EDM_DISC_VP &&
+              r.params.schedule == EDM_SCHEDULE_VP && r.params.scaling == EDM_SCALING_VP,
+          "vp ablation");
+    srv_gen_request_clear(&r);
+
+    CHECK(parse("{\"model\":\"cond\",\"class_labels\":[3,null,-1,9]}", &r) == SRV_OK, "labels");
+    CHECK(r.n == 4 && r.class_labels[0] == 3 && r.class_labels[1] == -1 && r.class_labels[2] == -1 &&
+              r.class_labels[3] == 9 && !r.seeds_given,
+          "labels values");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"model\":\"cond\",\"class_label\":7,\"n\":2}", &r) == SRV_OK, "label");
+    CHECK(r.class_labels[0] == 7 && r.class_labels[1] == 7, "label for all");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"class_label\":null,\"class_labels\":null,\"seed\":null,\"seeds\":null}", &r) == SRV_OK,
+          "nulls everywhere");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"class_label\":-1}", &r) == SRV_OK, "-1 on unconditional model (drawn: nothing)");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"seeds\":[5,0,9223372036854775807]}", &r) == SRV_OK, "seeds");
+    CHECK(r.n == 3 && r.seeds[2] == 9223372036854775807ull, "big seed");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"S_max\":\"inf\",\"S_min\":1}", &r) == SRV_OK && isinf(r.params.S_max), "S_max inf");
+    srv_gen_request_clear(&r);
+    CHECK(parse(" {\"steps\" : 2 } \n", &r) == SRV_OK && r.params.num_steps == 2, "whitespace");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"seed\":9223372036854775807,\"n\":2}", &r) == SRV_OK, "seed range near the top");
+    CHECK(r.seeds[1] == 9223372036854775808ull, "consecutive seed past int64 is fine (uint64)");
+    srv_gen_request_clear(&r);
+}
+
+static void test_auth(void) {
+    char *k[] = {"alpha", "beta-key"};
+    struct srv_strlist keys = {k, 2}, none = {NULL, 0};
+    CHECK(srv_auth_check(&none, NULL), "no keys: open");
+    CHECK(!srv_auth_check(&keys, NULL), "missing header");
+    CHECK(srv_auth_check(&keys, "Bearer alpha"), "first key");
+    CHECK(srv_auth_check(&keys, "Bearer beta-key"), "second key");
+    CHECK(srv_auth_check(&keys, "bearer  alpha "), "case and spaces");
+    CHECK(!srv_auth_check(&keys, "Bearer alph"), "prefix");
+    CHECK(!srv_auth_check(&keys, "Bearer alphaa"), "longer");
+    CHECK(!srv_auth_check(&keys, "Bearer "), "empty");
+    CHECK(!srv_auth_check(&keys, "alpha"), "no scheme");
+    CHECK(!srv_auth_check(&keys, "Basic alpha"), "other scheme");
+}
+
+static void test_base64(void) {
+    const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (int i = 0; i < 7; i++) {
+        char out[16];
+        srv_base64_encode((const uint8_t *)in[i], strlen(in[i]), out);
+        CHECK(strcmp(out, want[i]) == 0 && strlen(out) == srv_base64_len(strlen(in[i])), "base64 %s", in[i]);
+    }
+}
+
+static void test_errors(void) {
+    struct srv_error e;
+    srv_error_set(&e, SRV_E_INVALID_PARAM, "steps", "bad \"steps\" \xff value");
+    size_t len;
+    char *s = srv_error_json(&e, &len);
+    json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+    CHECK(j != NULL, "error JSON parses (invalid UTF-8 sanitised)");
+    CHECK(j && json_object_size(j) == 1 && json_object_size(json_object_get(j, "error")) == 3,
+          "one shape: error{code,message,param}");
+    CHECK(j && strcmp(json_string_value(json_object_get(json_object_get(j, "error"), "param")), "steps") == 0,
+          "param");
+    json_decref(j);
+    free(s);
+    srv_error_set(&e, SRV_E_QUEUE_FULL, NULL, "full");
+    s = srv_error_json(&e, NULL);
+    CHECK(s && strstr(s, "\"param\":null"), "null param");
+    free(s);
+    CHECK(srv_error_http_status(SRV_E_QUEUE_FULL) == 429 && srv_error_retryable(SRV_E_QUEUE_FULL), "429");
+    CHECK(srv_error_http_status(SRV_E_DRAINING) == 503 && srv_error_retryable(SRV_E_DRAINING), "503");
+    CHECK(srv_error_http_status(SRV_E_DEADLINE) == 504 && !srv_error_retryable(SRV_E_DEADLINE), "504");
+    for (int c = 0; c < SRV_ERR_COUNT; c++)
+        CHECK(srv_error_code_name((enum srv_err)c)[0] != '\0' && srv_error_http_status((enum srv_err)c) >= 200,
+              "table row %d", c);
+}
+
+static void test_metrics(void) {
+    srv_metrics_init();
+    srv_metrics_batch(3, 0.01);
+    srv_metrics_batch(1, 0.01);
+    srv_metrics_request_done(0, SRV_OUTCOME_COMPLETED, 2, 0.2);
+    srv_metrics_rejection(SRV_E_QUEUE_FULL);
+    struct srv_metrics_gauges g = {.queue_depth = 4};
+    const char *names[] = {"m\"x"};
+    struct srv_buf b;
+    srv_buf_init(&b);
+    srv_metrics_render(&b, &g, names, 1);
+    char *t = srv_buf_steal(&b, NULL);
+    CHECK(t && strstr(t, "edm_queue_depth 4\n"), "gauge");
+    CHECK(t && strstr(t, "edm_batch_size_bucket{le=\"2\"} 1\n") && strstr(t, "edm_batch_size_bucket{le=\"4\"} 2\n"),
+          "cumulative buckets");
+    CHECK(t && strstr(t, "edm_denoiser_evaluations_total 4\n"), "evaluations");
+    CHECK(t && strstr(t, "edm_images_total{outcome=\"completed\"} 2\n"), "images");
+    CHECK(t && strstr(t, "edm_rejections_total{reason=\"queue_full\"} 1\n"), "rejections");
+    CHECK(t && strstr(t, "model=\"m\\\"x\""), "label escaping");
+    int bad_lines = 0;
+    for (char *line = t; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (line[0] != '#' && strncmp(line, "edm_", 4) != 0) bad_lines++;
+        line = nl ? nl + 1 : NULL;
+    }
+    CHECK(bad_lines == 0, "every sample named edm_*");
+    free(t);
+}
+
+int main(void) {
+    json_object_seed(1);
+    test_bad();
+    test_good();
+    test_auth();
+    test_base64();
+    test_errors();
+    test_metrics();
+    printf("%d passed, %d failed, 0 skipped\n", passed, failed);
+    return failed ? 1 : 0;
+}
