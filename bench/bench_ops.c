@@ -8,6 +8,10 @@
  * backend is measured against). The first line is a large square SGEMM: the machine's peak.
  *
  *   usage: build/bench/bench_ops [batch=16] [threads=0 (all)]   (built by `make`)
+ *          build/bench/bench_ops 16 1 cifar10-ddpmpp [reps]
+ *            the whole network (random weights) through a timed copy of the op table:
+ *            time, share and GFLOP/s per op kind and shape.
+ * With threads = 1 the times are the thread's CPU time (robust on a busy machine).
  */
 #include <math.h>
 #include <stdio.h>
@@ -22,10 +26,13 @@
 
 static edm_backend *B;
 static int T;
+/* With one thread every op runs on the calling thread, so its CPU time is the op's cost
+ * even on a shared, busy machine; with more, wall time (the team's critical path). */
+static clockid_t clock_id = CLOCK_MONOTONIC;
 
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock_id, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -181,6 +188,173 @@ static void bench_linear(int N, int K, int O) {
     drop(&in), drop(&w), drop(&b), drop(&out);
 }
 
+/* ---- whole-network profile: the CPU table wrapped with per-op timers ------------------- */
+
+static const edm_ops *inner;
+static edm_ops timed;
+#define NKEYS 128
+static struct {
+    char key[80];
+    double sec, flops;
+    long calls;
+} prof[NKEYS];
+
+static void account(const char *key, double sec, double flops) {
+    int i = 0;
+    while (i < NKEYS && prof[i].key[0] && strcmp(prof[i].key, key) != 0) i++;
+    if (i == NKEYS) return;
+    snprintf(prof[i].key, sizeof prof[i].key, "%s", key);
+    prof[i].sec += sec;
+    prof[i].flops += flops;
+    prof[i].calls++;
+}
+
+static int t_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *w,
+                    const edm_tensor *b, int pad, const edm_tensor *r, float s, char *msg) {
+    double t0 = now();
+    int rc = inner->conv2d(ctx, out, in, w, b, pad, r, s, msg);
+    char key[80];
+    snprintf(key, sizeof key, "conv%dx%d %4d->%-4d %2dx%-2d", w->h, w->h, in->c, out->c, out->h,
+             out->w);
+    account(key, now() - t0, 2.0 * out->n * out->c * out->h * out->w * (double)in->c * w->h * w->h);
+    return rc;
+}
+static int t_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *f, int pad,
+                      char *msg) {
+    double t0 = now();
+    int rc = inner->fir_down(ctx, out, in, f, pad, msg);
+    account("fir_down", now() - t0, 0);
+    return rc;
+}
+static int t_fir_up(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *f, int pad,
+                    char *msg) {
+    double t0 = now();
+    int rc = inner->fir_up(ctx, out, in, f, pad, msg);
+    account("fir_up", now() - t0, 0);
+    return rc;
+}
+static int t_linear(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *w,
+                    const edm_tensor *b, float al, float be, int act, char *msg) {
+    double t0 = now();
+    int rc = inner->linear(ctx, out, in, w, b, al, be, act, msg);
+    account("linear", now() - t0, 2.0 * in->n * (double)w->n * w->c * w->h * w->w);
+    return rc;
+}
+static int t_group_norm(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *g,
+                        const edm_tensor *be, int G, float eps, const edm_tensor *pa,
+                        const edm_tensor *ss, int act, char *msg) {
+    double t0 = now();
+    int rc = inner->group_norm(ctx, out, in, g, be, G, eps, pa, ss, act, msg);
+    char key[80];
+    snprintf(key, sizeof key, "group_norm %2dx%-2d%s", in->h, in->w, act ? " silu" : "");
+    account(key, now() - t0, 0);
+    return rc;
+}
+static int t_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *b,
+                           const edm_tensor *r, float s, char *msg) {
+    double t0 = now();
+    int rc = inner->bias_residual(ctx, out, in, b, r, s, msg);
+    account("bias_residual", now() - t0, 0);
+    return rc;
+}
+static int t_concat(void *ctx, edm_tensor *out, const edm_tensor *a, const edm_tensor *b, char *msg) {
+    double t0 = now();
+    int rc = inner->concat(ctx, out, a, b, msg);
+    account("concat", now() - t0, 0);
+    return rc;
+}
+static int t_attention(void *ctx, edm_tensor *out, const edm_tensor *qkv, int heads, char *msg) {
+    double t0 = now();
+    int rc = inner->attention(ctx, out, qkv, heads, msg);
+    char key[80];
+    snprintf(key, sizeof key, "attention %4d %2dx%-2d", out->c, out->h, out->w);
+    double P = (double)out->h * out->w;
+    account(key, now() - t0, 4.0 * out->n * P * P * out->c);
+    return rc;
+}
+static int t_embed(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_tensor *f, int swap,
+                   char *msg) {
+    double t0 = now();
+    int rc = inner->embed(ctx, out, x, f, swap, msg);
+    account("embed", now() - t0, 0);
+    return rc;
+}
+static int t_scale_rows(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *c,
+                        char *msg) {
+    double t0 = now();
+    int rc = inner->scale_rows(ctx, out, in, c, msg);
+    account("scale_rows", now() - t0, 0);
+    return rc;
+}
+static int t_precond_out(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_tensor *F,
+                         const edm_tensor *cs, const edm_tensor *co, char *msg) {
+    double t0 = now();
+    int rc = inner->precond_out(ctx, out, x, F, cs, co, msg);
+    account("precond_out", now() - t0, 0);
+    return rc;
+}
+
+static int cmp_prof(const void *a, const void *b) {
+    double x = ((const double *)a)[0], y = ((const double *)b)[0];
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Runs `reps` evaluations of the preset network at batch N through the timed table and prints
+ * where the time goes. */
+static int profile_network(const char *preset, int N, int reps) {
+    edm_error err;
+    edm_config cfg;
+    edm_model *model = NULL;
+    edm_denoiser *den = NULL;
+    if (edm_config_preset(preset, &cfg, &err) || edm_model_new_random(&cfg, 1, &model, &err)) {
+        fprintf(stderr, "bench_ops: %s\n", err.message);
+        return 1;
+    }
+    inner = B->ops;
+    timed = *inner;
+    timed.conv2d = t_conv2d, timed.fir_down = t_fir_down, timed.fir_up = t_fir_up;
+    timed.linear = t_linear, timed.group_norm = t_group_norm;
+    timed.bias_residual = t_bias_residual, timed.concat = t_concat, timed.attention = t_attention;
+    timed.embed = t_embed, timed.scale_rows = t_scale_rows, timed.precond_out = t_precond_out;
+    B->ops = &timed;
+    if (edm_denoiser_new(model, B, N, &den, &err)) {
+        fprintf(stderr, "bench_ops: %s\n", err.message);
+        return 1;
+    }
+    size_t img = (size_t)cfg.img_channels * cfg.img_resolution * cfg.img_resolution;
+    float *x = malloc(sizeof(float) * img * N), *out = malloc(sizeof(float) * img * N);
+    double *sigma = malloc(sizeof(double) * N);
+    edm_rng_normal(7, EDM_RNG_LATENTS, 0, x, img * N);
+    for (int i = 0; i < N; i++) sigma[i] = 0.5 + i;
+    float *labels = cfg.label_dim ? calloc((size_t)N * cfg.label_dim, sizeof(float)) : NULL;
+    edm_denoiser_eval(den, N, x, sigma, labels, NULL, out, &err); /* warm-up */
+    memset(prof, 0, sizeof prof);
+    double t0 = now();
+    for (int r = 0; r < reps; r++) edm_denoiser_eval(den, N, x, sigma, labels, NULL, out, &err);
+    double total = (now() - t0) / reps;
+    double flops = edm_model_flops_per_image(model) * N;
+    printf("\nnetwork %s, batch %d: %.1f ms per evaluation, %.2f GFLOP, %.1f GFLOP/s\n", preset, N,
+           total * 1e3, flops / 1e9, flops / total / 1e9);
+    double order[NKEYS][2];
+    int n = 0;
+    for (int i = 0; i < NKEYS && prof[i].key[0]; i++) order[n][0] = prof[i].sec, order[n][1] = i, n++;
+    qsort(order, (size_t)n, sizeof order[0], cmp_prof);
+    printf("%-34s %6s %10s %6s %9s\n", "op", "calls", "ms/eval", "share", "GFLOP/s");
+    for (int j = 0; j < n; j++) {
+        int i = (int)order[j][1];
+        double ms = prof[i].sec / reps * 1e3;
+        printf("%-34s %6ld %10.2f %5.1f%%", prof[i].key, prof[i].calls / reps, ms,
+               100.0 * prof[i].sec / reps / total);
+        if (prof[i].flops > 0) printf(" %9.1f", prof[i].flops / prof[i].sec / 1e9);
+        printf("\n");
+    }
+    free(x), free(out), free(sigma), free(labels);
+    edm_denoiser_free(den);
+    B->ops = inner;
+    edm_model_free(model);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int N = argc > 1 ? atoi(argv[1]) : 16;
     edm_backend_options o;
@@ -194,10 +368,17 @@ int main(int argc, char **argv) {
     }
     T = openblas_get_num_procs();
     if (o.threads && o.threads < T) T = o.threads;
-    printf("backend: %s, batch %d\n", edm_backend_describe(B), N);
+    if (T == 1) clock_id = CLOCK_THREAD_CPUTIME_ID;
+    printf("backend: %s, batch %d, %s time\n", edm_backend_describe(B), N,
+           T == 1 ? "thread CPU" : "wall");
     printf("machine: sgemm 2048^3 with %d OpenBLAS threads: %.1f GFLOP/s\n\n", T,
            sgemm_rate(2048, 2048, 2048));
 
+    if (argc > 3) { /* bench_ops N threads preset [reps]: where the network's time goes */
+        int rc = profile_network(argv[3], N, argc > 4 ? atoi(argv[4]) : 2);
+        edm_backend_free(B);
+        return rc;
+    }
     bench_conv(N, 3, 128, 32, 3);
     bench_conv(N, 128, 256, 32, 3);
     bench_conv(N, 256, 256, 32, 3);

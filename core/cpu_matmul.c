@@ -38,9 +38,7 @@ int edm_cpu_linear(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_t
             if (b)
 #pragma omp simd
                 for (int o = 0; o < O; o++) r[o] += b[o];
-            if (act_silu)
-#pragma omp simd
-                for (int o = 0; o < O; o++) r[o] = cpu_silu(r[o]);
+            if (act_silu) cpu_silu_inplace(r, O);
         }
     }
     return 0;
@@ -48,18 +46,26 @@ int edm_cpu_linear(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_t
 
 /* In-place softmax of one row of P scores: max subtraction, fp32 exp, double sum. */
 static void softmax_row(float *s, int64_t P) {
-    float m = s[0];
-#pragma omp simd reduction(max : m)
-    for (int64_t j = 1; j < P; j++) m = s[j] > m ? s[j] : m;
+    cpu_f4 m4 = cpu_splat(s[0]);
+    int64_t j = 0;
+    for (; j + 4 <= P; j += 4) {
+        cpu_f4 v = cpu_load4(s + j);
+        m4 = cpu_select(v > m4, v, m4);
+    }
+    float m = m4[0] > m4[1] ? m4[0] : m4[1];
+    m = m4[2] > m ? m4[2] : m;
+    m = m4[3] > m ? m4[3] : m;
+    for (; j < P; j++) m = s[j] > m ? s[j] : m;
+    m4 = cpu_splat(m);
+    j = 0;
+    for (; j + 4 <= P; j += 4) cpu_store4(s + j, cpu_expf4(cpu_load4(s + j) - m4));
+    for (; j < P; j++) s[j] = cpu_expf(s[j] - m);
     double sum = 0;
 #pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < P; j++) {
-        s[j] = cpu_expf(s[j] - m);
-        sum += s[j];
-    }
+    for (j = 0; j < P; j++) sum += (double)s[j];
     const float inv = (float)(1.0 / sum);
 #pragma omp simd
-    for (int64_t j = 0; j < P; j++) s[j] *= inv;
+    for (j = 0; j < P; j++) s[j] *= inv;
 }
 
 #define ATTN_SCORE_FLOATS ((int64_t)1 << 22) /* 16 MiB of scores per thread at most */

@@ -87,10 +87,7 @@ int edm_cpu_group_norm(void *ctx, edm_tensor *out, const edm_tensor *in, const e
 #pragma omp simd
                 for (int64_t p = 0; p < HW; p++) o[p] = ((r[p] + add) - mu) * a + b;
             }
-            if (act_silu) {
-#pragma omp simd
-                for (int64_t p = 0; p < HW; p++) o[p] = cpu_silu(o[p]);
-            }
+            if (act_silu) cpu_silu_inplace(o, HW);
         }
     }
     return 0;

@@ -180,6 +180,11 @@ static void test_conv2d(void) {
     case_conv(2, 3, 8, 9, 4, 3, 2, 1, 0, 1.0f);        /* pad 2 (the fused aux_residual down) */
     case_conv(2, 3, 4, 5, 4, 1, 1, 1, 0, 2.0f);        /* 1x1 with padding */
     case_conv(5, 33, 4, 4, 17, 3, 1, 1, 1, 0.70710678f); /* 4x4 level, images span chunks */
+    case_conv(2, 2, 40, 30, 5, 3, 1, 1, 1, 1.0f);     /* P = 1200: chunks split images */
+    case_conv(3, 2, 40, 30, 5, 3, 1, 1, 2, 0.5f);     /* ... residual = out */
+    case_conv(2, 460, 24, 24, 4, 3, 1, 1, 0, 1.0f);   /* deep K: narrower chunks */
+    case_conv(3, 7, 16, 16, 5, 1, 0, 1, 1, 1.0f);     /* 1x1 at 16x16: in place, per image */
+    case_conv(5, 7, 8, 8, 5, 1, 0, 1, 2, 1.0f);       /* 1x1 at 8x8: spans images, res=out */
 }
 
 static const float f_11[4] = {0.25f, 0.25f, 0.25f, 0.25f};
