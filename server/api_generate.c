@@ -52,8 +52,8 @@ enum MHD_Result srv_api_generate(struct srv_request *r) {
     if (srv_api_make_job(r, 0, &job, &err)) return refuse(r, &err);
     r->want_png = accepts_png_only(srv_http_header(r, "Accept"));
     if (r->want_png && job->n != 1) {
-        srv_job_unref(job);
         srv_error_set(&err, SRV_E_NOT_ACCEPTABLE, "n", "Accept: image/png needs n = 1 (got %d)", job->n);
+        srv_job_unref(job);
         return refuse(r, &err);
     }
     if (srv_sched_submit(job, &err)) {

@@ -25,7 +25,7 @@ MODEL_COND=tests/vectors/vp_songunet_1level_gray/model.safetensors # label_dim 3
 
 cleanup() {
     if [ -n "$SRV_PID" ] && kill -0 "$SRV_PID" 2>/dev/null; then kill -KILL "$SRV_PID" 2>/dev/null; fi
-    rm -rf "$TMP"
+    [ -n "${KEEP_TMP:-}" ] && echo "kept $TMP" >&2 || rm -rf "$TMP"
 }
 trap cleanup EXIT
 
