@@ -83,6 +83,11 @@ static enum srv_route route_match(const char *path, struct srv_request *r) {
                  {"/v1/jobs", SRV_ROUTE_JOBS}};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (strcmp(path, fixed[i].path) == 0) return fixed[i].route;
+    int asset = srv_web_find(path);
+    if (asset >= 0) {
+        r->image_index = asset;
+        return SRV_ROUTE_WEB;
+    }
     if (strncmp(path, "/v1/jobs/", 9) != 0) return SRV_ROUTE_NONE;
     const char *p = path + 9;
     int n = segment(p, r->job_id, sizeof r->job_id);
@@ -328,7 +333,8 @@ static enum MHD_Result first_call(struct srv_request *r, const char *url, const 
         snprintf(msg, sizeof msg, "%.16s is not allowed here (allowed: %s)", method, allow_header(methods));
         return reject(r, SRV_E_METHOD, NULL, msg);
     }
-    int exempt = r->route == SRV_ROUTE_HEALTHZ || r->route == SRV_ROUTE_READYZ || r->route == SRV_ROUTE_METRICS;
+    int exempt = r->route == SRV_ROUTE_HEALTHZ || r->route == SRV_ROUTE_READYZ || r->route == SRV_ROUTE_METRICS ||
+                 r->route == SRV_ROUTE_WEB;
     if (!exempt && !srv_auth_check(&srv->cfg->api_keys, srv_http_header(r, "Authorization")))
         return reject(r, SRV_E_UNAUTHORIZED, NULL, "a valid API key is required (Authorization: Bearer KEY)");
 
@@ -377,6 +383,7 @@ static enum MHD_Result dispatch(struct srv_request *r) {
     case SRV_ROUTE_READYZ: return srv_api_readyz(r);
     case SRV_ROUTE_METRICS: return srv_api_metrics(r);
     case SRV_ROUTE_OPENAPI: return srv_api_openapi(r);
+    case SRV_ROUTE_WEB: return srv_api_web(r);
     case SRV_ROUTE_MODELS: return srv_api_models(r);
     case SRV_ROUTE_GENERATE: return srv_api_generate(r);
     case SRV_ROUTE_JOBS: return srv_api_jobs_create(r);

@@ -57,6 +57,7 @@ enum srv_route {
     SRV_ROUTE_READYZ,
     SRV_ROUTE_METRICS,
     SRV_ROUTE_OPENAPI,
+    SRV_ROUTE_WEB,       /* the page (web/); routes from here on need the engine loaded */
     SRV_ROUTE_MODELS,
     SRV_ROUTE_GENERATE,
     SRV_ROUTE_JOBS,
@@ -75,7 +76,7 @@ struct srv_request {
     char remote[64], request_id[40];
     enum srv_route route;
     char job_id[64];
-    int image_index;
+    int image_index;         /* images/{index}; for SRV_ROUTE_WEB the asset */
     enum srv_phase phase;
     struct srv_buf body;
     int too_large;
@@ -137,6 +138,9 @@ enum MHD_Result srv_api_job_get(struct srv_request *r);
 enum MHD_Result srv_api_job_delete(struct srv_request *r);
 enum MHD_Result srv_api_job_events(struct srv_request *r);
 enum MHD_Result srv_api_job_image(struct srv_request *r);
+enum MHD_Result srv_api_web(struct srv_request *r);
+/* The embedded web file served at path ("/" is /index.html), or -1 (api_web.c). */
+int srv_web_find(const char *path);
 
 /* Parses a generation body into a job ready to submit (api_generate.c); shared by the sync
  * and async endpoints. */

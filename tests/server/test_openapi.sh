@@ -29,7 +29,7 @@ srv_start oa --model fast="$MODEL_FAST" --model cond="$MODEL_COND" --max-batch 1
 curl -s -o "$TMP/served.json" "$SRV_URL/openapi.json"
 check "GET /openapi.json is server/openapi.json byte for byte (rebuild if not)" cmp -s "$TMP/served.json" server/openapi.json
 
-rec GET /healthz; rec GET /readyz; rec GET /metrics; rec GET /openapi.json; rec GET /v1/models
+rec GET /; rec GET /healthz; rec GET /readyz; rec GET /metrics; rec GET /openapi.json; rec GET /v1/models
 rec HEAD /healthz
 rec POST /v1/images/generations "${J[@]}" -d '{"seed": 1, "steps": 3, "n": 2}'
 rec POST /v1/images/generations "${J[@]}" -d '{"model": "cond", "class_label": 1, "steps": 3}'

@@ -1,0 +1,29 @@
+/*
+ * api_web.c - GET / and the files of the web page (web/, embedded at build time).
+ *
+ * The page needs no API key (it asks for one when the API answers 401), so these routes
+ * are exempt like /healthz. Data is static, so it is sent without a copy.
+ */
+#include <string.h>
+
+#include "http.h"
+#include "web_assets.h"
+
+int srv_web_find(const char *path) {
+    if (strcmp(path, "/") == 0) path = "/index.html";
+    for (size_t i = 0; i < srv_assets_count; i++)
+        if (strcmp(srv_assets[i].path, path) == 0) return (int)i;
+    return -1;
+}
+
+enum MHD_Result srv_api_web(struct srv_request *r) {
+    const struct srv_asset *a = &srv_assets[r->image_index];
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", a->content_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    r->resp_bytes = a->len;
+    return srv_http_queue(r, 200, resp);
+}
