@@ -652,7 +652,9 @@ def main():
                 q = subprocess.run(["objdump", "-p", edmd], capture_output=True, text=True, timeout=20)
                 needed = re.findall(r"(?m)^\s*NEEDED\s+(\S+)", q.stdout)
             paths = [where[l] for l in needed if l in where] if needed else list(where.values())
-            paths = [p for p in paths if "/cuda" not in p]
+            # sanitizer runtimes come from `make asan`, not from the image's build
+            paths = [p for p in paths if "/cuda" not in p and
+                     not re.search(r"/lib(asan|ubsan|lsan|tsan)\.so", p)]
             libs_pk = set()
             unowned = []
             for p in paths:
