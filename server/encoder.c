@@ -56,6 +56,7 @@ fail:
 void *srv_encoder_main(void *arg) {
     (void)arg;
     struct srv_sched *g = &srv_sched_g;
+    pthread_setname_np(pthread_self(), "edmd-encode");
     pthread_mutex_lock(&g->lock);
     for (;;) {
         while (!g->stopping && !g->encode_queue.head) pthread_cond_wait(&g->encode, &g->lock);

@@ -118,6 +118,9 @@ void *srv_worker_main(void *arg) {
     struct srv_worker *w = arg;
     struct srv_sched *g = &srv_sched_g;
     const int max_batch = g->opts.max_batch;
+    char name[16];
+    snprintf(name, sizeof name, "edmd-worker%d", w->index); /* the compute threads it spawns inherit it */
+    pthread_setname_np(pthread_self(), name);
     edm_sample **batch = malloc(sizeof *batch * (size_t)max_batch);
     struct srv_job **owners = malloc(sizeof *owners * (size_t)max_batch);
 
