@@ -289,7 +289,9 @@ enum edm_status edm_backend_cpu_new(const edm_backend_options *opts, edm_backend
         return edm_error_set(err, EDM_EINVAL, "threads must be >= 0 (0 = all cores), got %d",
                              opts->threads);
     }
-    int threads = opts->threads ? opts->threads : omp_get_num_procs();
+    /* 0: OpenMP's default team size, i.e. OMP_NUM_THREADS when set (containers with a CPU
+     * quota but no affinity mask), else every processor this process may run on. */
+    int threads = opts->threads ? opts->threads : omp_get_max_threads();
     if (threads < 1) threads = 1;
     if (threads > EDM_CPU_MAX_THREADS) threads = EDM_CPU_MAX_THREADS;
 
