@@ -81,6 +81,8 @@ static const struct opt opts[] = {
     {"png-level", OPT_INT, F(png_level), "1", 0, 9, 0, "zlib level of the PNGs (1: fast)"},
     {"retry-after", OPT_INT, F(retry_after_s), "1", 0, 3600, 0,
      "seconds in Retry-After of 429 and 503 answers"},
+    {"sse-keepalive", OPT_DOUBLE, F(sse_keepalive_s), "15", 0.05, 3600, 0,
+     "seconds between keep-alive comments of an idle event stream"},
     {"access-log", OPT_STR, F(access_log), "-", 0, 0, 0,
      "access log: '-' standard error, 'off', or a file (appended)"},
 };

@@ -39,6 +39,7 @@ struct srv_config {
     long connection_timeout_s, connection_limit;
     long png_level;
     long retry_after_s;
+    double sse_keepalive_s;
     char *access_log;
 };
 

@@ -197,6 +197,7 @@ static enum MHD_Result reject(struct srv_request *r, enum srv_err code, const ch
 
 void srv_http_park(struct srv_server *srv, struct srv_susp *s) {
     s->suspended = 1;
+    s->parked_at = srv_now_ns();
     s->prev = NULL;
     s->next = srv->suspended;
     if (srv->suspended) srv->suspended->prev = s;
@@ -241,13 +242,20 @@ int srv_http_wait_for_job(struct srv_request *r) {
 }
 
 void srv_http_check_disconnects(struct srv_server *srv) {
+    uint64_t now = srv_now_ns(), keepalive = (uint64_t)(srv->cfg->sse_keepalive_s * 1e9);
     srv_sched_lock();
     for (struct srv_susp *s = srv->suspended, *next; s; s = next) {
         next = s->next;
         char c;
         ssize_t n = recv(s->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
         int gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-        if (!gone) continue;
+        if (!gone) {
+            if (!s->cancel_job_on_disconnect && now - s->parked_at >= keepalive) {
+                s->keepalive_due = 1; /* an idle event stream: let it send a comment */
+                srv_http_unpark(srv, s);
+            }
+            continue;
+        }
         s->peer_gone = 1;
         if (s->cancel_job_on_disconnect && s->job) {
             /* the wake that follows unparks this connection (and only this one: a sync job

@@ -34,6 +34,8 @@ struct srv_susp {
     int sock;                      /* for the disconnect check (recv MSG_PEEK) */
     int suspended;
     int peer_gone;                 /* the check found the client gone */
+    int keepalive_due;             /* SSE: parked long enough to owe a keep-alive comment */
+    uint64_t parked_at;
     int cancel_job_on_disconnect;  /* sync: the work stops; SSE: only the stream ends */
     struct srv_job *job;           /* borrowed: the owner holds a reference */
     struct srv_susp *prev, *next;  /* srv_server.suspended */

@@ -7,8 +7,9 @@
  * connects late gets the history first, so every stream tells the whole story.
  *
  * The stream is an MHD content reader. When it has nothing to send it parks its connection
- * (srv_http_park, under the scheduler lock); every change of the job wakes it. Works with
- * `curl -N`.
+ * (srv_http_park, under the scheduler lock); every change of the job wakes it, and so does
+ * the disconnect check every --sse-keepalive seconds, for a ": keepalive" comment line.
+ * Works with `curl -N`.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,14 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
             ret = (ssize_t)n;
         } else if (s->sent_end) {
             ret = MHD_CONTENT_READER_END_OF_STREAM;
+        } else if (s->susp.keepalive_due) {
+            /* a comment line: ignored by clients, but it keeps proxies from closing an idle
+             * stream (and finds a vanished client through the failed write) */
+            static const char ping[] = ": keepalive\n\n";
+            s->susp.keepalive_due = 0;
+            size_t n = sizeof ping - 1 < max ? sizeof ping - 1 : max;
+            memcpy(buf, ping, n);
+            ret = (ssize_t)n;
         } else {
             srv_http_park(s->srv, &s->susp);
             ret = 0;

@@ -58,6 +58,34 @@ rc=0; "$EDMD" --model /nonexistent.safetensors --port 0 >/dev/null 2>"$TMP/badmo
 check "unreadable model: fails" test "$rc" -ne 0
 check "unreadable model: named" grep -q nonexistent "$TMP/badmodel.err"
 
+# config/edmd.conf documents every option and is accepted as it is
+for o in $("$EDMD" --help | grep -o '^  --[a-z-]*' | sed 's/^  --//'); do
+    case $o in config | print-config | version) continue ;; esac
+    check "config/edmd.conf documents $o" grep -q "^# $o = \|^$o = " config/edmd.conf
+done
+check "config/edmd.conf loads" "$EDMD" --config config/edmd.conf --print-config >/dev/null
+
+# ---- loading: /healthz answers, /readyz and the API say 503 until the models are in ------
+mkfifo "$TMP/slow.safetensors"
+"$EDMD" --host 127.0.0.1 --port 0 --port-file "$TMP/port" --model "$MODEL_FAST" --model "$TMP/slow.safetensors" \
+    >"$TMP/loading.log" 2>&1 &
+SRV_PID=$!
+for _ in $(seq 1 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
+SRV_URL="http://127.0.0.1:$(cat "$TMP/port")"
+sleep 0.2
+eq "loading: healthz 200" "$(curl -s -o /dev/null -w '%{http_code}' "$SRV_URL/healthz")" 200
+out=$(get /readyz)
+eq "loading: readyz 503" "$(status_of "$out")" 503
+eq "loading: not_ready" "$(body_of "$out" | jq -r .error.code)" not_ready
+out=$(post /v1/images/generations '{}')
+eq "loading: generation 503" "$(status_of "$out")" 503
+eq "loading: models 503" "$(status_of "$(get /v1/models)")" 503
+eq "loading: edm_ready 0" "$(metric edm_ready)" 0
+: >"$TMP/slow.safetensors" # unblocks the load, which then fails: a FIFO is no model file
+rc=0; wait "$SRV_PID" || rc=$?; SRV_PID=""
+check "a model that fails to load: exit non-zero" test "$rc" -ne 0
+check "the failure names the file" grep -q "slow.safetensors" "$TMP/loading.log"
+
 # ---- API keys ---------------------------------------------------------------------------
 printf '# keys\nkey-from-file\n\n' >"$TMP/keys"
 EDMD_MAX_BATCH=3 srv_start keys --model "$MODEL_FAST" --api-key key-one --api-key-file "$TMP/keys" \

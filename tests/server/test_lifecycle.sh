@@ -23,7 +23,8 @@ running_with_progress() { [ "$(job_field "$1" '.progress.steps_done > 0')" = tru
 idle_worker() { [ "$(metric edm_images_in_flight)" -eq 0 ]; }
 
 # ==== 1. cancellation and deadlines (max batch 1: one job runs, the rest queue) ==========
-srv_start life --model rgb="$MODEL_RGB" --max-batch 1 --max-queue 3 --retry-after 2 || { fail start; finish; }
+srv_start life --model rgb="$MODEL_RGB" --max-batch 1 --max-queue 3 --retry-after 2 --sse-keepalive 0.2 \
+    --job-ttl 1 || { fail start; finish; }
 
 long=$(post /v1/jobs '{"seed": 1, "steps": 500}' | sed '$d' | jq -r .id)
 check "long job starts running" wait_until 20 running_with_progress "$long"
@@ -31,11 +32,13 @@ queued=$(post /v1/jobs '{"seed": 2, "steps": 3}' | sed '$d' | jq -r .id)
 eq "second job waits" "$(job_field "$queued" .status)" queued
 (timeout 30 curl -s -N "$SRV_URL/v1/jobs/$queued/events" >"$TMP/queued.sse") &
 sse_pid=$!
+sleep 0.7 # the queued job's stream idles: keep-alive comments
 out=$(curl -s -w '\n%{http_code}' -X DELETE "$SRV_URL/v1/jobs/$queued")
 eq "cancel queued job: 200" "$(status_of "$out")" 200
 eq "cancel queued job: cancelled, never ran" "$(body_of "$out" | jq -c '[.status, .progress.nfe_done, .error.code]')" '["cancelled",0,"cancelled"]'
 wait "$sse_pid"
 eq "SSE of the cancelled job" "$(grep '^event:' "$TMP/queued.sse" | cut -d' ' -f2 | tr '\n' ' ')" "queued cancelled "
+check "an idle stream sends keep-alive comments" grep -q '^: keepalive' "$TMP/queued.sse"
 
 (timeout 30 curl -s -N "$SRV_URL/v1/jobs/$long/events" >"$TMP/long.sse") &
 sse_pid=$!
@@ -55,6 +58,8 @@ check "SSE had progress before" grep -q '^event: progress' "$TMP/long.sse"
 eq "cancelled job images: 409" "$(status_of "$(get "/v1/jobs/$long/images/0")")" 409
 out=$(curl -s -w '\n%{http_code}' -X DELETE "$SRV_URL/v1/jobs/$long")
 eq "cancel twice: 409" "$(status_of "$out")" 409
+expired() { [ "$(status_of "$(get "/v1/jobs/$queued")")" = 404 ]; }
+check "a finished job expires after --job-ttl" wait_until 5 expired
 
 # deadline while running (sync) and while queued (async)
 out=$(post /v1/images/generations '{"seed": 3, "steps": 500, "timeout_ms": 300}')
