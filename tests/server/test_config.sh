@@ -61,7 +61,7 @@ check "unreadable model: named" grep -q nonexistent "$TMP/badmodel.err"
 # config/edmd.conf documents every option and is accepted as it is
 for o in $("$EDMD" --help | grep -o '^  --[a-z-]*' | sed 's/^  --//'); do
     case $o in config | print-config | version) continue ;; esac
-    check "config/edmd.conf documents $o" grep -q "^# $o = \|^$o = " config/edmd.conf
+    check "config/edmd.conf documents $o" grep -Eq "^(# )?$o =" config/edmd.conf
 done
 check "config/edmd.conf loads" "$EDMD" --config config/edmd.conf --print-config >/dev/null
 
