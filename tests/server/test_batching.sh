@@ -92,6 +92,22 @@ check "histogram has batches above 1" test "$(metric 'edm_batch_size_bucket{le="
 eq "NFE of the euler request = steps" "$(jq .nfe "$TMP/load1.json")" 6
 eq "NFE of the heun request = 2*steps-1" "$(jq .nfe "$TMP/load0.json")" 23
 
+# ---- 16 seeds alone vs the same 16 in one batch of 16 ------------------------------------
+post /v1/images/generations '{"model": "rgb", "seeds": [100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115], "steps": 6}' \
+    | sed '$d' >"$TMP/b16.json"
+eq "one batch of 16" "$(jq .batch.max_size "$TMP/b16.json")" 16
+same=0 ndiff_all=0 max_all=0 total_all=0
+for k in $(seq 0 15); do
+    post /v1/images/generations "{\"model\": \"rgb\", \"seed\": $((100 + k)), \"steps\": 6}" | sed '$d' >"$TMP/one.json"
+    b64png "$TMP/one.json" 0 "$TMP/one.png"
+    b64png "$TMP/b16.json" "$k" "$TMP/in16.png"
+    cmp -s "$TMP/one.png" "$TMP/in16.png" && same=$((same + 1))
+    read -r nd md tot <<<"$(pngdiff "$TMP/one.png" "$TMP/in16.png")"
+    ndiff_all=$((ndiff_all + nd)); total_all=$((total_all + tot)); [ "$md" -gt "$max_all" ] && max_all=$md
+done
+echo "16 seeds alone vs in one batch of 16: $same/16 PNGs bit-identical; $ndiff_all of $total_all values differ, max $max_all level(s)"
+check "batch of 16 vs alone: at most 1 level on <1% of values" test "$max_all" -le 1 -a $((ndiff_all * 100)) -lt "$total_all"
+
 # ---- joining mid-flight ------------------------------------------------------------------
 gen "$TMP/long.json" '{"model": "rgb", "seed": 50, "steps": 60}'
 sleep 0.5
