@@ -26,6 +26,7 @@ struct srv_worker {
     struct srv_job_list active; /* [lock] */
     int active_images;         /* [lock] unfinished images of the active jobs */
     int failed;                /* [lock] the backend failed; takes no more work */
+    int last_model;            /* the model of the previous batch (models take turns) */
 };
 
 #define SRV_TABLE_BUCKETS 4096

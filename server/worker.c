@@ -5,7 +5,8 @@
  * deadline; admit queued jobs while fewer than max_batch images are unfinished; gather up to
  * max_batch pending images of the oldest job's model, oldest job first. Then, unlocked, one
  * edm_denoiser_step evaluates D once for the whole batch and advances every image by one
- * network evaluation (an Euler step, or a Heun stage). Back under the lock: progress, batch
+ * network evaluation (an Euler step, or a Heun stage). When several models have work they
+ * take turns, one model per batch. Back under the lock: progress, batch
  * figures, and jobs whose images are all done move to the encoders.
  *
  * New requests therefore join at the next tick, and a job that leaves frees its batch slots
@@ -99,6 +100,19 @@ static void worker_account(struct srv_worker *w, struct srv_job *job, int batch_
     srv_sched_notify(job);
 }
 
+/* [lock] The model of the next batch: the first model after the previous batch's (in
+ * catalog order, wrapping around) that has an active job. */
+static int worker_next_model(struct srv_worker *w) {
+    int best = -1, first = -1;
+    for (const struct srv_job *job = w->active.head; job; job = job->q_next) {
+        int m = job->model_index;
+        if (first < 0 || m < first) first = m;
+        if (m > w->last_model && (best < 0 || m < best)) best = m;
+    }
+    w->last_model = best >= 0 ? best : first;
+    return w->last_model;
+}
+
 /* [lock] The engine failed on this batch. */
 static void worker_engine_error(struct srv_worker *w, struct srv_job **owners, int k, const edm_error *eerr) {
     struct srv_sched *g = &srv_sched_g;
@@ -137,8 +151,9 @@ void *srv_worker_main(void *arg) {
             pthread_cond_wait(&g->work, &g->lock);
             continue;
         }
-        /* gather: the oldest job's model, oldest job first */
-        int model = w->active.head->model_index, k = 0;
+        /* gather: one model per batch, taking turns between the models that have work (so
+         * a long job of one model does not starve another's); oldest job first */
+        int model = worker_next_model(w), k = 0;
         for (struct srv_job *job = w->active.head; job && k < max_batch; job = job->q_next) {
             if (job->model_index != model) continue;
             for (int i = 0; i < job->n && k < max_batch; i++)
