@@ -73,77 +73,14 @@ static inline float *cpu_f(const edm_tensor *t) {
 }
 
 /*
- * Four-lane fp32 vectors (GCC/Clang vector extensions: SSE2 on x86-64, NEON on arm64), for
- * the exp-based loops (softmax, silu). Written with explicit lanes because GCC will not
- * if-convert the range clamps of a scalar exp under the default -ftrapping-math, so a plain
- * loop calling a scalar exp stays scalar.
+ * Row kernels built on a vectorized fp32 exp (cpu_vec.c): 8 AVX2 lanes when the CPU has
+ * them, else 4 baseline lanes, with bit-identical results either way.
  */
-typedef float cpu_f4 __attribute__((vector_size(16)));
-typedef int32_t cpu_i4 __attribute__((vector_size(16)));
-
-static inline cpu_f4 cpu_splat(float v) {
-    return (cpu_f4){v, v, v, v};
-}
-static inline cpu_f4 cpu_load4(const float *p) {
-    cpu_f4 v;
-    __builtin_memcpy(&v, p, sizeof v); /* unaligned load */
-    return v;
-}
-static inline void cpu_store4(float *p, cpu_f4 v) {
-    __builtin_memcpy(p, &v, sizeof v);
-}
-/* m ? a : b per lane, m from a vector comparison (all ones or all zeros) */
-static inline cpu_f4 cpu_select(cpu_i4 m, cpu_f4 a, cpu_f4 b) {
-    return (cpu_f4)((m & (cpu_i4)a) | (~m & (cpu_i4)b));
-}
-
-/*
- * exp(x) in fp32, four lanes: x = k*ln2 + r with a two-constant Cody-Waite split, the
- * Cephes degree-7 polynomial for e^r on |r| <= ln2/2, and 2^k built in the exponent bits
- * (two factors, so k = 128 does not overflow early). Max error about 1 ulp over the normal
- * range (test_ops checks it against exp()); 0 below -87.34 (no denormals), +inf above 88.72.
- */
-static inline cpu_f4 cpu_expf4(cpu_f4 x) {
-    const cpu_f4 hi = cpu_splat(88.7228f), lo = cpu_splat(-87.3365f);
-    cpu_f4 xc = cpu_select(x < lo, lo, x);
-    xc = cpu_select(xc > hi, hi, xc);
-    /* k = round(x / ln2): adding 1.5*2^23 leaves k in the low mantissa bits of t */
-    const cpu_f4 magic = cpu_splat(12582912.0f);
-    cpu_f4 t = xc * cpu_splat(1.44269504088896341f) + magic;
-    cpu_f4 kf = t - magic;
-    cpu_f4 r = xc - kf * cpu_splat(0.693359375f); /* ln2 high part: k*C1 is exact */
-    r = r - kf * cpu_splat(-2.12194440e-4f);      /* ln2 low part */
-    cpu_f4 p = cpu_splat(1.9875691500e-4f);
-    p = p * r + cpu_splat(1.3981999507e-3f);
-    p = p * r + cpu_splat(8.3334519073e-3f);
-    p = p * r + cpu_splat(4.1665795894e-2f);
-    p = p * r + cpu_splat(1.6666665459e-1f);
-    p = p * r + cpu_splat(5.0000001201e-1f);
-    p = p * r * r + r + cpu_splat(1.0f);
-    cpu_i4 k = (cpu_i4)t - (cpu_i4)magic;
-    cpu_i4 k1 = k >> 1, k2 = k - k1;
-    cpu_f4 y = p * (cpu_f4)((k1 + 127) << 23) * (cpu_f4)((k2 + 127) << 23);
-    y = cpu_select(x < lo, cpu_splat(0.0f), y);
-    return cpu_select(x > hi, cpu_splat(__builtin_inff()), y);
-}
-
-/* The same function on one value (loop tails, test): identical results by construction. */
-static inline float cpu_expf(float x) {
-    return cpu_expf4(cpu_splat(x))[0];
-}
-
-static inline float cpu_silu(float y) {
-    return y / (1.0f + cpu_expf(-y));
-}
-
-/* o[i] = silu(o[i]) for i < n. */
-static inline void cpu_silu_inplace(float *o, int64_t n) {
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        cpu_f4 v = cpu_load4(o + i);
-        cpu_store4(o + i, v / (cpu_splat(1.0f) + cpu_expf4(-v)));
-    }
-    for (; i < n; i++) o[i] = cpu_silu(o[i]);
-}
+void edm_cpu_silu_inplace(float *o, int64_t n); /* o[i] = silu(o[i]) */
+void edm_cpu_softmax_row(float *s, int64_t n);  /* in place, n > 0 */
+float edm_cpu_expf(float x);                    /* the same exp on one value (~1 ulp) */
+/* For the tests: the 4-lane silu whatever the CPU, and whether the 8-lane path is in use. */
+void edm_cpu_silu_inplace_generic(float *o, int64_t n);
+int edm_cpu_has_wide_vectors(void);
 
 #endif /* EDM_CPU_INTERNAL_H */

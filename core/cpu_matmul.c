@@ -38,34 +38,10 @@ int edm_cpu_linear(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_t
             if (b)
 #pragma omp simd
                 for (int o = 0; o < O; o++) r[o] += b[o];
-            if (act_silu) cpu_silu_inplace(r, O);
+            if (act_silu) edm_cpu_silu_inplace(r, O);
         }
     }
     return 0;
-}
-
-/* In-place softmax of one row of P scores: max subtraction, fp32 exp, double sum. */
-static void softmax_row(float *s, int64_t P) {
-    cpu_f4 m4 = cpu_splat(s[0]);
-    int64_t j = 0;
-    for (; j + 4 <= P; j += 4) {
-        cpu_f4 v = cpu_load4(s + j);
-        m4 = cpu_select(v > m4, v, m4);
-    }
-    float m = m4[0] > m4[1] ? m4[0] : m4[1];
-    m = m4[2] > m ? m4[2] : m;
-    m = m4[3] > m ? m4[3] : m;
-    for (; j < P; j++) m = s[j] > m ? s[j] : m;
-    m4 = cpu_splat(m);
-    j = 0;
-    for (; j + 4 <= P; j += 4) cpu_store4(s + j, cpu_expf4(cpu_load4(s + j) - m4));
-    for (; j < P; j++) s[j] = cpu_expf(s[j] - m);
-    double sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (j = 0; j < P; j++) sum += (double)s[j];
-    const float inv = (float)(1.0 / sum);
-#pragma omp simd
-    for (j = 0; j < P; j++) s[j] *= inv;
 }
 
 #define ATTN_SCORE_FLOATS ((int64_t)1 << 22) /* 16 MiB of scores per thread at most */
@@ -100,7 +76,7 @@ int edm_cpu_attention(void *ctx, edm_tensor *out, const edm_tensor *qkv, int hea
         const int ld = (int)(3 * P);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)P, Ch, alpha, q + i0,
                     ld, k, ld, 0.0f, S, (int)P);
-        for (int64_t i = 0; i < rows; i++) softmax_row(S + i * P, P);
+        for (int64_t i = 0; i < rows; i++) edm_cpu_softmax_row(S + i * P, P);
         float *o = y + ((int64_t)n * C + (int64_t)hd * Ch) * P + i0;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Ch, (int)rows, (int)P, 1.0f, v, ld, S,
                     (int)P, 0.0f, o, (int)P);

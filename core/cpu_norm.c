@@ -46,8 +46,8 @@ static double row_sum(const float *r, int64_t n, float add, double centre, int s
 }
 
 /* o[p] = act(shift + (((r[p] + add) - mu) * a + b) * sc) over one channel; o may be r.
- * Two passes over the (L1-resident) row: fusing the silu into the first costs more than it
- * saves, as the affine constants and the exp's together spill the 16 SSE registers. */
+ * Two passes over the (L1-resident) row: fusing the silu into the first measured slower,
+ * as the affine constants and the exp's together spill the vector registers. */
 static void norm_row(float *o, const float *r, int64_t n, float add, float mu, float a, float b,
                      int has_ss, float sc, float sh, int silu) {
     if (has_ss) {
@@ -57,7 +57,7 @@ static void norm_row(float *o, const float *r, int64_t n, float add, float mu, f
 #pragma omp simd
         for (int64_t p = 0; p < n; p++) o[p] = ((r[p] + add) - mu) * a + b;
     }
-    if (silu) cpu_silu_inplace(o, n);
+    if (silu) edm_cpu_silu_inplace(o, n);
 }
 
 int edm_cpu_group_norm(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *gamma,
