@@ -15,6 +15,7 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,10 @@ int edm_cpu_check_f32(char *msg, const char *what, int n, const edm_tensor *cons
 
 int edm_cpu_scratch_reserve(struct cpu_ctx *cx, size_t floats, char *msg) {
     /* Round up so that a sequence of slightly growing requests reallocates rarely. */
+    if (floats > SIZE_MAX / sizeof(float) - 4096) {
+        snprintf(msg, EDM_OPS_MSG, "scratch of %zu floats is too large", floats);
+        return 1;
+    }
     size_t want = (floats + 4095) & ~(size_t)4095;
     for (int t = 0; t < cx->threads; t++) {
         if (cx->scratch_cap[t] >= floats) continue;
@@ -104,6 +109,7 @@ void edm_cpu_sgemm(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, in
 
 static void *cpu_alloc(void *ctx, size_t bytes) {
     (void)ctx;
+    if (bytes > SIZE_MAX - 63) return NULL;
     size_t n = (bytes + 63) & ~(size_t)63; /* aligned_alloc wants a multiple of the alignment */
     return aligned_alloc(64, n ? n : 64);
 }
