@@ -498,11 +498,37 @@ static void test_cpu_vec(void) {
     CHECK(same, "dispatched silu differs from the 4-lane silu");
 }
 
+/* Steady state allocates nothing: a repeated conv reuses the per-thread scratch. */
+static void test_cpu_scratch_steady(void) {
+    edm_backend_options o;
+    edm_backend_options_default(&o);
+    o.kind = EDM_BACKEND_CPU;
+    o.threads = 2;
+    edm_error err;
+    edm_backend *b = NULL;
+    if (edm_backend_cpu_new(&o, &b, &err) != EDM_OK) {
+        CHECK(0, "cpu backend: %s", err.message);
+        return;
+    }
+    B = b;
+    B_label = "cpu2";
+    tb in = tb_rand(4, 16, 12, 12, -1, 1), w = tb_rand(8, 16, 3, 3, -1, 1), out = tb_new(4, 8, 12, 12);
+    struct cpu_ctx *cx = b->ctx;
+    edm_op_conv2d(b, &out.t, &in.t, &w.t, NULL, 1, NULL, 1.0f);
+    float *first[2] = {cx->scratch[0], cx->scratch[1]};
+    for (int i = 0; i < 3; i++) edm_op_conv2d(b, &out.t, &in.t, &w.t, NULL, 1, NULL, 1.0f);
+    CHECK(!b->failed && first[0] && cx->scratch[0] == first[0] && cx->scratch[1] == first[1],
+          "scratch reallocated in steady state");
+    tb_free(&in), tb_free(&w), tb_free(&out);
+    edm_backend_free(b);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* keep the table and FAIL lines (stderr) in order */
     init_filters();
     test_cpu_constructor();
     test_cpu_vec();
+    test_cpu_scratch_steady();
 
     const int threads[] = {1, 3, 0};
     for (int i = 0; i < 3; i++) {
