@@ -214,7 +214,7 @@ def main(argv=None):
         dev_name = "cpu (%s, %d threads)" % (platform.processor() or platform.machine(), torch.get_num_threads())
     if args.reserve_s is None:
         if device.type == "cuda":
-            args.reserve_s = 10 + (10 if args.sample_check else 0) + (45 if args.eval_per_class else 0)
+            args.reserve_s = 10 + (10 if args.sample_check else 0) + (30 if args.eval_per_class else 0)
         else:
             args.reserve_s = 3.0
     deadline = T_START + args.minutes * 60 - args.reserve_s
