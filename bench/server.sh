@@ -70,31 +70,50 @@ nfe=$(curl -s -X POST "$URL/v1/images/generations" -H 'Content-Type: application
 echo "edmd bench: $(grep 'ready:' "$TMP/edmd.log" | sed 's/^edmd: ready: //')"
 echo "model $MODEL, $STEPS steps ($nfe NFE per image), one image per request, ${SECS}s per run after ${WARMUP}s warm-up"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%8s %10s %9s %9s %11s %13s %12s %7s %16s\n' clients "images/s" "p50 ms" "p99 ms" "mean batch" "latency ovh" "engine img/s" ratio "CPU ms/img h+e"
+printf '%8s %10s %9s %9s %11s %13s %12s %7s %14s %16s %10s\n' clients "images/s" "p50 ms" "p99 ms" "mean batch" "latency ovh" "engine img/s" ratio "modal b: ratio" "CPU ms/img h+e" "CPU ratio"
 results="["
 for c in $CLIENTS; do
     e0=$(metric edm_denoiser_evaluations_total); b0=$(metric edm_denoiser_batches_total)
+    hist0=$(curl -s "$URL/metrics" | grep '^edm_batch_size_bucket')
     read -r h0 n0 c0 <<<"$(cpu)"; i0=$(metric 'edm_images_total{outcome="completed"}')
     load=$("$OUT/server_load" "$URL/v1/images/generations" "$c" "$SECS" "$BODY" "$WARMUP") || true
     e1=$(metric edm_denoiser_evaluations_total); b1=$(metric edm_denoiser_batches_total)
+    hist1=$(curl -s "$URL/metrics" | grep '^edm_batch_size_bucket')
     read -r h1 n1 c1 <<<"$(cpu)"; i1=$(metric 'edm_images_total{outcome="completed"}')
+    # the batch size that carried most images in this run (histogram bucket, capped at max-batch)
+    modal=$(paste <(echo "$hist0") <(echo "$hist1") | awk -v mb="$MAX_BATCH" '{
+        le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le); c = $4 - $2 - prev; prev = $4 - $2
+        if (le == "+Inf") le = 1e9; if (le + 0 > mb) le = mb
+        if (c * le > best) { best = c * le; modal = le } } END { print modal + 0 }')
     imgs=$((i1 - i0)); [ $imgs -gt 0 ] || imgs=1
     cpu_http=$(awk "BEGIN { printf \"%.3f\", ($h1 - $h0) * $TICK_MS / $imgs }")
     cpu_enc=$(awk "BEGIN { printf \"%.3f\", ($n1 - $n0) * $TICK_MS / $imgs }")
     cpu_comp=$(awk "BEGIN { printf \"%.2f\", ($c1 - $c0) * $TICK_MS / $imgs }")
     mean_batch=$(awk "BEGIN { printf \"%.2f\", ($e1 - $e0) / (($b1 - $b0) > 0 ? ($b1 - $b0) : 1) }")
     batch=$(awk "BEGIN { b = int($mean_batch + 0.5); print (b < 1 ? 1 : b) }")
-    # the engine alone at the same batch size: enough images for a few full batches
-    n=$((batch * 3)); [ $n -lt 12 ] && n=12
-    eng=$("$EDM" sample --model "$MODEL" --seeds "0-$((n - 1))" --steps "$STEPS" --batch "$batch" \
-        --threads "$COMPUTE_THREADS" --out "$TMP/x.npy" 2>&1 | grep -o '[0-9.]* images/s' | cut -d' ' -f1)
+    # the engine alone at the same batch size (the mean; and the size that carried most
+    # images, when that differs: the engine's cost per image is not monotonic in the batch)
+    engine() { # batch -> "images/s cpu_ms_per_image" of edm sample alone
+        local b=$1 n=$(($1 * 3)) TIMEFORMAT='%U %S'
+        [ $n -lt 12 ] && n=12
+        { time "$EDM" sample --model "$MODEL" --seeds "0-$((n - 1))" --steps "$STEPS" --batch "$b" \
+            --threads "$COMPUTE_THREADS" --out "$TMP/x.npy" >"$TMP/eng.out" 2>&1; } 2>"$TMP/eng.time"
+        echo "$(grep -o '[0-9.]* images/s' "$TMP/eng.out" | cut -d' ' -f1) $(awk -v n=$n '{ printf "%.3f", ($1 + $2) * 1000 / n }' "$TMP/eng.time")"
+    }
+    read -r eng eng_cpu <<<"$(engine "$batch")"
+    eng_modal=$eng
+    [ "$modal" -gt 0 ] && [ "$modal" != "$batch" ] && read -r eng_modal _ <<<"$(engine "$modal")"
     ips=$(jq .images_per_s <<<"$load")
     ratio=$(awk "BEGIN { printf \"%.3f\", $ips / $eng }")
-    printf '%8d %10.3f %9.1f %9.1f %11s %10.3f ms %12.3f %7s %16s\n' "$c" "$ips" "$(jq .p50_ms <<<"$load")" \
+    ratio_modal=$(awk "BEGIN { printf \"%.3f\", $ips / $eng_modal }")
+    # the same comparison in CPU time, which a busy machine does not distort: the engine's CPU
+    # per image over the daemon's (compute + HTTP + PNG) CPU per image
+    cpu_ratio=$(awk "BEGIN { d = $cpu_comp + $cpu_http + $cpu_enc; printf \"%.3f\", (d > 0 ? $eng_cpu / d : 0) }")
+    printf '%8d %10.3f %9.1f %9.1f %11s %10.3f ms %12.3f %7s %14s %16s %10s\n' "$c" "$ips" "$(jq .p50_ms <<<"$load")" \
         "$(jq .p99_ms <<<"$load")" "$mean_batch" "$(jq .overhead_ms_per_image <<<"$load")" "$eng" "$ratio" \
-        "$cpu_http+$cpu_enc"
+        "$modal: $ratio_modal" "$cpu_http+$cpu_enc" "$cpu_ratio"
     [ "$(jq .errors <<<"$load")" = 0 ] || echo "  ($(jq .errors <<<"$load") errors)"
-    results="$results$(jq -c ". + {mean_batch: $mean_batch, engine_batch: $batch, engine_images_per_s: $eng, ratio: $ratio, cpu_ms_per_image: {http: $cpu_http, png: $cpu_enc, compute: $cpu_comp}}" <<<"$load"),"
+    results="$results$(jq -c ". + {mean_batch: $mean_batch, engine_batch: $batch, engine_images_per_s: $eng, ratio: $ratio, modal_batch: $modal, engine_images_per_s_modal: $eng_modal, ratio_modal: $ratio_modal, engine_cpu_ms_per_image: $eng_cpu, cpu_ratio: $cpu_ratio, cpu_ms_per_image: {http: $cpu_http, png: $cpu_enc, compute: $cpu_comp}}" <<<"$load"),"
 done
 kill -TERM "$PID"; wait "$PID" || true; PID=""
 
@@ -120,5 +139,7 @@ if [ -f "$TINY" ]; then
 fi
 echo "${results%,}]" | jq . >"$OUT/server.json"
 echo "latency ovh: client latency minus the server's queue and sampling time (HTTP, JSON, job setup, PNG, base64,"
-echo "  thread hand-offs), per image; CPU ms/img h+e: CPU time of the HTTP threads + the PNG encoders per image"
+echo "  thread hand-offs), per image; CPU ms/img h+e: CPU time of the HTTP threads + the PNG encoders per image;"
+echo "  modal b: the batch size that carried most images, and the ratio to the engine at that size;"
+echo "  CPU ratio: edm sample's CPU time per image (mean batch) / the daemon's (compute + HTTP + PNG) CPU per image"
 echo "results: $OUT/server.json"
