@@ -60,13 +60,15 @@ need_daemon() {
 }
 
 # srv_start NAME [options]: logs in $TMP/NAME.log, access log in $TMP/NAME.access
-# (the daemon is a background job: wait for other jobs by pid, never with a bare `wait`)
+# (the daemon is a background job: wait for other jobs by pid, never with a bare `wait`).
+# The timing of the tests assumes the CPU backend (EDMD_TEST_BACKEND, default cpu) with
+# EDMD_TEST_THREADS compute threads (default 1).
 srv_start() {
     local name=$1; shift
     rm -f "$TMP/port"
     SRV_LOG=$TMP/$name.log
     "$EDMD" --host 127.0.0.1 --port 0 --port-file "$TMP/port" --access-log "$TMP/$name.access" \
-        --compute-threads "${EDMD_TEST_THREADS:-1}" "$@" >"$SRV_LOG" 2>&1 &
+        --backend "${EDMD_TEST_BACKEND:-cpu}" --compute-threads "${EDMD_TEST_THREADS:-1}" "$@" >"$SRV_LOG" 2>&1 &
     SRV_PID=$!
     local i
     for i in $(seq 1 300); do

@@ -69,8 +69,9 @@ check "deadline frees the worker" wait_until 5 idle_worker
 long=$(post /v1/jobs '{"seed": 4, "steps": 500}' | sed '$d' | jq -r .id)
 check "long job 2 runs" wait_until 20 running_with_progress "$long"
 late=$(post /v1/jobs '{"seed": 5, "steps": 3, "timeout_ms": 200}' | sed '$d' | jq -r .id)
-sleep 0.6
-eq "deadline while queued: job failed" "$(job_field "$late" '[.status, .error.code] | join(" ")')" "failed deadline_exceeded"
+late_failed() { [ "$(job_field "$late" .status)" = failed ]; }
+check "deadline while queued: job failed" wait_until 5 late_failed
+eq "deadline while queued: error" "$(job_field "$late" '[.error.code, .progress.nfe_done] | map(tostring) | join(" ")')" "deadline_exceeded 0"
 
 # a full queue: 429 with Retry-After, while the accepted work completes
 for i in 1 2 3; do bg_gen "$TMP/q$i.json" "{\"seed\": $((10 + i)), \"steps\": 3}"; done
