@@ -125,8 +125,9 @@ int main(int argc, char **argv) {
     srv.cfg = &cfg;
     srv.limits = (struct srv_req_limits){(int)cfg.max_n, (int)cfg.max_steps, cfg.timeout_ms, cfg.max_timeout_ms};
     if (srv_http_start(&srv, err, sizeof err)) goto fail;
-    fprintf(stderr, "edmd: listening on http://%s:%u (loading %d model%s)\n", cfg.host, srv.port,
-            cfg.models.n, cfg.models.n == 1 ? "" : "s");
+    int v6 = strchr(cfg.host, ':') != NULL; /* an IPv6 address goes in brackets in a URL */
+    fprintf(stderr, "edmd: listening on http://%s%s%s:%u (loading %d model%s)\n", v6 ? "[" : "", cfg.host,
+            v6 ? "]" : "", srv.port, cfg.models.n, cfg.models.n == 1 ? "" : "s");
     if (cfg.port_file && *cfg.port_file && write_port_file(cfg.port_file, srv.port)) {
         snprintf(err, sizeof err, "port-file %s: %s", cfg.port_file, strerror(errno));
         goto fail;
