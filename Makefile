@@ -108,6 +108,9 @@ $(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
 
+# openapi_doc.c embeds the JSON with .incbin, which -MMD cannot see.
+$(BUILD)/obj/server/openapi_doc.o: server/openapi.json
+
 $(BUILD)/edmd: $(SRV_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(SRV_LDLIBS) $(LDLIBS) -o $@
 
