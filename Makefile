@@ -25,7 +25,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werr
 CFLAGS  += -std=c11 $(OPT) -g $(WARN) -D_GNU_SOURCE -fopenmp -Iinclude \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread $(SAN)
 LDFLAGS += -fopenmp $(SAN)
-LDLIBS  += -lopenblas -ljansson -lpng -lm -lpthread
+LDLIBS  += -lopenblas -ljansson -lpng -lz -lm -lpthread
 
 ifeq ($(CUDA),auto)
   ifneq ($(NVCC),)
