@@ -30,7 +30,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The sources are what .dockerignore lets through (Makefile, include/, core/, server/,
-# tools/edm/, tools/embed/, web/); tests/deploy checks that make needs nothing else.
+# tools/edm/, tools/embed/, server/web/); tests/deploy checks that make needs nothing else.
 COPY . .
 RUN make CUDA=0 BUILD=build -j"$(nproc)" build/edmd build/edm
 
@@ -67,7 +67,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The sources are what .dockerignore lets through (Makefile, include/, core/, server/,
-# tools/edm/, tools/embed/, web/); tests/deploy checks that make needs nothing else.
+# tools/edm/, tools/embed/, server/web/); tests/deploy checks that make needs nothing else.
 COPY . .
 # CUDA=1 fails the build if nvcc is missing rather than silently building the CPU backend.
 RUN make CUDA=1 BUILD=build -j"$(nproc)" build/edmd build/edm

@@ -67,7 +67,7 @@ TEST_HELP   := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(TEST_SRCS),$(wildc
 LIB         := $(BUILD)/libedm.a
 
 SRV_LDLIBS  := -lmicrohttpd
-WEB_FILES   := $(sort $(wildcard web/*))
+WEB_FILES   := $(sort $(wildcard server/web/*))
 # The web page is compiled into edmd (tools/embed); server/web_assets.h declares the table.
 ifneq ($(SRV_OBJS),)
   SRV_OBJS  += $(BUILD)/obj/gen/web_assets.o
@@ -102,7 +102,7 @@ $(BUILD)/tools/embed: tools/embed/embed.c
 
 $(BUILD)/gen/web_assets.c: $(BUILD)/tools/embed $(WEB_FILES)
 	@mkdir -p $(dir $@)
-	$(BUILD)/tools/embed $@ web/ $(WEB_FILES)
+	$(BUILD)/tools/embed $@ server/web/ $(WEB_FILES)
 
 $(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c
 	@mkdir -p $(dir $@)

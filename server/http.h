@@ -59,7 +59,7 @@ enum srv_route {
     SRV_ROUTE_READYZ,
     SRV_ROUTE_METRICS,
     SRV_ROUTE_OPENAPI,
-    SRV_ROUTE_WEB,       /* the page (web/); routes from here on need the engine loaded */
+    SRV_ROUTE_WEB,       /* the page (server/web/); routes from here on need the engine loaded */
     SRV_ROUTE_MODELS,
     SRV_ROUTE_GENERATE,
     SRV_ROUTE_JOBS,

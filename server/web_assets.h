@@ -1,5 +1,5 @@
 /*
- * web_assets.h - the web page (web/), compiled into edmd at build time by tools/embed
+ * web_assets.h - the web page (server/web/), compiled into edmd at build time by tools/embed
  * ($(BUILD)/gen/web_assets.c): one row per file, path "/name", NUL-terminated data.
  */
 #ifndef SRV_WEB_ASSETS_H

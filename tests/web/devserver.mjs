@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
+const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../server/web');
 const upstream = new URL(process.argv[2] || 'http://127.0.0.1:8080');
 const portFile = process.argv[3];
 const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };

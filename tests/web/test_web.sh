@@ -8,7 +8,7 @@
 #
 # Needs: chromium (apt-get install chromium), node and playwright-core (npm ci in tests/web).
 # Without them the test is skipped (exit 0).
-# WEB_DEV=1: serve web/ from the working tree (tests/web/devserver.mjs) in front of edmd,
+# WEB_DEV=1: serve server/web/ from the working tree (tests/web/devserver.mjs) in front of edmd,
 # to work on the page without rebuilding; the default loads the page from edmd itself.
 set -u
 cd "$(dirname "$0")/../.."
@@ -92,21 +92,21 @@ API_KEY=web-test-key-$RANDOM$RANDOM
 start_edmd main --model cond="$MODEL_COND" --model rgb="$MODEL_RGB" || { fail "edmd start"; finish; }
 start_edmd keyed --model cond="$MODEL_COND" --api-key "$API_KEY" || { fail "edmd start (api key)"; finish; }
 
-# ---- the page is served by edmd itself, byte for byte the files of web/ ------------------
+# ---- the page is served by edmd itself, byte for byte the files of server/web/ ------------------
 WEB_URL=$URL_main/ KEY_WEB_URL=$URL_keyed/
 ct=$(curl -s -o "$TMP/index" -w '%{http_code} %{content_type}' "$URL_main/")
 use_dev=${WEB_DEV:-0}
 if [[ "$ct" == "200 text/html"* ]]; then pass; else
     fail "GET / on edmd: $ct (want 200 text/html)"
-    echo "edmd does not serve the page: the browser part runs on web/ through tests/web/devserver.mjs"
+    echo "edmd does not serve the page: the browser part runs on server/web/ through tests/web/devserver.mjs"
     use_dev=1
 fi
-for f in web/*; do
-    name=${f#web/}
+for f in server/web/*; do
+    name=${f#server/web/}
     got=$(curl -s -o "$TMP/asset" -w '%{http_code}' "$URL_main/$name")
-    if [ "$got" = 200 ] && cmp -s "$TMP/asset" "$f"; then pass; else fail "GET /$name on edmd ($got) is not web/$name"; fi
+    if [ "$got" = 200 ] && cmp -s "$TMP/asset" "$f"; then pass; else fail "GET /$name on edmd ($got) is not server/web/$name"; fi
 done
-if cmp -s "$TMP/index" web/index.html; then pass; else fail "GET / on edmd is not web/index.html"; fi
+if cmp -s "$TMP/index" server/web/index.html; then pass; else fail "GET / on edmd is not server/web/index.html"; fi
 # the page and its files need no key (the API does)
 got=$(curl -s -o /dev/null -w '%{http_code}' "$URL_keyed/")
 if [ "$got" = 200 ]; then pass; else fail "GET / on a daemon with API keys: $got (want 200: the page itself needs no key)"; fi
