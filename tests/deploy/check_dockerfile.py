@@ -439,14 +439,8 @@ def main():
                     if nt:
                         untracked.append(f"line {ins.line}: {s}: {len(nt)} untracked, e.g. {nt[0]}")
                 copies.setdefault(st.name, []).append((s, dest, files))
-    # the bundled model is trained by another step; until it is committed, say so loudly
-    pending = [m for m in missing if re.search(r": models/?$", m)]
-    missing = [m for m in missing if m not in pending]
     R.ok("every COPY source exists in the context and survives .dockerignore",
          not missing, "; ".join(missing))
-    if pending:
-        R.skip("COPY models/ has the bundled model", "models/ is not in the tree yet: "
-               "docker build fails until models/mnist-edm.safetensors is committed")
     if tracked is None:
         R.skip("COPY sources are committed", "not a git checkout")
     elif untracked:
@@ -631,11 +625,8 @@ def main():
                 src_for = os.path.join(os.path.normpath(src), mp[len(d) + 1:])
         R.ok(f"{n}: the default model is a file the stage copies", bool(mp) and src_for is not None, mp)
         if src_for is not None:
-            if os.path.isfile(os.path.join(repo, src_for)):
-                R.ok(f"{n}: the bundled model {src_for} exists", True)
-            else:
-                R.skip(f"{n}: the bundled model {src_for} exists",
-                       "not in the tree yet (being trained); docker build needs it")
+            R.ok(f"{n}: the bundled model {src_for} exists",
+                 os.path.isfile(os.path.join(repo, src_for)), "docker build needs it")
 
     # --- runtime libraries of the CPU image (ldd of a CPU build on this Debian)
     cpu = by_name.get("cpu")
