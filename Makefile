@@ -134,8 +134,8 @@ bench: all
 bench-server: all
 	BUILD=$(BUILD) bench/server.sh
 
-run: all
-	BUILD=$(BUILD) deploy/run-local.sh
+run: $(BUILD)/edmd
+	BUILD=$(BUILD) deploy/run-local.sh $(MODEL)
 
 clean:
 	rm -rf build build-asan
