@@ -110,8 +110,12 @@ enum edm_status edm_net_conv(edm_net *net, edm_error *err, edm_conv *c, const ch
                              int filter_len);
 enum edm_status edm_net_gnorm(edm_net *net, edm_error *err, edm_gnorm *g, const char *prefix,
                               int channels, float eps);
-edm_module *edm_net_add_module(edm_net *net, int decoder, enum edm_module_kind kind,
-                               const char *name, int res);
+/* Appends a module "{res}x{res}_{suffix}" to the encoder or decoder; prefix gets its
+ * state_dict prefix ("model.enc.32x32_block0"). */
+enum edm_status edm_net_module(edm_net *net, edm_error *err, int decoder,
+                               enum edm_module_kind kind, int res, const char *suffix,
+                               edm_module **out, char prefix[EDM_NAME_MAX]);
+int edm_config_has_attn(const edm_config *cfg, int res);
 
 typedef struct edm_block_opts {
     int emb, up, down, attention, num_heads, channels_per_head, adaptive_scale, resample_proj;
@@ -120,6 +124,10 @@ typedef struct edm_block_opts {
 } edm_block_opts;
 enum edm_status edm_net_block(edm_net *net, edm_error *err, edm_block *b, const char *prefix,
                               int in, int out, const edm_block_opts *o);
+/* The first decoder modules of a level: in0 (attention) and in1 at the deepest level, else
+ * an up block; channels in = out. bo is copied (its attention/up are set here). */
+enum edm_status edm_net_decoder_head(edm_net *net, edm_error *err, int deepest, int res,
+                                     int channels, edm_block_opts bo);
 
 /* ---- forward pass (net_forward.c, unet_block.c) --------------------------------------- */
 

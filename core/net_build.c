@@ -94,17 +94,47 @@ enum edm_status edm_net_gnorm(edm_net *net, edm_error *err, edm_gnorm *g, const 
     return edm_net_param(net, err, &g->bias, 0, name, 1, channels, 0, 0, 0);
 }
 
-edm_module *edm_net_add_module(edm_net *net, int decoder, enum edm_module_kind kind,
-                               const char *name, int res) {
+enum edm_status edm_net_module(edm_net *net, edm_error *err, int decoder,
+                               enum edm_module_kind kind, int res, const char *suffix,
+                               edm_module **out, char prefix[EDM_NAME_MAX]) {
     int *count = decoder ? &net->n_dec : &net->n_enc;
     edm_module *list = decoder ? net->dec : net->enc;
-    if (*count >= EDM_MAX_MODULES) return NULL;
+    if (*count >= EDM_MAX_MODULES)
+        return edm_error_set(err, EDM_EFORMAT, "network has more than %d modules", EDM_MAX_MODULES);
     edm_module *m = &list[(*count)++];
     memset(m, 0, sizeof *m);
     m->kind = kind;
-    snprintf(m->name, sizeof m->name, "%s", name);
+    snprintf(m->name, sizeof m->name, "%dx%d_%s", res, res, suffix);
+    snprintf(prefix, EDM_NAME_MAX, "model.%s.%s", decoder ? "dec" : "enc", m->name);
     m->res = res;
-    return m;
+    *out = m;
+    return EDM_OK;
+}
+
+int edm_config_has_attn(const edm_config *cfg, int res) {
+    for (int i = 0; i < cfg->num_attn_res; i++)
+        if (cfg->attn_resolutions[i] == res) return 1;
+    return 0;
+}
+
+enum edm_status edm_net_decoder_head(edm_net *net, edm_error *err, int deepest, int res,
+                                     int channels, edm_block_opts bo) {
+    char prefix[EDM_NAME_MAX];
+    edm_module *m;
+    enum edm_status st;
+    bo.attention = 0;
+    if (!deepest) {
+        bo.up = 1;
+        if ((st = edm_net_module(net, err, 1, EDM_MOD_BLOCK, res, "up", &m, prefix))) return st;
+        return edm_net_block(net, err, &m->block, prefix, channels, channels, &bo);
+    }
+    /* in0 has attention whatever attn_resolutions says; in1 never does. */
+    bo.attention = 1;
+    if ((st = edm_net_module(net, err, 1, EDM_MOD_BLOCK, res, "in0", &m, prefix))) return st;
+    if ((st = edm_net_block(net, err, &m->block, prefix, channels, channels, &bo))) return st;
+    bo.attention = 0;
+    if ((st = edm_net_module(net, err, 1, EDM_MOD_BLOCK, res, "in1", &m, prefix))) return st;
+    return edm_net_block(net, err, &m->block, prefix, channels, channels, &bo);
 }
 
 /* UNetBlock (spec 1.5): submodules in registration order. */

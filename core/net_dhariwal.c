@@ -12,16 +12,10 @@
 #include "net.h"
 #include "status.h"
 
-static int has_attn(const edm_config *cfg, int res) {
-    for (int i = 0; i < cfg->num_attn_res; i++)
-        if (cfg->attn_resolutions[i] == res) return 1;
-    return 0;
-}
-
 enum edm_status edm_net_build_dhariwal(edm_net *net, edm_error *err) {
     const edm_config *cfg = &net->cfg;
     const int mc = cfg->model_channels, R = cfg->img_resolution, L = cfg->num_levels;
-    char name[48], prefix[EDM_NAME_MAX];
+    char suffix[32], prefix[EDM_NAME_MAX];
     enum edm_status st;
     net->emb_channels = mc * cfg->channel_mult_emb;
     net->noise_channels = mc;
@@ -58,24 +52,21 @@ enum edm_status edm_net_build_dhariwal(edm_net *net, edm_error *err) {
     int skips[EDM_MAX_MODULES], n_skips = 0;
     int cout = net->in_channels;
     edm_module *m;
-#define ADD(dec, kind, fmt, ...)                                                               \
+#define ADD(dec, kind, sfx)                                                                    \
     do {                                                                                       \
-        snprintf(name, sizeof name, fmt, __VA_ARGS__);                                         \
-        snprintf(prefix, sizeof prefix, "model.%s.%s", (dec) ? "dec" : "enc", name);           \
-        m = edm_net_add_module(net, dec, kind, name, res);                                     \
-        if (!m) return edm_error_set(err, EDM_EFORMAT, "too many modules");                    \
+        if ((st = edm_net_module(net, err, dec, kind, res, sfx, &m, prefix))) return st;       \
     } while (0)
 
     for (int level = 0; level < L; level++) {
         int res = R >> level, mult = cfg->channel_mult[level];
         if (level == 0) {
-            ADD(0, EDM_MOD_CONV, "%dx%d_conv", res, res);
+            ADD(0, EDM_MOD_CONV, "conv");
             if ((st = edm_net_conv(net, err, &m->conv, prefix, cout, mc * mult, 3, 1, 0, 0, 0, 0)))
                 return st;
             cout = mc * mult;
         } else {
             bo.down = 1, bo.attention = 0;
-            ADD(0, EDM_MOD_BLOCK, "%dx%d_down", res, res);
+            ADD(0, EDM_MOD_BLOCK, "down");
             if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
             bo.down = 0;
         }
@@ -83,8 +74,9 @@ enum edm_status edm_net_build_dhariwal(edm_net *net, edm_error *err) {
         for (int idx = 0; idx < cfg->num_blocks; idx++) {
             int cin = cout;
             cout = mc * mult;
-            bo.attention = has_attn(cfg, res);
-            ADD(0, EDM_MOD_BLOCK, "%dx%d_block%d", res, res, idx);
+            bo.attention = edm_config_has_attn(cfg, res);
+            snprintf(suffix, sizeof suffix, "block%d", idx);
+            ADD(0, EDM_MOD_BLOCK, suffix);
             if ((st = edm_net_block(net, err, &m->block, prefix, cin, cout, &bo))) return st;
             skips[n_skips++] = cout;
         }
@@ -92,25 +84,14 @@ enum edm_status edm_net_build_dhariwal(edm_net *net, edm_error *err) {
 
     for (int level = L - 1; level >= 0; level--) {
         int res = R >> level, mult = cfg->channel_mult[level];
-        if (level == L - 1) {
-            bo.attention = 1;
-            ADD(1, EDM_MOD_BLOCK, "%dx%d_in0", res, res);
-            if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
-            bo.attention = 0;
-            ADD(1, EDM_MOD_BLOCK, "%dx%d_in1", res, res);
-            if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
-        } else {
-            bo.up = 1, bo.attention = 0;
-            ADD(1, EDM_MOD_BLOCK, "%dx%d_up", res, res);
-            if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
-            bo.up = 0;
-        }
+        if ((st = edm_net_decoder_head(net, err, level == L - 1, res, cout, bo))) return st;
         for (int idx = 0; idx <= cfg->num_blocks; idx++) {
             int skip_ch = skips[--n_skips];
             int cin = cout + skip_ch;
             cout = mc * mult;
-            bo.attention = has_attn(cfg, res);
-            ADD(1, EDM_MOD_BLOCK, "%dx%d_block%d", res, res, idx);
+            bo.attention = edm_config_has_attn(cfg, res);
+            snprintf(suffix, sizeof suffix, "block%d", idx);
+            ADD(1, EDM_MOD_BLOCK, suffix);
             if ((st = edm_net_block(net, err, &m->block, prefix, cin, cout, &bo))) return st;
             m->concat = skip_ch;
         }
