@@ -7,7 +7,7 @@
  * form parses back. A broken promise aborts, which the fuzzer reports as a crash.
  *
  *   clang -fsanitize=fuzzer,address ... (tests/fuzz_server/fuzz.sh)
- *   cc ... replay.c                      (tests/fuzz_server/test_replay.sh, in `make test`)
+ *   cc ... tests/fuzz/replay.c           (tests/fuzz_server/test_replay.sh, in `make test`)
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -17,6 +17,7 @@
 #include "json_req.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int edm_fuzz_accepts(const uint8_t *data, size_t size);
 
 static const struct srv_catalog_entry models[] = {{"uncond", 0, 18}, {"cond", 10, 40}, {"m3", 1000, 2}};
 static const struct srv_catalog catalog = {models, 3};
@@ -65,4 +66,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(s);
     }
     return 0;
+}
+
+/* For the shared replay driver (tests/fuzz/replay.c): whether the parser accepts the input. */
+int edm_fuzz_accepts(const uint8_t *data, size_t size) {
+    struct srv_gen_request r;
+    struct srv_error e;
+    srv_error_clear(&e);
+    if (srv_json_req_parse_generate((const char *)data, size, &catalog, &limits, &r, &e) != SRV_OK)
+        return 0;
+    srv_gen_request_clear(&r);
+    return 1;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Replays the request-parser fuzz corpus (tests/fuzz_server/corpus/, plus crashes/ when
-# present) through fuzz_request.c with a plain main() (replay.c), built by cc: no clang
+# present) through fuzz_request.c with the shared plain main() (tests/fuzz/replay.c), built by cc: no clang
 # needed. A BUILD whose name contains "asan" adds the sanitizers. With FUZZ_SECONDS set and
 # clang's libFuzzer present it then also fuzzes for that long (tests/fuzz_server/fuzz.sh).
 # Ends with "N passed, N failed, N skipped".
@@ -15,7 +15,7 @@ case "$BUILD" in *asan*) SAN="-fsanitize=address,undefined -fno-omit-frame-point
 CFLAGS="-std=c11 -O1 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror -D_GNU_SOURCE -Iinclude -Iserver $SAN"
 # the parser and the two engine files it needs (sampler parameters, status messages)
 SRCS="server/json_req.c server/errors.c core/sampler_params.c core/status.c"
-if ! $CC $CFLAGS -Icore tests/fuzz_server/fuzz_request.c tests/fuzz_server/replay.c $SRCS -ljansson -lm \
+if ! $CC $CFLAGS -Icore tests/fuzz_server/fuzz_request.c tests/fuzz/replay.c $SRCS -ljansson -lm \
     -o "$OUT/replay_request"; then
     echo "FAIL: build of replay_request"
     echo "0 passed, 1 failed, 0 skipped"

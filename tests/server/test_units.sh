@@ -16,7 +16,7 @@ fi
 SAN=""
 case "$BUILD" in *asan*) SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" ;; esac
 CFLAGS="-std=c11 -O1 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror -D_GNU_SOURCE -Iinclude -Iserver $SAN"
-if ! $CC $CFLAGS tests/server/unit_server.c server/json_req.c server/errors.c server/auth.c server/util.c \
+if ! $CC $CFLAGS -Itests/unit tests/server/unit_server.c server/json_req.c server/errors.c server/auth.c server/util.c \
     server/metrics.c "$BUILD/libedm.a" -fopenmp -lopenblas -ljansson -lpng -lm -lpthread -o "$OUT/unit_server"; then
     echo "FAIL: build of unit_server"
     echo "0 passed, 1 failed, 0 skipped"

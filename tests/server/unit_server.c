@@ -16,18 +16,7 @@
 #include "metrics.h"
 #include "util.h"
 
-static int passed, failed;
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            passed++;                                                                          \
-        } else {                                                                               \
-            failed++;                                                                          \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                               \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-        }                                                                                      \
-    } while (0)
+#include "check.h"
 
 static const struct srv_catalog_entry models[] = {{"uncond", 0, 18}, {"cond", 10, 40}};
 static const struct srv_catalog catalog = {models, 2};
@@ -268,6 +257,5 @@ int main(void) {
     test_base64();
     test_errors();
     test_metrics();
-    printf("%d passed, %d failed, 0 skipped\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_finish();
 }
