@@ -54,17 +54,17 @@ static void drop(edm_tensor *t) {
 }
 
 /* Best seconds per call of fn over reps runs (after a warm-up call); stops early past 2 s. */
-#define TIME_BEST(best, call)                                                                   \
-    do {                                                                                        \
-        call;                                                                                   \
-        best = 1e30;                                                                            \
-        double t_all = now();                                                                   \
-        for (int r_ = 0; r_ < 7 && now() - t_all < 2.0; r_++) {                                 \
-            double t0_ = now();                                                                 \
-            call;                                                                               \
-            double dt_ = now() - t0_;                                                           \
-            if (dt_ < best) best = dt_;                                                         \
-        }                                                                                       \
+#define TIME_BEST(best, call)                                                                      \
+    do {                                                                                           \
+        call;                                                                                      \
+        best = 1e30;                                                                               \
+        double t_all = now();                                                                      \
+        for (int r_ = 0; r_ < 7 && now() - t_all < 2.0; r_++) {                                    \
+            double t0_ = now();                                                                    \
+            call;                                                                                  \
+            double dt_ = now() - t0_;                                                              \
+            if (dt_ < best) best = dt_;                                                            \
+        }                                                                                          \
     } while (0)
 
 /* One plain multi-threaded SGEMM of the same shape; returns GFLOP/s. */
@@ -146,13 +146,18 @@ static void bench_fir(int N, int C, int R, int up, int L) {
     edm_tensor f = tensor(1, 1, L, L);
     memcpy(f.data, L == 2 ? f1 : f2, sizeof(float) * L * L);
     int pad = L == 4 ? 1 : 0;
-    edm_tensor in = tensor(N, C, R, R), out = up ? tensor(N, C, 2 * R, 2 * R) : tensor(N, C, R / 2, R / 2);
+    edm_tensor in = tensor(N, C, R, R),
+               out = up ? tensor(N, C, 2 * R, 2 * R) : tensor(N, C, R / 2, R / 2);
     double f0 = B->flops, sec;
-    if (up) edm_op_fir_up(B, &out, &in, &f, pad);
-    else edm_op_fir_down(B, &out, &in, &f, pad);
+    if (up)
+        edm_op_fir_up(B, &out, &in, &f, pad);
+    else
+        edm_op_fir_down(B, &out, &in, &f, pad);
     double flops = B->flops - f0;
-    if (up) TIME_BEST(sec, edm_op_fir_up(B, &out, &in, &f, pad));
-    else TIME_BEST(sec, edm_op_fir_down(B, &out, &in, &f, pad));
+    if (up)
+        TIME_BEST(sec, edm_op_fir_up(B, &out, &in, &f, pad));
+    else
+        TIME_BEST(sec, edm_op_fir_down(B, &out, &in, &f, pad));
     char name[96];
     snprintf(name, sizeof name, "fir_%s L%d %4d %2dx%-2d", up ? "up" : "down", L, C, R, R);
     report(name, sec, flops, 0);
@@ -219,8 +224,8 @@ static int t_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_
     account(key, now() - t0, 2.0 * out->n * out->c * out->h * out->w * (double)in->c * w->h * w->h);
     return rc;
 }
-static int t_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *f, int pad,
-                      char *msg) {
+static int t_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *f,
+                      int pad, char *msg) {
     double t0 = now();
     int rc = inner->fir_down(ctx, out, in, f, pad, msg);
     account("fir_down", now() - t0, 0);
@@ -257,7 +262,8 @@ static int t_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in, con
     account("bias_residual", now() - t0, 0);
     return rc;
 }
-static int t_concat(void *ctx, edm_tensor *out, const edm_tensor *a, const edm_tensor *b, char *msg) {
+static int t_concat(void *ctx, edm_tensor *out, const edm_tensor *a, const edm_tensor *b,
+                    char *msg) {
     double t0 = now();
     int rc = inner->concat(ctx, out, a, b, msg);
     account("concat", now() - t0, 0);
@@ -342,7 +348,8 @@ static int profile_network(const char *preset, int N, int reps) {
            preset, N, total * 1e3, flops / 1e9, flops / total / 1e9, cpu * 1e3);
     double order[NKEYS][2];
     int n = 0;
-    for (int i = 0; i < NKEYS && prof[i].key[0]; i++) order[n][0] = prof[i].sec, order[n][1] = i, n++;
+    for (int i = 0; i < NKEYS && prof[i].key[0]; i++)
+        order[n][0] = prof[i].sec, order[n][1] = i, n++;
     qsort(order, (size_t)n, sizeof order[0], cmp_prof);
     printf("%-34s %6s %10s %6s %9s\n", "op", "calls", "ms/eval", "share", "GFLOP/s");
     for (int j = 0; j < n; j++) {

@@ -31,8 +31,8 @@ int edm_cpu_check_f32(char *msg, const char *what, int n, const edm_tensor *cons
     for (int i = 0; i < n; i++) {
         if (!t[i]) continue;
         if (t[i]->dtype != EDM_F32) {
-            snprintf(msg, EDM_OPS_MSG, "%s %d has dtype %d; the cpu backend is fp32 only", what,
-                     i, (int)t[i]->dtype);
+            snprintf(msg, EDM_OPS_MSG, "%s %d has dtype %d; the cpu backend is fp32 only", what, i,
+                     (int)t[i]->dtype);
             return 1;
         }
         if (!t[i]->data) {
@@ -204,8 +204,8 @@ static int cpu_embed(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_
     return 0;
 }
 
-static int cpu_scale_rows(void *ctx, edm_tensor *out, const edm_tensor *in,
-                          const edm_tensor *coef, char *msg) {
+static int cpu_scale_rows(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *coef,
+                          char *msg) {
     struct cpu_ctx *cx = ctx;
     CPU_CHECK_F32(msg, out, in, coef);
     const int64_t row = (int64_t)in->c * in->h * in->w;

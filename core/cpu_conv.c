@@ -62,7 +62,8 @@ static void im2col(float *col, int64_t len, const float *in, int Ci, int H, int 
                         const float *src = in + (((int64_t)n * Ci + ci) * H + iy) * W;
                         for (int x = x0; x < a; x++) dst[x - x0] = 0.0f;
                         if (e - a >= 32) {
-                            memcpy(dst + (a - x0), src + (a + kx - pad), (size_t)(e - a) * sizeof(float));
+                            memcpy(dst + (a - x0), src + (a + kx - pad),
+                                   (size_t)(e - a) * sizeof(float));
                         } else {
                             for (int x = a; x < e; x++) dst[x - x0] = src[x + kx - pad];
                         }
@@ -183,7 +184,7 @@ int edm_cpu_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_t
 
 /* Range [lo, hi) of the indices u in [0, n) with 0 <= 2u + off < lim (fir_down columns) */
 static inline void span2(int n, int off, int lim, int *lo, int *hi) {
-    int a = off >= 0 ? 0 : (1 - off) / 2;      /* ceil(-off / 2) */
+    int a = off >= 0 ? 0 : (1 - off) / 2;             /* ceil(-off / 2) */
     int b = lim - off <= 0 ? 0 : (lim - off + 1) / 2; /* ceil((lim - off) / 2) */
     *lo = a;
     *hi = b < n ? b : n;
@@ -225,9 +226,12 @@ int edm_cpu_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const edm
     for (int64_t pl = 0; pl < planes; pl++) {
         float *o = y + pl * Ho * Wo;
         const float *src = x + pl * H * W;
-        if (L == 2) fir_down_plane(o, src, f, 2, H, W, Ho, Wo, pad);
-        else if (L == 4) fir_down_plane(o, src, f, 4, H, W, Ho, Wo, pad);
-        else fir_down_plane(o, src, f, L, H, W, Ho, Wo, pad);
+        if (L == 2)
+            fir_down_plane(o, src, f, 2, H, W, Ho, Wo, pad);
+        else if (L == 4)
+            fir_down_plane(o, src, f, 4, H, W, Ho, Wo, pad);
+        else
+            fir_down_plane(o, src, f, L, H, W, Ho, Wo, pad);
     }
     return 0;
 }
@@ -287,9 +291,12 @@ int edm_cpu_fir_up(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_t
         for (int64_t pl = 0; pl < planes; pl++) {
             float *o = y + pl * 4 * H * W;
             const float *src = x + pl * H * W;
-            if (L == 2) fir_up_plane(o, src, f4, 2, H, W, pad, ev, od);
-            else if (L == 4) fir_up_plane(o, src, f4, 4, H, W, pad, ev, od);
-            else fir_up_plane(o, src, f4, L, H, W, pad, ev, od);
+            if (L == 2)
+                fir_up_plane(o, src, f4, 2, H, W, pad, ev, od);
+            else if (L == 4)
+                fir_up_plane(o, src, f4, 4, H, W, pad, ev, od);
+            else
+                fir_up_plane(o, src, f4, L, H, W, pad, ev, od);
         }
     }
     return 0;

@@ -62,10 +62,10 @@ int edm_cpu_attention(void *ctx, edm_tensor *out, const edm_tensor *qkv, int hea
 
 /* Returns 0 when every non-NULL tensor is fp32 with data, else writes msg and returns 1. */
 int edm_cpu_check_f32(char *msg, const char *what, int n, const edm_tensor *const *t);
-#define CPU_CHECK_F32(msg, ...)                                                                \
-    do {                                                                                       \
-        const edm_tensor *const t_[] = {__VA_ARGS__};                                          \
-        if (edm_cpu_check_f32(msg, "operand", (int)(sizeof t_ / sizeof t_[0]), t_)) return 1;  \
+#define CPU_CHECK_F32(msg, ...)                                                                    \
+    do {                                                                                           \
+        const edm_tensor *const t_[] = {__VA_ARGS__};                                              \
+        if (edm_cpu_check_f32(msg, "operand", (int)(sizeof t_ / sizeof t_[0]), t_)) return 1;      \
     } while (0)
 
 static inline float *cpu_f(const edm_tensor *t) {

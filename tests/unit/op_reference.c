@@ -81,7 +81,8 @@ void ref_linear(float *out, const float *in, const float *w, const float *b, flo
     for (int n = 0; n < N; n++)
         for (int o = 0; o < O; o++) {
             double acc = 0;
-            for (int i = 0; i < K; i++) acc += (double)alpha * in[n * K + i] * w[(int64_t)o * K + i];
+            for (int i = 0; i < K; i++)
+                acc += (double)alpha * in[n * K + i] * w[(int64_t)o * K + i];
             if (beta != 0.0f) acc += (double)beta * out[n * O + o];
             if (b) acc += b[o];
             out[n * O + o] = (float)(act_silu ? silu(acc) : acc);
@@ -97,13 +98,15 @@ void ref_group_norm(float *out, const float *in, const float *gamma, const float
             double sum = 0, sq = 0, cnt = (double)Cg * HW;
             for (int c = g * Cg; c < (g + 1) * Cg; c++)
                 for (int p = 0; p < HW; p++) {
-                    double v = (double)in[((int64_t)n * C + c) * HW + p] + (pre_add ? pre_add[n * C + c] : 0.0);
+                    double v = (double)in[((int64_t)n * C + c) * HW + p] +
+                               (pre_add ? pre_add[n * C + c] : 0.0);
                     sum += v;
                 }
             double mu = sum / cnt;
             for (int c = g * Cg; c < (g + 1) * Cg; c++)
                 for (int p = 0; p < HW; p++) {
-                    double v = (double)in[((int64_t)n * C + c) * HW + p] + (pre_add ? pre_add[n * C + c] : 0.0);
+                    double v = (double)in[((int64_t)n * C + c) * HW + p] +
+                               (pre_add ? pre_add[n * C + c] : 0.0);
                     sq += (v - mu) * (v - mu);
                 }
             double rstd = 1.0 / sqrt(sq / cnt + (double)eps);
@@ -156,7 +159,8 @@ void ref_attention(float *out, const float *qkv, int N, int C, int P, int heads)
                 double mx = -INFINITY, den = 0;
                 for (int j = 0; j < P; j++) {
                     double s = 0;
-                    for (int c = 0; c < Ch; c++) s += QKV(c, 0, i) * (QKV(c, 1, j) / sqrt((double)Ch));
+                    for (int c = 0; c < Ch; c++)
+                        s += QKV(c, 0, i) * (QKV(c, 1, j) / sqrt((double)Ch));
                     w[j] = s;
                     if (s > mx) mx = s;
                 }
@@ -187,7 +191,8 @@ void ref_embed(float *out, const float *x, const float *freqs, int N, int half, 
 
 void ref_scale_rows(float *out, const float *in, const float *coef, int N, int64_t row) {
     for (int n = 0; n < N; n++)
-        for (int64_t i = 0; i < row; i++) out[n * row + i] = (float)((double)coef[n] * in[n * row + i]);
+        for (int64_t i = 0; i < row; i++)
+            out[n * row + i] = (float)((double)coef[n] * in[n * row + i]);
 }
 
 void ref_precond_out(float *out, const float *x, const float *F, const float *c_skip,

@@ -30,9 +30,9 @@ static const struct {
     const char *op;
     double rel;
 } tolerances[] = {
-    {"conv2d", 1e-5},      {"fir_down", 1e-6},    {"fir_up", 1e-6},        {"linear", 1e-5},
-    {"group_norm", 1e-5},  {"bias_residual", 1e-6}, {"concat", 0.0},       {"attention", 1e-5},
-    {"embed", 1e-6},       {"scale_rows", 1e-6},  {"precond_out", 1e-6},   {"upload", 0.0},
+    {"conv2d", 1e-5},     {"fir_down", 1e-6},      {"fir_up", 1e-6},      {"linear", 1e-5},
+    {"group_norm", 1e-5}, {"bias_residual", 1e-6}, {"concat", 0.0},       {"attention", 1e-5},
+    {"embed", 1e-6},      {"scale_rows", 1e-6},    {"precond_out", 1e-6}, {"upload", 0.0},
 };
 
 static double tolerance(const char *op) {
@@ -122,15 +122,17 @@ static void expect(const char *op, const char *what, tb *got, const float *ref) 
     int64_t bad = 0;
     for (int64_t i = 0; i < got->numel; i++) {
         double d = fabs((double)got->h[i] - (double)ref[i]);
-        if (!(d == d) || isinf(got->h[i])) bad++;
-        else if (d > max_abs) max_abs = d;
+        if (!(d == d) || isinf(got->h[i]))
+            bad++;
+        else if (d > max_abs)
+            max_abs = d;
         if (fabs((double)ref[i]) > max_ref) max_ref = fabs((double)ref[i]);
     }
     double rel = max_abs / (max_ref > 1e-30 ? max_ref : 1e-30);
     double tol = tolerance(op);
     int ok = !B->failed && bad == 0 && rel <= tol;
-    printf("%-5s %-13s %-46s max_abs %.2e max_rel %.2e (tol %.0e)%s\n", B_label, op, what,
-           max_abs, rel, tol, ok ? "" : "  <-- FAIL");
+    printf("%-5s %-13s %-46s max_abs %.2e max_rel %.2e (tol %.0e)%s\n", B_label, op, what, max_abs,
+           rel, tol, ok ? "" : "  <-- FAIL");
     CHECK(ok, "%s %s %s: %lld non-finite, max_rel %.3e > %.0e%s%s", B_label, op, what,
           (long long)bad, rel, tol, B->failed ? "; backend failed: " : "",
           B->failed ? B->message : "");
@@ -139,8 +141,8 @@ static void expect(const char *op, const char *what, tb *got, const float *ref) 
 
 /* ---- ops ------------------------------------------------------------------------------------- */
 
-static void case_conv(int N, int Ci, int H, int W, int Co, int k, int pad, int has_bias, int res_mode,
-                      float scale) {
+static void case_conv(int N, int Ci, int H, int W, int Co, int k, int pad, int has_bias,
+                      int res_mode, float scale) {
     /* res_mode: 0 none, 1 separate tensor, 2 residual is out itself */
     const int Ho = H + 2 * pad - k + 1, Wo = W + 2 * pad - k + 1;
     tb in = tb_rand(N, Ci, H, W, -1, 1);
@@ -149,15 +151,23 @@ static void case_conv(int N, int Ci, int H, int W, int Co, int k, int pad, int h
     tb out = tb_new(N, Co, Ho, Wo);
     tb res = tb_rand(N, Co, Ho, Wo, -2, 2);
     float *ref = malloc((size_t)out.numel * sizeof(float));
-    ref_conv2d(ref, in.h, w.h, has_bias ? bias.h : NULL, res_mode ? res.h : NULL, scale, N, Ci, H, W,
-               Co, k, pad);
-    if (res_mode == 2) edm_op_upload(B, &out.t, res.h); /* out holds the residual */
-    else tb_poison(&out);
+    ref_conv2d(ref, in.h, w.h, has_bias ? bias.h : NULL, res_mode ? res.h : NULL, scale, N, Ci, H,
+               W, Co, k, pad);
+    if (res_mode == 2)
+        edm_op_upload(B, &out.t, res.h); /* out holds the residual */
+    else
+        tb_poison(&out);
     edm_op_conv2d(B, &out.t, &in.t, &w.t, has_bias ? &bias.t : NULL, pad,
-                  res_mode == 1 ? &res.t : res_mode == 2 ? &out.t : NULL, scale);
+                  res_mode == 1   ? &res.t
+                  : res_mode == 2 ? &out.t
+                                  : NULL,
+                  scale);
     char what[128];
     snprintf(what, sizeof what, "[%d,%d,%d,%d] k%d p%d ->%d%s%s s%.3g", N, Ci, H, W, k, pad, Co,
-             has_bias ? " bias" : "", res_mode == 1 ? " res" : res_mode == 2 ? " res=out" : "",
+             has_bias ? " bias" : "",
+             res_mode == 1   ? " res"
+             : res_mode == 2 ? " res=out"
+                             : "",
              (double)scale);
     expect("conv2d", what, &out, ref);
     free(ref);
@@ -167,24 +177,24 @@ static void case_conv(int N, int Ci, int H, int W, int Co, int k, int pad, int h
 static void test_conv2d(void) {
     case_conv(1, 3, 5, 7, 5, 3, 1, 1, 0, 1.0f);
     case_conv(3, 6, 9, 4, 7, 3, 1, 1, 1, 0.70710678f);
-    case_conv(3, 6, 9, 4, 7, 3, 1, 1, 2, 0.70710678f); /* residual aliases out, small map */
-    case_conv(3, 13, 6, 5, 9, 1, 0, 1, 1, 1.0f);       /* 1x1 */
-    case_conv(2, 10, 17, 19, 6, 1, 0, 0, 0, 1.0f);     /* 1x1, P >= 256: no im2col */
-    case_conv(2, 10, 17, 19, 6, 1, 0, 1, 2, 0.5f);     /* ... with residual = out */
-    case_conv(3, 5, 20, 18, 6, 3, 1, 1, 1, 1.0f);      /* P = 360: one chunk per image */
-    case_conv(1, 4, 24, 27, 6, 3, 1, 0, 0, 1.0f);      /* P = 648 > chunk: split image */
-    case_conv(2, 4, 24, 27, 3, 3, 1, 1, 2, 0.3f);      /* ... residual = out */
-    case_conv(3, 5, 7, 6, 4, 5, 2, 1, 0, 1.0f);        /* general k */
-    case_conv(3, 5, 7, 6, 4, 2, 0, 1, 0, 1.0f);        /* even k, no pad */
-    case_conv(2, 3, 8, 9, 4, 3, 0, 0, 1, 1.0f);        /* valid conv: Ho = H - 2 */
-    case_conv(2, 3, 8, 9, 4, 3, 2, 1, 0, 1.0f);        /* pad 2 (the fused aux_residual down) */
-    case_conv(2, 3, 4, 5, 4, 1, 1, 1, 0, 2.0f);        /* 1x1 with padding */
+    case_conv(3, 6, 9, 4, 7, 3, 1, 1, 2, 0.70710678f);   /* residual aliases out, small map */
+    case_conv(3, 13, 6, 5, 9, 1, 0, 1, 1, 1.0f);         /* 1x1 */
+    case_conv(2, 10, 17, 19, 6, 1, 0, 0, 0, 1.0f);       /* 1x1, P >= 256: no im2col */
+    case_conv(2, 10, 17, 19, 6, 1, 0, 1, 2, 0.5f);       /* ... with residual = out */
+    case_conv(3, 5, 20, 18, 6, 3, 1, 1, 1, 1.0f);        /* P = 360: one chunk per image */
+    case_conv(1, 4, 24, 27, 6, 3, 1, 0, 0, 1.0f);        /* P = 648 > chunk: split image */
+    case_conv(2, 4, 24, 27, 3, 3, 1, 1, 2, 0.3f);        /* ... residual = out */
+    case_conv(3, 5, 7, 6, 4, 5, 2, 1, 0, 1.0f);          /* general k */
+    case_conv(3, 5, 7, 6, 4, 2, 0, 1, 0, 1.0f);          /* even k, no pad */
+    case_conv(2, 3, 8, 9, 4, 3, 0, 0, 1, 1.0f);          /* valid conv: Ho = H - 2 */
+    case_conv(2, 3, 8, 9, 4, 3, 2, 1, 0, 1.0f);          /* pad 2 (the fused aux_residual down) */
+    case_conv(2, 3, 4, 5, 4, 1, 1, 1, 0, 2.0f);          /* 1x1 with padding */
     case_conv(5, 33, 4, 4, 17, 3, 1, 1, 1, 0.70710678f); /* 4x4 level, images span chunks */
-    case_conv(2, 2, 40, 30, 5, 3, 1, 1, 1, 1.0f);     /* P = 1200: chunks split images */
-    case_conv(3, 2, 40, 30, 5, 3, 1, 1, 2, 0.5f);     /* ... residual = out */
-    case_conv(2, 460, 24, 24, 4, 3, 1, 1, 0, 1.0f);   /* deep K: narrower chunks */
-    case_conv(3, 7, 16, 16, 5, 1, 0, 1, 1, 1.0f);     /* 1x1 at 16x16: in place, per image */
-    case_conv(5, 7, 8, 8, 5, 1, 0, 1, 2, 1.0f);       /* 1x1 at 8x8: spans images, res=out */
+    case_conv(2, 2, 40, 30, 5, 3, 1, 1, 1, 1.0f);        /* P = 1200: chunks split images */
+    case_conv(3, 2, 40, 30, 5, 3, 1, 1, 2, 0.5f);        /* ... residual = out */
+    case_conv(2, 460, 24, 24, 4, 3, 1, 1, 0, 1.0f);      /* deep K: narrower chunks */
+    case_conv(3, 7, 16, 16, 5, 1, 0, 1, 1, 1.0f);        /* 1x1 at 16x16: in place, per image */
+    case_conv(5, 7, 8, 8, 5, 1, 0, 1, 2, 1.0f);          /* 1x1 at 8x8: spans images, res=out */
 }
 
 static const float f_11[4] = {0.25f, 0.25f, 0.25f, 0.25f};
@@ -200,14 +210,19 @@ static void init_filters(void) {
 static void case_fir(int up, int N, int C, int H, int W, const float *f, int L, int pad) {
     tb in = tb_rand(N, C, H, W, -1, 1);
     tb filt = tb_from(1, 1, L, L, f);
-    const int Ho = up ? 2 * H : (H + 2 * pad - L) / 2 + 1, Wo = up ? 2 * W : (W + 2 * pad - L) / 2 + 1;
+    const int Ho = up ? 2 * H : (H + 2 * pad - L) / 2 + 1,
+              Wo = up ? 2 * W : (W + 2 * pad - L) / 2 + 1;
     tb out = tb_new(N, C, Ho, Wo);
     float *ref = malloc((size_t)out.numel * sizeof(float));
-    if (up) ref_fir_up(ref, in.h, f, L, pad, N, C, H, W);
-    else ref_fir_down(ref, in.h, f, L, pad, N, C, H, W, Ho, Wo);
+    if (up)
+        ref_fir_up(ref, in.h, f, L, pad, N, C, H, W);
+    else
+        ref_fir_down(ref, in.h, f, L, pad, N, C, H, W, Ho, Wo);
     tb_poison(&out);
-    if (up) edm_op_fir_up(B, &out.t, &in.t, &filt.t, pad);
-    else edm_op_fir_down(B, &out.t, &in.t, &filt.t, pad);
+    if (up)
+        edm_op_fir_up(B, &out.t, &in.t, &filt.t, pad);
+    else
+        edm_op_fir_down(B, &out.t, &in.t, &filt.t, pad);
     char what[128];
     snprintf(what, sizeof what, "[%d,%d,%d,%d] L%d pad %d -> %dx%d", N, C, H, W, L, pad, Ho, Wo);
     expect(up ? "fir_up" : "fir_down", what, &out, ref);
@@ -223,8 +238,8 @@ static void test_fir(void) {
         case_fir(up, 1, 7, 7, 9, f_1331, 4, 1); /* odd sizes */
         case_fir(up, 2, 3, 9, 5, f_odd, 3, 1);  /* non-symmetric filter */
         case_fir(up, 2, 3, 9, 5, f_odd, 3, 0);
-        case_fir(up, 2, 3, 5, 6, f_1331, 4, 3);    /* padding wider than the filter reach */
-        case_fir(up, 1, 2, 1, 1, f_1331, 4, 1);    /* 1x1 plane */
+        case_fir(up, 2, 3, 5, 6, f_1331, 4, 3);     /* padding wider than the filter reach */
+        case_fir(up, 1, 2, 1, 1, f_1331, 4, 1);     /* 1x1 plane */
         case_fir(up, 16, 37, 16, 16, f_1331, 4, 1); /* enough planes for the whole team */
     }
     case_fir(0, 2, 3, 10, 12, f_1331, 4, 0); /* fused aux_residual: padded conv, then FIR pad 0 */
@@ -287,27 +302,33 @@ static void test_group_norm(void) {
     case_gn(3, 12, 4, 7, 3, 1e-6f, 0, 0, 1, 1, 0);
     case_gn(3, 12, 4, 7, 3, 1e-6f, 1, 1, 0, 1, 0);
     case_gn(2, 20, 9, 6, 5, 1e-6f, 0, 0, 0, 0, 30.0); /* large mean: centred variance */
-    case_gn(4, 96, 16, 16, 24, 1e-6f, 1, 0, 1, 0, 0);  /* enough work for the whole team */
-    case_gn(1, 6, 1, 1, 3, 1e-5f, 0, 0, 0, 0, 0);      /* 1x1 maps, 2 values per group */
+    case_gn(4, 96, 16, 16, 24, 1e-6f, 1, 0, 1, 0, 0); /* enough work for the whole team */
+    case_gn(1, 6, 1, 1, 3, 1e-5f, 0, 0, 0, 0, 0);     /* 1x1 maps, 2 values per group */
 }
 
-static void case_bias_residual(int N, int C, int H, int W, int has_bias, int res_mode, float scale) {
+static void case_bias_residual(int N, int C, int H, int W, int has_bias, int res_mode,
+                               float scale) {
     /* res_mode: 0 none, 1 separate; out: 0 separate, 1 = in, 2 = residual */
-    tb in = tb_rand(N, C, H, W, -1, 1), b = tb_rand(1, C, 1, 1, -1, 1), r = tb_rand(N, C, H, W, -1, 1);
+    tb in = tb_rand(N, C, H, W, -1, 1), b = tb_rand(1, C, 1, 1, -1, 1),
+       r = tb_rand(N, C, H, W, -1, 1);
     tb sep = tb_new(N, C, H, W);
     for (int alias = 0; alias <= (res_mode ? 2 : 1); alias++) {
         edm_op_upload(B, &in.t, in.h);
         edm_op_upload(B, &r.t, r.h);
         tb *out = alias == 1 ? &in : alias == 2 ? &r : &sep;
         float *ref = malloc((size_t)in.numel * sizeof(float));
-        ref_bias_residual(ref, in.h, has_bias ? b.h : NULL, res_mode ? r.h : NULL, scale, N, C, H * W);
+        ref_bias_residual(ref, in.h, has_bias ? b.h : NULL, res_mode ? r.h : NULL, scale, N, C,
+                          H * W);
         float *keep_in = copy_of(&in), *keep_r = copy_of(&r);
         if (!alias) tb_poison(&sep);
-        edm_op_bias_residual(B, &out->t, &in.t, has_bias ? &b.t : NULL, res_mode ? &r.t : NULL, scale);
+        edm_op_bias_residual(B, &out->t, &in.t, has_bias ? &b.t : NULL, res_mode ? &r.t : NULL,
+                             scale);
         char what[128];
-        snprintf(what, sizeof what, "[%d,%d,%d,%d]%s%s s%.3g%s", N, C, H, W, has_bias ? " bias" : "",
-                 res_mode ? " res" : "", (double)scale,
-                 alias == 1 ? " out=in" : alias == 2 ? " out=res" : "");
+        snprintf(what, sizeof what, "[%d,%d,%d,%d]%s%s s%.3g%s", N, C, H, W,
+                 has_bias ? " bias" : "", res_mode ? " res" : "", (double)scale,
+                 alias == 1   ? " out=in"
+                 : alias == 2 ? " out=res"
+                              : "");
         expect("bias_residual", what, out, ref);
         memcpy(in.h, keep_in, (size_t)in.numel * sizeof(float));
         memcpy(r.h, keep_r, (size_t)r.numel * sizeof(float));
@@ -332,7 +353,8 @@ static void test_small_ops(void) {
         free(ref), tb_free(&a), tb_free(&b), tb_free(&out);
     }
     for (int swap = 0; swap <= 1; swap++) { /* embed: arguments of hundreds of radians */
-        tb x = tb_rand(3, 1, 1, 1, -3, 3), f = tb_rand(1, 9, 1, 1, -1, 1), out = tb_new(3, 18, 1, 1);
+        tb x = tb_rand(3, 1, 1, 1, -3, 3), f = tb_rand(1, 9, 1, 1, -1, 1),
+           out = tb_new(3, 18, 1, 1);
         for (int i = 0; i < 9; i++) f.h[i] *= 2.0f * 3.14159265f * 16.0f;
         x.h[2] = 0.0f; /* cos 0 = 1, sin 0 = 0 */
         edm_op_upload(B, &f.t, f.h);
@@ -345,7 +367,8 @@ static void test_small_ops(void) {
         free(ref), tb_free(&x), tb_free(&f), tb_free(&out);
     }
     for (int alias = 0; alias <= 1; alias++) { /* scale_rows */
-        tb in = tb_rand(3, 5, 4, 3, -1, 1), k = tb_rand(3, 1, 1, 1, -2, 2), sep = tb_new(3, 5, 4, 3);
+        tb in = tb_rand(3, 5, 4, 3, -1, 1), k = tb_rand(3, 1, 1, 1, -2, 2),
+           sep = tb_new(3, 5, 4, 3);
         float *ref = malloc((size_t)in.numel * sizeof(float));
         ref_scale_rows(ref, in.h, k.h, 3, 60);
         tb *out = alias ? &in : &sep;
@@ -356,7 +379,8 @@ static void test_small_ops(void) {
     }
     for (int cf = 1; cf <= 2; cf++) { /* precond_out, iDDPM's F has 2C channels */
         tb x = tb_rand(3, 3, 5, 4, -1, 1), F = tb_rand(3, 3 * cf, 5, 4, -1, 1);
-        tb cs = tb_rand(3, 1, 1, 1, 0, 1), co = tb_rand(3, 1, 1, 1, -80, 80), out = tb_new(3, 3, 5, 4);
+        tb cs = tb_rand(3, 1, 1, 1, 0, 1), co = tb_rand(3, 1, 1, 1, -80, 80),
+           out = tb_new(3, 3, 5, 4);
         float *ref = malloc((size_t)out.numel * sizeof(float));
         ref_precond_out(ref, x.h, F.h, cs.h, co.h, 3, 3, 3 * cf, 20);
         tb_poison(&out);
@@ -408,7 +432,7 @@ static void test_sticky(void) {
           B->message);
     char first[sizeof B->message];
     snprintf(first, sizeof first, "%s", B->message);
-    edm_op_scale_rows(B, &y.t, &x.t, &k.t); /* valid, but must not run */
+    edm_op_scale_rows(B, &y.t, &x.t, &k.t);                  /* valid, but must not run */
     edm_op_linear(B, &y.t, &x.t, &w.t, NULL, 1.0f, 0.0f, 0); /* invalid: must not replace msg */
     CHECK(B->ops_run == ran, "%s: ops ran after a failure", B_label);
     CHECK(B->flops == flops, "%s: flops counted after a failure", B_label);
@@ -484,7 +508,8 @@ static void test_cpu_vec(void) {
     }
     printf("cpu exp: max error %.2f ulp (at %.6g)\n", worst, (double)at);
     CHECK(worst <= 2.0, "cpu exp error %.2f ulp at %g", worst, (double)at);
-    CHECK(edm_cpu_expf(-200.0f) == 0.0f && isinf(edm_cpu_expf(200.0f)) && edm_cpu_expf(0.0f) == 1.0f,
+    CHECK(edm_cpu_expf(-200.0f) == 0.0f && isinf(edm_cpu_expf(200.0f)) &&
+              edm_cpu_expf(0.0f) == 1.0f,
           "cpu exp limits");
 
     enum { N = 1003 }; /* not a multiple of 4 or 8: the tails too */
@@ -512,7 +537,8 @@ static void test_cpu_scratch_steady(void) {
     }
     B = b;
     B_label = "cpu2";
-    tb in = tb_rand(4, 16, 12, 12, -1, 1), w = tb_rand(8, 16, 3, 3, -1, 1), out = tb_new(4, 8, 12, 12);
+    tb in = tb_rand(4, 16, 12, 12, -1, 1), w = tb_rand(8, 16, 3, 3, -1, 1),
+       out = tb_new(4, 8, 12, 12);
     struct cpu_ctx *cx = b->ctx;
     edm_op_conv2d(b, &out.t, &in.t, &w.t, NULL, 1, NULL, 1.0f);
     float *first[2] = {cx->scratch[0], cx->scratch[1]};
