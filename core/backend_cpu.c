@@ -81,9 +81,11 @@ void edm_cpu_sgemm(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, in
                    float alpha, const float *A, int lda, const float *B, int ldb, float beta,
                    float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    /* ~1 MFLOP per thread pays for waking the team; pieces narrower than 64 columns or 32
-     * rows run at a fraction of the kernel's speed, so split the wider dimension. */
-    int team = edm_cpu_team(cx, 2.0 * M * N * (double)K, 1e6);
+    /* ~10 MFLOP (~0.15 ms) per thread before splitting: a team barrier is cheap on an idle
+     * machine but costs a time slice when a thread is preempted, and the callers (the mapping
+     * network's linears) are small. Pieces narrower than 64 columns or 32 rows run at a
+     * fraction of the kernel's speed, so split the wider dimension. */
+    int team = edm_cpu_team(cx, 2.0 * M * N * (double)K, 1e7);
     int by_cols = N >= M || N / team >= 64;
     int parts = by_cols ? (N / 64 < team ? N / 64 : team) : (M / 32 < team ? M / 32 : team);
     if (parts <= 1 || K <= 0) {

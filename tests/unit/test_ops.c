@@ -267,8 +267,8 @@ static void test_linear(void) {
     case_linear(3, 37, 70, 1, 1.0f, 0.0f, 1);
     case_linear(3, 37, 70, 0, 2.5f, 1.0f, 0);
     case_linear(3, 37, 70, 1, 0.5f, 1.0f, 1);
-    case_linear(16, 512, 1030, 1, 1.0f, 0.0f, 1); /* split by columns */
-    case_linear(2000, 128, 8, 1, 1.0f, 1.0f, 0);  /* split by rows */
+    case_linear(16, 1024, 1030, 1, 1.0f, 0.0f, 1); /* split by columns */
+    case_linear(6000, 256, 8, 1, 1.0f, 1.0f, 0);    /* split by rows */
 }
 
 static void case_gn(int N, int C, int H, int W, int G, float eps, int pre, int ss, int act,
