@@ -3,7 +3,8 @@
  *
  * This file holds the constructor, the op table, memory, per-thread scratch, the split
  * SGEMM helper and the element-wise ops; the heavier ops live in cpu_conv.c (conv2d, FIR
- * resampling), cpu_norm.c (group_norm) and cpu_matmul.c (linear, attention).
+ * resampling), cpu_norm.c (group_norm) and cpu_matmul.c (linear, attention),
+ * with the exp-based row kernels (silu, softmax) in cpu_vec.c.
  *
  * Design notes
  *  - fp32 only: the CPU has no fast narrow types worth the conversion, and the reference is

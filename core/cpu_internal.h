@@ -1,6 +1,7 @@
 /*
  * cpu_internal.h - private state and helpers shared by the CPU backend's files
- * (backend_cpu.c, cpu_conv.c, cpu_norm.c, cpu_matmul.c). Nothing outside those files
+ * (backend_cpu.c, cpu_conv.c, cpu_norm.c, cpu_matmul.c,
+ * cpu_vec.c). Nothing outside those files
  * includes it.
  *
  * Threading model: OpenMP is the only thread pool. OpenBLAS is told to run every call on
