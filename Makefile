@@ -118,6 +118,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(TEST_HELP) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $^ $(LDFLAGS) $(LDLIBS) -o $@
 
+$(BUILD)/bench/server_load: LDLIBS += -lcurl
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
