@@ -35,16 +35,17 @@ ev0=$(metric edm_denoiser_evaluations_total)
 b0=$(metric edm_denoiser_batches_total)
 
 # ---- amid load: mixed steps, solvers, churn, classes, n, models ---------------------------
+# Enough steps that the load is still running when the probes arrive, on a fast machine too.
 bodies=(
-    '{"model": "rgb", "seed": 1, "steps": 12}'
-    '{"model": "rgb", "seed": 2, "steps": 6, "solver": "euler"}'
-    '{"model": "rgb", "n": 3, "seed": 3, "steps": 10, "S_churn": 40, "S_min": 0.05, "S_max": 50}'
-    '{"model": "rgb", "seed": 4, "steps": 9, "rho": 3, "sigma_max": 60}'
-    '{"model": "cond", "seed": 5, "class_label": 0, "steps": 7}'
-    '{"model": "cond", "n": 2, "seed": 6, "class_labels": [1, 2], "steps": 11, "solver": "euler"}'
-    '{"model": "rgb", "seed": 7, "steps": 14, "disc": "vp", "schedule": "vp", "scaling": "vp"}'
-    '{"model": "fast", "n": 4, "seed": 8, "steps": 9}'
-    '{"model": "rgb", "n": 2, "seed": 9, "steps": 5}'
+    '{"model": "rgb", "seed": 1, "steps": 100}'
+    '{"model": "rgb", "seed": 2, "steps": 60, "solver": "euler"}'
+    '{"model": "rgb", "n": 3, "seed": 3, "steps": 80, "S_churn": 40, "S_min": 0.05, "S_max": 50}'
+    '{"model": "rgb", "seed": 4, "steps": 70, "rho": 3, "sigma_max": 60}'
+    '{"model": "cond", "seed": 5, "class_label": 0, "steps": 60}'
+    '{"model": "cond", "n": 2, "seed": 6, "class_labels": [1, 2], "steps": 90, "solver": "euler"}'
+    '{"model": "rgb", "seed": 7, "steps": 100, "disc": "vp", "schedule": "vp", "scaling": "vp"}'
+    '{"model": "fast", "n": 4, "seed": 8, "steps": 70}'
+    '{"model": "rgb", "n": 2, "seed": 9, "steps": 50}'
 )
 i=0
 for b in "${bodies[@]}"; do gen "$TMP/load$i.json" "$b"; i=$((i + 1)); done
@@ -89,8 +90,8 @@ eq "evaluations = sum of every image's NFE" "$((ev1 - ev0))" "$want"
 echo "load: $((ev1 - ev0)) image evaluations in $((b1 - b0)) batches (mean batch $(awk "BEGIN {printf \"%.2f\", ($ev1 - $ev0) / ($b1 - $b0)}"))"
 check "fewer batches than evaluations" test $((b1 - b0)) -lt $((ev1 - ev0))
 check "histogram has batches above 1" test "$(metric 'edm_batch_size_bucket{le="1"}')" -lt "$(metric edm_batch_size_count)"
-eq "NFE of the euler request = steps" "$(jq .nfe "$TMP/load1.json")" 6
-eq "NFE of the heun request = 2*steps-1" "$(jq .nfe "$TMP/load0.json")" 23
+eq "NFE of the euler request = steps" "$(jq .nfe "$TMP/load1.json")" 60
+eq "NFE of the heun request = 2*steps-1" "$(jq .nfe "$TMP/load0.json")" 199
 
 # ---- 16 seeds alone vs the same 16 in one batch of 16 ------------------------------------
 post /v1/images/generations '{"model": "rgb", "seeds": [100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115], "steps": 6}' \

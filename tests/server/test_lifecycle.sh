@@ -98,8 +98,9 @@ check "stop exits 0" srv_stop
 
 # ==== 2. SIGTERM with requests in flight loses none ======================================
 srv_start drain --model rgb="$MODEL_RGB" --max-batch 4 --drain-timeout 60 || { fail start; finish; }
-for i in $(seq 1 8); do bg_gen "$TMP/d$i.json" "{\"seed\": $i, \"steps\": $((4 + i))}"; done
-job=$(post /v1/jobs '{"seed": 99, "steps": 6}' | sed '$d' | jq -r .id)
+# enough work that the drain is still under way when the checks below run, on a fast machine too
+for i in $(seq 1 8); do bg_gen "$TMP/d$i.json" "{\"seed\": $i, \"steps\": $((150 + 10 * i))}"; done
+job=$(post /v1/jobs '{"seed": 99, "steps": 150}' | sed '$d' | jq -r .id)
 (timeout 60 curl -s -N "$SRV_URL/v1/jobs/$job/events" >"$TMP/drain.sse") &
 sse_pid=$!
 sleep 0.3
