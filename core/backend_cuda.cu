@@ -1,7 +1,7 @@
 /*
  * backend_cuda.cu - the CUDA backend: device selection, memory, transfers, errors, the GEMM
- * wrapper and CUDA graphs. The ops themselves live in cuda_conv.cu (conv2d, linear),
- * cuda_norm.cu (group_norm), cuda_attention.cu and cuda_misc.cu (everything element-wise).
+ * wrapper. The ops live in cuda_conv.cu (conv2d, linear), cuda_norm.cu (group_norm),
+ * cuda_attention.cu and cuda_misc.cu (everything element-wise); CUDA graphs in cuda_graph.cu.
  *
  * Design notes
  *  - Must not crash where there is no driver: cudart is linked statically and loads the driver
@@ -16,11 +16,7 @@
  *  - Errors: every call is checked; messages name the CUDA error and the call, and sticky
  *    errors (illegal address, launch failure, ...) set backend->device_lost: the process must
  *    restart to use the device again.
- *  - CUDA graphs (EDM_CUDA_GRAPHS=1, default off until measured on a GPU): per batch size n,
- *    the first forward pass runs eagerly and records a signature of its op sequence (op codes,
- *    tensor pointers, shapes, scalars); the second pass is captured and launched; later passes
- *    only compute the signature and, if it matches, replay the graph at forward_end. A changed
- *    sequence is detected and reported, never silently replayed.
+ *  - CUDA graphs (EDM_CUDA_GRAPHS=1, default off until measured on a GPU): cuda_graph.cu.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,8 +30,6 @@ extern "C" {
 
 #define EDM_CUDA_BLAS_WS_BYTES ((size_t)32 << 20) /* cuBLAS's recommended Hopper workspace */
 #define EDM_CUDA_DEFAULT_CHUNK_MB 512
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
 
 extern "C" int edm_cuda_compiled(void) {
     return 1;
@@ -142,27 +136,6 @@ static size_t cuda_type_size(cudaDataType t) {
     return t == CUDA_R_32F ? 4 : 2;
 }
 
-void edm_cuda_sig(edm_cuda *c, uint64_t v) {
-    c->fwd_sig = (c->fwd_sig ^ v) * FNV_PRIME;
-}
-
-void edm_cuda_sig_tensor(edm_cuda *c, const edm_tensor *t) {
-    if (!t) {
-        edm_cuda_sig(c, 0);
-        return;
-    }
-    edm_cuda_sig(c, (uint64_t)(uintptr_t)t->data);
-    edm_cuda_sig(c, ((uint64_t)(uint32_t)t->n << 32) | (uint32_t)t->c);
-    edm_cuda_sig(c, ((uint64_t)(uint32_t)t->h << 32) | (uint32_t)t->w);
-    edm_cuda_sig(c, (uint64_t)t->dtype);
-}
-
-void edm_cuda_sig_f(edm_cuda *c, float v) {
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    edm_cuda_sig(c, u);
-}
-
 /* ---- GEMM ---------------------------------------------------------------------------------- */
 
 int edm_cuda_gemm(edm_cuda *c, char *msg, const char *what, cublasOperation_t ta,
@@ -189,191 +162,13 @@ int edm_cuda_gemm(edm_cuda *c, char *msg, const char *what, cublasOperation_t ta
     return 0;
 }
 
-/* ---- graphs -------------------------------------------------------------------------------- */
-
-static void graph_drop_exec(edm_cuda_graph *g) {
-    if (g->exec) cudaGraphExecDestroy(g->exec);
-    g->exec = NULL;
-}
-
-/* Stops an unfinished capture (its recorded work is discarded) and closes the bracket. */
-static void fwd_abandon(edm_cuda *c) {
-    if (c->fwd_active && c->fwd_mode == EDM_CUDA_CAPTURE) {
-        cudaGraph_t graph = NULL;
-        (void)cudaStreamEndCapture(c->stream, &graph);
-        if (graph) cudaGraphDestroy(graph);
-        (void)cudaGetLastError();
-    }
-    c->fwd_active = 0;
-    c->fwd_mode = EDM_CUDA_EAGER;
-}
-
-/* Scratch moved: every captured graph points at the old buffer. They are captured again on
- * their next pass (their signature, made of the caller's operands only, is still valid). */
-static void graphs_invalidate(edm_cuda *c) {
-    for (int i = 0; i < EDM_CUDA_MAX_GRAPHS; i++) {
-        edm_cuda_graph *g = &c->graph[i];
-        if (g->exec) {
-            graph_drop_exec(g);
-            if (g->passes < 1) g->passes = 1;
-        }
-    }
-}
-
-static int graph_slot(edm_cuda *c, int n) {
-    int lru = 0;
-    for (int i = 0; i < EDM_CUDA_MAX_GRAPHS; i++) {
-        if (c->graph[i].n == n) return i;
-        if (c->graph[i].used < c->graph[lru].used) lru = i;
-    }
-    for (int i = 0; i < EDM_CUDA_MAX_GRAPHS; i++) {
-        if (c->graph[i].n == 0) {
-            lru = i;
-            break;
-        }
-    }
-    graph_drop_exec(&c->graph[lru]);
-    memset(&c->graph[lru], 0, sizeof c->graph[lru]);
-    c->graph[lru].n = n;
-    return lru;
-}
-
-static int cuda_forward_begin(void *ctx, int n, char *msg) {
-    edm_cuda *c = (edm_cuda *)ctx;
-    if (edm_cuda_enter(c, msg)) return 1;
-    if (c->fwd_active) fwd_abandon(c); /* the last pass failed before forward_end */
-    c->fwd_active = 1;
-    c->fwd_n = n;
-    c->fwd_mode = EDM_CUDA_EAGER;
-    c->fwd_slot = -1;
-    c->fwd_io = 0;
-    c->fwd_sig = FNV_OFFSET;
-    if (!c->graphs || n <= 0) return 0;
-    int s = graph_slot(c, n);
-    edm_cuda_graph *g = &c->graph[s];
-    c->fwd_slot = s;
-    g->used = ++c->lru_clock;
-    if (g->disabled) return 0;
-    if (g->exec) {
-        c->fwd_mode = EDM_CUDA_REPLAY;
-        return 0;
-    }
-    if (g->passes >= 1) {
-        cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal);
-        if (e != cudaSuccess) {
-            (void)cudaGetLastError();
-            g->disabled = 1; /* run eagerly, now and later */
-            return 0;
-        }
-        c->fwd_mode = EDM_CUDA_CAPTURE;
-    }
-    return 0;
-}
-
-static int cuda_forward_end(void *ctx, int n, char *msg) {
-    edm_cuda *c = (edm_cuda *)ctx;
-    if (!c->fwd_active) return edm_cuda_fail(msg, "forward_end(%d) without forward_begin", n);
-    if (n != c->fwd_n) {
-        int was = c->fwd_n;
-        fwd_abandon(c);
-        return edm_cuda_fail(msg, "forward_end(%d) does not match forward_begin(%d)", n, was);
-    }
-    int mode = c->fwd_mode;
-    edm_cuda_graph *g = c->fwd_slot >= 0 ? &c->graph[c->fwd_slot] : NULL;
-    if (c->backend->failed) {
-        /* An op failed (and is recorded): drop a half-made capture, run nothing more. */
-        fwd_abandon(c);
-        return 0;
-    }
-    c->fwd_active = 0;
-    c->fwd_mode = EDM_CUDA_EAGER;
-    cudaError_t e;
-    switch (mode) {
-    case EDM_CUDA_CAPTURE: {
-        cudaGraph_t graph = NULL;
-        e = cudaStreamEndCapture(c->stream, &graph);
-        if (e != cudaSuccess) {
-            if (graph) cudaGraphDestroy(graph);
-            g->disabled = 1;
-            return edm_cuda_error(c, msg, e,
-                                  "cudaStreamEndCapture: CUDA graph capture of the forward pass; "
-                                  "set EDM_CUDA_GRAPHS=0");
-        }
-        cudaGraphExec_t exec = NULL;
-        e = cudaGraphInstantiateWithFlags(&exec, graph, 0);
-        cudaGraphDestroy(graph);
-        if (e != cudaSuccess) {
-            g->disabled = 1;
-            return edm_cuda_error(c, msg, e, "cudaGraphInstantiateWithFlags (forward pass)");
-        }
-        e = cudaGraphLaunch(exec, c->stream);
-        if (e != cudaSuccess) {
-            cudaGraphExecDestroy(exec);
-            g->disabled = 1;
-            return edm_cuda_error(c, msg, e, "cudaGraphLaunch (first launch of a captured pass)");
-        }
-        if (c->fwd_sig == g->sig) {
-            g->exec = exec;
-        } else {
-            /* This pass's operands differ from the first pass's: the graph was right for this
-             * pass (it recorded it) but cannot be trusted for the next. Freed after it runs. */
-            cudaGraphExecDestroy(exec);
-            g->disabled = 1;
-        }
-        return edm_cuda_check(c, msg, "forward pass (CUDA graph)");
-    }
-    case EDM_CUDA_REPLAY:
-        if (c->fwd_sig != g->sig) {
-            graph_drop_exec(g);
-            g->disabled = 1;
-            return edm_cuda_fail(msg,
-                                 "CUDA graph for batch %d: this pass's op sequence or operands "
-                                 "differ from the captured ones, so it was not computed; graphs "
-                                 "are now off for this batch size",
-                                 n);
-        }
-        e = cudaGraphLaunch(g->exec, c->stream);
-        if (e != cudaSuccess) return edm_cuda_error(c, msg, e, "cudaGraphLaunch (forward pass)");
-        return edm_cuda_check(c, msg, "forward pass (CUDA graph replay)");
-    default:
-        if (g) {
-            if (c->fwd_io) g->disabled = 1; /* transfers inside the bracket cannot be captured */
-            else if (g->passes == 0) g->sig = c->fwd_sig;
-            else if (g->sig != c->fwd_sig) g->disabled = 1;
-            g->passes++;
-        }
-        return edm_cuda_check(c, msg, "forward pass");
-    }
-}
-
-/* Transfers and synchronization inside a forward_begin/forward_end bracket: fine eagerly
- * (remembered, so this batch size is never captured), an error while capturing/replaying. */
-static int io_guard(edm_cuda *c, char *msg, const char *what) {
-    if (!c->fwd_active) return 0;
-    if (c->fwd_mode == EDM_CUDA_EAGER) {
-        c->fwd_io = 1;
-        return 0;
-    }
-    const char *how = c->fwd_mode == EDM_CUDA_CAPTURE ? "captured" : "replayed";
-    if (c->fwd_slot >= 0) {
-        graph_drop_exec(&c->graph[c->fwd_slot]);
-        c->graph[c->fwd_slot].disabled = 1;
-    }
-    fwd_abandon(c);
-    return edm_cuda_fail(msg,
-                         "%s inside forward_begin/forward_end while a CUDA graph is %s: the pass "
-                         "was dropped (move transfers outside the bracket, or EDM_CUDA_GRAPHS=0)",
-                         what, how);
-}
-
 /* ---- memory ------------------------------------------------------------------------------- */
 
 void *edm_cuda_scratch(edm_cuda *c, size_t bytes, char *msg) {
     if (bytes <= c->scratch_bytes) return c->scratch;
-    if (c->fwd_active && c->fwd_mode == EDM_CUDA_CAPTURE) {
-        edm_cuda_fail(msg, "scratch must grow to %zu bytes during CUDA graph capture", bytes);
+    /* Memory cannot be allocated during a capture: run what it holds, go on eagerly. */
+    if (c->fwd_active && c->fwd_mode == EDM_CUDA_CAPTURE && edm_cuda_fwd_cut(c, msg, 0))
         return NULL;
-    }
     cudaError_t e = cudaStreamSynchronize(c->stream); /* queued work may still use the old one */
     if (e != cudaSuccess) {
         edm_cuda_error(c, msg, e, "cudaStreamSynchronize (growing scratch)");
@@ -382,7 +177,7 @@ void *edm_cuda_scratch(edm_cuda *c, size_t bytes, char *msg) {
     if (c->scratch) cudaFree(c->scratch);
     c->scratch = NULL;
     c->scratch_bytes = 0;
-    graphs_invalidate(c);
+    edm_cuda_graphs_invalidate(c);
     const size_t mib = (size_t)1 << 20;
     size_t want = bytes + bytes / 4; /* some headroom, so growth is rare */
     want = (want + mib - 1) / mib * mib;
@@ -447,6 +242,7 @@ static void cuda_free(void *ctx, void *ptr) {
     if (!ptr) return;
     (void)cudaSetDevice(c->device);
     if (cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();
+    edm_cuda_graphs_forget(c);
 }
 
 extern "C" int edm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes) {
@@ -465,7 +261,7 @@ extern "C" int edm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes) {
 
 static int cuda_upload(void *ctx, edm_tensor *dst, const float *src, char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    if (io_guard(c, msg, "upload") || edm_cuda_enter(c, msg)) return 1;
+    if (edm_cuda_io_guard(c, msg) || edm_cuda_enter(c, msg)) return 1;
     int64_t count = edm_tensor_numel(dst);
     size_t bytes = (size_t)count * sizeof(float);
     if (dst->dtype == EDM_F32) {
@@ -485,7 +281,7 @@ static int cuda_upload(void *ctx, edm_tensor *dst, const float *src, char *msg) 
 
 static int cuda_download(void *ctx, float *dst, const edm_tensor *src, char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    if (io_guard(c, msg, "download") || edm_cuda_enter(c, msg)) return 1;
+    if (edm_cuda_io_guard(c, msg) || edm_cuda_enter(c, msg)) return 1;
     int64_t count = edm_tensor_numel(src);
     size_t bytes = (size_t)count * sizeof(float);
     const void *from = src->data;
@@ -506,7 +302,7 @@ static int cuda_download(void *ctx, float *dst, const edm_tensor *src, char *msg
 
 static int cuda_sync(void *ctx, char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    if (io_guard(c, msg, "sync") || edm_cuda_enter(c, msg)) return 1;
+    if (edm_cuda_io_guard(c, msg) || edm_cuda_enter(c, msg)) return 1;
     EDM_CUDA_TRY(c, msg, cudaStreamSynchronize(c->stream),
                  "cudaStreamSynchronize; a fault here may come from an earlier kernel: "
                  "EDM_CUDA_SYNC=1 names it");
@@ -519,9 +315,8 @@ static void cuda_destroy(void *ctx) {
     edm_cuda *c = (edm_cuda *)ctx;
     if (!c) return;
     (void)cudaSetDevice(c->device);
-    if (c->fwd_active) fwd_abandon(c);
+    edm_cuda_graphs_free(c);
     if (c->stream) (void)cudaStreamSynchronize(c->stream);
-    for (int i = 0; i < EDM_CUDA_MAX_GRAPHS; i++) graph_drop_exec(&c->graph[i]);
     if (c->blas) cublasDestroy(c->blas);
     if (c->scratch) cudaFree(c->scratch);
     if (c->stage) cudaFree(c->stage);
@@ -625,6 +420,7 @@ extern "C" enum edm_status edm_backend_cuda_new(const edm_backend_options *opts,
     c->act_compute = compute;
     c->sync_each_op = env_int("EDM_CUDA_SYNC", 0) != 0;
     c->graphs = env_int("EDM_CUDA_GRAPHS", 0) != 0;
+    c->debug = env_int("EDM_CUDA_DEBUG", 0) != 0;
     c->chunk_bytes = (size_t)env_int("EDM_CUDA_SCRATCH_MB", EDM_CUDA_DEFAULT_CHUNK_MB) << 20;
     if (c->chunk_bytes < ((size_t)16 << 20)) c->chunk_bytes = (size_t)16 << 20;
 
@@ -678,8 +474,8 @@ extern "C" enum edm_status edm_backend_cuda_new(const edm_backend_options *opts,
     c->table.embed = edm_cuda_embed;
     c->table.scale_rows = edm_cuda_scale_rows;
     c->table.precond_out = edm_cuda_precond_out;
-    c->table.forward_begin = cuda_forward_begin;
-    c->table.forward_end = cuda_forward_end;
+    c->table.forward_begin = edm_cuda_forward_begin;
+    c->table.forward_end = edm_cuda_forward_end;
     c->table.destroy = cuda_destroy;
 
     b->ops = &c->table;

@@ -45,11 +45,10 @@ __global__ void __launch_bounds__(EDM_CUDA_THREADS)
 
 int edm_cuda_attention(void *ctx, edm_tensor *out, const edm_tensor *qkv, int heads, char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    edm_cuda_sig(c, EDM_CUDA_OP_ATTENTION);
-    edm_cuda_sig_tensor(c, out);
-    edm_cuda_sig_tensor(c, qkv);
-    edm_cuda_sig(c, (uint64_t)heads);
-    if (edm_cuda_replaying(c)) return 0;
+    edm_cuda_oprec r = edm_cuda_rec(EDM_CUDA_OP_ATTENTION, out, qkv, NULL, NULL, NULL, NULL);
+    r.i[0] = heads;
+    const int route = edm_cuda_op_enter(c, &r, msg);
+    if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg)) return 1;
 
     const enum edm_dtype dt = out->dtype;

@@ -72,15 +72,11 @@ int edm_cuda_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_
                     const edm_tensor *bias, int pad, const edm_tensor *residual, float out_scale,
                     char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    edm_cuda_sig(c, EDM_CUDA_OP_CONV2D);
-    edm_cuda_sig_tensor(c, out);
-    edm_cuda_sig_tensor(c, in);
-    edm_cuda_sig_tensor(c, weight);
-    edm_cuda_sig_tensor(c, bias);
-    edm_cuda_sig(c, (uint64_t)pad);
-    edm_cuda_sig_tensor(c, residual);
-    edm_cuda_sig_f(c, out_scale);
-    if (edm_cuda_replaying(c)) return 0;
+    edm_cuda_oprec r = edm_cuda_rec(EDM_CUDA_OP_CONV2D, out, in, weight, bias, residual, NULL);
+    r.i[0] = pad;
+    r.f[0] = out_scale;
+    const int route = edm_cuda_op_enter(c, &r, msg);
+    if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg)) return 1;
 
     const enum edm_dtype dt = out->dtype;
@@ -158,15 +154,12 @@ int edm_cuda_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_
 int edm_cuda_linear(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *weight,
                     const edm_tensor *bias, float alpha, float beta, int act_silu, char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    edm_cuda_sig(c, EDM_CUDA_OP_LINEAR);
-    edm_cuda_sig_tensor(c, out);
-    edm_cuda_sig_tensor(c, in);
-    edm_cuda_sig_tensor(c, weight);
-    edm_cuda_sig_tensor(c, bias);
-    edm_cuda_sig_f(c, alpha);
-    edm_cuda_sig_f(c, beta);
-    edm_cuda_sig(c, (uint64_t)act_silu);
-    if (edm_cuda_replaying(c)) return 0;
+    edm_cuda_oprec r = edm_cuda_rec(EDM_CUDA_OP_LINEAR, out, in, weight, bias, NULL, NULL);
+    r.f[0] = alpha;
+    r.f[1] = beta;
+    r.i[0] = act_silu;
+    const int route = edm_cuda_op_enter(c, &r, msg);
+    if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg)) return 1;
     if (in->dtype != EDM_F32 || out->dtype != EDM_F32 || weight->dtype != EDM_F32 ||
         (bias && bias->dtype != EDM_F32))

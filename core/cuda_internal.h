@@ -39,6 +39,14 @@ extern "C" {
  */
 int edm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes);
 
+/*
+ * CUDA graph counters of a CUDA backend since its creation: passes captured (and kept),
+ * passes replayed from a graph, and passes that fell back to eager execution midway (their
+ * op sequence changed, or a transfer came inside the bracket). Returns 0, or -1 when b is not
+ * a CUDA backend (all set to 0). For tests and benchmarks.
+ */
+int edm_cuda_graph_stats(const edm_backend *b, long *captures, long *replays, long *fallbacks);
+
 #ifdef __cplusplus
 }
 #endif
@@ -139,17 +147,36 @@ __device__ __forceinline__ float edm_silu(float y) { return y / (1.0f + expf(-y)
 
 /* ---- backend state ----------------------------------------------------------------------- */
 
-enum edm_cuda_mode { EDM_CUDA_EAGER = 0, EDM_CUDA_CAPTURE, EDM_CUDA_REPLAY };
+enum edm_cuda_mode {
+    EDM_CUDA_EAGER = 0, /* ops run as they come */
+    EDM_CUDA_PENDING,   /* inside forward_begin, before the first op (which picks the mode) */
+    EDM_CUDA_CAPTURE,   /* ops are captured into a graph, launched at forward_end */
+    EDM_CUDA_REPLAY     /* ops are checked and recorded; forward_end launches the graph */
+};
 
 #define EDM_CUDA_MAX_GRAPHS 32
+#define EDM_CUDA_REC_TENSORS 6
 
-/* A captured forward pass for one batch size. */
+/* One op call: its code and arguments (tensors by value), for signatures and deferred runs. */
+typedef struct edm_cuda_oprec {
+    int op;
+    int has; /* bit k: t[k] is present (else the op got NULL) */
+    edm_tensor t[EDM_CUDA_REC_TENSORS];
+    int i[3];
+    float f[2];
+} edm_cuda_oprec;
+
+/* A learned op sequence and its captured graph, for one batch size and first op. */
 typedef struct edm_cuda_graph {
-    int n;          /* batch size; 0 = free slot */
-    int passes;     /* eager passes seen (a capture follows the first) */
-    int disabled;   /* never capture this n (unstable op sequence, I/O inside the bracket) */
-    uint64_t sig;   /* signature of the op sequence of the eager pass */
-    uint64_t used;  /* LRU stamp */
+    int n;            /* batch size; 0 = free slot */
+    uint64_t key;     /* signature after the first op */
+    int learned;      /* prefix[] holds a complete eager pass */
+    int relearns;     /* times the sequence changed; graphs stop for this slot after a few */
+    int disabled;     /* never capture (unstable sequence, transfers inside the bracket) */
+    uint64_t used;    /* LRU stamp */
+    int64_t nops;     /* ops of the learned pass */
+    uint64_t *prefix; /* [nops] running signature after each op of the learned pass */
+    int64_t prefix_cap;
     cudaGraphExec_t exec;
 } edm_cuda_graph;
 
@@ -174,10 +201,16 @@ typedef struct edm_cuda {
     void *stage;
     size_t stage_bytes;
     int sync_each_op; /* EDM_CUDA_SYNC=1: synchronize after every op (names a faulting op) */
+    int debug;        /* EDM_CUDA_DEBUG=1: graph decisions on stderr */
     /* graphs */
-    int graphs; /* EDM_CUDA_GRAPHS=1 */
-    int fwd_active, fwd_n, fwd_mode, fwd_slot, fwd_io;
+    int graphs;                      /* EDM_CUDA_GRAPHS=1 */
+    int fwd_active, fwd_n, fwd_mode; /* the open forward_begin/forward_end bracket */
+    int fwd_slot, fwd_io, fwd_learning, flushing;
+    int64_t fwd_nops;
     uint64_t fwd_sig, lru_clock;
+    long n_captures, n_replays, n_fallbacks; /* edm_cuda_graph_stats */
+    edm_cuda_oprec *rec; /* ops recorded while replaying (run eagerly if the pass diverges) */
+    int64_t nrec, rec_cap;
     edm_cuda_graph graph[EDM_CUDA_MAX_GRAPHS];
 } edm_cuda;
 
@@ -203,15 +236,37 @@ int edm_cuda_check(edm_cuda *c, char *msg, const char *what);
 /* Makes the backend's device current on this thread. */
 int edm_cuda_enter(edm_cuda *c, char *msg);
 
-/* ---- op signatures (CUDA graphs) ------------------------------------------------------------ */
+/* ---- op entry (CUDA graphs) ------------------------------------------------------------------ */
 
-void edm_cuda_sig(edm_cuda *c, uint64_t v);
-void edm_cuda_sig_tensor(edm_cuda *c, const edm_tensor *t);
-void edm_cuda_sig_f(edm_cuda *c, float v);
-/* 1 when ops must only be folded into the signature (a captured graph will replay them). */
-static inline int edm_cuda_replaying(const edm_cuda *c) {
-    return c->fwd_active && c->fwd_mode == EDM_CUDA_REPLAY;
-}
+/* Builds the record of an op call: tensors t0..t5 (NULL = absent); ints and floats are set
+ * by the caller. */
+edm_cuda_oprec edm_cuda_rec(int op, const edm_tensor *t0, const edm_tensor *t1,
+                            const edm_tensor *t2, const edm_tensor *t3, const edm_tensor *t4,
+                            const edm_tensor *t5);
+/*
+ * Every op calls this first. Returns 0: run the op now (eagerly or into a capture); 1: the op
+ * was checked against the captured sequence and recorded, forward_end will replay it; -1: an
+ * error (msg set). Inside a bracket it folds the op into the pass's signature, and at the
+ * first op picks the mode for the pass.
+ */
+int edm_cuda_op_enter(edm_cuda *c, const edm_cuda_oprec *r, char *msg);
+/* The forward hooks (edm_ops.forward_begin / forward_end). */
+int edm_cuda_forward_begin(void *ctx, int n, char *msg);
+int edm_cuda_forward_end(void *ctx, int n, char *msg);
+/* Before a transfer or synchronization: inside a bracket, runs what a capture or replay holds
+ * so far and continues the pass eagerly (graphs stop for that slot). 0 or 1 (msg set). */
+int edm_cuda_io_guard(edm_cuda *c, char *msg);
+/* Ends a capture or replay early (its ops run now), the rest of the pass runs eagerly;
+ * disable: no graphs for this slot again. 0 or 1 (msg set). */
+int edm_cuda_fwd_cut(edm_cuda *c, char *msg, int disable);
+/* Closes an open bracket, dropping whatever it captured or recorded (a failed pass). */
+void edm_cuda_fwd_discard(edm_cuda *c);
+/* Drops every graph (the scratch buffer moved); they are captured again on later passes. */
+void edm_cuda_graphs_invalidate(edm_cuda *c);
+/* Forgets every learned sequence and graph (device memory was freed: addresses get reused). */
+void edm_cuda_graphs_forget(edm_cuda *c);
+/* Frees all graph state (backend destruction). */
+void edm_cuda_graphs_free(edm_cuda *c);
 
 enum edm_cuda_opcode {
     EDM_CUDA_OP_CONV2D = 1,

@@ -147,12 +147,10 @@ static int need_f32(const edm_tensor *t, const char *name, char *msg) {
 int edm_cuda_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *filter,
                       int pad, char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    edm_cuda_sig(c, EDM_CUDA_OP_FIR_DOWN);
-    edm_cuda_sig_tensor(c, out);
-    edm_cuda_sig_tensor(c, in);
-    edm_cuda_sig_tensor(c, filter);
-    edm_cuda_sig(c, (uint64_t)pad);
-    if (edm_cuda_replaying(c)) return 0;
+    edm_cuda_oprec r = edm_cuda_rec(EDM_CUDA_OP_FIR_DOWN, out, in, filter, NULL, NULL, NULL);
+    r.i[0] = pad;
+    const int route = edm_cuda_op_enter(c, &r, msg);
+    if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg) || need_f32(filter, "filter", msg)) return 1;
     if (in->data == out->data) return edm_cuda_fail(msg, "in and out must not alias");
     const int64_t total = edm_tensor_numel(out);
@@ -165,12 +163,10 @@ int edm_cuda_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const ed
 int edm_cuda_fir_up(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *filter,
                     int pad, char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    edm_cuda_sig(c, EDM_CUDA_OP_FIR_UP);
-    edm_cuda_sig_tensor(c, out);
-    edm_cuda_sig_tensor(c, in);
-    edm_cuda_sig_tensor(c, filter);
-    edm_cuda_sig(c, (uint64_t)pad);
-    if (edm_cuda_replaying(c)) return 0;
+    edm_cuda_oprec r = edm_cuda_rec(EDM_CUDA_OP_FIR_UP, out, in, filter, NULL, NULL, NULL);
+    r.i[0] = pad;
+    const int route = edm_cuda_op_enter(c, &r, msg);
+    if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg) || need_f32(filter, "filter", msg)) return 1;
     if (in->data == out->data) return edm_cuda_fail(msg, "in and out must not alias");
     const int64_t total = edm_tensor_numel(out);
@@ -184,13 +180,10 @@ int edm_cuda_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in,
                            const edm_tensor *bias, const edm_tensor *residual, float scale,
                            char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    edm_cuda_sig(c, EDM_CUDA_OP_BIAS_RESIDUAL);
-    edm_cuda_sig_tensor(c, out);
-    edm_cuda_sig_tensor(c, in);
-    edm_cuda_sig_tensor(c, bias);
-    edm_cuda_sig_tensor(c, residual);
-    edm_cuda_sig_f(c, scale);
-    if (edm_cuda_replaying(c)) return 0;
+    edm_cuda_oprec r = edm_cuda_rec(EDM_CUDA_OP_BIAS_RESIDUAL, out, in, bias, residual, NULL, NULL);
+    r.f[0] = scale;
+    const int route = edm_cuda_op_enter(c, &r, msg);
+    if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg) || need_f32(bias, "bias", msg)) return 1;
     const int64_t total = edm_tensor_numel(out);
     EDM_LAUNCH(edm_bias_residual_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
@@ -204,11 +197,9 @@ int edm_cuda_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in,
 int edm_cuda_concat(void *ctx, edm_tensor *out, const edm_tensor *a, const edm_tensor *b,
                     char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    edm_cuda_sig(c, EDM_CUDA_OP_CONCAT);
-    edm_cuda_sig_tensor(c, out);
-    edm_cuda_sig_tensor(c, a);
-    edm_cuda_sig_tensor(c, b);
-    if (edm_cuda_replaying(c)) return 0;
+    edm_cuda_oprec r = edm_cuda_rec(EDM_CUDA_OP_CONCAT, out, a, b, NULL, NULL, NULL);
+    const int route = edm_cuda_op_enter(c, &r, msg);
+    if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg)) return 1;
     if (a->data == out->data || b->data == out->data)
         return edm_cuda_fail(msg, "inputs must not alias out");
@@ -222,12 +213,10 @@ int edm_cuda_concat(void *ctx, edm_tensor *out, const edm_tensor *a, const edm_t
 int edm_cuda_embed(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_tensor *freqs,
                    int swap, char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    edm_cuda_sig(c, EDM_CUDA_OP_EMBED);
-    edm_cuda_sig_tensor(c, out);
-    edm_cuda_sig_tensor(c, x);
-    edm_cuda_sig_tensor(c, freqs);
-    edm_cuda_sig(c, (uint64_t)swap);
-    if (edm_cuda_replaying(c)) return 0;
+    edm_cuda_oprec r = edm_cuda_rec(EDM_CUDA_OP_EMBED, out, x, freqs, NULL, NULL, NULL);
+    r.i[0] = swap;
+    const int route = edm_cuda_op_enter(c, &r, msg);
+    if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg)) return 1;
     const int half = (int)edm_tensor_numel(freqs);
     const int64_t total = edm_tensor_numel(out);
@@ -240,11 +229,9 @@ int edm_cuda_embed(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_te
 int edm_cuda_scale_rows(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *coef,
                         char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    edm_cuda_sig(c, EDM_CUDA_OP_SCALE_ROWS);
-    edm_cuda_sig_tensor(c, out);
-    edm_cuda_sig_tensor(c, in);
-    edm_cuda_sig_tensor(c, coef);
-    if (edm_cuda_replaying(c)) return 0;
+    edm_cuda_oprec r = edm_cuda_rec(EDM_CUDA_OP_SCALE_ROWS, out, in, coef, NULL, NULL, NULL);
+    const int route = edm_cuda_op_enter(c, &r, msg);
+    if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg)) return 1;
     const int64_t total = edm_tensor_numel(out);
     const int64_t row = total / out->n;
@@ -257,13 +244,9 @@ int edm_cuda_scale_rows(void *ctx, edm_tensor *out, const edm_tensor *in, const 
 int edm_cuda_precond_out(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_tensor *F,
                          const edm_tensor *c_skip, const edm_tensor *c_out, char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    edm_cuda_sig(c, EDM_CUDA_OP_PRECOND_OUT);
-    edm_cuda_sig_tensor(c, out);
-    edm_cuda_sig_tensor(c, x);
-    edm_cuda_sig_tensor(c, F);
-    edm_cuda_sig_tensor(c, c_skip);
-    edm_cuda_sig_tensor(c, c_out);
-    if (edm_cuda_replaying(c)) return 0;
+    edm_cuda_oprec r = edm_cuda_rec(EDM_CUDA_OP_PRECOND_OUT, out, x, F, c_skip, c_out, NULL);
+    const int route = edm_cuda_op_enter(c, &r, msg);
+    if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg)) return 1;
     const int64_t total = edm_tensor_numel(out);
     EDM_LAUNCH(edm_precond_out_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,

@@ -60,17 +60,12 @@ int edm_cuda_group_norm(void *ctx, edm_tensor *out, const edm_tensor *in, const 
                         const edm_tensor *beta, int groups, float eps, const edm_tensor *pre_add,
                         const edm_tensor *scale_shift, int act_silu, char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    edm_cuda_sig(c, EDM_CUDA_OP_GROUP_NORM);
-    edm_cuda_sig_tensor(c, out);
-    edm_cuda_sig_tensor(c, in);
-    edm_cuda_sig_tensor(c, gamma);
-    edm_cuda_sig_tensor(c, beta);
-    edm_cuda_sig(c, (uint64_t)groups);
-    edm_cuda_sig_f(c, eps);
-    edm_cuda_sig_tensor(c, pre_add);
-    edm_cuda_sig_tensor(c, scale_shift);
-    edm_cuda_sig(c, (uint64_t)act_silu);
-    if (edm_cuda_replaying(c)) return 0;
+    edm_cuda_oprec r = edm_cuda_rec(EDM_CUDA_OP_GROUP_NORM, out, in, gamma, beta, pre_add, scale_shift);
+    r.i[0] = groups;
+    r.f[0] = eps;
+    r.i[1] = act_silu;
+    const int route = edm_cuda_op_enter(c, &r, msg);
+    if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg)) return 1;
 
     if (in->dtype != out->dtype || gamma->dtype != EDM_F32 || beta->dtype != EDM_F32 ||

@@ -32,3 +32,11 @@ int edm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes) {
     if (total_bytes) *total_bytes = 0;
     return -1;
 }
+
+int edm_cuda_graph_stats(const edm_backend *b, long *captures, long *replays, long *fallbacks) {
+    (void)b;
+    if (captures) *captures = 0;
+    if (replays) *replays = 0;
+    if (fallbacks) *fallbacks = 0;
+    return -1;
+}

@@ -27,6 +27,8 @@
 #include <string.h>
 
 #include <barrier>
+#include <condition_variable>
+#include <mutex>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -386,6 +388,44 @@ inline float __shfl_xor_sync(unsigned mask, float v, int lane_mask) {
     return r;
 }
 
+/* A persistent pool of "CUDA threads" (creating blockDim threads per launch dominated the
+ * run time). Never destroyed: its threads are detached and end with the process. */
+struct sim_pool {
+    std::mutex m;
+    std::condition_variable cv_start, cv_done;
+    unsigned long gen = 0;
+    unsigned active = 0, remaining = 0, spawned = 0;
+    const std::function<void()> *fn = NULL;
+    dim3 grid, block;
+};
+inline sim_pool *sim_the_pool = new sim_pool();
+
+inline void sim_worker(unsigned t) {
+    sim_pool &P = *sim_the_pool;
+    unsigned long seen = 0;
+    for (;;) {
+        std::unique_lock<std::mutex> lk(P.m);
+        P.cv_start.wait(lk, [&] { return P.gen != seen && t < P.active; });
+        seen = P.gen;
+        const dim3 grid = P.grid, block = P.block;
+        const std::function<void()> &fn = *P.fn;
+        lk.unlock();
+        const unsigned nb = grid.x * grid.y * grid.z;
+        sim_tid = t;
+        threadIdx = {t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+        for (unsigned b = 0; b < nb; b++) {
+            blockIdx = {b % grid.x, (b / grid.x) % grid.y, b / (grid.x * grid.y)};
+            sim_block_synced = 0;
+            fn();
+            /* Blocks that use __syncthreads share static __shared__ memory: keep them apart.
+             * (Every thread of such a block synced, so all of them take this barrier.) */
+            if (sim_block_synced) sim_block_barrier->arrive_and_wait();
+        }
+        lk.lock();
+        if (--P.remaining == 0) P.cv_done.notify_all();
+    }
+}
+
 inline void sim_run_kernel(dim3 grid, dim3 block, const std::function<void()> &fn) {
     const unsigned nt = block.x * block.y * block.z;
     const unsigned nb = grid.x * grid.y * grid.z;
@@ -403,23 +443,18 @@ inline void sim_run_kernel(dim3 grid, dim3 block, const std::function<void()> &f
         sim_warp_barriers.push_back(std::make_unique<std::barrier<>>((ptrdiff_t)size));
     }
     sim_shfl_slots.assign(nt, 0.0f);
-    std::vector<std::thread> threads;
-    threads.reserve(nt);
-    for (unsigned t = 0; t < nt; t++) {
-        threads.emplace_back([&, t]() {
-            sim_tid = t;
-            threadIdx = {t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
-            for (unsigned b = 0; b < nb; b++) {
-                blockIdx = {b % grid.x, (b / grid.x) % grid.y, b / (grid.x * grid.y)};
-                sim_block_synced = 0;
-                fn();
-                /* Blocks that use __syncthreads share static __shared__ memory: keep them apart.
-                 * (Every thread of such a block synced, so all of them take this barrier.) */
-                if (sim_block_synced) sim_block_barrier->arrive_and_wait();
-            }
-        });
-    }
-    for (auto &th : threads) th.join();
+    sim_pool &P = *sim_the_pool;
+    std::unique_lock<std::mutex> lk(P.m);
+    while (P.spawned < nt) std::thread(sim_worker, P.spawned++).detach();
+    P.fn = &fn;
+    P.grid = grid;
+    P.block = block;
+    P.active = nt;
+    P.remaining = nt;
+    P.gen++;
+    P.cv_start.notify_all();
+    P.cv_done.wait(lk, [&] { return P.remaining == 0; });
+    P.active = 0;
 }
 
 /* Kernel arguments are converted and copied at launch, as the runtime does, so a captured
