@@ -169,12 +169,16 @@ static void ob_free(opbench *o) {
         }                                                                                          \
     } while (0)
 
-/* conv 3x3 256->256 at 32x32 with other scratch budgets: the im2col chunk decides whether
- * the columns stay in L2 between their write and the GEMM's read. */
-static void conv_chunk_benchmarks(enum edm_precision p, int device, const char *prec) {
-    static const char *const mbs[] = {"24", "96"};
+/* conv 3x3 256->256 at 32x32 on the other convolution paths: im2col + cuBLAS (with the
+ * default and an L2-sized scratch budget: the im2col chunk decides whether the columns stay in
+ * L2 between their write and the GEMM's read) when the default is cuDNN. */
+static void conv_variant_benchmarks(enum edm_precision p, int device, const char *prec) {
+    static const struct {
+        const char *conv, *mb;
+    } v[] = {{"im2col", "512"}, {"im2col", "24"}};
     for (int i = 0; i < 2; i++) {
-        setenv("EDM_CUDA_SCRATCH_MB", mbs[i], 1);
+        setenv("EDM_CUDA_CONV", v[i].conv, 1);
+        setenv("EDM_CUDA_SCRATCH_MB", v[i].mb, 1);
         setenv("EDM_CUDA_GRAPHS", "0", 1);
         edm_backend_options bo;
         edm_backend_options_default(&bo);
@@ -191,7 +195,8 @@ static void conv_chunk_benchmarks(enum edm_precision p, int device, const char *
             edm_tensor bias = ob_tensor(&o, 256, 1, 1, 1, EDM_F32),
                        out = ob_tensor(&o, N, 256, 32, 32, dt);
             char label[64];
-            snprintf(label, sizeof label, "conv 3x3 256->256 32x32, scratch %s MiB", mbs[i]);
+            snprintf(label, sizeof label, "conv 3x3 256->256 32x32 %s, scratch %s MiB", v[i].conv,
+                     v[i].mb);
             if (!b->failed && in.data && out.data)
                 OP_TIME(&o, label, 2.0 * N * 256 * 1024 * 256 * 9,
                         edm_op_conv2d(b, &out, &in, &w, &bias, 1, NULL, 1.0f));
@@ -199,8 +204,14 @@ static void conv_chunk_benchmarks(enum edm_precision p, int device, const char *
             edm_backend_free(b);
         }
         unsetenv("EDM_CUDA_SCRATCH_MB");
+        unsetenv("EDM_CUDA_CONV");
     }
 }
+
+/* The whole network with convolutions through im2col + cuBLAS, for comparison with the
+ * default (cuDNN) path at one batch size. */
+static void network_im2col_benchmark(const edm_model *model, const edm_config *cfg,
+                                     enum edm_precision p, int device, int n, double seconds);
 
 static void op_benchmarks(edm_backend *b, const char *prec) {
     opbench o = {b, {0}, 0};
@@ -232,6 +243,47 @@ static void op_benchmarks(edm_backend *b, const char *prec) {
                     edm_op_attention(b, &out, &qkv, 1));
         ob_free(&o);
     }
+}
+
+static void network_im2col_benchmark(const edm_model *model, const edm_config *cfg,
+                                     enum edm_precision p, int device, int n, double seconds) {
+    setenv("EDM_CUDA_CONV", "im2col", 1);
+    setenv("EDM_CUDA_GRAPHS", "0", 1);
+    edm_backend_options bo;
+    edm_backend_options_default(&bo);
+    bo.kind = EDM_BACKEND_CUDA;
+    bo.device = device;
+    bo.precision = p;
+    edm_backend *b = NULL;
+    edm_denoiser *den = NULL;
+    edm_error err;
+    if (edm_backend_new(&bo, &b, &err) == EDM_OK && edm_denoiser_new(model, b, n, &den, &err) == EDM_OK) {
+        inputs in;
+        inputs_make(&in, cfg, n);
+        int fail = eval(den, cfg, &in, n);
+        double t[64];
+        int reps = 0;
+        double t0 = now();
+        while (!fail && reps < 64 && (reps < 3 || now() - t0 < seconds)) {
+            double s = now();
+            fail = eval(den, cfg, &in, n);
+            t[reps++] = now() - s;
+        }
+        if (!fail) {
+            const double ms = median(t, reps) * 1e3;
+            const double tf = edm_model_flops_per_image(model) * n / (ms * 1e-3) / 1e12;
+            printf("%-5s %-6s %6d %10.3f %10.1f %9.2f %9.1f   (convolutions through im2col + cuBLAS)\n",
+                   edm_precision_name(p), "off", n, ms, 1e3 * n / (ms * 35), ms * 35 / n, tf);
+            printf("csv,eval_im2col,%s,0,%d,%.4f,%.2f,%.2f\n", edm_precision_name(p), n, ms,
+                   1e3 * n / (ms * 35), tf);
+        }
+        inputs_free(&in);
+    } else {
+        fprintf(stderr, "bench_gpu: im2col comparison: %s\n", err.message);
+    }
+    edm_denoiser_free(den);
+    edm_backend_free(b);
+    unsetenv("EDM_CUDA_CONV");
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */
@@ -373,6 +425,7 @@ int main(int argc, char **argv) {
         }
     }
 
+    char desc_of_last[256] = "";
     /* 2. Speed, in the order asked (the default puts the fast precisions first, so a time
      * limit cuts fp32's large batches rather than the numbers that matter most). */
     printf("\n%-5s %-6s %6s %10s %10s %9s %9s %7s\n", "prec", "graphs", "batch", "ms/eval",
@@ -393,6 +446,8 @@ int main(int argc, char **argv) {
                 continue;
             }
             const double peak = peak_tflops(edm_backend_describe(b), prec);
+            snprintf(desc_of_last, sizeof desc_of_last, "%s", edm_backend_describe(b));
+            if (gi == 0) printf("%-5s backend: %s\n", pname, desc_of_last);
             /* Graphs matter where launches dominate: small batches only. */
             int want = 1;
             for (int bi = 0; bi < nb; bi++)
@@ -482,7 +537,16 @@ int main(int argc, char **argv) {
             if (do_ops && gi == 0) op_benchmarks(b, pname);
             fflush(stdout);
             edm_backend_free(b);
-            if (do_ops && gi == 0) conv_chunk_benchmarks(prec, device, pname);
+            if (do_ops && gi == 0) {
+                conv_variant_benchmarks(prec, device, pname);
+                if (strstr(desc_of_last, "cudnn")) {
+                    int nn = 0;
+                    for (int bi = 0; bi < nb; bi++)
+                        if (batches[bi] <= 512 && batches[bi] > nn) nn = batches[bi];
+                    network_im2col_benchmark(model, &cfg, prec, device, 1, seconds);
+                    if (nn > 1) network_im2col_benchmark(model, &cfg, prec, device, nn, seconds);
+                }
+            }
         }
     }
     free(ref);

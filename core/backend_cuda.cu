@@ -317,6 +317,7 @@ static void cuda_destroy(void *ctx) {
     (void)cudaSetDevice(c->device);
     edm_cuda_graphs_free(c);
     if (c->stream) (void)cudaStreamSynchronize(c->stream);
+    edm_cudnn_free(c);
     if (c->blas) cublasDestroy(c->blas);
     if (c->scratch) cudaFree(c->scratch);
     if (c->stage) cudaFree(c->stage);
@@ -457,6 +458,16 @@ extern "C" enum edm_status edm_backend_cuda_new(const edm_backend_options *opts,
         goto fail;
     }
 
+    {
+        char why[200];
+        if (edm_cudnn_init(c, why, sizeof why)) {
+            st = edm_error_set(err, EDM_EUNSUPPORTED,
+                               "EDM_CUDA_CONV=cudnn, but cuDNN cannot be used: %s", why);
+            goto fail;
+        }
+        if (why[0] && c->debug) fprintf(stderr, "edm cuda: convolutions without cuDNN: %s\n", why);
+    }
+
     c->table.name = "cuda";
     c->table.alloc = cuda_alloc;
     c->table.free = cuda_free;
@@ -484,10 +495,10 @@ extern "C" enum edm_status edm_backend_cuda_new(const edm_backend_options *opts,
     b->precision = opts->precision;
     b->act_dtype = act;
     snprintf(b->description, sizeof b->description,
-             "cuda (%.60s, device %d, sm_%d%d, %d SMs, %.0f GiB, %s%s)", prop.name, opts->device,
-             prop.major, prop.minor, prop.multiProcessorCount,
+             "cuda (%.48s, device %d, sm_%d%d, %d SMs, %.0f GiB, %s, conv %s%s)", prop.name,
+             opts->device, prop.major, prop.minor, prop.multiProcessorCount,
              (double)prop.totalGlobalMem / (double)((size_t)1 << 30),
-             edm_precision_name(opts->precision), c->graphs ? ", graphs" : "");
+             edm_precision_name(opts->precision), c->conv_impl, c->graphs ? ", graphs" : "");
     *out = b;
     return EDM_OK;
 

@@ -14,58 +14,67 @@
  * (ops.h allows exactly that alias) the GEMM adds it through beta = 1; otherwise a separate
  * element-wise pass adds bias and residual and scales.
  *
+ * Where cuDNN is loaded (cuda_cudnn.cu: tf32/fp16/bf16), k > 1 convolutions go through its
+ * implicit-GEMM kernels instead of im2col + GEMM, with the same beta and epilogue.
+ *
  * linear is always fp32 (spec 1.12: the mapping network and affine run in fp32), IEEE
  * (CUBLAS_COMPUTE_32F, no TF32) in every precision: it is tiny next to the convolutions.
  */
 #include "cuda_internal.h"
 
-/* col[n][kk][p] for the nb images starting at in, zero outside the image. */
+/* col[n][(ci*k + ky)*k + kx][p] for the images of one chunk: one thread per (image, ci, output
+ * pixel) writes its k*k column entries (coalesced along p), zero outside the image. All index
+ * arithmetic is 32-bit within an image. grid: x pixels, y = ci, z = image. */
 template <typename T>
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
-    edm_im2col_kernel(T *__restrict__ col, const T *__restrict__ in, int nb, int Ci, int H, int W,
-                      int k, int pad, int Ho, int Wo) {
-    const int64_t P = (int64_t)Ho * Wo;
-    const int64_t K = (int64_t)Ci * k * k;
-    const int64_t total = (int64_t)nb * K * P;
-    EDM_CUDA_FOR(idx, total) {
-        const int64_t p = idx % P;
-        const int64_t r = idx / P;
-        const int kk = (int)(r % K);
-        const int64_t n = r / K;
-        const int x = (int)(p % Wo), y = (int)(p / Wo);
-        const int kx = kk % k, t = kk / k;
-        const int ky = t % k, ci = t / k;
-        const int iy = y + ky - pad, ix = x + kx - pad;
-        if (iy >= 0 && iy < H && ix >= 0 && ix < W)
-            col[idx] = in[((n * Ci + ci) * H + iy) * W + ix];
-        else
-            edm_put(&col[idx], 0.0f);
+    edm_im2col_kernel(T *__restrict__ col, const T *__restrict__ in, int Ci, int H, int W, int k,
+                      int pad, int Ho, int Wo) {
+    const int P = Ho * Wo;
+    const int p = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (p >= P) return;
+    const int ci = (int)blockIdx.y;
+    const size_t plane = (size_t)blockIdx.z * Ci + ci;
+    const int y = p / Wo, x = p - (p / Wo) * Wo;
+    const T *src = in + plane * H * W;
+    T *dst = col + plane * k * k * P + p;
+    T zero;
+    edm_put(&zero, 0.0f);
+    for (int ky = 0; ky < k; ky++) {
+        const int iy = y + ky - pad;
+        const bool row_ok = iy >= 0 && iy < H;
+        for (int kx = 0; kx < k; kx++) {
+            const int ix = x + kx - pad;
+            dst[(size_t)(ky * k + kx) * P] = row_ok && ix >= 0 && ix < W ? src[iy * W + ix] : zero;
+        }
     }
 }
 
-/* out = (src + bias[c] + res) * scale over [N, C, P]; res may be NULL, bias may be NULL. */
+/* out[n,c,p] = (out + bias[c] + res) * scale; res may be NULL, bias may be NULL.
+ * grid: x pixels, y = c, z = image. */
 template <typename T>
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
-    edm_conv_epilogue_kernel(T *out, const T *src, const float *__restrict__ bias, const T *res,
-                             float scale, int64_t total, int C, int64_t P) {
-    EDM_CUDA_FOR(i, total) {
-        float v = edm_f(src[i]);
-        if (bias) v += bias[(i / P) % C];
-        if (res) v += edm_f(res[i]);
-        edm_put(&out[i], v * scale);
-    }
+    edm_conv_epilogue_kernel(T *out, const float *__restrict__ bias, const T *res, float scale,
+                             int C, int P, int n0) {
+    const int p = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (p >= P) return;
+    const int c = (int)blockIdx.y;
+    const size_t i = ((size_t)(n0 + blockIdx.z) * C + c) * P + p;
+    float v = edm_f(out[i]);
+    if (bias) v += bias[c];
+    if (res) v += edm_f(res[i]);
+    edm_put(&out[i], v * scale);
 }
 
-/* linear's epilogue: out[n,o] = act(out[n,o] + b[o]). */
+/* linear's epilogue: out[n,o] = act(out[n,o] + b[o]). grid: x = o, z = n. */
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
-    edm_linear_epilogue_kernel(float *out, const float *__restrict__ b, int act_silu, int64_t total,
-                               int O) {
-    EDM_CUDA_FOR(i, total) {
-        float v = out[i];
-        if (b) v += b[i % O];
-        if (act_silu) v = edm_silu(v);
-        out[i] = v;
-    }
+    edm_linear_epilogue_kernel(float *out, const float *__restrict__ b, int act_silu, int O, int n0) {
+    const int o = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (o >= O) return;
+    const size_t i = (size_t)(n0 + blockIdx.z) * O + o;
+    float v = out[i];
+    if (b) v += b[o];
+    if (act_silu) v = edm_silu(v);
+    out[i] = v;
 }
 
 int edm_cuda_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *weight,
@@ -101,15 +110,23 @@ int edm_cuda_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_
     const int N = in->n, Ci = in->c, H = in->h, W = in->w;
     const int Co = weight->n, k = weight->h, Ho = out->h, Wo = out->w;
     const int64_t P = (int64_t)Ho * Wo, K = (int64_t)Ci * k * k;
-    if (P > 0x7fffffff || K > 0x7fffffff)
-        return edm_cuda_fail(msg, "conv2d too large for one GEMM (P=%lld, K=%lld)", (long long)P,
-                             (long long)K);
+    if (P > 0x7fffffff || K > 0x7fffffff || Ci > 65535 || Co > 65535)
+        return edm_cuda_fail(msg, "conv2d too large (P=%lld, K=%lld, Ci=%d, Co=%d)", (long long)P,
+                             (long long)K, Ci, Co);
     const cudaDataType cdt = edm_cuda_dtype(dt);
     const size_t es = edm_cuda_dtype_size(dt);
     const int res_is_out = residual && residual->data == out->data;
     const float beta = res_is_out ? 1.0f : 0.0f;
 
-    if (k == 1 && pad == 0) {
+    int done = 0;
+    if (c->dnn && !(k == 1 && pad == 0)) { /* 1x1 convolutions are plain GEMMs already */
+        const int r = edm_cudnn_conv(c, out, in, weight, pad, beta, msg);
+        if (r == 1) return 1;
+        done = r == 0;
+    }
+    if (done) {
+        /* cuDNN computed out = conv + beta*out */
+    } else if (k == 1 && pad == 0) {
         if (edm_cuda_gemm(c, msg, "conv2d 1x1", CUBLAS_OP_N, CUBLAS_OP_N, (int)P, Co, Ci, 1.0f,
                           in->data, cdt, (int)P, (long long)Ci * P, weight->data, cdt, Ci, 0, beta,
                           out->data, cdt, (int)P, (long long)Co * P, N, c->act_compute))
@@ -119,15 +136,16 @@ int edm_cuda_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_
         int64_t chunk = (int64_t)(c->chunk_bytes / per_image);
         if (chunk < 1) chunk = 1;
         if (chunk > N) chunk = N;
+        if (chunk > 65535) chunk = 65535; /* grid z */
         void *col = edm_cuda_scratch(c, (size_t)chunk * per_image, msg);
         if (!col) return 1;
         for (int n0 = 0; n0 < N; n0 += (int)chunk) {
             const int nb = N - n0 < chunk ? N - n0 : (int)chunk;
-            const int64_t total = (int64_t)nb * K * P;
+            const unsigned th = edm_cuda_row_threads(P);
             EDM_CUDA_DISPATCH(dt, T, {
                 const T *src = (const T *)in->data + (int64_t)n0 * Ci * H * W;
-                EDM_LAUNCH(edm_im2col_kernel<T>, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0,
-                           c->stream, (T *)col, src, nb, Ci, H, W, k, pad, Ho, Wo);
+                EDM_LAUNCH(edm_im2col_kernel<T>, edm_cuda_grid(P, th, (unsigned)Ci, nb), th, 0,
+                           c->stream, (T *)col, src, Ci, H, W, k, pad, Ho, Wo);
             });
             if (edm_cuda_check(c, msg, "im2col")) return 1;
             char *dst = (char *)out->data + (size_t)n0 * (size_t)Co * (size_t)P * es;
@@ -140,12 +158,14 @@ int edm_cuda_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_
 
     const edm_tensor *res = res_is_out ? NULL : residual;
     if (bias || res || out_scale != 1.0f) {
-        const int64_t total = edm_tensor_numel(out);
         const float *bp = bias ? (const float *)bias->data : NULL;
+        const unsigned th = edm_cuda_row_threads(P);
         EDM_CUDA_DISPATCH(dt, T, {
-            EDM_LAUNCH(edm_conv_epilogue_kernel<T>, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0,
-                       c->stream, (T *)out->data, (const T *)out->data, bp,
-                       res ? (const T *)res->data : (const T *)NULL, out_scale, total, Co, P);
+            const T *rp = res ? (const T *)res->data : (const T *)NULL;
+            edm_cuda_for_images(N, [&](int n0, int nz) {
+                EDM_LAUNCH(edm_conv_epilogue_kernel<T>, edm_cuda_grid(P, th, (unsigned)Co, nz), th,
+                           0, c->stream, (T *)out->data, bp, rp, out_scale, Co, (int)P, n0);
+            });
         });
     }
     return edm_cuda_check(c, msg, "conv2d");
@@ -175,10 +195,12 @@ int edm_cuda_linear(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_
                       CUDA_R_32F, O, 0, 1, CUBLAS_COMPUTE_32F))
         return 1;
     if (bias || act_silu) {
-        const int64_t total = (int64_t)N * O;
-        EDM_LAUNCH(edm_linear_epilogue_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0,
-                   c->stream, (float *)out->data, bias ? (const float *)bias->data : (const float *)NULL,
-                   act_silu, total, O);
+        const unsigned th = edm_cuda_row_threads(O);
+        const float *bp = bias ? (const float *)bias->data : (const float *)NULL;
+        edm_cuda_for_images(N, [&](int n0, int nz) {
+            EDM_LAUNCH(edm_linear_epilogue_kernel, edm_cuda_grid(O, th, 1, nz), th, 0, c->stream,
+                       (float *)out->data, bp, act_silu, O, n0);
+        });
     }
     return edm_cuda_check(c, msg, "linear");
 }

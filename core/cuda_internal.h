@@ -15,9 +15,14 @@
  *  - Kernels are launched through EDM_LAUNCH so that the same sources also build on the host
  *    against tests/gpu/sim/cuda_sim.h (EDM_CUDA_SIM), a small CUDA emulator used to test the
  *    backend on machines without a GPU.
+ *  - Convolutions: cuDNN's implicit GEMM when libcudnn.so.9 loads at run time (tf32/fp16/
+ *    bf16; cuda_cudnn.cu), else im2col + cuBLAS (cuda_conv.cu); EDM_CUDA_CONV=im2col|cudnn.
  *  - CUDA graphs (optional, EDM_CUDA_GRAPHS=1): every op folds its arguments into a running
- *    signature; forward_begin/forward_end capture the second pass for a batch size n and
- *    replay it later when the signature matches (backend_cuda.cu).
+ *    signature; a pass is learned, then captured, then replayed while it matches, and runs
+ *    eagerly the moment it does not (cuda_graph.cu).
+ *  - Environment: EDM_CUDA_GRAPHS=1 (graphs), EDM_CUDA_CONV=im2col|cudnn, EDM_CUDNN_PATH
+ *    (libcudnn.so.9 to load), EDM_CUDA_SCRATCH_MB (scratch budget per op, default 512),
+ *    EDM_CUDA_SYNC=1 (synchronize after each op, to name a faulting one), EDM_CUDA_DEBUG=1.
  */
 #ifndef EDM_CUDA_INTERNAL_H
 #define EDM_CUDA_INTERNAL_H
@@ -115,6 +120,21 @@ __device__ __forceinline__ void edm_st(void *p, int dt, int64_t i, float v) {
     else ((float *)p)[i] = v;
 }
 
+/* Threads per block for a row of len items: a multiple of 32, at most EDM_CUDA_THREADS. */
+static inline unsigned edm_cuda_row_threads(int64_t len) {
+    return len >= EDM_CUDA_THREADS ? EDM_CUDA_THREADS : (unsigned)((len + 31) / 32 * 32);
+}
+
+/* Per-image launches: grid z indexes images (at most 65535 per launch), so kernels index
+ * with 32-bit arithmetic inside an image (64-bit division is emulated on the GPU and cost
+ * more than the memory traffic in the first version). body(n0, nz) launches images n0..+nz. */
+template <typename F> static inline void edm_cuda_for_images(int N, F body) {
+    for (int n0 = 0; n0 < N; n0 += 65535) body(n0, N - n0 < 65535 ? N - n0 : 65535);
+}
+static inline dim3 edm_cuda_grid(int64_t per, unsigned threads, unsigned y, int nz) {
+    return dim3((unsigned)((per + threads - 1) / threads), y, (unsigned)nz);
+}
+
 /* Grid-stride loop over [0, total). */
 #define EDM_CUDA_FOR(i, total)                                                                   \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (total);             \
@@ -200,6 +220,8 @@ typedef struct edm_cuda {
     /* staging for dtype conversion in upload/download (never inside a graph) */
     void *stage;
     size_t stage_bytes;
+    struct edm_cudnn *dnn; /* cuDNN convolutions (cuda_cudnn.cu), NULL: im2col + cuBLAS */
+    char conv_impl[48];    /* "cudnn 9.x" or "im2col+cublas", for the description */
     int sync_each_op; /* EDM_CUDA_SYNC=1: synchronize after every op (names a faulting op) */
     int debug;        /* EDM_CUDA_DEBUG=1: graph decisions on stderr */
     /* graphs */
@@ -304,6 +326,18 @@ int edm_cuda_gemm(edm_cuda *c, char *msg, const char *what, cublasOperation_t ta
                   cudaDataType at, int lda, long long sA, const void *B, cudaDataType bt, int ldb,
                   long long sB, float beta, void *C, cudaDataType ct, int ldc, long long sC,
                   int batch, cublasComputeType_t compute);
+
+/* ---- cuDNN (cuda_cudnn.cu) -------------------------------------------------------------------- */
+
+struct edm_cudnn;
+/* Loads cuDNN unless EDM_CUDA_CONV=im2col or the precision is fp32. Returns 0 (c->dnn set, or
+ * NULL with the reason in why), or 1 when EDM_CUDA_CONV=cudnn and cuDNN is unusable. */
+int edm_cudnn_init(edm_cuda *c, char *why, size_t why_len);
+void edm_cudnn_free(edm_cuda *c);
+/* out = conv(in, weight) + beta*out through cuDNN. Returns 0, 1 (error, msg set), or 2 (cuDNN
+ * is not loaded or refused this shape: use im2col). */
+int edm_cudnn_conv(edm_cuda *c, edm_tensor *out, const edm_tensor *in, const edm_tensor *weight,
+                   int pad, float beta, char *msg);
 
 /* ---- op entry points (edm_ops signatures) ---------------------------------------------------- */
 

@@ -2,8 +2,8 @@
  * cuda_misc.cu - the element-wise and resampling ops of the CUDA backend: fir_down, fir_up,
  * bias_residual, concat, embed, scale_rows, precond_out, and dtype conversion.
  *
- * These are memory-bound and small next to the convolutions, so each is one grid-stride
- * kernel over the output with one thread per element. Operands are read and written through
+ * These are memory-bound and small next to the convolutions, so each is one kernel with one
+ * thread per output element, images on the grid's z axis (32-bit index arithmetic). Operands are read and written through
  * run-time dtype helpers (edm_ld/edm_st), so any mix of f32/f16/bf16 tensors works, as the
  * ops.h dtype rules mix them (for example precond_out: F in the activation type, x and the
  * output D in f32). Formulas follow ops.h and spec 1.2 / 1.6 / 1.7 / 2.1 exactly; embed uses
@@ -11,119 +11,122 @@
  */
 #include "cuda_internal.h"
 
+/* Launch geometry of these kernels: x covers the items of one image (or one channel plane),
+ * y the channel where there is one, z the image (n0 + blockIdx.z); all index arithmetic
+ * inside an image is 32-bit. */
+
 /* out[n,c,m,q] = sum_{a,b} f[a,b] * in[n,c,2m+a-pad, 2q+b-pad], zero outside. */
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     edm_fir_down_kernel(void *out, int odt, const void *in, int idt, const float *__restrict__ f,
-                        int L, int pad, int H, int W, int Ho, int Wo, int64_t total) {
-    EDM_CUDA_FOR(i, total) {
-        const int q = (int)(i % Wo);
-        const int m = (int)((i / Wo) % Ho);
-        const int64_t plane = i / ((int64_t)Wo * Ho); /* n*C + c */
-        const int64_t ib = plane * H * W;
-        float acc = 0.0f;
-        for (int a = 0; a < L; a++) {
-            const int y = 2 * m + a - pad;
-            if (y < 0 || y >= H) continue;
-            for (int b = 0; b < L; b++) {
-                const int x = 2 * q + b - pad;
-                if (x < 0 || x >= W) continue;
-                acc += f[a * L + b] * edm_ld(in, idt, ib + (int64_t)y * W + x);
-            }
+                        int L, int pad, int C, int H, int W, int Ho, int Wo, int n0) {
+    const int p = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (p >= Ho * Wo) return;
+    const int m = p / Wo, q = p - (p / Wo) * Wo;
+    const size_t plane = (size_t)(n0 + blockIdx.z) * C + blockIdx.y;
+    const size_t ib = plane * H * W;
+    float acc = 0.0f;
+    for (int a = 0; a < L; a++) {
+        const int y = 2 * m + a - pad;
+        if (y < 0 || y >= H) continue;
+        for (int b = 0; b < L; b++) {
+            const int x = 2 * q + b - pad;
+            if (x < 0 || x >= W) continue;
+            acc += f[a * L + b] * edm_ld(in, idt, (int64_t)(ib + (size_t)y * W + x));
         }
-        edm_st(out, odt, i, acc);
     }
+    edm_st(out, odt, (int64_t)(plane * Ho * Wo + p), acc);
 }
 
 /* out[n,c,Y,X] = sum over 2i+a-pad = Y, 2j+b-pad = X of 4 f[a,b] in[n,c,i,j]; out is 2H x 2W. */
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     edm_fir_up_kernel(void *out, int odt, const void *in, int idt, const float *__restrict__ f,
-                      int L, int pad, int H, int W, int64_t total) {
+                      int L, int pad, int C, int H, int W, int n0) {
     const int Ho = 2 * H, Wo = 2 * W;
-    EDM_CUDA_FOR(i, total) {
-        const int X = (int)(i % Wo);
-        const int Y = (int)((i / Wo) % Ho);
-        const int64_t plane = i / ((int64_t)Wo * Ho);
-        const int64_t ib = plane * H * W;
-        float acc = 0.0f;
-        for (int a = 0; a < L; a++) {
-            const int ty = Y + pad - a; /* = 2i */
-            if (ty < 0 || (ty & 1)) continue;
-            const int y = ty >> 1;
-            if (y >= H) continue;
-            for (int b = 0; b < L; b++) {
-                const int tx = X + pad - b;
-                if (tx < 0 || (tx & 1)) continue;
-                const int x = tx >> 1;
-                if (x >= W) continue;
-                acc += 4.0f * f[a * L + b] * edm_ld(in, idt, ib + (int64_t)y * W + x);
-            }
+    const int p = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (p >= Ho * Wo) return;
+    const int Y = p / Wo, X = p - (p / Wo) * Wo;
+    const size_t plane = (size_t)(n0 + blockIdx.z) * C + blockIdx.y;
+    const size_t ib = plane * H * W;
+    float acc = 0.0f;
+    for (int a = 0; a < L; a++) {
+        const int ty = Y + pad - a; /* = 2i */
+        if (ty < 0 || (ty & 1)) continue;
+        const int y = ty >> 1;
+        if (y >= H) continue;
+        for (int b = 0; b < L; b++) {
+            const int tx = X + pad - b;
+            if (tx < 0 || (tx & 1)) continue;
+            const int x = tx >> 1;
+            if (x >= W) continue;
+            acc += 4.0f * f[a * L + b] * edm_ld(in, idt, (int64_t)(ib + (size_t)y * W + x));
         }
-        edm_st(out, odt, i, acc);
     }
+    edm_st(out, odt, (int64_t)(plane * Ho * Wo + p), acc);
 }
 
 /* out = (in + bias[c] + res) * scale over [N, C, P]; out may alias in or res. */
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     edm_bias_residual_kernel(void *out, int odt, const void *in, int idt,
                              const float *__restrict__ bias, const void *res, int rdt, float scale,
-                             int C, int64_t P, int64_t total) {
-    EDM_CUDA_FOR(i, total) {
-        float v = edm_ld(in, idt, i);
-        if (bias) v += bias[(i / P) % C];
-        if (res) v += edm_ld(res, rdt, i);
-        edm_st(out, odt, i, v * scale);
-    }
+                             int C, int P, int n0) {
+    const int p = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (p >= P) return;
+    const int c = (int)blockIdx.y;
+    const int64_t i = (int64_t)(((size_t)(n0 + blockIdx.z) * C + c) * P + p);
+    float v = edm_ld(in, idt, i);
+    if (bias) v += bias[c];
+    if (res) v += edm_ld(res, rdt, i);
+    edm_st(out, odt, i, v * scale);
 }
 
-/* out[n, Ca+Cb, P] = [a | b]. */
+/* out[n, Ca+Cb, P] = [a | b]; rowa = Ca*P, rowb = Cb*P (one image's elements). */
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
-    edm_concat_kernel(void *out, int odt, const void *a, int adt, const void *b, int bdt, int Ca,
-                      int Cb, int64_t P, int64_t total) {
-    const int64_t rowa = (int64_t)Ca * P, rowb = (int64_t)Cb * P, row = rowa + rowb;
-    EDM_CUDA_FOR(i, total) {
-        const int64_t n = i / row, r = i % row;
-        const float v = r < rowa ? edm_ld(a, adt, n * rowa + r) : edm_ld(b, bdt, n * rowb + r - rowa);
-        edm_st(out, odt, i, v);
-    }
+    edm_concat_kernel(void *out, int odt, const void *a, int adt, const void *b, int bdt, int rowa,
+                      int rowb, int n0) {
+    const int r = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (r >= rowa + rowb) return;
+    const int64_t n = n0 + (int64_t)blockIdx.z;
+    const float v = r < rowa ? edm_ld(a, adt, n * rowa + r) : edm_ld(b, bdt, n * rowb + (r - rowa));
+    edm_st(out, odt, n * (rowa + rowb) + r, v);
 }
 
 /* out[n, 2*half] = [cos(x f) | sin(x f)], or [sin | cos] when swap. */
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     edm_embed_kernel(void *out, int odt, const void *x, int xdt, const void *freqs, int fdt,
-                     int half, int swap, int64_t total) {
-    EDM_CUDA_FOR(i, total) {
-        const int64_t n = i / (2 * half);
-        const int j = (int)(i % (2 * half));
-        const int first = j < half;
-        const int fi = first ? j : j - half;
-        /* The product is rounded to fp32 before the accurate sinf/cosf, as the reference. */
-        const float arg = edm_ld(x, xdt, n) * edm_ld(freqs, fdt, fi);
-        const float v = (first != (swap != 0)) ? cosf(arg) : sinf(arg);
-        edm_st(out, odt, i, v);
-    }
+                     int half, int swap, int n0) {
+    const int j = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (j >= 2 * half) return;
+    const int64_t n = n0 + (int64_t)blockIdx.z;
+    const int first = j < half;
+    const int fi = first ? j : j - half;
+    /* The product is rounded to fp32 before the accurate sinf/cosf, as the reference. */
+    const float arg = edm_ld(x, xdt, n) * edm_ld(freqs, fdt, fi);
+    const float v = (first != (swap != 0)) ? cosf(arg) : sinf(arg);
+    edm_st(out, odt, n * 2 * half + j, v);
 }
 
 /* out[n, r] = coef[n] * in[n, r], r < row. */
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     edm_scale_rows_kernel(void *out, int odt, const void *in, int idt, const void *coef, int cdt,
-                          int64_t row, int64_t total) {
-    EDM_CUDA_FOR(i, total) {
-        edm_st(out, odt, i, edm_ld(coef, cdt, i / row) * edm_ld(in, idt, i));
-    }
+                          int row, int n0) {
+    const int r = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (r >= row) return;
+    const int64_t n = n0 + (int64_t)blockIdx.z, i = n * row + r;
+    edm_st(out, odt, i, edm_ld(coef, cdt, n) * edm_ld(in, idt, i));
 }
 
-/* out[n,c,p] = c_skip[n] x[n,c,p] + c_out[n] F[n,c,p] for c < C; F has CF >= C channels. */
+/* out[n,c,p] = c_skip[n] x[n,c,p] + c_out[n] F[n,c,p] for c < C; F has CF >= C channels.
+ * row = C*P, rowF = CF*P. */
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     edm_precond_out_kernel(void *out, int odt, const void *x, int xdt, const void *F, int fdt,
-                           const void *cs, int csdt, const void *co, int codt, int C, int CF,
-                           int64_t P, int64_t total) {
-    const int64_t row = (int64_t)C * P;
-    EDM_CUDA_FOR(i, total) {
-        const int64_t n = i / row, r = i % row;
-        const float v = edm_ld(cs, csdt, n) * edm_ld(x, xdt, i) +
-                        edm_ld(co, codt, n) * edm_ld(F, fdt, n * CF * P + r);
-        edm_st(out, odt, i, v);
-    }
+                           const void *cs, int csdt, const void *co, int codt, int row, int rowF,
+                           int n0) {
+    const int r = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (r >= row) return;
+    const int64_t n = n0 + (int64_t)blockIdx.z, i = n * row + r;
+    const float v = edm_ld(cs, csdt, n) * edm_ld(x, xdt, i) +
+                    edm_ld(co, codt, n) * edm_ld(F, fdt, n * rowF + r);
+    edm_st(out, odt, i, v);
 }
 
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
@@ -152,11 +155,16 @@ int edm_cuda_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const ed
     const int route = edm_cuda_op_enter(c, &r, msg);
     if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg) || need_f32(filter, "filter", msg)) return 1;
+    if (out->c > 65535) return edm_cuda_fail(msg, "more than 65535 channels");
     if (in->data == out->data) return edm_cuda_fail(msg, "in and out must not alias");
-    const int64_t total = edm_tensor_numel(out);
-    EDM_LAUNCH(edm_fir_down_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
-               out->data, (int)out->dtype, in->data, (int)in->dtype, (const float *)filter->data,
-               filter->h, pad, in->h, in->w, out->h, out->w, total);
+    const int per = out->h * out->w;
+    const unsigned th = edm_cuda_row_threads(per);
+    edm_cuda_for_images(out->n, [&](int n0, int nz) {
+        EDM_LAUNCH(edm_fir_down_kernel, edm_cuda_grid(per, th, (unsigned)out->c, nz), th, 0,
+                   c->stream, out->data, (int)out->dtype, in->data, (int)in->dtype,
+                   (const float *)filter->data, filter->h, pad, in->c, in->h, in->w, out->h,
+                   out->w, n0);
+    });
     return edm_cuda_check(c, msg, "fir_down");
 }
 
@@ -168,11 +176,15 @@ int edm_cuda_fir_up(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_
     const int route = edm_cuda_op_enter(c, &r, msg);
     if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg) || need_f32(filter, "filter", msg)) return 1;
+    if (out->c > 65535) return edm_cuda_fail(msg, "more than 65535 channels");
     if (in->data == out->data) return edm_cuda_fail(msg, "in and out must not alias");
-    const int64_t total = edm_tensor_numel(out);
-    EDM_LAUNCH(edm_fir_up_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
-               out->data, (int)out->dtype, in->data, (int)in->dtype, (const float *)filter->data,
-               filter->h, pad, in->h, in->w, total);
+    const int per = out->h * out->w;
+    const unsigned th = edm_cuda_row_threads(per);
+    edm_cuda_for_images(out->n, [&](int n0, int nz) {
+        EDM_LAUNCH(edm_fir_up_kernel, edm_cuda_grid(per, th, (unsigned)out->c, nz), th, 0,
+                   c->stream, out->data, (int)out->dtype, in->data, (int)in->dtype,
+                   (const float *)filter->data, filter->h, pad, in->c, in->h, in->w, n0);
+    });
     return edm_cuda_check(c, msg, "fir_up");
 }
 
@@ -185,12 +197,16 @@ int edm_cuda_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in,
     const int route = edm_cuda_op_enter(c, &r, msg);
     if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg) || need_f32(bias, "bias", msg)) return 1;
-    const int64_t total = edm_tensor_numel(out);
-    EDM_LAUNCH(edm_bias_residual_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
-               out->data, (int)out->dtype, in->data, (int)in->dtype,
-               bias ? (const float *)bias->data : (const float *)NULL,
-               residual ? residual->data : NULL, residual ? (int)residual->dtype : 0, scale, out->c,
-               (int64_t)out->h * out->w, total);
+    if (out->c > 65535) return edm_cuda_fail(msg, "more than 65535 channels");
+    const int P = out->h * out->w;
+    const unsigned th = edm_cuda_row_threads(P);
+    edm_cuda_for_images(out->n, [&](int n0, int nz) {
+        EDM_LAUNCH(edm_bias_residual_kernel, edm_cuda_grid(P, th, (unsigned)out->c, nz), th, 0,
+                   c->stream, out->data, (int)out->dtype, in->data, (int)in->dtype,
+                   bias ? (const float *)bias->data : (const float *)NULL,
+                   residual ? residual->data : NULL, residual ? (int)residual->dtype : 0, scale,
+                   out->c, P, n0);
+    });
     return edm_cuda_check(c, msg, "bias_residual");
 }
 
@@ -203,10 +219,13 @@ int edm_cuda_concat(void *ctx, edm_tensor *out, const edm_tensor *a, const edm_t
     if (edm_cuda_enter(c, msg)) return 1;
     if (a->data == out->data || b->data == out->data)
         return edm_cuda_fail(msg, "inputs must not alias out");
-    const int64_t total = edm_tensor_numel(out);
-    EDM_LAUNCH(edm_concat_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
-               out->data, (int)out->dtype, a->data, (int)a->dtype, b->data, (int)b->dtype, a->c,
-               b->c, (int64_t)out->h * out->w, total);
+    const int P = out->h * out->w, rowa = a->c * P, rowb = b->c * P;
+    const unsigned th = edm_cuda_row_threads(rowa + rowb);
+    edm_cuda_for_images(out->n, [&](int n0, int nz) {
+        EDM_LAUNCH(edm_concat_kernel, edm_cuda_grid(rowa + rowb, th, 1, nz), th, 0, c->stream,
+                   out->data, (int)out->dtype, a->data, (int)a->dtype, b->data, (int)b->dtype,
+                   rowa, rowb, n0);
+    });
     return edm_cuda_check(c, msg, "concat");
 }
 
@@ -219,10 +238,12 @@ int edm_cuda_embed(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_te
     if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg)) return 1;
     const int half = (int)edm_tensor_numel(freqs);
-    const int64_t total = edm_tensor_numel(out);
-    EDM_LAUNCH(edm_embed_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
-               out->data, (int)out->dtype, x->data, (int)x->dtype, freqs->data, (int)freqs->dtype,
-               half, swap, total);
+    const unsigned th = edm_cuda_row_threads(2 * half);
+    edm_cuda_for_images(out->n, [&](int n0, int nz) {
+        EDM_LAUNCH(edm_embed_kernel, edm_cuda_grid(2 * half, th, 1, nz), th, 0, c->stream,
+                   out->data, (int)out->dtype, x->data, (int)x->dtype, freqs->data,
+                   (int)freqs->dtype, half, swap, n0);
+    });
     return edm_cuda_check(c, msg, "embed");
 }
 
@@ -233,11 +254,13 @@ int edm_cuda_scale_rows(void *ctx, edm_tensor *out, const edm_tensor *in, const 
     const int route = edm_cuda_op_enter(c, &r, msg);
     if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg)) return 1;
-    const int64_t total = edm_tensor_numel(out);
-    const int64_t row = total / out->n;
-    EDM_LAUNCH(edm_scale_rows_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
-               out->data, (int)out->dtype, in->data, (int)in->dtype, coef->data, (int)coef->dtype,
-               row, total);
+    const int row = out->c * out->h * out->w;
+    const unsigned th = edm_cuda_row_threads(row);
+    edm_cuda_for_images(out->n, [&](int n0, int nz) {
+        EDM_LAUNCH(edm_scale_rows_kernel, edm_cuda_grid(row, th, 1, nz), th, 0, c->stream,
+                   out->data, (int)out->dtype, in->data, (int)in->dtype, coef->data,
+                   (int)coef->dtype, row, n0);
+    });
     return edm_cuda_check(c, msg, "scale_rows");
 }
 
@@ -248,10 +271,13 @@ int edm_cuda_precond_out(void *ctx, edm_tensor *out, const edm_tensor *x, const 
     const int route = edm_cuda_op_enter(c, &r, msg);
     if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg)) return 1;
-    const int64_t total = edm_tensor_numel(out);
-    EDM_LAUNCH(edm_precond_out_kernel, edm_cuda_blocks(c, total), EDM_CUDA_THREADS, 0, c->stream,
-               out->data, (int)out->dtype, x->data, (int)x->dtype, F->data, (int)F->dtype,
-               c_skip->data, (int)c_skip->dtype, c_out->data, (int)c_out->dtype, out->c, F->c,
-               (int64_t)out->h * out->w, total);
+    const int P = out->h * out->w, row = out->c * P, rowF = F->c * P;
+    const unsigned th = edm_cuda_row_threads(row);
+    edm_cuda_for_images(out->n, [&](int n0, int nz) {
+        EDM_LAUNCH(edm_precond_out_kernel, edm_cuda_grid(row, th, 1, nz), th, 0, c->stream,
+                   out->data, (int)out->dtype, x->data, (int)x->dtype, F->data, (int)F->dtype,
+                   c_skip->data, (int)c_skip->dtype, c_out->data, (int)c_out->dtype, row, rowF,
+                   n0);
+    });
     return edm_cuda_check(c, msg, "precond_out");
 }

@@ -276,6 +276,8 @@ static void test_group_norm(pair *p) {
     case_gn(p, 1, 32, 8, 16, 16, 1e-6f, 0, 0, 1, 1, 0.0f);
     case_gn(p, 2, 4, 1, 9, 11, 1e-5f, 0, 0, 0, 0, 20.0f);
     case_gn(p, 1, 256, 32, 32, 32, 1e-6f, 1, 0, 1, 0, 0.0f); /* a CIFAR-10 32x32 block norm */
+    case_gn(p, 2, 16, 1, 24, 24, 1e-5f, 1, 1, 1, 1, 0.0f);  /* 9216 per group: the 3-pass kernel */
+    case_gn(p, 1, 12, 2, 40, 40, 1e-5f, 0, 0, 0, 0, 5.0f);  /* 9600 per group, large mean */
 }
 
 static void case_br(pair *p, int N, int C, int H, int W, int bias, int res, int alias, float s) {
@@ -639,47 +641,60 @@ int main(void) {
         CHECK(0, "cpu backend: %s", err.message);
         return check_finish();
     }
-    for (int pr = 0; pr < 4; pr++) {
-        /* fp32 runs twice: plain, and with CUDA graphs on (graphs test only). */
-        for (int graphs = 0; graphs < (pr == 0 ? 2 : 1); graphs++) {
-            setenv("EDM_CUDA_GRAPHS", graphs ? "1" : "0", 1);
-            edm_backend_options gopts;
-            edm_backend_options_default(&gopts);
-            gopts.kind = EDM_BACKEND_CUDA;
-            gopts.precision = (enum edm_precision)pr;
-            pair p;
-            memset(&p, 0, sizeof p);
-            p.cpu = cpu;
-            p.prec = pr;
-            p.tol = prec_tol[pr];
-            p.rng = 0x9e3779b97f4a7c15ull + (uint64_t)pr;
-            if (edm_backend_cuda_new(&gopts, &p.gpu, &err) != EDM_OK) {
-                CHECK(0, "%s: cuda backend: %s", prec_name[pr], err.message);
-                continue;
-            }
-            p.act = p.gpu->act_dtype;
-            CHECK(p.gpu->precision == (enum edm_precision)pr &&
-                      p.act == (pr == 2 ? EDM_F16 : pr == 3 ? EDM_BF16 : EDM_F32),
-                  "%s: precision %d act dtype %d", prec_name[pr], (int)p.gpu->precision,
-                  (int)p.act);
-            if (!graphs) {
-                if (want("conv")) test_conv(&p);
-                if (want("fir")) test_fir(&p, 0), test_fir(&p, 1);
-                if (want("linear")) test_linear(&p);
-                if (want("group_norm")) test_group_norm(&p);
-                if (want("bias_residual")) test_bias_residual(&p);
-                if (want("concat")) test_concat(&p);
-                if (want("attention")) test_attention(&p);
-                if (want("embed")) test_embed(&p);
-                if (want("scale_rows")) test_scale_rows(&p);
-                if (want("precond_out")) test_precond_out(&p);
-            }
-            if (want("graphs")) test_graphs(&p);
-            if (want("networks")) test_networks(&p);
-            CHECK(!p.gpu->device_lost, "%s: device lost", prec_name[pr]);
-            edm_backend_free(p.gpu);
+    /* Backend configurations: every precision with everything; graphs on in fp32 and fp16;
+     * where cuDNN serves the convolutions (tf32/fp16/bf16, if found), the im2col + cuBLAS
+     * path again for convolutions and networks. */
+    static const struct {
+        int prec, graphs, im2col;
+        const char *parts; /* NULL: every part */
+    } configs[] = {
+        {0, 0, 0, NULL},       {0, 1, 0, "graphs,networks"}, {1, 0, 0, NULL},
+        {1, 0, 1, "conv"},     {2, 0, 0, NULL},              {2, 0, 1, "conv,networks"},
+        {2, 1, 0, "graphs,networks"}, {3, 0, 0, NULL},       {3, 0, 1, "conv"},
+    };
+    for (size_t ci = 0; ci < sizeof configs / sizeof configs[0]; ci++) {
+        const int pr = configs[ci].prec;
+        setenv("EDM_CUDA_GRAPHS", configs[ci].graphs ? "1" : "0", 1);
+        if (configs[ci].im2col) setenv("EDM_CUDA_CONV", "im2col", 1);
+        else unsetenv("EDM_CUDA_CONV");
+        edm_backend_options gopts;
+        edm_backend_options_default(&gopts);
+        gopts.kind = EDM_BACKEND_CUDA;
+        gopts.precision = (enum edm_precision)pr;
+        pair p;
+        memset(&p, 0, sizeof p);
+        p.cpu = cpu;
+        p.prec = pr;
+        p.tol = prec_tol[pr];
+        p.rng = 0x9e3779b97f4a7c15ull + (uint64_t)ci;
+        if (edm_backend_cuda_new(&gopts, &p.gpu, &err) != EDM_OK) {
+            CHECK(0, "%s: cuda backend: %s", prec_name[pr], err.message);
+            continue;
         }
+        fprintf(stderr, "config %zu: %s\n", ci, edm_backend_describe(p.gpu));
+        p.act = p.gpu->act_dtype;
+        CHECK(p.gpu->precision == (enum edm_precision)pr &&
+                  p.act == (pr == 2 ? EDM_F16 : pr == 3 ? EDM_BF16 : EDM_F32),
+              "%s: precision %d act dtype %d", prec_name[pr], (int)p.gpu->precision, (int)p.act);
+        const char *parts = configs[ci].parts;
+#define PART(name) (want(name) && (!parts || strstr(parts, name)))
+        if (PART("conv")) test_conv(&p);
+        if (PART("fir")) test_fir(&p, 0), test_fir(&p, 1);
+        if (PART("linear")) test_linear(&p);
+        if (PART("group_norm")) test_group_norm(&p);
+        if (PART("bias_residual")) test_bias_residual(&p);
+        if (PART("concat")) test_concat(&p);
+        if (PART("attention")) test_attention(&p);
+        if (PART("embed")) test_embed(&p);
+        if (PART("scale_rows")) test_scale_rows(&p);
+        if (PART("precond_out")) test_precond_out(&p);
+        if (PART("graphs")) test_graphs(&p);
+        if (PART("networks")) test_networks(&p);
+#undef PART
+        CHECK(!p.gpu->device_lost, "%s: device lost", prec_name[pr]);
+        edm_backend_free(p.gpu);
     }
+    unsetenv("EDM_CUDA_CONV");
     edm_backend_free(cpu);
     return check_finish();
 }
