@@ -21,6 +21,8 @@
  *    never replaced by a different one. The slot then learns again (a few times at most).
  *  - Host transfers or synchronization inside a bracket cut a capture or replay short the
  *    same way (everything so far is run first), and stop graphs for that slot.
+ *  - Captured ops are recorded too: if the capture cannot be ended, instantiated or launched,
+ *    the pass runs eagerly from the records and graphs stop for that slot.
  *  - The backend's scratch buffer is not part of the signature: when it moves (grows), every
  *    graph is dropped and captured again on its next pass.
  *  - When the caller frees device memory, every learned sequence is forgotten: addresses are
@@ -179,6 +181,21 @@ static int fwd_flush(edm_cuda *c, char *msg) {
     return rc;
 }
 
+/* A capture could not be turned into a launched graph. Its ops never ran; they were also
+ * recorded, so they run eagerly now, unless the device itself failed or the records are
+ * incomplete. Returns 0 when the pass was computed that way. */
+static int capture_recover(edm_cuda *c, char *msg, cudaError_t e, const char *what) {
+    (void)cudaGetLastError();
+    if (c->rec_lost || (c->backend && c->backend->device_lost)) {
+        c->nrec = 0;
+        return edm_cuda_error(c, msg, e, what);
+    }
+    if (c->debug)
+        fprintf(stderr, "edm cuda graphs: %s: %s; running the pass's %lld ops eagerly\n", what,
+                cudaGetErrorString(e), (long long)c->nrec);
+    return fwd_flush(c, msg);
+}
+
 /* Ends a capture and launches what it holds once. */
 static int capture_launch(edm_cuda *c, char *msg, cudaGraphExec_t *keep) {
     cudaGraph_t graph = NULL;
@@ -188,18 +205,17 @@ static int capture_launch(edm_cuda *c, char *msg, cudaGraphExec_t *keep) {
     if (keep) *keep = NULL;
     if (e != cudaSuccess) {
         if (graph) cudaGraphDestroy(graph);
-        return edm_cuda_error(c, msg, e,
-                              "cudaStreamEndCapture: the captured forward pass is lost; set "
-                              "EDM_CUDA_GRAPHS=0 if this repeats");
+        return capture_recover(c, msg, e, "cudaStreamEndCapture");
     }
     e = cudaGraphInstantiateWithFlags(&exec, graph, 0);
     cudaGraphDestroy(graph);
-    if (e != cudaSuccess) return edm_cuda_error(c, msg, e, "cudaGraphInstantiateWithFlags");
+    if (e != cudaSuccess) return capture_recover(c, msg, e, "cudaGraphInstantiateWithFlags");
     e = cudaGraphLaunch(exec, c->stream);
     if (e != cudaSuccess) {
         cudaGraphExecDestroy(exec);
-        return edm_cuda_error(c, msg, e, "cudaGraphLaunch (captured forward pass)");
+        return capture_recover(c, msg, e, "cudaGraphLaunch (captured forward pass)");
     }
+    c->nrec = 0;
     if (keep) *keep = exec;
     else cudaGraphExecDestroy(exec); /* freed once it has run */
     return 0;
@@ -279,6 +295,8 @@ static void fwd_pick(edm_cuda *c) {
     if (g->learned) {
         if (cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
             c->fwd_mode = EDM_CUDA_CAPTURE;
+            c->nrec = 0;
+            c->rec_lost = 0;
         } else {
             (void)cudaGetLastError();
             g->disabled = 1;
@@ -312,7 +330,11 @@ int edm_cuda_op_enter(edm_cuda *c, const edm_cuda_oprec *r, char *msg) {
             g->disabled = 1; /* out of host memory for the prefixes: no graph */
         }
         return 0;
-    default: return 0; /* CAPTURE: the op is enqueued into the capture */
+    default:
+        /* CAPTURE: the op is enqueued into the capture, and recorded in case the capture
+         * cannot be launched (capture_recover). */
+        if (!c->rec_lost && rec_push(c, r)) c->rec_lost = 1;
+        return 0;
     }
 }
 
@@ -359,7 +381,7 @@ int edm_cuda_forward_end(void *ctx, int n, char *msg) {
     case EDM_CUDA_CAPTURE: {
         cudaGraphExec_t exec = NULL;
         rc = capture_launch(c, msg, &exec);
-        if (rc) {
+        if (rc || !exec) { /* failed, or recovered by running the pass eagerly */
             g->disabled = 1;
             break;
         }

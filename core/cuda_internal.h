@@ -233,6 +233,7 @@ typedef struct edm_cuda {
     long n_captures, n_replays, n_fallbacks; /* edm_cuda_graph_stats */
     edm_cuda_oprec *rec; /* ops recorded while replaying (run eagerly if the pass diverges) */
     int64_t nrec, rec_cap;
+    int rec_lost; /* a record could not be stored (host memory): no eager recovery */
     edm_cuda_graph graph[EDM_CUDA_MAX_GRAPHS];
 } edm_cuda;
 

@@ -268,6 +268,8 @@ inline cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) {
     if (!s || !s->capturing) return sim_set_error(cudaErrorInvalidValue);
     s->capturing = false;
     sim_capturing_any = false;
+    const char *fail = getenv("EDM_SIM_FAIL_END_CAPTURE"); /* tests the recovery path */
+    if (fail && *fail == '1') s->invalidated = true;
     if (s->invalidated) {
         s->rec.clear();
         return sim_set_error(cudaErrorStreamCaptureInvalidated);
