@@ -301,6 +301,7 @@ int main(int argc, char **argv) {
                *prec_list = "fp16,bf16,tf32,fp32", *graphs_opt = "both";
     double seconds = 2;
     int device = 0, check_n = 64, do_ops = 1, do_sample = 1, do_cpu = 1, graph_max = 64;
+    int model_channels = 0, resolution = 0; /* overrides, for quick runs (simulator) */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--no-ops") == 0) do_ops = 0;
@@ -315,6 +316,8 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--device") == 0) device = atoi(v), i++;
         else if (strcmp(a, "--check") == 0) check_n = atoi(v), i++;
         else if (strcmp(a, "--graph-max") == 0) graph_max = atoi(v), i++;
+        else if (strcmp(a, "--model-channels") == 0) model_channels = atoi(v), i++;
+        else if (strcmp(a, "--resolution") == 0) resolution = atoi(v), i++;
         else return fprintf(stderr, "bench_gpu: unknown option %s\n", a), 2;
     }
     if (!edm_backend_cuda_available()) {
@@ -330,7 +333,13 @@ int main(int argc, char **argv) {
     edm_error err;
     edm_config cfg;
     edm_model *model = NULL;
-    if (edm_config_preset(preset, &cfg, &err) || edm_model_new_random(&cfg, 1, &model, &err)) {
+    enum edm_status st = edm_config_preset(preset, &cfg, &err);
+    if (st == EDM_OK) {
+        if (model_channels > 0) cfg.model_channels = model_channels;
+        if (resolution > 0) cfg.img_resolution = resolution;
+        st = edm_model_new_random(&cfg, 1, &model, &err);
+    }
+    if (st != EDM_OK) {
         fprintf(stderr, "bench_gpu: %s\n", err.message);
         return 1;
     }

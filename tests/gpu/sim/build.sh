@@ -29,7 +29,13 @@ for f in core/*.cu; do
 done
 wait
 gcc $CFLAGS -Itests/unit -c tests/unit/test_cuda_ops.c -o "$B/obj/test_cuda_ops.o"
-g++ -fopenmp "$B/obj/test_cuda_ops.o" "${objs[@]}" -lopenblas -ljansson -lpng -lm -lpthread \
+g++ -fopenmp "$B/obj/test_cuda_ops.o" "${objs[@]}" -lopenblas -ljansson -lpng -lz -lm -lpthread \
     -o "$B/test_cuda_ops"
 echo "built $B/test_cuda_ops"
+if [ "${SIM_BENCH:-0}" = 1 ]; then
+    gcc $CFLAGS -c bench/bench_gpu.c -o "$B/obj/bench_gpu.o"
+    g++ -fopenmp "$B/obj/bench_gpu.o" "${objs[@]}" -lopenblas -ljansson -lpng -lz -lm -lpthread \
+        -o "$B/bench_gpu"
+    echo "built $B/bench_gpu"
+fi
 if [ "${SIM_NO_RUN:-0}" != 1 ]; then "$B/test_cuda_ops" "$@"; fi
