@@ -15,8 +15,9 @@
  *  - Kernels are launched through EDM_LAUNCH so that the same sources also build on the host
  *    against tests/gpu/sim/cuda_sim.h (EDM_CUDA_SIM), a small CUDA emulator used to test the
  *    backend on machines without a GPU.
- *  - Convolutions: cuDNN's implicit GEMM when libcudnn.so.9 loads at run time (tf32/fp16/
- *    bf16; cuda_cudnn.cu), else im2col + cuBLAS (cuda_conv.cu); EDM_CUDA_CONV=im2col|cudnn.
+ *  - Convolutions: im2col + cuBLAS (cuda_conv.cu); cuDNN's implicit GEMM (tf32/fp16/bf16,
+ *    cuda_cudnn.cu, loaded at run time) only with EDM_CUDA_CONV=cudnn: slower on an H200 at
+ *    batch 1 and 512 (bench/GPU_RESULTS.md).
  *  - CUDA graphs (optional, EDM_CUDA_GRAPHS=1): every op folds its arguments into a running
  *    signature; a pass is learned, then captured, then replayed while it matches, and runs
  *    eagerly the moment it does not (cuda_graph.cu).
@@ -331,8 +332,8 @@ int edm_cuda_gemm(edm_cuda *c, char *msg, const char *what, cublasOperation_t ta
 /* ---- cuDNN (cuda_cudnn.cu) -------------------------------------------------------------------- */
 
 struct edm_cudnn;
-/* Loads cuDNN unless EDM_CUDA_CONV=im2col or the precision is fp32. Returns 0 (c->dnn set, or
- * NULL with the reason in why), or 1 when EDM_CUDA_CONV=cudnn and cuDNN is unusable. */
+/* Loads cuDNN when EDM_CUDA_CONV=cudnn and the precision is not fp32. Returns 0 (c->dnn set, or
+ * NULL: im2col + cuBLAS), or 1 when EDM_CUDA_CONV=cudnn and cuDNN is unusable (reason in why). */
 int edm_cudnn_init(edm_cuda *c, char *why, size_t why_len);
 void edm_cudnn_free(edm_cuda *c);
 /* out = conv(in, weight) + beta*out through cuDNN. Returns 0, 1 (error, msg set), or 2 (cuDNN

@@ -64,8 +64,13 @@ static void denoise_graph(const edm_net *net, edm_backend *b, edm_arena *a, int 
         if (in.augment.data) edm_op_upload(b, &in.augment, augment);
     }
     char msg[EDM_OPS_MSG] = "";
-    if (b->ops->forward_begin && !b->failed && b->ops->forward_begin(b->ctx, n, msg))
-        edm_backend_fail(b, "forward_begin", "%s", msg);
+    /* forward_end must follow every forward_begin that succeeded, also after a failing op,
+     * so a backend recording the pass (CUDA graphs) can discard it. */
+    int began = 0;
+    if (b->ops->forward_begin && !b->failed) {
+        if (b->ops->forward_begin(b->ctx, n, msg)) edm_backend_fail(b, "forward_begin", "%s", msg);
+        else began = b->ops->forward_end != NULL;
+    }
     in.x = edm_tensor_shape(n, C, R, R, b->act_dtype);
     edm_arena_alloc(a, b, &in.x);
     edm_op_scale_rows(b, &in.x, &xt, &c[2]);
@@ -75,8 +80,7 @@ static void denoise_graph(const edm_net *net, edm_backend *b, edm_arena *a, int 
     edm_tensor D = edm_tensor_shape(n, C, R, R, EDM_F32);
     edm_arena_alloc(a, b, &D);
     edm_op_precond_out(b, &D, &xt, &F, &c[0], &c[1]);
-    if (b->ops->forward_end && !b->failed && b->ops->forward_end(b->ctx, n, msg))
-        edm_backend_fail(b, "forward_end", "%s", msg);
+    if (began && b->ops->forward_end(b->ctx, n, msg)) edm_backend_fail(b, "forward_end", "%s", msg);
     if (!measuring) edm_op_download(b, out, &D);
 }
 

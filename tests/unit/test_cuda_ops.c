@@ -656,7 +656,7 @@ int main(void) {
         const int pr = configs[ci].prec;
         setenv("EDM_CUDA_GRAPHS", configs[ci].graphs ? "1" : "0", 1);
         if (configs[ci].im2col) setenv("EDM_CUDA_CONV", "im2col", 1);
-        else unsetenv("EDM_CUDA_CONV");
+        else setenv("EDM_CUDA_CONV", "cudnn", 1); /* cuDNN when present (opt-in path) */
         edm_backend_options gopts;
         edm_backend_options_default(&gopts);
         gopts.kind = EDM_BACKEND_CUDA;
@@ -667,7 +667,13 @@ int main(void) {
         p.prec = pr;
         p.tol = prec_tol[pr];
         p.rng = 0x9e3779b97f4a7c15ull + (uint64_t)ci;
-        if (edm_backend_cuda_new(&gopts, &p.gpu, &err) != EDM_OK) {
+        /* cuDNN is optional: where it cannot be loaded, the config runs on im2col + cuBLAS. */
+        if (!configs[ci].im2col && edm_backend_cuda_new(&gopts, &p.gpu, &err) != EDM_OK) {
+            fprintf(stderr, "note: %s: %s; using im2col + cuBLAS\n", prec_name[pr], err.message);
+            unsetenv("EDM_CUDA_CONV");
+            p.gpu = NULL;
+        }
+        if (!p.gpu && edm_backend_cuda_new(&gopts, &p.gpu, &err) != EDM_OK) {
             CHECK(0, "%s: cuda backend: %s", prec_name[pr], err.message);
             continue;
         }
