@@ -128,6 +128,15 @@ enum edm_status edm_net_block(edm_net *net, edm_error *err, edm_block *b, const 
  * an up block; channels in = out. bo is copied (its attention/up are set here). */
 enum edm_status edm_net_decoder_head(edm_net *net, edm_error *err, int deepest, int res,
                                      int channels, edm_block_opts bo);
+/* A level's num_blocks encoder blocks *cout -> out (attention per attn_resolutions), each
+ * output pushed on skips; *cout becomes out. */
+enum edm_status edm_net_encoder_blocks(edm_net *net, edm_error *err, int res, int *cout,
+                                       int out, edm_block_opts bo, int *skips, int *n_skips);
+/* A level's num_blocks+1 decoder blocks, each concatenating a popped skip: attention at
+ * attn_resolutions on every block (DhariwalUNet) or on the last only (SongUNet). */
+enum edm_status edm_net_decoder_blocks(edm_net *net, edm_error *err, int res, int *cout, int out,
+                                       edm_block_opts bo, int attn_last_only, const int *skips,
+                                       int *n_skips);
 
 /* ---- forward pass (net_forward.c, unet_block.c) --------------------------------------- */
 

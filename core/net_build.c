@@ -117,6 +117,42 @@ int edm_config_has_attn(const edm_config *cfg, int res) {
     return 0;
 }
 
+enum edm_status edm_net_encoder_blocks(edm_net *net, edm_error *err, int res, int *cout,
+                                       int out, edm_block_opts bo, int *skips, int *n_skips) {
+    char suffix[32], prefix[EDM_NAME_MAX];
+    edm_module *m;
+    enum edm_status st;
+    bo.attention = edm_config_has_attn(&net->cfg, res);
+    for (int idx = 0; idx < net->cfg.num_blocks; idx++) {
+        snprintf(suffix, sizeof suffix, "block%d", idx);
+        if ((st = edm_net_module(net, err, 0, EDM_MOD_BLOCK, res, suffix, &m, prefix))) return st;
+        if ((st = edm_net_block(net, err, &m->block, prefix, *cout, out, &bo))) return st;
+        *cout = out;
+        skips[(*n_skips)++] = out;
+    }
+    return EDM_OK;
+}
+
+enum edm_status edm_net_decoder_blocks(edm_net *net, edm_error *err, int res, int *cout, int out,
+                                       edm_block_opts bo, int attn_last_only, const int *skips,
+                                       int *n_skips) {
+    char suffix[32], prefix[EDM_NAME_MAX];
+    edm_module *m;
+    enum edm_status st;
+    const int nb = net->cfg.num_blocks, attn = edm_config_has_attn(&net->cfg, res);
+    for (int idx = 0; idx <= nb; idx++) {
+        if (*n_skips <= 0) return edm_error_set(err, EDM_EFORMAT, "decoder has no skip left");
+        int skip_ch = skips[--*n_skips];
+        bo.attention = attn && (!attn_last_only || idx == nb);
+        snprintf(suffix, sizeof suffix, "block%d", idx);
+        if ((st = edm_net_module(net, err, 1, EDM_MOD_BLOCK, res, suffix, &m, prefix))) return st;
+        if ((st = edm_net_block(net, err, &m->block, prefix, *cout + skip_ch, out, &bo))) return st;
+        m->concat = skip_ch;
+        *cout = out;
+    }
+    return EDM_OK;
+}
+
 enum edm_status edm_net_decoder_head(edm_net *net, edm_error *err, int deepest, int res,
                                      int channels, edm_block_opts bo) {
     char prefix[EDM_NAME_MAX];

@@ -15,7 +15,7 @@
 enum edm_status edm_net_build_dhariwal(edm_net *net, edm_error *err) {
     const edm_config *cfg = &net->cfg;
     const int mc = cfg->model_channels, R = cfg->img_resolution, L = cfg->num_levels;
-    char suffix[32], prefix[EDM_NAME_MAX];
+    char prefix[EDM_NAME_MAX];
     enum edm_status st;
     net->emb_channels = mc * cfg->channel_mult_emb;
     net->noise_channels = mc;
@@ -71,30 +71,16 @@ enum edm_status edm_net_build_dhariwal(edm_net *net, edm_error *err) {
             bo.down = 0;
         }
         skips[n_skips++] = cout;
-        for (int idx = 0; idx < cfg->num_blocks; idx++) {
-            int cin = cout;
-            cout = mc * mult;
-            bo.attention = edm_config_has_attn(cfg, res);
-            snprintf(suffix, sizeof suffix, "block%d", idx);
-            ADD(0, EDM_MOD_BLOCK, suffix);
-            if ((st = edm_net_block(net, err, &m->block, prefix, cin, cout, &bo))) return st;
-            skips[n_skips++] = cout;
-        }
+        if ((st = edm_net_encoder_blocks(net, err, res, &cout, mc * mult, bo, skips, &n_skips)))
+            return st;
     }
 
     for (int level = L - 1; level >= 0; level--) {
         int res = R >> level, mult = cfg->channel_mult[level];
         if ((st = edm_net_decoder_head(net, err, level == L - 1, res, cout, bo))) return st;
-        for (int idx = 0; idx <= cfg->num_blocks; idx++) {
-            int skip_ch = skips[--n_skips];
-            int cin = cout + skip_ch;
-            cout = mc * mult;
-            bo.attention = edm_config_has_attn(cfg, res);
-            snprintf(suffix, sizeof suffix, "block%d", idx);
-            ADD(1, EDM_MOD_BLOCK, suffix);
-            if ((st = edm_net_block(net, err, &m->block, prefix, cin, cout, &bo))) return st;
-            m->concat = skip_ch;
-        }
+        if ((st = edm_net_decoder_blocks(net, err, res, &cout, mc * mult, bo, 0, skips,
+                                         &n_skips)))
+            return st;
     }
 #undef ADD
     if ((st = edm_net_gnorm(net, err, &net->out_norm, "model.out_norm", cout, 1e-5f))) return st;
