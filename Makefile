@@ -16,7 +16,6 @@
 
 BUILD   ?= build
 CC      ?= cc
-NVCC    ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA    ?= auto
 SAN     ?=
 OPT     ?= -O2
@@ -27,11 +26,27 @@ CFLAGS  += -std=c11 $(OPT) -g $(WARN) -D_GNU_SOURCE -fopenmp -Iinclude \
 LDFLAGS += -fopenmp $(SAN)
 LDLIBS  += -lopenblas -ljansson -lpng -lz -lm -lpthread
 
+ifeq ($(origin NVCC),undefined)
+  NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+endif
+# The toolkit's root as nvcc itself reports it (nvcc may be a wrapper script outside the
+# toolkit), and the folder that holds cuBLAS under it (lib64, or lib on newer layouts).
+ifneq ($(NVCC),)
+  ifeq ($(origin CUDA_HOME),undefined)
+  CUDA_HOME   := $(realpath $(shell $(NVCC) -dryrun -x cu -c /dev/null -o /dev/null 2>&1 | \
+                   sed -n 's/^\#\$$ TOP=//p' | head -n 1))
+  endif
+  CUDA_LIBDIR := $(firstword $(foreach d,lib64 targets/x86_64-linux/lib lib,\
+                   $(if $(wildcard $(CUDA_HOME)/$(d)/libcublas.so),$(CUDA_HOME)/$(d))))
+endif
 ifeq ($(CUDA),auto)
-  ifneq ($(NVCC),)
+  ifneq ($(CUDA_LIBDIR),)
     USE_CUDA := 1
   else
     USE_CUDA := 0
+    ifneq ($(NVCC),)
+      $(warning nvcc found at $(NVCC) but not cuBLAS under '$(CUDA_HOME)': building without CUDA)
+    endif
   endif
 else
   USE_CUDA := $(CUDA)
@@ -40,7 +55,9 @@ ifeq ($(USE_CUDA),1)
   ifeq ($(NVCC),)
     $(error CUDA=1 but nvcc was not found)
   endif
-  CUDA_HOME   := $(patsubst %/bin/nvcc,%,$(NVCC))
+  ifeq ($(CUDA_LIBDIR),)
+    $(error CUDA=1 but cuBLAS (libcublas.so) was not found under CUDA_HOME='$(CUDA_HOME)')
+  endif
   CUDA_ARCHS  ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
                  -gencode arch=compute_90,code=compute_90
   NVCCFLAGS   ?= -O3 -std=c++17 $(CUDA_ARCHS) -Iinclude -Icore -Xcompiler -Wall,-Wextra,-fPIC \
@@ -50,7 +67,7 @@ ifeq ($(USE_CUDA),1)
   CORE_SRCS   := $(filter-out core/cuda_stub.c,$(wildcard core/*.c))
   # cudart statically (it loads the driver itself, so binaries run where no driver is);
   # cuBLAS from the toolkit, found through the rpath.
-  LDLIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas \
+  LDLIBS      += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublasLt -lcublas \
                  -lcudart_static -ldl -lrt -lstdc++
 else
   CUDA_OBJS   :=
