@@ -147,10 +147,12 @@ static int need_f32(const edm_tensor *t, const char *name, char *msg) {
     return 0;
 }
 
-int edm_cuda_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *filter,
-                      int pad, char *msg) {
+/* fir_down and fir_up: the same checks and launch shape, one kernel each. */
+static int fir_resample(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *filter,
+                        int pad, bool up, char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
-    edm_cuda_oprec r = edm_cuda_rec(EDM_CUDA_OP_FIR_DOWN, out, in, filter, NULL, NULL, NULL);
+    edm_cuda_oprec r = edm_cuda_rec(up ? EDM_CUDA_OP_FIR_UP : EDM_CUDA_OP_FIR_DOWN, out, in, filter,
+                                    NULL, NULL, NULL);
     r.i[0] = pad;
     const int route = edm_cuda_op_enter(c, &r, msg);
     if (route) return route < 0; /* recorded for a graph replay, or an error */
@@ -159,33 +161,28 @@ int edm_cuda_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const ed
     if (in->data == out->data) return edm_cuda_fail(msg, "in and out must not alias");
     const int per = out->h * out->w;
     const unsigned th = edm_cuda_row_threads(per);
+    const float *f = (const float *)filter->data;
     edm_cuda_for_images(out->n, [&](int n0, int nz) {
-        EDM_LAUNCH(edm_fir_down_kernel, edm_cuda_grid(per, th, (unsigned)out->c, nz), th, 0,
-                   c->stream, out->data, (int)out->dtype, in->data, (int)in->dtype,
-                   (const float *)filter->data, filter->h, pad, in->c, in->h, in->w, out->h,
-                   out->w, n0);
+        const dim3 grid = edm_cuda_grid(per, th, (unsigned)out->c, nz);
+        if (up)
+            EDM_LAUNCH(edm_fir_up_kernel, grid, th, 0, c->stream, out->data, (int)out->dtype, in->data,
+                       (int)in->dtype, f, filter->h, pad, in->c, in->h, in->w, n0);
+        else
+            EDM_LAUNCH(edm_fir_down_kernel, grid, th, 0, c->stream, out->data, (int)out->dtype,
+                       in->data, (int)in->dtype, f, filter->h, pad, in->c, in->h, in->w, out->h,
+                       out->w, n0);
     });
-    return edm_cuda_check(c, msg, "fir_down");
+    return edm_cuda_check(c, msg, up ? "fir_up" : "fir_down");
+}
+
+int edm_cuda_fir_down(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *filter,
+                      int pad, char *msg) {
+    return fir_resample(ctx, out, in, filter, pad, false, msg);
 }
 
 int edm_cuda_fir_up(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *filter,
                     int pad, char *msg) {
-    edm_cuda *c = (edm_cuda *)ctx;
-    edm_cuda_oprec r = edm_cuda_rec(EDM_CUDA_OP_FIR_UP, out, in, filter, NULL, NULL, NULL);
-    r.i[0] = pad;
-    const int route = edm_cuda_op_enter(c, &r, msg);
-    if (route) return route < 0; /* recorded for a graph replay, or an error */
-    if (edm_cuda_enter(c, msg) || need_f32(filter, "filter", msg)) return 1;
-    if (out->c > 65535) return edm_cuda_fail(msg, "more than 65535 channels");
-    if (in->data == out->data) return edm_cuda_fail(msg, "in and out must not alias");
-    const int per = out->h * out->w;
-    const unsigned th = edm_cuda_row_threads(per);
-    edm_cuda_for_images(out->n, [&](int n0, int nz) {
-        EDM_LAUNCH(edm_fir_up_kernel, edm_cuda_grid(per, th, (unsigned)out->c, nz), th, 0,
-                   c->stream, out->data, (int)out->dtype, in->data, (int)in->dtype,
-                   (const float *)filter->data, filter->h, pad, in->c, in->h, in->w, n0);
-    });
-    return edm_cuda_check(c, msg, "fir_up");
+    return fir_resample(ctx, out, in, filter, pad, true, msg);
 }
 
 int edm_cuda_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in,
