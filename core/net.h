@@ -128,6 +128,11 @@ enum edm_status edm_net_block(edm_net *net, edm_error *err, edm_block *b, const 
  * an up block; channels in = out. bo is copied (its attention/up are set here). */
 enum edm_status edm_net_decoder_head(edm_net *net, edm_error *err, int deepest, int res,
                                      int channels, edm_block_opts bo);
+/* A level's first encoder module: the input conv *cout -> first_out at level 0, else a down
+ * block; its output is pushed on skips. */
+enum edm_status edm_net_encoder_head(edm_net *net, edm_error *err, int level, int res,
+                                     int first_out, int *cout, edm_block_opts bo, int *skips,
+                                     int *n_skips);
 /* A level's num_blocks encoder blocks *cout -> out (attention per attn_resolutions), each
  * output pushed on skips; *cout becomes out. */
 enum edm_status edm_net_encoder_blocks(edm_net *net, edm_error *err, int res, int *cout,

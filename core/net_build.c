@@ -117,6 +117,26 @@ int edm_config_has_attn(const edm_config *cfg, int res) {
     return 0;
 }
 
+enum edm_status edm_net_encoder_head(edm_net *net, edm_error *err, int level, int res,
+                                     int first_out, int *cout, edm_block_opts bo, int *skips,
+                                     int *n_skips) {
+    char prefix[EDM_NAME_MAX];
+    edm_module *m;
+    enum edm_status st;
+    if (level == 0) {
+        if ((st = edm_net_module(net, err, 0, EDM_MOD_CONV, res, "conv", &m, prefix))) return st;
+        if ((st = edm_net_conv(net, err, &m->conv, prefix, *cout, first_out, 3, 1, 0, 0, 0, 0)))
+            return st;
+        *cout = first_out;
+    } else {
+        bo.down = 1, bo.attention = 0;
+        if ((st = edm_net_module(net, err, 0, EDM_MOD_BLOCK, res, "down", &m, prefix))) return st;
+        if ((st = edm_net_block(net, err, &m->block, prefix, *cout, *cout, &bo))) return st;
+    }
+    skips[(*n_skips)++] = *cout;
+    return EDM_OK;
+}
+
 enum edm_status edm_net_encoder_blocks(edm_net *net, edm_error *err, int res, int *cout,
                                        int out, edm_block_opts bo, int *skips, int *n_skips) {
     char suffix[32], prefix[EDM_NAME_MAX];

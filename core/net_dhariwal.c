@@ -15,7 +15,6 @@
 enum edm_status edm_net_build_dhariwal(edm_net *net, edm_error *err) {
     const edm_config *cfg = &net->cfg;
     const int mc = cfg->model_channels, R = cfg->img_resolution, L = cfg->num_levels;
-    char prefix[EDM_NAME_MAX];
     enum edm_status st;
     net->emb_channels = mc * cfg->channel_mult_emb;
     net->noise_channels = mc;
@@ -51,26 +50,12 @@ enum edm_status edm_net_build_dhariwal(edm_net *net, edm_error *err) {
     };
     int skips[EDM_MAX_MODULES], n_skips = 0;
     int cout = net->in_channels;
-    edm_module *m;
-#define ADD(dec, kind, sfx)                                                                    \
-    do {                                                                                       \
-        if ((st = edm_net_module(net, err, dec, kind, res, sfx, &m, prefix))) return st;       \
-    } while (0)
 
     for (int level = 0; level < L; level++) {
         int res = R >> level, mult = cfg->channel_mult[level];
-        if (level == 0) {
-            ADD(0, EDM_MOD_CONV, "conv");
-            if ((st = edm_net_conv(net, err, &m->conv, prefix, cout, mc * mult, 3, 1, 0, 0, 0, 0)))
-                return st;
-            cout = mc * mult;
-        } else {
-            bo.down = 1, bo.attention = 0;
-            ADD(0, EDM_MOD_BLOCK, "down");
-            if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
-            bo.down = 0;
-        }
-        skips[n_skips++] = cout;
+        if ((st = edm_net_encoder_head(net, err, level, res, mc * mult, &cout, bo, skips,
+                                       &n_skips)))
+            return st;
         if ((st = edm_net_encoder_blocks(net, err, res, &cout, mc * mult, bo, skips, &n_skips)))
             return st;
     }
@@ -82,7 +67,6 @@ enum edm_status edm_net_build_dhariwal(edm_net *net, edm_error *err) {
                                          &n_skips)))
             return st;
     }
-#undef ADD
     if ((st = edm_net_gnorm(net, err, &net->out_norm, "model.out_norm", cout, 1e-5f))) return st;
     return edm_net_conv(net, err, &net->out_conv, "model.out_conv", cout, net->out_channels, 3, 1,
                         0, 0, 0, 0);

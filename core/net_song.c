@@ -73,18 +73,9 @@ enum edm_status edm_net_build_song(edm_net *net, edm_error *err) {
 
     for (int level = 0; level < L; level++) {
         int res = R >> level, mult = cfg->channel_mult[level];
-        if (level == 0) {
-            ADD(0, EDM_MOD_CONV, "conv");
-            if ((st = edm_net_conv(net, err, &m->conv, prefix, cout, mc, 3, 1, 0, 0, 0, 0)))
-                return st;
-            cout = mc;
-            skips[n_skips++] = cout;
-        } else {
-            bo.down = 1, bo.attention = 0;
-            ADD(0, EDM_MOD_BLOCK, "down");
-            if ((st = edm_net_block(net, err, &m->block, prefix, cout, cout, &bo))) return st;
-            bo.down = 0;
-            skips[n_skips++] = cout;
+        if ((st = edm_net_encoder_head(net, err, level, res, mc, &cout, bo, skips, &n_skips)))
+            return st;
+        if (level > 0) {
             if (cfg->encoder_type == EDM_ENCODER_SKIP) {
                 ADD(0, EDM_MOD_AUX_DOWN, "aux_down");
                 if ((st = edm_net_conv(net, err, &m->conv, prefix, caux, caux, 0, 1, 0, 1, 0,
