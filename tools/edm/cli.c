@@ -217,6 +217,15 @@ int cli_parse(const char *cmd, const cli_option *table, int argc, char **argv, v
     return 0;
 }
 
+int cli_parse_command(const char *cmd, const cli_option *table, int argc, char **argv,
+                      void *args, cli_parsed *parsed, const char *usage, const char *summary) {
+    int rc = cli_parse(cmd, table, argc, argv, args, parsed);
+    if (rc) return rc;
+    if (!parsed->help) return -1;
+    cli_print_help(cmd, usage, summary, table);
+    return 0;
+}
+
 int cli_given(const cli_option *table, const cli_parsed *parsed, const char *name) {
     int row = table_find(table, name, strlen(name));
     return row >= 0 && parsed->given[row];

@@ -50,6 +50,10 @@ typedef struct cli_parsed {
  * alias spellings. Returns 0, or prints one line and returns 2. */
 int cli_parse(const char *cmd, const cli_option *table, int argc, char **argv, void *args,
               cli_parsed *parsed);
+/* A subcommand's start: cli_parse, and for --help the help text. Returns -1 when the
+ * command goes on, else the exit status to return (0 after the help, 2 on a bad option). */
+int cli_parse_command(const char *cmd, const cli_option *table, int argc, char **argv,
+                      void *args, cli_parsed *parsed, const char *usage, const char *summary);
 /* Whether the option named `name` was given. */
 int cli_given(const cli_option *table, const cli_parsed *parsed, const char *name);
 /* Prints "usage: edm CMD USAGE", the summary, and one line per option. */

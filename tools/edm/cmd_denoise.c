@@ -46,14 +46,10 @@ int cmd_denoise(int argc, char **argv) {
     a.batch = 64;
     cli_backend_args_default(&a.backend);
     cli_parsed parsed;
-    int rc = cli_parse(cmd, denoise_options, argc, argv, &a, &parsed);
-    if (rc) return rc;
-    if (parsed.help) {
-        cli_print_help(cmd, "--model M --x X.npy --sigma S.npy --out D.npy [options]",
-                       "One preconditioned network evaluation D(x; sigma) per image.",
-                       denoise_options);
-        return 0;
-    }
+    int rc = cli_parse_command(cmd, denoise_options, argc, argv, &a, &parsed,
+                               "--model M --x X.npy --sigma S.npy --out D.npy [options]",
+                               "One preconditioned network evaluation D(x; sigma) per image.");
+    if (rc >= 0) return rc;
     if (parsed.n_positional)
         return cli_fail(cmd, "unexpected argument '%s'; see edm denoise --help",
                         parsed.positional[0]) + 1;

@@ -46,15 +46,11 @@ int cmd_info(int argc, char **argv) {
     info_args a = {0};
     cli_backend_args_default(&a.backend);
     cli_parsed parsed;
-    int rc = cli_parse(cmd, info_options, argc, argv, &a, &parsed);
-    if (rc) return rc;
-    if (parsed.help) {
-        cli_print_help(cmd, "MODEL [options]",
-                       "Prints a model's configuration, parameter count, FLOPs per network "
-                       "evaluation and memory per image.",
-                       info_options);
-        return 0;
-    }
+    int rc = cli_parse_command(cmd, info_options, argc, argv, &a, &parsed,
+                               "MODEL [options]",
+                               "Prints a model's configuration, parameter count, FLOPs per network "
+                               "evaluation and memory per image.");
+    if (rc >= 0) return rc;
     if (parsed.n_positional > 1 || (parsed.n_positional == 1 && a.model))
         return cli_fail(cmd, "give one model (edm info MODEL)") + 1;
     if (parsed.n_positional == 1) a.model = parsed.positional[0];

@@ -271,16 +271,12 @@ int cmd_sample(int argc, char **argv) {
     a.batch = 64;
     cli_backend_args_default(&a.backend);
     cli_parsed parsed;
-    int rc = cli_parse(cmd, sample_options, argc, argv, &a, &parsed);
-    if (rc) return rc;
-    if (parsed.help) {
-        cli_print_help(cmd, "--model M (--seeds LIST | --latents Z.npy) [options]",
-                       "Generates images with the EDM sampler (Algorithm 2) or, when any of\n"
-                       "--solver/--disc/--schedule/--scaling/--alpha is given, the generalised\n"
-                       "ablation sampler (the others at heun/edm/linear/none, alpha 1).",
-                       sample_options);
-        return 0;
-    }
+    int rc = cli_parse_command(cmd, sample_options, argc, argv, &a, &parsed,
+                               "--model M (--seeds LIST | --latents Z.npy) [options]",
+                               "Generates images with the EDM sampler (Algorithm 2) or, when any of\n"
+                               "--solver/--disc/--schedule/--scaling/--alpha is given, the generalised\n"
+                               "ablation sampler (the others at heun/edm/linear/none, alpha 1).");
+    if (rc >= 0) return rc;
     if (parsed.n_positional)
         return cli_fail(cmd, "unexpected argument '%s'; see edm sample --help",
                         parsed.positional[0]) + 1;
