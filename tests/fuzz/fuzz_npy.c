@@ -10,18 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "npy.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int edm_fuzz_accepts(const uint8_t *data, size_t size);
-
-#define FUZZ_ASSERT(c)                                                                         \
-    do {                                                                                       \
-        if (!(c)) {                                                                            \
-            fprintf(stderr, "fuzz invariant failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);   \
-            abort();                                                                           \
-        }                                                                                      \
-    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     edm_npy a;

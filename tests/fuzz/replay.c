@@ -19,9 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-/* Defined next to each target: whether its parser accepts the input. */
-int edm_fuzz_accepts(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static int passed, failed, skipped;
 

@@ -11,7 +11,7 @@ BUILD=${BUILD:-build}
 OUT=$BUILD/fuzz_server
 CLANG=${CLANG:-clang}
 mkdir -p "$OUT" tests/fuzz_server/crashes
-$CLANG -std=c11 -O1 -g -D_GNU_SOURCE -Iinclude -Iserver -Icore -fsanitize=fuzzer,address,undefined \
+$CLANG -std=c11 -O1 -g -D_GNU_SOURCE -Iinclude -Iserver -Itests/fuzz -Icore -fsanitize=fuzzer,address,undefined \
     -fno-sanitize-recover=all tests/fuzz_server/fuzz_request.c server/json_req.c server/errors.c \
     core/sampler_params.c core/status.c -ljansson -lm -o "$OUT/fuzz_request"
 mkdir -p "$OUT/new"

@@ -14,22 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fuzz.h"
 #include "json_req.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int edm_fuzz_accepts(const uint8_t *data, size_t size);
 
 static const struct srv_catalog_entry models[] = {{"uncond", 0, 18}, {"cond", 10, 40}, {"m3", 1000, 2}};
 static const struct srv_catalog catalog = {models, 3};
 static const struct srv_req_limits limits = {16, 1000, 600000, 3600000};
-
-#define REQUIRE(cond)                                                                          \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "broken invariant: %s (%s:%d)\n", #cond, __FILE__, __LINE__);      \
-            abort();                                                                           \
-        }                                                                                      \
-    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int seeded;
@@ -42,26 +33,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     srv_error_clear(&e);
     enum srv_err rc = srv_json_req_parse_generate((const char *)data, size, &catalog, &limits, &r, &e);
     if (rc == SRV_OK) {
-        REQUIRE(r.model >= 0 && r.model < catalog.n);
-        REQUIRE(r.n >= 1 && r.n <= limits.max_n);
-        REQUIRE(r.seeds && r.class_labels);
-        REQUIRE(r.params.num_steps >= 2 && r.params.num_steps <= limits.max_steps);
-        REQUIRE(r.timeout_ms >= 1 && r.timeout_ms <= limits.max_timeout_ms);
-        REQUIRE(edm_sampler_params_validate(&r.params, NULL) == EDM_OK);
+        FUZZ_ASSERT(r.model >= 0 && r.model < catalog.n);
+        FUZZ_ASSERT(r.n >= 1 && r.n <= limits.max_n);
+        FUZZ_ASSERT(r.seeds && r.class_labels);
+        FUZZ_ASSERT(r.params.num_steps >= 2 && r.params.num_steps <= limits.max_steps);
+        FUZZ_ASSERT(r.timeout_ms >= 1 && r.timeout_ms <= limits.max_timeout_ms);
+        FUZZ_ASSERT(edm_sampler_params_validate(&r.params, NULL) == EDM_OK);
         for (int i = 0; i < r.n; i++) {
-            REQUIRE(r.class_labels[i] >= -1 && r.class_labels[i] < models[r.model].label_dim);
-            REQUIRE(models[r.model].label_dim > 0 || r.class_labels[i] == -1);
+            FUZZ_ASSERT(r.class_labels[i] >= -1 && r.class_labels[i] < models[r.model].label_dim);
+            FUZZ_ASSERT(models[r.model].label_dim > 0 || r.class_labels[i] == -1);
         }
         srv_gen_request_clear(&r);
     } else {
         int status = srv_error_http_status(rc);
-        REQUIRE(status == 400 || status == 404);
-        REQUIRE(e.code == rc && e.message[0] != '\0');
-        REQUIRE(r.seeds == NULL && r.class_labels == NULL);
+        FUZZ_ASSERT(status == 400 || status == 404);
+        FUZZ_ASSERT(e.code == rc && e.message[0] != '\0');
+        FUZZ_ASSERT(r.seeds == NULL && r.class_labels == NULL);
         char *s = srv_error_json(&e, NULL);
-        REQUIRE(s != NULL);
+        FUZZ_ASSERT(s != NULL);
         json_t *j = json_loads(s, 0, NULL);
-        REQUIRE(j != NULL);
+        FUZZ_ASSERT(j != NULL);
         json_decref(j);
         free(s);
     }
