@@ -172,6 +172,18 @@ static void ob_free(opbench *o) {
 /* conv 3x3 256->256 at 32x32 on the other convolution paths: the opt-in cuDNN path, and
  * im2col + cuBLAS with an L2-sized scratch budget (the im2col chunk decides whether the columns
  * stay in L2 between their write and the GEMM's read). */
+/* A CUDA backend on `device` at precision p (the EDM_CUDA_* switches are read here). */
+static enum edm_status cuda_backend(int device, enum edm_precision p, edm_backend **b,
+                                    edm_error *err) {
+    edm_backend_options bo;
+    edm_backend_options_default(&bo);
+    bo.kind = EDM_BACKEND_CUDA;
+    bo.device = device;
+    bo.precision = p;
+    *b = NULL;
+    return edm_backend_new(&bo, b, err);
+}
+
 static void conv_variant_benchmarks(enum edm_precision p, int device, const char *prec) {
     static const struct {
         const char *conv, *mb;
@@ -180,14 +192,9 @@ static void conv_variant_benchmarks(enum edm_precision p, int device, const char
         setenv("EDM_CUDA_CONV", v[i].conv, 1);
         setenv("EDM_CUDA_SCRATCH_MB", v[i].mb, 1);
         setenv("EDM_CUDA_GRAPHS", "0", 1);
-        edm_backend_options bo;
-        edm_backend_options_default(&bo);
-        bo.kind = EDM_BACKEND_CUDA;
-        bo.device = device;
-        bo.precision = p;
         edm_backend *b = NULL;
         edm_error err;
-        if (edm_backend_new(&bo, &b, &err) == EDM_OK) {
+        if (cuda_backend(device, p, &b, &err) == EDM_OK) {
             opbench o = {b, {0}, 0};
             const enum edm_dtype dt = b->act_dtype;
             const int N = 64;
@@ -249,15 +256,10 @@ static void network_cudnn_benchmark(const edm_model *model, const edm_config *cf
                                      enum edm_precision p, int device, int n, double seconds) {
     setenv("EDM_CUDA_CONV", "cudnn", 1);
     setenv("EDM_CUDA_GRAPHS", "0", 1);
-    edm_backend_options bo;
-    edm_backend_options_default(&bo);
-    bo.kind = EDM_BACKEND_CUDA;
-    bo.device = device;
-    bo.precision = p;
     edm_backend *b = NULL;
     edm_denoiser *den = NULL;
     edm_error err;
-    if (edm_backend_new(&bo, &b, &err) == EDM_OK && edm_denoiser_new(model, b, n, &den, &err) == EDM_OK) {
+    if (cuda_backend(device, p, &b, &err) == EDM_OK && edm_denoiser_new(model, b, n, &den, &err) == EDM_OK) {
         inputs in;
         inputs_make(&in, cfg, n);
         int fail = eval(den, cfg, &in, n);
@@ -396,14 +398,9 @@ int main(int argc, char **argv) {
         for (int pi = 0; pi < np; pi++) {
             const enum edm_precision prec = (enum edm_precision)precs[pi];
             if ((pass == 0) != (prec == EDM_PRECISION_FP32)) continue; /* fp32 first */
-            edm_backend_options bo;
-            edm_backend_options_default(&bo);
-            bo.kind = EDM_BACKEND_CUDA;
-            bo.device = device;
-            bo.precision = prec;
             edm_backend *b = NULL;
             edm_denoiser *den = NULL;
-            if (edm_backend_new(&bo, &b, &err) || edm_denoiser_new(model, b, check_n, &den, &err)) {
+            if (cuda_backend(device, prec, &b, &err) || edm_denoiser_new(model, b, check_n, &den, &err)) {
                 fprintf(stderr, "bench_gpu: %s: %s\n", edm_precision_name(prec), err.message);
             } else {
                 if (pass == 0) printf("backend: %s\n", edm_backend_describe(b));
@@ -444,13 +441,8 @@ int main(int argc, char **argv) {
         const char *pname = edm_precision_name(prec);
         for (int gi = 0; gi < ngm; gi++) {
             setenv("EDM_CUDA_GRAPHS", graph_modes[gi] ? "1" : "0", 1);
-            edm_backend_options bo;
-            edm_backend_options_default(&bo);
-            bo.kind = EDM_BACKEND_CUDA;
-            bo.device = device;
-            bo.precision = prec;
             edm_backend *b = NULL;
-            if (edm_backend_new(&bo, &b, &err)) {
+            if (cuda_backend(device, prec, &b, &err)) {
                 fprintf(stderr, "bench_gpu: %s: %s\n", pname, err.message);
                 continue;
             }
