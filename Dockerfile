@@ -37,12 +37,8 @@ RUN make CUDA=0 BUILD=build -j"$(nproc)" build/edmd build/edm
 # ---------------------------------------------------------------------------------------
 # CPU runtime: `docker build --target cpu`.
 FROM debian:${DEBIAN_VERSION}-slim AS cpu
-RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-        libjansson4 libpng16-16 libopenblas0-pthread libmicrohttpd12 libgomp1 curl ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 10001 edm \
- && useradd --system --uid 10001 --gid edm --home-dir /nonexistent --shell /usr/sbin/nologin edm
+COPY deploy/docker/runtime-setup.sh /tmp/runtime-setup.sh
+RUN sh /tmp/runtime-setup.sh && rm /tmp/runtime-setup.sh
 COPY --from=build-cpu /src/build/edmd /src/build/edm /usr/local/bin/
 COPY models/ /opt/edm-serve/models/
 COPY deploy/docker/edmd.conf /etc/edmd/edmd.conf
@@ -70,18 +66,15 @@ WORKDIR /src
 # tools/edm/, tools/embed/, server/web/); tests/deploy checks that make needs nothing else.
 COPY . .
 # CUDA=1 fails the build if nvcc is missing rather than silently building the CPU backend.
-RUN make CUDA=1 BUILD=build -j"$(nproc)" build/edmd build/edm
+# CUDA_HOME names the version-independent link, which the runtime image has too (rpath).
+RUN make CUDA=1 CUDA_HOME=/usr/local/cuda BUILD=build -j"$(nproc)" build/edmd build/edm
 
 # ---------------------------------------------------------------------------------------
 # CUDA runtime (default target): the matching runtime image carries cuBLAS/cuBLASLt; the
 # binaries link cudart statically and find cuBLAS under /usr/local/cuda/lib64 (rpath).
 FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu${UBUNTU_VERSION} AS cuda
-RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-        libjansson4 libpng16-16 libopenblas0-pthread libmicrohttpd12 libgomp1 curl ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 10001 edm \
- && useradd --system --uid 10001 --gid edm --home-dir /nonexistent --shell /usr/sbin/nologin edm
+COPY deploy/docker/runtime-setup.sh /tmp/runtime-setup.sh
+RUN sh /tmp/runtime-setup.sh && rm /tmp/runtime-setup.sh
 COPY --from=build-cuda /src/build/edmd /src/build/edm /usr/local/bin/
 COPY models/ /opt/edm-serve/models/
 COPY deploy/docker/edmd.conf /etc/edmd/edmd.conf

@@ -33,7 +33,7 @@ endif
 # toolkit), and the folder that holds cuBLAS under it (lib64, or lib on newer layouts).
 ifneq ($(NVCC),)
   ifeq ($(origin CUDA_HOME),undefined)
-  CUDA_HOME   := $(realpath $(shell $(NVCC) -dryrun -x cu -c /dev/null -o /dev/null 2>&1 | \
+  CUDA_HOME   := $(abspath $(shell $(NVCC) -dryrun -x cu -c /dev/null -o /dev/null 2>&1 | \
                    sed -n 's/^\#\$$ TOP=//p' | head -n 1))
   endif
   CUDA_LIBDIR := $(firstword $(foreach d,lib64 targets/x86_64-linux/lib lib,\

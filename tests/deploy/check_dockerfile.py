@@ -309,9 +309,28 @@ def make_invocations(run_text):
     return out
 
 
+def run_texts(stage, repo):
+    """Each RUN of the stage as the shell sees it: a script that the stage COPYs from the
+    context and the RUN names is read in (continuation lines joined)."""
+    scripts = {}
+    for ins in stage.all("COPY"):
+        toks = ins.exec_form() or shlex.split(ins.args)
+        if "from" not in ins.flags and len(toks) == 2 and os.path.isfile(os.path.join(repo, toks[0])):
+            with open(os.path.join(repo, toks[0])) as f:
+                scripts[toks[1]] = re.sub(r"\\\n", " ", f.read())
+    out = []
+    for r in stage.all("RUN"):
+        text = r.args
+        for dest, body in scripts.items():
+            if dest in r.args.split() or any(t.endswith(dest) for t in r.args.split()):
+                text += "\n" + body
+        out.append((r, text))
+    return out
+
+
 def apt_packages(run_text):
     pk = []
-    for cmd in re.split(r"&&|;", run_text):
+    for cmd in re.split(r"&&|;|\n", run_text):
         toks = cmd.split()
         if len(toks) >= 2 and toks[0] == "apt-get" and "install" in toks:
             pk += [t for t in toks[toks.index("install") + 1:] if not t.startswith("-")]
@@ -373,12 +392,12 @@ def main():
              [s.image for s in stages if expand(s.image, global_args).endswith(":latest")]
     R.ok("base images are pinned to a tag (no implicit :latest)", not latest, str(latest))
     apt_bad = []
-    for ins in instrs:
-        if ins.keyword == "RUN" and "apt-get install" in ins.args:
-            if "--no-install-recommends" not in ins.args or "-y" not in ins.args.split() \
-                    or "apt-get update" not in ins.args or "rm -rf /var/lib/apt/lists" not in ins.args:
+    for ins, text in [rt for st in stages for rt in run_texts(st, repo)]:
+        if "apt-get install" in text:
+            if "--no-install-recommends" not in text or "-y" not in text.split() \
+                    or "apt-get update" not in text or "rm -rf /var/lib/apt/lists" not in text:
                 apt_bad.append(f"line {ins.line}")
-    R.ok("apt-get: update, -y, --no-install-recommends and list cleanup in one RUN",
+    R.ok("apt-get: update, -y, --no-install-recommends and list cleanup in one RUN (or its script)",
          not apt_bad, "; ".join(apt_bad))
 
     by_name = {s.name: s for s in stages if s.name}
@@ -607,7 +626,7 @@ def main():
         R.ok(f"{n}: HEALTHCHECK requests /healthz on that port",
              bool(hc) and "/healthz" in hct and ("${EDMD_PORT:-" + port + "}" in hct or f":{port}/" in hct), hct)
         if hc and "curl" in hct:
-            pk = [p for r in rt.all("RUN") for p in apt_packages(r.args)]
+            pk = [p for _, t in run_texts(rt, repo) for p in apt_packages(t)]
             R.ok(f"{n}: curl (the healthcheck's client) is installed", "curl" in pk)
         want = "cuda" if "nvidia/cuda" in rt.image else "cpu"
         R.ok(f"{n}: backend = {want}", eff.get("backend") == want, f"backend = {eff.get('backend')}")
@@ -631,7 +650,7 @@ def main():
     # --- runtime libraries of the CPU image (ldd of a CPU build on this Debian)
     cpu = by_name.get("cpu")
     if cpu is not None:
-        pk = [p for r in cpu.all("RUN") for p in apt_packages(r.args)]
+        pk = [p for _, t in run_texts(cpu, repo) for p in apt_packages(t)]
         libs_pk = None
         if os.access(edmd, os.X_OK) and shutil.which("ldd") and shutil.which("dpkg"):
             # the libraries edmd names itself (DT_NEEDED); their own dependencies come with
