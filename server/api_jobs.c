@@ -26,6 +26,7 @@ static enum MHD_Result respond_status(struct srv_request *r, struct srv_job *job
     struct srv_job_snapshot snap;
     srv_sched_lock();
     srv_job_snapshot(job, &snap);
+    if (snap.has_results) srv_sched_mark_read(job, -1); /* the status carries every image */
     srv_sched_unlock();
     return srv_http_respond_json(r, status, srv_job_status_json(job, &snap, 1), headers);
 }
@@ -80,6 +81,8 @@ enum MHD_Result srv_api_job_image(struct srv_request *r) {
     struct srv_job_snapshot snap;
     srv_sched_lock();
     srv_job_snapshot(job, &snap);
+    if (snap.has_results && r->image_index >= 0 && r->image_index < job->n)
+        srv_sched_mark_read(job, r->image_index);
     srv_sched_unlock();
     struct srv_error e;
     enum MHD_Result ret;

@@ -73,7 +73,7 @@ static const struct opt opts[] = {
     {"cors-origin", OPT_LIST, F(cors_origins), "", 0, 0, 0,
      "browser origin allowed by CORS; repeatable; '*' any; none: CORS off"},
     {"drain-timeout", OPT_DOUBLE, F(drain_timeout_s), "30", 0, 1e6, 0,
-     "seconds SIGTERM waits for work in flight"},
+     "seconds SIGTERM waits for work in flight and unread job results"},
     {"connection-timeout", OPT_INT, F(connection_timeout_s), "60", 1, 86400, 0,
      "seconds an idle or slow connection may take"},
     {"connection-limit", OPT_INT, F(connection_limit), "1024", 1, 1000000, 0,

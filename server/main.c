@@ -9,7 +9,9 @@
  * SIGTERM (or SIGINT): /readyz and new work answer 503 at once; work in flight finishes for
  * up to --drain-timeout seconds (a second signal cuts the wait short); whatever is left ends
  * with a 503 "draining" error, so every accepted request still gets exactly one answer; the
- * answers are sent; then the process exits 0.
+ * answers are sent; then the process exits 0. Within the same timeout the drain also waits
+ * for the results of finished async jobs that no client has read yet (their images live only
+ * in this process), so a client polling its job still gets it from a replica that is stopping.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -157,14 +159,23 @@ int main(int argc, char **argv) {
     atomic_store(&srv.draining, 1);
     srv_sched_set_draining();
     uint64_t until = srv_now_ns() + (uint64_t)(cfg.drain_timeout_s * 1e9);
-    long left;
-    while ((left = srv_sched_wait_idle(0.0)) > 0 && srv_now_ns() < until) {
+    long left, unread = 0, told = 0;
+    for (;;) {
+        left = srv_sched_wait_idle(0.0);
+        unread = left ? 0 : srv_sched_unread_jobs();
+        if ((!left && !unread) || srv_now_ns() >= until) break;
+        if (unread && !told++)
+            fprintf(stderr, "edmd: %ld finished job%s not read yet; serving %s until read or the drain timeout\n",
+                    unread, unread == 1 ? "" : "s", unread == 1 ? "it" : "them");
         if (wait_signal(&sigs, TICK_NS)) {
             fprintf(stderr, "edmd: second signal: not waiting any longer\n");
             break;
         }
         housekeeping(&srv);
     }
+    if (unread > 0)
+        fprintf(stderr, "edmd: %ld finished job%s never read; %s lost with this process\n", unread,
+                unread == 1 ? "" : "s", unread == 1 ? "its images are" : "their images are");
     if (left > 0) {
         fprintf(stderr, "edmd: %ld request%s unfinished at the drain timeout; answering 503\n", left,
                 left == 1 ? "" : "s");

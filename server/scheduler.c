@@ -223,6 +223,24 @@ long srv_sched_wait_idle(double timeout_s) {
     return left;
 }
 
+void srv_sched_mark_read(struct srv_job *job, int index) {
+    for (int i = index < 0 ? 0 : index; i < (index < 0 ? job->n : index + 1); i++)
+        if (!job->image_read[i]) {
+            job->image_read[i] = 1;
+            job->images_unread--;
+        }
+}
+
+long srv_sched_unread_jobs(void) {
+    struct srv_sched *g = &srv_sched_g;
+    long n = 0;
+    pthread_mutex_lock(&g->lock);
+    for (struct srv_job *j = g->table_head; j; j = j->t_next)
+        n += j->state == SRV_JOB_COMPLETED && j->images_unread > 0;
+    pthread_mutex_unlock(&g->lock);
+    return n;
+}
+
 static void abort_list(struct srv_job_list *l, enum srv_err code, const char *message) {
     for (struct srv_job *j = l->head; j; j = j->q_next) srv_sched_cancel(j, code, message);
 }

@@ -62,6 +62,11 @@ void srv_sched_unwatch(struct srv_job *job, struct srv_watch *w);
 /* An async job by id, with a reference for the caller (srv_job_unref), or NULL. */
 struct srv_job *srv_sched_find(const char *id);
 
+/* [lock] Notes that a completed job's image `index` (-1: all of them) went out to a client. */
+void srv_sched_mark_read(struct srv_job *job, int index);
+/* Completed async jobs with images no client has read yet (the drain waits for them). */
+long srv_sched_unread_jobs(void);
+
 /* SIGTERM: new work is refused with 503 from now on. */
 void srv_sched_set_draining(void);
 int srv_sched_draining(void);

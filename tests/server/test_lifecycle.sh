@@ -117,9 +117,20 @@ wait_all
 for i in $(seq 1 8); do eq "in-flight request $i answered 200" "$(cat "$TMP/d$i.json.code")" 200; done
 wait "$sse_pid"
 check "in-flight async job completed (SSE)" bash -c "grep '^event:' '$TMP/drain.sse' | tail -n 1 | grep -q completed"
+# its images exist only in this process: the drain keeps serving them until they are read
+sleep 0.5
+check "drain waits for the unread job result" kill -0 "$SRV_PID"
+check "the wait is logged" grep -q '1 finished job not read yet' "$TMP/drain.log"
+eq "draining: the finished job's image is served" \
+    "$(curl -s -o "$TMP/drain.png" -w '%{http_code}' "$SRV_URL/v1/jobs/$job/images/0")" 200
+out=$(get "/v1/jobs/$job")
+eq "draining: the finished job's status is served" "$(body_of "$out" | jq -r '.status + " " + (.result.data | length | tostring)')" "completed 1"
+t0=$SECONDS
 rc=0; wait "$SRV_PID" || rc=$?; SRV_PID=""
 eq "drained daemon exits 0" "$rc" 0
+check "it exits once the result was read (not at the 60 s drain timeout)" test $((SECONDS - t0)) -lt 5
 check "drain logged" grep -q 'draining' "$TMP/drain.log"
+check "no result lost" bash -c "! grep -q 'never read' '$TMP/drain.log'"
 # exactly one answer per accepted request: every access-log line of a generation has one status
 eq "one access-log line per sync generation" "$(jq -r 'select(.path == "/v1/images/generations") | .request_id' "$TMP/drain.access" | sort | uniq -d | wc -l)" 0
 
@@ -136,6 +147,21 @@ eq "503 draining code" "$(jq -r .error.code "$TMP/c1.json")" draining
 rc=0; wait "$SRV_PID" || rc=$?; SRV_PID=""
 eq "exit 0 after the drain timeout" "$rc" 0
 check "drain timeout respected" test $((SECONDS - t0)) -lt 10
+
+# ==== 3b. a finished job nobody reads holds the drain only until the drain timeout ========
+srv_start unread --model rgb="$MODEL_RGB" --drain-timeout 1.5 || { fail start; finish; }
+job=$(post /v1/jobs '{"seed": 7, "steps": 3}' | sed '$d' | jq -r .id)
+# polling reads the result, so wait on the event stream instead
+timeout 20 curl -s -N "$SRV_URL/v1/jobs/$job/events" >"$TMP/unread.sse"
+check "unread job completed" grep -q '^event: completed' "$TMP/unread.sse"
+t0=$(date +%s%N)
+kill -TERM "$SRV_PID"
+rc=0; wait "$SRV_PID" || rc=$?; SRV_PID=""
+waited_ms=$((($(date +%s%N) - t0) / 1000000))
+eq "exit 0 with a result unread" "$rc" 0
+check "it waited for a reader until the drain timeout (${waited_ms} ms)" \
+    test "$waited_ms" -ge 1200 -a "$waited_ms" -lt 6000
+check "the lost result is logged" grep -q '1 finished job never read' "$TMP/unread.log"
 
 # ==== 4. every accepted request gets exactly one terminal answer ==========================
 srv_start count --model rgb="$MODEL_RGB" --max-batch 2 --max-queue 4 || { fail start; finish; }
