@@ -23,7 +23,10 @@ run_one() {
     total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
     if [ "$f" -ne 0 ]; then
         echo "FAIL $name (exit $rc, $((SECONDS - start))s): $p passed, $f failed, $s skipped"
-        tail -n 40 "$log" | sed 's/^/    /'
+        # the failed checks first (they may be far from the end), then the end of the output
+        grep -E '^ *FAIL' "$log" | head -n 20 | sed 's/^/    /'
+        echo "    ---- last lines:"
+        tail -n 30 "$log" | sed 's/^/    /'
     else
         echo "ok   $name ($((SECONDS - start))s): $p passed, $s skipped"
         grep '^SKIP' "$log" | sed 's/^/    /' | head -n 5

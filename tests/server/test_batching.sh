@@ -13,7 +13,7 @@
 #  - two models are served side by side (one model per batch).
 source "$(dirname "$0")/lib.sh"
 need_daemon
-srv_start batch --model rgb="$MODEL_RGB" --model cond="$MODEL_COND" --model fast="$MODEL_FAST" --max-batch 16 \
+srv_start batch --model rgb="$MODEL_RGB" --model cond="$MODEL_COND" --model fast="$MODEL_FAST" --max-batch 16 --max-steps 10000 \
     || { fail "daemon start"; finish; }
 
 b64png() { jq -r ".data[$2].b64_json" "$1" >"$1.b64" && python3 tests/server/pngtool.py b64 "$1.b64" "$3"; }
@@ -112,7 +112,7 @@ check "batch of 16 vs alone: at most 1 level on <1% of values" test "$max_all" -
 # ---- joining mid-flight ------------------------------------------------------------------
 running() { [ "$(curl -s "$SRV_URL/v1/jobs/$1" | jq '.progress.steps_done > 2')" = true ]; }
 until_running() { local i; for i in $(seq 1 400); do running "$1" && return 0; sleep 0.025; done; return 1; }
-long=$(post /v1/jobs '{"model": "rgb", "seed": 50, "steps": 400}' | sed '$d' | jq -r .id)
+long=$(post /v1/jobs '{"model": "rgb", "seed": 50, "steps": 10000}' | sed '$d' | jq -r .id)
 check "long job running" until_running "$long"
 post /v1/images/generations '{"model": "rgb", "seed": 51, "steps": 3}' | sed '$d' >"$TMP/short.json"
 long_state=$(curl -s "$SRV_URL/v1/jobs/$long" | jq -r .status)
@@ -124,7 +124,7 @@ eq "they shared every batch" "$(jq -c .batch "$TMP/short.json")" '{"mean_size":2
 curl -s -o /dev/null -X DELETE "$SRV_URL/v1/jobs/$long"
 
 # ---- models take turns: a long job of one model does not hold up another model ----------
-long=$(post /v1/jobs '{"model": "rgb", "seed": 60, "steps": 400}' | sed '$d' | jq -r .id)
+long=$(post /v1/jobs '{"model": "rgb", "seed": 60, "steps": 10000}' | sed '$d' | jq -r .id)
 check "long job running" until_running "$long"
 post /v1/images/generations '{"model": "fast", "seed": 61, "steps": 3}' | sed '$d' >"$TMP/other.json"
 long_state=$(curl -s "$SRV_URL/v1/jobs/$long" | jq -r .status)

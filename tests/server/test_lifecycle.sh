@@ -23,10 +23,12 @@ running_with_progress() { [ "$(job_field "$1" '.progress.steps_done > 0')" = tru
 idle_worker() { [ "$(metric edm_images_in_flight)" -eq 0 ]; }
 
 # ==== 1. cancellation and deadlines (max batch 1: one job runs, the rest queue) ==========
+# "long" jobs (10,000 steps, the engine's most) outlast any check, however loaded the machine: they end
+# only by being cancelled or by their deadline
 srv_start life --model rgb="$MODEL_RGB" --max-batch 1 --max-queue 3 --retry-after 2 --sse-keepalive 0.2 \
-    --job-ttl 1 || { fail start; finish; }
+    --job-ttl 1 --max-steps 10000 || { fail start; finish; }
 
-long=$(post /v1/jobs '{"seed": 1, "steps": 500}' | sed '$d' | jq -r .id)
+long=$(post /v1/jobs '{"seed": 1, "steps": 10000}' | sed '$d' | jq -r .id)
 check "long job starts running" wait_until 20 running_with_progress "$long"
 queued=$(post /v1/jobs '{"seed": 2, "steps": 3}' | sed '$d' | jq -r .id)
 eq "second job waits" "$(job_field "$queued" .status)" queued
@@ -62,11 +64,11 @@ expired() { [ "$(status_of "$(get "/v1/jobs/$queued")")" = 404 ]; }
 check "a finished job expires after --job-ttl" wait_until 5 expired
 
 # deadline while running (sync) and while queued (async)
-out=$(post /v1/images/generations '{"seed": 3, "steps": 500, "timeout_ms": 300}')
+out=$(post /v1/images/generations '{"seed": 3, "steps": 10000, "timeout_ms": 300}')
 eq "deadline while running: 504" "$(status_of "$out")" 504
 eq "504 error" "$(body_of "$out" | jq -c '[.error.code, .error.param]')" '["deadline_exceeded","timeout_ms"]'
 check "deadline frees the worker" wait_until 5 idle_worker
-long=$(post /v1/jobs '{"seed": 4, "steps": 500}' | sed '$d' | jq -r .id)
+long=$(post /v1/jobs '{"seed": 4, "steps": 10000}' | sed '$d' | jq -r .id)
 check "long job 2 runs" wait_until 20 running_with_progress "$long"
 late=$(post /v1/jobs '{"seed": 5, "steps": 3, "timeout_ms": 200}' | sed '$d' | jq -r .id)
 late_failed() { [ "$(job_field "$late" .status)" = failed ]; }
@@ -88,7 +90,7 @@ for i in 1 2 3; do eq "accepted request $i completed" "$(cat "$TMP/q$i.json.code
 
 # a client that disconnects stops its images' work
 c0=$(metric 'edm_requests_total{mode="sync",outcome="cancelled"}')
-curl -s -o /dev/null --max-time 0.5 -X POST "$SRV_URL/v1/images/generations" -H 'Content-Type: application/json' -d '{"seed": 6, "steps": 800}'
+curl -s -o /dev/null --max-time 0.5 -X POST "$SRV_URL/v1/images/generations" -H 'Content-Type: application/json' -d '{"seed": 6, "steps": 10000}'
 gone() { [ "$(metric 'edm_requests_total{mode="sync",outcome="cancelled"}')" -eq $((c0 + 1)) ]; }
 check "disconnected client's request cancelled" wait_until 5 gone
 check "its images left the worker" wait_until 5 idle_worker
@@ -100,7 +102,7 @@ check "stop exits 0" srv_stop
 srv_start drain --model rgb="$MODEL_RGB" --max-batch 4 --drain-timeout 60 || { fail start; finish; }
 # enough work that the drain is still under way when the checks below run, on a fast machine too
 for i in $(seq 1 8); do bg_gen "$TMP/d$i.json" "{\"seed\": $i, \"steps\": $((150 + 10 * i))}"; done
-job=$(post /v1/jobs '{"seed": 99, "steps": 150}' | sed '$d' | jq -r .id)
+job=$(post /v1/jobs '{"seed": 99, "steps": 150, "n": 2}' | sed '$d' | jq -r .id)
 (timeout 60 curl -s -N "$SRV_URL/v1/jobs/$job/events" >"$TMP/drain.sse") &
 sse_pid=$!
 sleep 0.3
@@ -121,10 +123,12 @@ check "in-flight async job completed (SSE)" bash -c "grep '^event:' '$TMP/drain.
 sleep 0.5
 check "drain waits for the unread job result" kill -0 "$SRV_PID"
 check "the wait is logged" grep -q '1 finished job not read yet' "$TMP/drain.log"
-eq "draining: the finished job's image is served" \
+eq "draining: the finished job's image 0 is served" \
     "$(curl -s -o "$TMP/drain.png" -w '%{http_code}' "$SRV_URL/v1/jobs/$job/images/0")" 200
+sleep 0.5
+check "image 1 is still unread: the drain goes on" kill -0 "$SRV_PID"
 out=$(get "/v1/jobs/$job")
-eq "draining: the finished job's status is served" "$(body_of "$out" | jq -r '.status + " " + (.result.data | length | tostring)')" "completed 1"
+eq "draining: the finished job's status is served" "$(body_of "$out" | jq -r '.status + " " + (.result.data | length | tostring)')" "completed 2"
 t0=$SECONDS
 rc=0; wait "$SRV_PID" || rc=$?; SRV_PID=""
 eq "drained daemon exits 0" "$rc" 0
