@@ -2,9 +2,9 @@
  * main.c - edmd, the HTTP sampling daemon: configuration, start-up order, signals, drain.
  *
  * Start-up listens first and loads second, so /healthz answers and /readyz says 503 while
- * weights load. Signals are blocked in every thread and taken synchronously here with
- * sigtimedwait, which doubles as the housekeeping clock (disconnect checks, deadlines of
- * queued jobs, expiry of finished jobs).
+ * weights load. Signals are handled by posting a semaphore, and the wait on it doubles as
+ * the housekeeping clock (disconnect checks, deadlines of queued jobs, expiry of finished
+ * jobs).
  *
  * SIGTERM (or SIGINT): /readyz and new work answer 503 at once; work in flight finishes for
  * up to --drain-timeout seconds (a second signal cuts the wait short); whatever is left ends
@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,11 +65,43 @@ static int write_port_file(const char *path, unsigned port) {
     return rename(tmp, path); /* readers never see a half-written file */
 }
 
-/* Waits up to ns for SIGTERM/SIGINT; returns the signal or 0. */
-static int wait_signal(const sigset_t *set, long ns) {
-    struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
-    int sig = sigtimedwait(set, NULL, &ts);
-    return sig > 0 ? sig : 0;
+/* SIGTERM/SIGINT arrive through a handler, not by blocking them and waiting with sigwait:
+ * threads that libraries start before main (OpenBLAS's pool) do not block them, and a
+ * process-directed signal that lands in such a thread would take its default action and
+ * kill the process. The handler may run in any thread; it only posts a semaphore. */
+static sem_t signal_sem;
+static volatile sig_atomic_t last_signal;
+
+static void on_signal(int sig) {
+    last_signal = sig;
+    sem_post(&signal_sem); /* async-signal-safe */
+}
+
+static int install_signal_handlers(void) {
+    if (sem_init(&signal_sem, 0, 0)) return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL)) return -1;
+    return 0;
+}
+
+/* Waits up to ns for SIGTERM/SIGINT; returns the signal or 0. Each signal is seen once. */
+static int wait_signal(long ns) {
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ns / 1000000000L;
+    until.tv_nsec += ns % 1000000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    int r;
+    while ((r = sem_clockwait(&signal_sem, CLOCK_MONOTONIC, &until)) != 0 && errno == EINTR) {
+    }
+    return r == 0 ? (int)last_signal : 0;
 }
 
 static void housekeeping(struct srv_server *srv) {
@@ -113,16 +146,14 @@ int main(int argc, char **argv) {
         goto fail;
     }
 
-    /* Before any thread exists: jansson's hash seed, and signals blocked everywhere so that
-     * only sigtimedwait below sees them. */
+    /* Before any thread of ours exists: jansson's hash seed, and the signal handlers. */
     json_object_seed(0);
     srv_metrics_init();
     signal(SIGPIPE, SIG_IGN);
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    if (install_signal_handlers()) {
+        snprintf(err, sizeof err, "signal handlers: %s", strerror(errno));
+        goto fail;
+    }
 
     srv.cfg = &cfg;
     srv.limits = (struct srv_req_limits){(int)cfg.max_n, (int)cfg.max_steps, cfg.timeout_ms, cfg.max_timeout_ms};
@@ -153,7 +184,7 @@ int main(int argc, char **argv) {
             cfg.max_queue);
 
     int sig;
-    while ((sig = wait_signal(&sigs, TICK_NS)) == 0) housekeeping(&srv);
+    while ((sig = wait_signal(TICK_NS)) == 0) housekeeping(&srv);
 
     fprintf(stderr, "edmd: %s: draining (up to %g s)\n", strsignal(sig), cfg.drain_timeout_s);
     atomic_store(&srv.draining, 1);
@@ -167,7 +198,7 @@ int main(int argc, char **argv) {
         if (unread && !told++)
             fprintf(stderr, "edmd: %ld finished job%s not read yet; serving %s until read or the drain timeout\n",
                     unread, unread == 1 ? "" : "s", unread == 1 ? "it" : "them");
-        if (wait_signal(&sigs, TICK_NS)) {
+        if (wait_signal(TICK_NS)) {
             fprintf(stderr, "edmd: second signal: not waiting any longer\n");
             break;
         }

@@ -167,6 +167,22 @@ check "it waited for a reader until the drain timeout (${waited_ms} ms)" \
     test "$waited_ms" -ge 1200 -a "$waited_ms" -lt 6000
 check "the lost result is logged" grep -q '1 finished job never read' "$TMP/unread.log"
 
+# ==== 3c. SIGTERM caught whichever thread it lands in =====================================
+# A process-directed signal may be delivered to any thread, including those a library
+# started before main (OpenBLAS's pool): aim one at a thread other than main (tgkill).
+srv_start anythread --model rgb="$MODEL_RGB" || { fail start; finish; }
+tid=""
+for t in /proc/"$SRV_PID"/task/*; do
+    t=${t##*/}
+    [ "$t" != "$SRV_PID" ] && case $(cat /proc/"$SRV_PID"/task/"$t"/comm) in MHD-*) ;; *) tid=$t; break ;; esac
+done
+check "a non-main, non-HTTP thread exists (tid ${tid:-none}: $(cat /proc/"$SRV_PID"/task/"$tid"/comm 2>/dev/null))" test -n "$tid"
+python3 -c 'import ctypes, sys; libc = ctypes.CDLL(None, use_errno=True)
+sys.exit(libc.tgkill(int(sys.argv[1]), int(sys.argv[2]), 15) != 0)' "$SRV_PID" "$tid"
+rc=0; wait "$SRV_PID" || rc=$?; SRV_PID=""
+eq "SIGTERM in thread $tid: drained, exit 0" "$rc" 0
+check "it drained" grep -q 'draining' "$TMP/anythread.log"
+
 # ==== 4. every accepted request gets exactly one terminal answer ==========================
 srv_start count --model rgb="$MODEL_RGB" --max-batch 2 --max-queue 4 || { fail start; finish; }
 for i in $(seq 1 16); do
