@@ -7,7 +7,8 @@
 #   make bench      engine benchmark (ms per evaluation, GFLOP/s vs SGEMM)
 #   make clean
 #
-# CUDA=auto (default) builds the CUDA backend when nvcc is found, CUDA=0 never, CUDA=1 requires it.
+# CUDA=auto (default) builds the CUDA backend when nvcc and cuBLAS are found, CUDA=0 never,
+# CUDA=1 requires them (CUDA_HOME=... overrides the toolkit nvcc reports).
 # Files follow conventions, so adding a file needs no edit here:
 #   core/*.c core/*.cu  -> build/libedm.a     (core/cuda_stub.c only when CUDA is off)
 #   tools/edm/*.c       -> build/edm
