@@ -36,6 +36,7 @@ ifneq ($(NVCC),)
   ifeq ($(origin CUDA_HOME),undefined)
   CUDA_HOME   := $(abspath $(shell $(NVCC) -dryrun -x cu -c /dev/null -o /dev/null 2>&1 | \
                    sed -n 's/^\#\$$ TOP=//p' | head -n 1))
+  CUDA_HOME   := $(or $(CUDA_HOME),$(patsubst %/bin/nvcc,%,$(NVCC)))
   endif
   CUDA_LIBDIR := $(firstword $(foreach d,lib64 targets/x86_64-linux/lib lib,\
                    $(if $(wildcard $(CUDA_HOME)/$(d)/libcublas.so),$(CUDA_HOME)/$(d))))
