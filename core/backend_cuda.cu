@@ -245,6 +245,16 @@ static void cuda_free(void *ctx, void *ptr) {
     edm_cuda_graphs_forget(c);
 }
 
+static size_t cuda_mem_available(void *ctx) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    size_t f = 0;
+    if (cudaSetDevice(c->device) != cudaSuccess || edm_cuda_mem_info(&f, NULL)) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return f;
+}
+
 extern "C" int edm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes) {
     size_t f = 0, t = 0;
     cudaError_t e = cudaMemGetInfo(&f, &t);
@@ -470,6 +480,7 @@ extern "C" enum edm_status edm_backend_cuda_new(const edm_backend_options *opts,
 
     c->table.name = "cuda";
     c->table.alloc = cuda_alloc;
+    c->table.mem_available = cuda_mem_available;
     c->table.free = cuda_free;
     c->table.upload = cuda_upload;
     c->table.download = cuda_download;

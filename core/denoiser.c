@@ -9,6 +9,7 @@
  * D = c_skip*x + c_out*F, download D. The backend's sticky status is checked once at the end.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,10 +186,15 @@ enum edm_status edm_denoiser_new(const edm_model *model, edm_backend *b, int max
     d->arena.base = b->ops->alloc(b->ctx, probe.peak ? probe.peak : 1);
     if (!d->arena.base) {
         size_t per_image = probe.peak / (size_t)max_batch;
+        size_t avail = b->ops->mem_available ? b->ops->mem_available(b->ctx) : 0;
+        char fits[128] = "lower the batch size";
+        if (avail && per_image)
+            snprintf(fits, sizeof fits, "%.1f MB are free, so the largest batch that fits is about %zu",
+                     avail / 1e6, avail / per_image);
         st = edm_error_set(err, EDM_ENOMEM,
                            "cannot allocate a %.1f MB workspace for batch %d on %s "
-                           "(about %.1f MB per image): lower the batch size",
-                           probe.peak / 1e6, max_batch, b->description, per_image / 1e6);
+                           "(about %.1f MB per image): %s",
+                           probe.peak / 1e6, max_batch, b->description, per_image / 1e6, fits);
         goto fail;
     }
     d->coefs = malloc(sizeof(float) * 4 * (size_t)max_batch);

@@ -62,6 +62,9 @@ typedef struct edm_ops {
     /* Memory. alloc returns NULL on failure. Device memory for CUDA, host for CPU. */
     void *(*alloc)(void *ctx, size_t bytes);
     void (*free)(void *ctx, void *ptr);
+    /* Bytes alloc could still hand out now (free device memory), for error messages; NULL
+     * where that is not known (host memory). */
+    size_t (*mem_available)(void *ctx);
     /* Host fp32 -> tensor (converting to t->dtype), tensor -> host fp32. */
     int (*upload)(void *ctx, edm_tensor *dst, const float *src, char *msg);
     int (*download)(void *ctx, float *dst, const edm_tensor *src, char *msg);

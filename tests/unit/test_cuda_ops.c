@@ -602,6 +602,21 @@ static void test_device(void) {
     CHECK(!b->failed && back == 1.0f && !b->device_lost, "round trip after a failed allocation: %s",
           b->message);
     b->ops->free(b->ctx, ok);
+    /* A workspace that cannot fit (terabytes): out of memory, with the batch that would. */
+    edm_config cfg;
+    edm_model *model = NULL;
+    edm_denoiser *den = NULL;
+    if (!small_config(0, &cfg)) {
+        cfg.img_resolution = 256;
+        if (edm_model_new_random(&cfg, 1, &model, &err) == EDM_OK) {
+            st = edm_denoiser_new(model, b, 65536, &den, &err);
+            const char *fits = strstr(err.message, "largest batch that fits is about ");
+            CHECK(st == EDM_ENOMEM && !den && fits && atol(fits + 33) < 65536,
+                  "batch 65536 at 256x256: status %d, message '%s'", (int)st, err.message);
+            edm_denoiser_free(den);
+            edm_model_free(model);
+        }
+    }
     fprintf(stderr, "cuda backend: %s\n", edm_backend_describe(b));
     edm_backend_free(b);
 }

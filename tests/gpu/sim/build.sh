@@ -22,7 +22,7 @@ done
 for f in core/*.cu; do
     o="$B/obj/$(basename "${f%.cu}").cu.o"
     if [ ! -f "$o" ] || [ "$f" -nt "$o" ] || [ core/cuda_internal.h -nt "$o" ] ||
-       [ tests/gpu/sim/cuda_sim.h -nt "$o" ]; then
+       [ core/ops.h -nt "$o" ] || [ include/edm.h -nt "$o" ] || [ tests/gpu/sim/cuda_sim.h -nt "$o" ]; then
         g++ $CXXFLAGS -c "$f" -o "$o" &
     fi
     objs+=("$o")
