@@ -169,9 +169,6 @@ static void ob_free(opbench *o) {
         }                                                                                          \
     } while (0)
 
-/* conv 3x3 256->256 at 32x32 on the other convolution paths: the opt-in cuDNN path, and
- * im2col + cuBLAS with an L2-sized scratch budget (the im2col chunk decides whether the columns
- * stay in L2 between their write and the GEMM's read). */
 /* A CUDA backend on `device` at precision p (the EDM_CUDA_* switches are read here). */
 static enum edm_status cuda_backend(int device, enum edm_precision p, edm_backend **b,
                                     edm_error *err) {
@@ -184,6 +181,9 @@ static enum edm_status cuda_backend(int device, enum edm_precision p, edm_backen
     return edm_backend_new(&bo, b, err);
 }
 
+/* conv 3x3 256->256 at 32x32 on the other convolution paths: the opt-in cuDNN path, and
+ * im2col + cuBLAS with an L2-sized scratch budget (the im2col chunk decides whether the columns
+ * stay in L2 between their write and the GEMM's read). */
 static void conv_variant_benchmarks(enum edm_precision p, int device, const char *prec) {
     static const struct {
         const char *conv, *mb;

@@ -5,10 +5,11 @@
  *
  * CLIENTS threads each keep one keep-alive connection (libcurl easy handle) and send
  * POST /v1/images/generations with BODY_JSON back to back; the requests that complete in
- * the SECONDS after an unmeasured warm-up are counted. Prints one JSON line: requests, images, errors,
- * images_per_s, latency p50/p99/mean in ms, and from the responses' own timings the mean queue and sampling time and the
- * request-handling overhead per image: client latency minus the server's queue and sampling
- * time, i.e. HTTP, parsing, job setup, PNG encoding, base64 and JSON, divided by n.
+ * the SECONDS after an unmeasured warm-up are counted. Prints one JSON line: requests,
+ * images, errors, images_per_s, latency p50/p99/mean in ms, and from the responses' own
+ * timings the mean queue and sampling time and the request-handling overhead per image:
+ * client latency minus the server's queue and sampling time, i.e. HTTP, parsing, job
+ * setup, PNG encoding, base64 and JSON, divided by n.
  *
  * images_per_s is the steady-state rate: each client's images between its first and last
  * completion in the window, over that time, summed over clients. Under heavy load the

@@ -81,8 +81,6 @@ enum MHD_Result srv_api_job_image(struct srv_request *r) {
     struct srv_job_snapshot snap;
     srv_sched_lock();
     srv_job_snapshot(job, &snap);
-    if (snap.has_results && r->image_index >= 0 && r->image_index < job->n)
-        srv_sched_mark_read(job, r->image_index);
     srv_sched_unlock();
     struct srv_error e;
     enum MHD_Result ret;
@@ -101,6 +99,9 @@ enum MHD_Result srv_api_job_image(struct srv_request *r) {
             return MHD_NO;
         }
         memcpy(png, img->png, img->png_len);
+        srv_sched_lock();
+        srv_sched_mark_read(job, r->image_index);
+        srv_sched_unlock();
         char seed[24], nfe[16], label[16];
         snprintf(seed, sizeof seed, "%llu", (unsigned long long)img->seed);
         snprintf(nfe, sizeof nfe, "%d", img->nfe);

@@ -66,7 +66,6 @@ enum srv_err srv_job_new(struct srv_gen_request *req, const struct srv_model *mo
     job->samples = calloc((size_t)job->n, sizeof *job->samples);
     job->image_done = calloc((size_t)job->n, sizeof *job->image_done);
     job->image_read = calloc((size_t)job->n, sizeof *job->image_read);
-    job->images_unread = job->n;
     job->nfe_at_step = calloc((size_t)job->steps + 1, sizeof *job->nfe_at_step);
     if (!job->samples || !job->image_done || !job->image_read || !job->nfe_at_step) {
         rc = srv_error_set(err, SRV_E_INTERNAL, NULL, "out of memory");

@@ -68,7 +68,6 @@ struct srv_job {
     long *nfe_at_step;             /* [steps + 1]: nfe_done when step_done reached k */
     int images_done;               /* images whose sampling finished */
     int *image_done;               /* [n] */
-    int images_unread;             /* of a completed async job: images no client has had yet */
     unsigned char *image_read;     /* [n]: image i went out (GET of the job or of the image) */
     long batch_sum, batch_ticks;   /* sum of the sizes of the batches it took part in */
     int batch_max;

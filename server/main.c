@@ -90,14 +90,7 @@ static int install_signal_handlers(void) {
 
 /* Waits up to ns for SIGTERM/SIGINT; returns the signal or 0. Each signal is seen once. */
 static int wait_signal(long ns) {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ns / 1000000000L;
-    until.tv_nsec += ns % 1000000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    const struct timespec until = srv_deadline_after((uint64_t)ns);
     int r;
     while ((r = sem_clockwait(&signal_sem, CLOCK_MONOTONIC, &until)) != 0 && errno == EINTR) {
     }

@@ -210,11 +210,7 @@ int srv_sched_draining(void) {
 
 long srv_sched_wait_idle(double timeout_s) {
     struct srv_sched *g = &srv_sched_g;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    long long ns = (long long)until.tv_nsec + (long long)(timeout_s * 1e9);
-    until.tv_sec += (time_t)(ns / 1000000000LL);
-    until.tv_nsec = (long)(ns % 1000000000LL);
+    const struct timespec until = srv_deadline_after((uint64_t)(timeout_s * 1e9));
     pthread_mutex_lock(&g->lock);
     while (g->unfinished > 0)
         if (pthread_cond_timedwait(&g->idle, &g->lock, &until) == ETIMEDOUT) break;
@@ -224,11 +220,8 @@ long srv_sched_wait_idle(double timeout_s) {
 }
 
 void srv_sched_mark_read(struct srv_job *job, int index) {
-    for (int i = index < 0 ? 0 : index; i < (index < 0 ? job->n : index + 1); i++)
-        if (!job->image_read[i]) {
-            job->image_read[i] = 1;
-            job->images_unread--;
-        }
+    if (index >= 0) job->image_read[index] = 1;
+    else memset(job->image_read, 1, (size_t)job->n);
 }
 
 long srv_sched_unread_jobs(void) {
@@ -236,7 +229,7 @@ long srv_sched_unread_jobs(void) {
     long n = 0;
     pthread_mutex_lock(&g->lock);
     for (struct srv_job *j = g->table_head; j; j = j->t_next)
-        n += j->state == SRV_JOB_COMPLETED && j->images_unread > 0;
+        n += j->state == SRV_JOB_COMPLETED && memchr(j->image_read, 0, (size_t)j->n) != NULL;
     pthread_mutex_unlock(&g->lock);
     return n;
 }

@@ -19,6 +19,11 @@ uint64_t srv_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+struct timespec srv_deadline_after(uint64_t ns) {
+    uint64_t t = srv_now_ns() + ns;
+    return (struct timespec){(time_t)(t / 1000000000u), (long)(t % 1000000000u)};
+}
+
 double srv_ms_between(uint64_t a, uint64_t b) {
     if (a == 0 || b == 0 || b < a) return 0.0;
     return (double)(b - a) / 1e6;

@@ -11,9 +11,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Monotonic clock in nanoseconds (for durations and deadlines). */
 uint64_t srv_now_ns(void);
+/* The CLOCK_MONOTONIC instant ns from now, for timed waits on that clock. */
+struct timespec srv_deadline_after(uint64_t ns);
 /* Milliseconds from a to b (b >= a); 0 when either is 0 (an event that did not happen). */
 double srv_ms_between(uint64_t a, uint64_t b);
 /* Wall clock in seconds since the epoch (for "created" fields and logs). */
