@@ -10,7 +10,8 @@
 # CUDA=auto (default) builds the CUDA backend when nvcc and cuBLAS are found, CUDA=0 never,
 # CUDA=1 requires them (CUDA_HOME=... overrides the toolkit nvcc reports).
 # Files follow conventions, so adding a file needs no edit here:
-#   core/*.c core/*.cu  -> build/libedm.a     (core/cuda_stub.c only when CUDA is off)
+#   core/*.c core/*/*.c -> build/libedm.a     (the engine, its formats and the CPU backend)
+#   core/cuda/*.cu      -> build/libedm.a     when CUDA is on; core/cuda/stub/*.c when it is off
 #   tools/edm/*.c       -> build/edm
 #   server/*.c          -> build/edmd
 #   tests/unit/test_*.c -> build/tests/test_*  (each links libedm)
@@ -64,17 +65,18 @@ ifeq ($(USE_CUDA),1)
                  -gencode arch=compute_90,code=compute_90
   NVCCFLAGS   ?= -O3 -std=c++17 $(CUDA_ARCHS) -Iinclude -Icore -Xcompiler -Wall,-Wextra,-fPIC \
                  -Werror all-warnings
-  CUDA_SRCS   := $(wildcard core/*.cu)
+  CUDA_SRCS   := $(wildcard core/cuda/*.cu)
   CUDA_OBJS   := $(patsubst %.cu,$(BUILD)/obj/%.o,$(CUDA_SRCS))
-  CORE_SRCS   := $(filter-out core/cuda_stub.c,$(wildcard core/*.c))
   # cudart statically (it loads the driver itself, so binaries run where no driver is);
   # cuBLAS from the toolkit, found through the rpath.
   LDLIBS      += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublasLt -lcublas \
                  -lcudart_static -ldl -lrt -lstdc++
 else
-  CUDA_OBJS   :=
-  CORE_SRCS   := $(wildcard core/*.c)
+  CUDA_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard core/cuda/stub/*.c)) # "not built"
 endif
+# Every engine source one level down (core/net/, core/cpu/, ...); a backend that needs its own
+# compiler (core/cuda/) has no .c files of its own at that level.
+CORE_SRCS   := $(wildcard core/*.c core/*/*.c)
 
 CORE_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) $(CUDA_OBJS)
 EDM_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/edm/*.c))

@@ -47,9 +47,10 @@ static double sgemm_gflops(int threads) {
 int main(int argc, char **argv) {
     const char *preset = "cifar10-ddpmpp", *batches = "1,16";
     double seconds = 3;
+    edm_error err;
     edm_backend_options bo;
     edm_backend_options_default(&bo);
-    bo.kind = EDM_BACKEND_CPU;
+    bo.name = "cpu";
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -60,13 +61,15 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--batch") == 0) batches = v;
         else if (strcmp(argv[i], "--seconds") == 0) seconds = atof(v);
         else if (strcmp(argv[i], "--backend") == 0) {
-            if (edm_backend_kind_parse(v, &bo.kind)) return fprintf(stderr, "bad --backend\n"), 2;
+            edm_backend_info bi;
+            if (edm_backend_lookup(v, &bi, &err) == EDM_EINVAL)
+                return fprintf(stderr, "bench_engine: %s\n", err.message), 2;
+            bo.name = v;
         } else if (strcmp(argv[i], "--precision") == 0) {
             if (edm_precision_parse(v, &bo.precision)) return fprintf(stderr, "bad --precision\n"), 2;
         } else return fprintf(stderr, "bench_engine: unknown option %s\n", argv[i]), 2;
         i++;
     }
-    edm_error err;
     edm_config cfg;
     edm_model *model = NULL;
     edm_backend *b = NULL;
@@ -76,7 +79,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     double flops = edm_model_flops_per_image(model);
-    double peak = edm_backend_kind_of(b) == EDM_BACKEND_CPU ? sgemm_gflops(bo.threads) : 0;
+    double peak = strcmp(edm_backend_name(b), "cpu") == 0 ? sgemm_gflops(bo.threads) : 0;
     printf("network: %s, %.1f M parameters, %.2f GFLOP per evaluation per image\n", preset,
            edm_model_param_count(model) / 1e6, flops / 1e9);
     printf("backend: %s\n", edm_backend_describe(b));

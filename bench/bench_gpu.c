@@ -25,7 +25,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "cuda_internal.h"
 #include "edm.h"
 #include "ops.h"
 
@@ -174,7 +173,7 @@ static enum edm_status cuda_backend(int device, enum edm_precision p, edm_backen
                                     edm_error *err) {
     edm_backend_options bo;
     edm_backend_options_default(&bo);
-    bo.kind = EDM_BACKEND_CUDA;
+    bo.name = "cuda";
     bo.device = device;
     bo.precision = p;
     *b = NULL;
@@ -322,7 +321,8 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--resolution") == 0) resolution = atoi(v), i++;
         else return fprintf(stderr, "bench_gpu: unknown option %s\n", a), 2;
     }
-    if (!edm_backend_cuda_available()) {
+    edm_backend_info cuda_info;
+    if (edm_backend_lookup("cuda", &cuda_info, NULL) != EDM_OK || cuda_info.devices == 0) {
         printf("bench_gpu: no usable CUDA device (or built without CUDA): nothing to measure\n");
         return 0;
     }
@@ -349,9 +349,15 @@ int main(int argc, char **argv) {
     const size_t img = (size_t)cfg.img_channels * cfg.img_resolution * cfg.img_resolution;
     printf("network: %s, %.1f M parameters, %.2f GFLOP per image per evaluation\n", preset,
            edm_model_param_count(model) / 1e6, flops / 1e9);
-    size_t fr = 0, tot = 0;
-    if (edm_cuda_mem_info(&fr, &tot) == 0)
-        printf("device memory: %.1f GiB free of %.1f GiB\n", fr / 1073741824.0, tot / 1073741824.0);
+    {
+        size_t fr = 0, tot = 0;
+        edm_backend *probe = NULL;
+        if (cuda_backend(device, EDM_PRECISION_FP32, &probe, &err) == EDM_OK &&
+            edm_backend_mem_info(probe, &fr, &tot, NULL) == EDM_OK)
+            printf("device memory: %.1f GiB free of %.1f GiB\n", fr / 1073741824.0,
+                   tot / 1073741824.0);
+        edm_backend_free(probe);
+    }
 
     inputs check;
     inputs_make(&check, &cfg, check_n);
@@ -362,7 +368,7 @@ int main(int argc, char **argv) {
     if (do_cpu) {
         edm_backend_options co;
         edm_backend_options_default(&co);
-        co.kind = EDM_BACKEND_CPU;
+        co.name = "cpu";
         edm_backend *cb = NULL;
         edm_denoiser *cd = NULL;
         if (edm_backend_new(&co, &cb, &err) || edm_denoiser_new(model, cb, 2, &cd, &err)) {

@@ -371,7 +371,7 @@ int main(int argc, char **argv) {
     int N = argc > 1 ? atoi(argv[1]) : 16;
     edm_backend_options o;
     edm_backend_options_default(&o);
-    o.kind = EDM_BACKEND_CPU;
+    o.name = "cpu";
     o.threads = argc > 2 ? atoi(argv[2]) : 0;
     edm_error err;
     if (edm_backend_new(&o, &B, &err) != EDM_OK) {

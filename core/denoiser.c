@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "model/model.h"
 #include "precond.h"
 #include "status.h"
 
@@ -186,7 +186,8 @@ enum edm_status edm_denoiser_new(const edm_model *model, edm_backend *b, int max
     d->arena.base = b->ops->alloc(b->ctx, probe.peak ? probe.peak : 1);
     if (!d->arena.base) {
         size_t per_image = probe.peak / (size_t)max_batch;
-        size_t avail = b->ops->mem_available ? b->ops->mem_available(b->ctx) : 0;
+        size_t avail = 0;
+        if (b->ops->mem_info && b->ops->mem_info(b->ctx, &avail, NULL)) avail = 0;
         char fits[128] = "lower the batch size";
         if (avail && per_image)
             snprintf(fits, sizeof fits, "%.1f MB are free, so the largest batch that fits is about %zu",

@@ -364,7 +364,7 @@ edm_backend *edm_backend_null_new(void) {
     edm_backend *b = calloc(1, sizeof *b);
     if (!b) return NULL;
     b->ops = &null_ops;
-    b->kind = EDM_BACKEND_CPU;
+    b->name = "null";
     b->precision = EDM_PRECISION_FP32;
     b->act_dtype = EDM_F32;
     snprintf(b->description, sizeof b->description, "null (shape checks and FLOP counting)");

@@ -1,14 +1,14 @@
 /*
  * ops.h - the op interface between the network code and the compute backends.
  *
- * The networks (net_song.c, net_dhariwal.c, unet_block.c) and the preconditioner are
+ * The networks (core/net/) and the preconditioner are
  * straight-line sequences of calls to edm_op_* below; they never touch pixels themselves.
  * Each edm_op_* (ops.c) checks shapes once, then dispatches to the backend's table
  * (struct edm_ops). The first failure is recorded in the backend's sticky status and every
  * later op becomes a no-op, so the network code checks once per forward pass.
  *
- * Backends: CPU (backend_cpu.c, OpenBLAS), CUDA (backend_cuda*.cu), and a "null" backend
- * (ops.c) that does no arithmetic: it counts FLOPs and bytes, used to size the workspace
+ * Backends: one folder each (core/cpu/ with OpenBLAS, core/cuda/), found through the registry
+ * in backend.c, and a "null" backend (ops.c) that does no arithmetic: it counts FLOPs and bytes, used to size the workspace
  * and to report FLOPs per image.
  *
  * Tensors are NCHW views into backend memory; they own nothing. A [N, K] matrix is a tensor
@@ -62,9 +62,12 @@ typedef struct edm_ops {
     /* Memory. alloc returns NULL on failure. Device memory for CUDA, host for CPU. */
     void *(*alloc)(void *ctx, size_t bytes);
     void (*free)(void *ctx, void *ptr);
-    /* Bytes alloc could still hand out now (free device memory), for error messages; NULL
-     * where that is not known (host memory). */
-    size_t (*mem_available)(void *ctx);
+    /* Free and total bytes of the device's memory now, for error messages and benchmarks;
+     * returns 0, or non-zero where not known. NULL where that is never known (host memory). */
+    int (*mem_info)(void *ctx, size_t *free_bytes, size_t *total_bytes);
+    /* A named counter of the backend (for tests and benchmarks: "graph_captures", ...);
+     * returns 0, or non-zero when it has none of that name. May be NULL. */
+    int (*counter)(void *ctx, const char *name, long *value);
     /* Host fp32 -> tensor (converting to t->dtype), tensor -> host fp32. */
     int (*upload)(void *ctx, edm_tensor *dst, const float *src, char *msg);
     int (*download)(void *ctx, float *dst, const edm_tensor *src, char *msg);
@@ -164,7 +167,7 @@ typedef struct edm_ops {
 struct edm_backend {
     const edm_ops *ops;
     void *ctx;
-    enum edm_backend_kind kind;
+    const char *name;         /* its registry name ("cpu", "cuda"), set by edm_backend_new */
     enum edm_precision precision;
     enum edm_dtype act_dtype; /* storage type of activations */
     int failed;               /* sticky: non-zero after the first failing op */
@@ -185,13 +188,18 @@ void edm_backend_clear(edm_backend *b);
 /* The null backend: counts FLOPs, allocates nothing. Free with edm_backend_free. */
 edm_backend *edm_backend_null_new(void);
 
-/* Backend constructors (registry in backend.c). Return EDM_OK and fill *out. */
-enum edm_status edm_backend_cpu_new(const edm_backend_options *opts, edm_backend **out,
-                                    edm_error *err);
-enum edm_status edm_backend_cuda_new(const edm_backend_options *opts, edm_backend **out,
-                                     edm_error *err);
-/* 1 if a usable CUDA device exists (0 without CUDA in the build or without a driver). */
-int edm_backend_cuda_available(void);
+/*
+ * A registry row (backend.c): each backend's folder exports one. device_count() is the number
+ * of usable devices now (0 = unavailable; the CPU is one device); create() makes an instance
+ * for opts->device. A backend this build leaves out exports a row with compiled = 0 whose
+ * create() says why.
+ */
+typedef struct edm_backend_reg {
+    const char *name;
+    int compiled;
+    int (*device_count)(void);
+    enum edm_status (*create)(const edm_backend_options *opts, edm_backend **out, edm_error *err);
+} edm_backend_reg;
 
 /* ---- front-end: shape checks, FLOP counting, dispatch ---------------------------------- */
 

@@ -114,35 +114,58 @@ double edm_model_round_sigma(const edm_model *model, double sigma);
 /* ---------------------------------------------------------------------------------------- */
 /* Backends                                                                                   */
 
-enum edm_backend_kind { EDM_BACKEND_AUTO, EDM_BACKEND_CPU, EDM_BACKEND_CUDA };
+/*
+ * Backends come from a registry (core/backend.c): each entry has a name ("cuda", "cpu"), says
+ * how many usable devices it sees now and makes instances. "auto" takes the first entry with
+ * a device, in registry order (the GPU before the CPU). Every build lists the same entries;
+ * one this build left out has compiled = 0, and creating it says how to build it in.
+ */
 enum edm_precision { EDM_PRECISION_FP32, EDM_PRECISION_TF32, EDM_PRECISION_FP16, EDM_PRECISION_BF16 };
 
 typedef struct edm_backend_options {
-    enum edm_backend_kind kind;
-    int device;                   /* CUDA device ordinal */
+    const char *name;             /* "auto" (the default; NULL too) or a registry name; borrowed */
+    int device;                   /* device ordinal within the backend (the CPU has one: 0) */
     enum edm_precision precision; /* CPU: fp32 only */
     int threads;                  /* CPU threads; 0 = all cores */
 } edm_backend_options;
 
 void edm_backend_options_default(edm_backend_options *opts);
 
+typedef struct edm_backend_info {
+    const char *name; /* static */
+    int compiled;     /* 0: this build does not have it */
+    int devices;      /* usable devices now; 0 = unavailable */
+} edm_backend_info;
+
+/* The number of registry entries, and entry i (0 <= i < count) in the order auto tries them. */
+int edm_backend_registry_count(void);
+enum edm_status edm_backend_registry_get(int i, edm_backend_info *out, edm_error *err);
+/* The entry a name selects ("auto" resolves to the first with a device). EDM_EINVAL for an
+ * unknown name (the message lists the known ones), EDM_EDEVICE when auto finds no device. */
+enum edm_status edm_backend_lookup(const char *name, edm_backend_info *out, edm_error *err);
+
 typedef struct edm_backend edm_backend;
 
-/* Creates a backend. AUTO picks CUDA when a usable device is present, else CPU.
+/* Creates a backend on opts->device of the entry opts->name selects.
  * Returns a new backend (free with edm_backend_free). */
 enum edm_status edm_backend_new(const edm_backend_options *opts, edm_backend **out, edm_error *err);
 void edm_backend_free(edm_backend *backend);
 /* A one-line description, e.g. "cpu (OpenBLAS, 2 threads, fp32)". Borrowed. */
 const char *edm_backend_describe(const edm_backend *backend);
-enum edm_backend_kind edm_backend_kind_of(const edm_backend *backend);
-/* Zero when healthy; non-zero after an unrecoverable device error (the process should restart). */
-int edm_backend_failed(const edm_backend *backend);
-/* Whether the CUDA backend was compiled into this build. */
-int edm_cuda_compiled(void);
-/* Whether a usable CUDA device is present now (0 when not compiled in or no driver/GPU). */
-int edm_cuda_available(void);
+/* Its registry name ("cpu", "cuda"). Static. */
+const char *edm_backend_name(const edm_backend *backend);
+/* Non-zero once the device has failed unrecoverably (the process must restart to use it). */
+int edm_backend_device_lost(const edm_backend *backend);
+/* Free and total bytes of the backend's device memory now; EDM_EUNSUPPORTED where it is not
+ * known (host memory). */
+enum edm_status edm_backend_mem_info(const edm_backend *backend, size_t *free_bytes,
+                                     size_t *total_bytes, edm_error *err);
+/* A named counter of the backend since its creation, for tests and benchmarks (CUDA:
+ * "graph_captures", "graph_replays", "graph_fallbacks"); EDM_EUNSUPPORTED when it has none of
+ * that name. */
+enum edm_status edm_backend_counter(const edm_backend *backend, const char *name, long *value,
+                                    edm_error *err);
 
-enum edm_status edm_backend_kind_parse(const char *s, enum edm_backend_kind *out);
 enum edm_status edm_precision_parse(const char *s, enum edm_precision *out);
 const char *edm_precision_name(enum edm_precision p);
 

@@ -121,9 +121,14 @@ int main(int argc, char **argv) {
     edm_backend_options bo;
     edm_backend_options_default(&bo);
     bo.threads = (int)cfg.compute_threads;
-    if (edm_backend_kind_parse(cfg.backend, &bo.kind) != EDM_OK) {
-        snprintf(err, sizeof err, "backend: expected auto, cpu or cuda, got '%s'", cfg.backend);
-        goto fail;
+    bo.name = cfg.backend;
+    {
+        edm_backend_info bi;
+        edm_error eerr;
+        if (edm_backend_lookup(cfg.backend, &bi, &eerr) == EDM_EINVAL) {
+            snprintf(err, sizeof err, "backend: %s", eerr.message);
+            goto fail;
+        }
     }
     if (edm_precision_parse(cfg.precision, &bo.precision) != EDM_OK) {
         snprintf(err, sizeof err, "precision: expected fp32, tf32, fp16 or bf16, got '%s'", cfg.precision);
@@ -161,7 +166,7 @@ int main(int argc, char **argv) {
 
     if (srv_models_load(&models, &cfg.models, err, sizeof err)) goto fail;
     struct srv_sched_options so = {
-        .models = &models, .backend = bo, .devices = devices, .n_devices = bo.kind == EDM_BACKEND_CPU ? 0 : n_devices,
+        .models = &models, .backend = bo, .devices = devices, .n_devices = n_devices,
         .max_batch = (int)cfg.max_batch, .max_queue = (int)cfg.max_queue, .encode_threads = (int)cfg.encode_threads,
         .png_level = (int)cfg.png_level, .max_jobs = (int)cfg.max_jobs, .job_ttl_s = cfg.job_ttl_s};
     if (srv_sched_start(&so, err, sizeof err)) goto fail;

@@ -303,6 +303,8 @@ static int worker_init(struct srv_worker *w, int index, int device, char *err, s
     edm_error eerr;
     edm_backend_options bo = g->opts.backend;
     bo.device = device;
+    /* every worker on the backend that "auto" chose for the first */
+    if (index > 0) bo.name = edm_backend_name(g->workers[0].backend);
     w->index = index;
     w->device = device;
     if (edm_backend_new(&bo, &w->backend, &eerr) != EDM_OK) {
@@ -356,8 +358,6 @@ int srv_sched_start(const struct srv_sched_options *opts, char *err, size_t err_
             goto fail;
         }
         g->n_workers = i + 1;
-        /* a CPU backend is one device whatever the list says */
-        if (edm_backend_kind_of(g->workers[i].backend) == EDM_BACKEND_CPU) break;
     }
     snprintf(g->describe, sizeof g->describe, "%d worker%s: %s", g->n_workers,
              g->n_workers == 1 ? "" : "s", edm_backend_describe(g->workers[0].backend));

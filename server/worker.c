@@ -119,7 +119,7 @@ static void worker_engine_error(struct srv_worker *w, struct srv_job **owners, i
     struct srv_error e;
     srv_error_set(&e, SRV_E_ENGINE, NULL, "the engine failed: %s", eerr->message);
     for (int j = 0; j < k; j++) srv_sched_finish(owners[j], SRV_JOB_FAILED, &e);
-    if (edm_backend_failed(w->backend) && !w->failed) {
+    if (edm_backend_device_lost(w->backend) && !w->failed) {
         w->failed = 1;
         g->n_failed_workers++;
         fprintf(stderr, "edmd: worker %d: device failed: %s\n", w->index, eerr->message);

@@ -16,8 +16,8 @@ mkdir -p "$OUT"
 FLAGS="-std=c11 -O1 -g -D_GNU_SOURCE -Iinclude -Icore -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 for t in $TARGETS; do
     case $t in
-        safetensors) srcs="core/safetensors.c core/status.c"; libs="-ljansson" ;;
-        npy) srcs="core/npy.c core/status.c"; libs="" ;;
+        safetensors) srcs="core/io/safetensors.c core/status.c"; libs="-ljansson" ;;
+        npy) srcs="core/io/npy.c core/status.c"; libs="" ;;
         *) echo "unknown target $t" >&2; exit 2 ;;
     esac
     $CLANG $FLAGS "tests/fuzz/fuzz_$t.c" $srcs $libs -o "$OUT/fuzz_$t"

@@ -1,5 +1,5 @@
 /*
- * fuzz_npy.c - libFuzzer target: the NPY decoder (core/npy.c) on arbitrary bytes.
+ * fuzz_npy.c - libFuzzer target: the NPY decoder (core/io/npy.c) on arbitrary bytes.
  *
  * Invariants (abort on violation): a failure is EDM_EFORMAT with a message and a cleared
  * array; a success has a data pointer, at most EDM_NPY_MAX_DIMS dimensions, and re-encodes to
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "npy.h"
+#include "io/npy.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -1,6 +1,6 @@
 /*
  * fuzz_safetensors.c - libFuzzer target: the safetensors header validator and reader
- * (core/safetensors.c) on arbitrary bytes.
+ * (core/io/safetensors.c) on arbitrary bytes.
  *
  * Invariants checked (abort on violation, so libFuzzer and the replay driver see a crash):
  * a failure is EDM_EFORMAT with a message and *out NULL; on success every tensor lies inside
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

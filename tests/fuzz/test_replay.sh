@@ -39,12 +39,12 @@ run() { # binary args...
     fi
 }
 
-if build safetensors core/safetensors.c core/status.c -ljansson; then
+if build safetensors core/io/safetensors.c core/status.c -ljansson; then
     run "$OUT/replay_safetensors" tests/fuzz/corpus_safetensors \
         --expect-reject tests/data/bad_models
     [ -d tests/fuzz/crashes_safetensors ] && run "$OUT/replay_safetensors" tests/fuzz/crashes_safetensors
 fi
-if build npy core/npy.c core/status.c; then
+if build npy core/io/npy.c core/status.c; then
     run "$OUT/replay_npy" tests/fuzz/corpus_npy tests/data/npy/*.npy
     [ -d tests/fuzz/crashes_npy ] && run "$OUT/replay_npy" tests/fuzz/crashes_npy
 fi

@@ -13,7 +13,7 @@ CLANG=${CLANG:-clang}
 mkdir -p "$OUT" tests/fuzz_server/crashes
 $CLANG -std=c11 -O1 -g -D_GNU_SOURCE -Iinclude -Iserver -Itests/fuzz -Icore -fsanitize=fuzzer,address,undefined \
     -fno-sanitize-recover=all tests/fuzz_server/fuzz_request.c server/json_req.c server/errors.c \
-    core/sampler_params.c core/status.c -ljansson -lm -o "$OUT/fuzz_request"
+    core/sampler/sampler_params.c core/status.c -ljansson -lm -o "$OUT/fuzz_request"
 mkdir -p "$OUT/new"
 "$OUT/fuzz_request" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -dict=tests/fuzz_server/request.dict \
     -artifact_prefix=tests/fuzz_server/crashes/ "$OUT/new" tests/fuzz_server/corpus

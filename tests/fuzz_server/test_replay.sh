@@ -14,7 +14,7 @@ SAN=""
 case "$BUILD" in *asan*) SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" ;; esac
 CFLAGS="-std=c11 -O1 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror -D_GNU_SOURCE -Iinclude -Iserver -Itests/fuzz $SAN"
 # the parser and the two engine files it needs (sampler parameters, status messages)
-SRCS="server/json_req.c server/errors.c core/sampler_params.c core/status.c"
+SRCS="server/json_req.c server/errors.c core/sampler/sampler_params.c core/status.c"
 if ! $CC $CFLAGS -Icore tests/fuzz_server/fuzz_request.c tests/fuzz/replay.c $SRCS -ljansson -lm \
     -o "$OUT/replay_request"; then
     echo "FAIL: build of replay_request"

@@ -50,7 +50,7 @@ say "== edm-serve GPU run, $(date -u +%FT%TZ), commit $(git rev-parse --short HE
 say "gpu: $(nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1 | head -n 1)"
 say "nvcc: $(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*' || echo 'NOT FOUND')"
 
-# cuDNN (optional, loaded at run time by core/cuda_cudnn.cu): the system's, or PyTorch's copy.
+# cuDNN (optional, loaded at run time by core/cuda/cuda_cudnn.cu): the system's, or PyTorch's copy.
 if [ -z "${EDM_CUDNN_PATH:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libcudnn.so.9' &&
     [ ! -e /usr/local/cuda/lib64/libcudnn.so.9 ]; then
     p=$(find /opt /usr/local /usr/lib -name 'libcudnn.so.9' 2>/dev/null | head -n 1)

@@ -278,14 +278,12 @@ int main(int argc, char **argv) {
     if (argc > 1) vec_dir = argv[1];
     edm_backend_options opts;
     edm_backend_options_default(&opts);
-    opts.kind = EDM_BACKEND_CPU;
-    const char *want = getenv("EDM_TEST_BACKEND");
-    if (want && strcmp(want, "cuda") == 0) {
-        if (!edm_cuda_available()) {
-            SKIP("EDM_TEST_BACKEND=cuda but no usable GPU");
-            return check_finish();
-        }
-        opts.kind = EDM_BACKEND_CUDA;
+    /* EDM_TEST_BACKEND names any registry backend (default cpu). */
+    opts.name = getenv("EDM_TEST_BACKEND") ? getenv("EDM_TEST_BACKEND") : "cpu";
+    edm_backend_info bi;
+    if (edm_backend_lookup(opts.name, &bi, NULL) != EDM_OK || bi.devices == 0) {
+        SKIP("EDM_TEST_BACKEND=%s but it has no usable device", opts.name);
+        return check_finish();
     }
     edm_error err;
     if (edm_backend_new(&opts, &backend, &err)) {

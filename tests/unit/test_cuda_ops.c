@@ -26,7 +26,6 @@
 #include <string.h>
 
 #include "check.h"
-#include "cuda_internal.h"
 #include "edm.h"
 #include "ops.h"
 
@@ -428,6 +427,13 @@ static void pass(edm_backend *b, edm_tensor *t, int N, float scale) {
     (void)N;
 }
 
+static void graph_counters(const edm_backend *b, long *captures, long *replays, long *fallbacks) {
+    *captures = *replays = *fallbacks = 0;
+    edm_backend_counter(b, "graph_captures", captures, NULL);
+    edm_backend_counter(b, "graph_replays", replays, NULL);
+    edm_backend_counter(b, "graph_fallbacks", fallbacks, NULL);
+}
+
 static void test_graphs(pair *p) {
     const int N = 2, C = 4, H = 6, W = 6;
     operand *o[11];
@@ -445,7 +451,7 @@ static void test_graphs(pair *p) {
     edm_tensor tg[11], tc[11];
     for (int i = 0; i < 11; i++) tg[i] = o[i]->g, tc[i] = o[i]->c;
     long cap0, rep0, fb0, cap1, rep1, fb1;
-    edm_cuda_graph_stats(p->gpu, &cap0, &rep0, &fb0);
+    graph_counters(p->gpu, &cap0, &rep0, &fb0);
     /* Passes 1 (eager, learning), 2 (captured), 3-4 (replayed), each with fresh inputs; pass 5
      * changes its last op (out_scale): the replay diverges there and must fall back to running
      * the recorded ops eagerly, with a correct result and no error. */
@@ -466,7 +472,7 @@ static void test_graphs(pair *p) {
         healthy(p, what);
         compare(p, what, o[10], p->tol);
     }
-    edm_cuda_graph_stats(p->gpu, &cap1, &rep1, &fb1);
+    graph_counters(p->gpu, &cap1, &rep1, &fb1);
     if (strstr(p->gpu->description, "graphs"))
         CHECK(cap1 - cap0 == 1 && rep1 - rep0 == 2 && fb1 - fb0 == 1,
               "%s graphs: %ld captures, %ld replays, %ld fallbacks (want 1, 2, 1)",
@@ -509,7 +515,7 @@ static const double net_tol[] = {2e-5, 1e-2, 1e-2, 5e-2};
 static void test_networks(pair *p) {
     static const char *const names[] = {"SongUNet ddpmpp", "SongUNet ncsnpp", "DhariwalUNet"};
     long cap0, rep0, fb0, cap1, rep1, fb1;
-    edm_cuda_graph_stats(p->gpu, &cap0, &rep0, &fb0);
+    graph_counters(p->gpu, &cap0, &rep0, &fb0);
     for (int which = 0; which < 3; which++) {
         edm_config cfg;
         if (small_config(which, &cfg)) continue;
@@ -562,7 +568,7 @@ static void test_networks(pair *p) {
         edm_denoiser_free(dc);
         edm_model_free(model);
     }
-    edm_cuda_graph_stats(p->gpu, &cap1, &rep1, &fb1);
+    graph_counters(p->gpu, &cap1, &rep1, &fb1);
     if (strstr(p->gpu->description, "graphs")) /* per network: learn, capture, replay x2 */
         CHECK(cap1 - cap0 == 3 && rep1 - rep0 == 6 && fb1 - fb0 == 0,
               "%s networks with graphs: %ld captures, %ld replays, %ld fallbacks (want 3, 6, 0)",
@@ -574,22 +580,21 @@ static void test_networks(pair *p) {
 static void test_device(void) {
     edm_backend_options opts;
     edm_backend_options_default(&opts);
-    opts.kind = EDM_BACKEND_CUDA;
+    opts.name = "cuda";
     opts.device = 4096;
     edm_backend *b = NULL;
     edm_error err;
-    enum edm_status st = edm_backend_cuda_new(&opts, &b, &err);
+    enum edm_status st = edm_backend_new(&opts, &b, &err);
     CHECK(st == EDM_EINVAL && b == NULL && strstr(err.message, "does not exist"),
           "device 4096: status %d, message '%s'", (int)st, err.message);
-    size_t f = 0, t = 0;
-    CHECK(edm_cuda_mem_info(&f, &t) == 0 && t > 0 && f <= t, "mem_info: free %zu total %zu", f,
-          t);
-    CHECK(edm_cuda_compiled() == 1, "edm_cuda_compiled() in a CUDA build");
 
     opts.device = 0;
-    st = edm_backend_cuda_new(&opts, &b, &err);
+    st = edm_backend_new(&opts, &b, &err);
     CHECK(st == EDM_OK, "device 0: %s", err.message);
     if (st != EDM_OK) return;
+    size_t f = 0, t = 0;
+    CHECK(edm_backend_mem_info(b, &f, &t, &err) == EDM_OK && t > 0 && f <= t,
+          "mem_info: free %zu total %zu", f, t);
     /* An impossible allocation fails cleanly and leaves the backend usable. */
     void *huge = b->ops->alloc(b->ctx, (size_t)1 << 62);
     CHECK(huge == NULL, "a 4 EiB allocation succeeded");
@@ -634,10 +639,11 @@ static int want(const char *part) {
 }
 
 int main(void) {
-    if (!edm_backend_cuda_available()) {
-        const char *why = edm_cuda_compiled() ? "no usable CUDA device (driver, device, or "
-                                                "compute capability < 8.0)"
-                                              : "built without CUDA (make CUDA=1)";
+    edm_backend_info bi;
+    if (edm_backend_lookup("cuda", &bi, NULL) != EDM_OK || bi.devices == 0) {
+        const char *why = bi.compiled ? "no usable CUDA device (driver, device, or "
+                                        "compute capability < 8.0)"
+                                      : "built without CUDA (make CUDA=1)";
         for (int pr = 0; pr < 4; pr++)
             for (int op = 0; op < N_OPS; op++) SKIP("%s %s: %s", prec_name[pr], op_names[op], why);
         SKIP("device selection and memory: %s", why);
@@ -649,10 +655,10 @@ int main(void) {
 
     edm_backend_options copts;
     edm_backend_options_default(&copts);
-    copts.kind = EDM_BACKEND_CPU;
+    copts.name = "cpu";
     edm_backend *cpu = NULL;
     edm_error err;
-    if (edm_backend_cpu_new(&copts, &cpu, &err) != EDM_OK) {
+    if (edm_backend_new(&copts, &cpu, &err) != EDM_OK) {
         CHECK(0, "cpu backend: %s", err.message);
         return check_finish();
     }
@@ -674,7 +680,7 @@ int main(void) {
         else setenv("EDM_CUDA_CONV", "cudnn", 1); /* cuDNN when present (opt-in path) */
         edm_backend_options gopts;
         edm_backend_options_default(&gopts);
-        gopts.kind = EDM_BACKEND_CUDA;
+        gopts.name = "cuda";
         gopts.precision = (enum edm_precision)pr;
         pair p;
         memset(&p, 0, sizeof p);
@@ -683,12 +689,12 @@ int main(void) {
         p.tol = prec_tol[pr];
         p.rng = 0x9e3779b97f4a7c15ull + (uint64_t)ci;
         /* cuDNN is optional: where it cannot be loaded, the config runs on im2col + cuBLAS. */
-        if (!configs[ci].im2col && edm_backend_cuda_new(&gopts, &p.gpu, &err) != EDM_OK) {
+        if (!configs[ci].im2col && edm_backend_new(&gopts, &p.gpu, &err) != EDM_OK) {
             fprintf(stderr, "note: %s: %s; using im2col + cuBLAS\n", prec_name[pr], err.message);
             unsetenv("EDM_CUDA_CONV");
             p.gpu = NULL;
         }
-        if (!p.gpu && edm_backend_cuda_new(&gopts, &p.gpu, &err) != EDM_OK) {
+        if (!p.gpu && edm_backend_new(&gopts, &p.gpu, &err) != EDM_OK) {
             CHECK(0, "%s: cuda backend: %s", prec_name[pr], err.message);
             continue;
         }

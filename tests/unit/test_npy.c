@@ -1,5 +1,5 @@
 /*
- * test_npy.c - NPY reading and writing (core/npy.c): round trips, files written by numpy
+ * test_npy.c - NPY reading and writing (core/io/npy.c): round trips, files written by numpy
  * (committed under tests/data/npy/, made by gen.py there), byte-identical output to np.save
  * when /usr/bin/python3 has numpy, and truncated / hostile headers, all rejected cleanly.
  */
@@ -10,7 +10,7 @@
 
 #include "check.h"
 #include "edm.h"
-#include "npy.h"
+#include "io/npy.h"
 
 #define DATA_DIR "tests/data/npy/"
 

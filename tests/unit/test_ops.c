@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "cpu_internal.h" /* the CPU exp and silu kernels, checked directly */
+#include "cpu/cpu_internal.h" /* the CPU exp and silu kernels, checked directly */
 #include "edm.h"
 #include "op_reference.h"
 #include "ops.h"
@@ -469,26 +469,26 @@ static void run_suite(edm_backend *b, const char *label) {
 static void test_cpu_constructor(void) {
     edm_backend_options o;
     edm_backend_options_default(&o);
-    o.kind = EDM_BACKEND_CPU;
+    o.name = "cpu";
     edm_error err;
     edm_backend *b = NULL;
     for (int p = EDM_PRECISION_TF32; p <= EDM_PRECISION_BF16; p++) {
         o.precision = (enum edm_precision)p;
-        enum edm_status st = edm_backend_cpu_new(&o, &b, &err);
+        enum edm_status st = edm_backend_new(&o, &b, &err);
         CHECK(st == EDM_EUNSUPPORTED && b == NULL && strstr(err.message, "fp32"),
               "cpu backend with precision %s: status %d '%s'", edm_precision_name(o.precision),
               (int)st, err.message);
     }
     o.precision = EDM_PRECISION_FP32;
     o.threads = -1;
-    CHECK(edm_backend_cpu_new(&o, &b, &err) == EDM_EINVAL && b == NULL, "threads -1 accepted");
+    CHECK(edm_backend_new(&o, &b, &err) == EDM_EINVAL && b == NULL, "threads -1 accepted");
     o.threads = 2;
-    CHECK(edm_backend_cpu_new(&o, &b, &err) == EDM_OK && b, "cpu backend: %s", err.message);
+    CHECK(edm_backend_new(&o, &b, &err) == EDM_OK && b, "cpu backend: %s", err.message);
     if (b) {
         const char *d = edm_backend_describe(b);
         CHECK(strncmp(d, "cpu (OpenBLAS", 13) == 0 && strstr(d, "2 threads, fp32)"),
               "description '%s'", d);
-        CHECK(b->kind == EDM_BACKEND_CPU && b->act_dtype == EDM_F32, "kind/dtype");
+        CHECK(strcmp(edm_backend_name(b), "cpu") == 0 && b->act_dtype == EDM_F32, "name/dtype");
         edm_backend_free(b);
     }
 }
@@ -527,11 +527,11 @@ static void test_cpu_vec(void) {
 static void test_cpu_scratch_steady(void) {
     edm_backend_options o;
     edm_backend_options_default(&o);
-    o.kind = EDM_BACKEND_CPU;
+    o.name = "cpu";
     o.threads = 2;
     edm_error err;
     edm_backend *b = NULL;
-    if (edm_backend_cpu_new(&o, &b, &err) != EDM_OK) {
+    if (edm_backend_new(&o, &b, &err) != EDM_OK) {
         CHECK(0, "cpu backend: %s", err.message);
         return;
     }
@@ -560,7 +560,7 @@ int main(void) {
     for (int i = 0; i < 3; i++) {
         edm_backend_options o;
         edm_backend_options_default(&o);
-        o.kind = EDM_BACKEND_CPU;
+        o.name = "cpu";
         o.threads = threads[i];
         edm_error err;
         edm_backend *b = NULL;
@@ -574,10 +574,11 @@ int main(void) {
         edm_backend_free(b);
     }
 
-    if (edm_backend_cuda_available()) {
+    edm_backend_info cuda_info;
+    if (edm_backend_lookup("cuda", &cuda_info, NULL) == EDM_OK && cuda_info.devices > 0) {
         edm_backend_options o;
         edm_backend_options_default(&o);
-        o.kind = EDM_BACKEND_CUDA;
+        o.name = "cuda";
         o.precision = EDM_PRECISION_FP32;
         edm_error err;
         edm_backend *b = NULL;

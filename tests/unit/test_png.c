@@ -1,5 +1,5 @@
 /*
- * test_png.c - uint8 conversion (core/image.c) and PNG encoding (core/png.c).
+ * test_png.c - uint8 conversion (core/io/image.c) and PNG encoding (core/io/png.c).
  *
  * The conversion is checked on values where float32 and float64 arithmetic (and a fused
  * multiply-add) give different pixels; expected values come from numpy running the official

@@ -1,6 +1,6 @@
 /*
  * test_rng.c - Philox4x32-10 known answers, golden values from an independent reference,
- * normal moments, stream independence, prefix stability and unbiased integers (core/rng.c).
+ * normal moments, stream independence, prefix stability and unbiased integers (core/sampler/rng.c).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 #include "check.h"
 #include "edm.h"
 
-/* Internal to core/rng.c, exposed for this test. */
+/* Internal to core/sampler/rng.c, exposed for this test. */
 void edm_philox4x32_10(const uint32_t ctr[4], uint32_t k0, uint32_t k1, uint32_t out[4]);
 
 static void test_philox_kat(void) {
@@ -31,7 +31,7 @@ static void test_philox_kat(void) {
 }
 
 static void test_golden(void) {
-    /* From an independent Python implementation of the layout documented in core/rng.c
+    /* From an independent Python implementation of the layout documented in core/sampler/rng.c
      * (Python floats are IEEE doubles; values rounded to float32). */
     static const float want_a[6] = {0x1.10582ep+1f, 0x1.14a7e6p+1f, -0x1.a211cp-2f,
                                     -0x1.a8e594p+0f, 0x1.02ba96p+1f, -0x1.bb413cp-4f};

@@ -1,5 +1,5 @@
 /*
- * test_safetensors.c - the safetensors reader (core/safetensors.c) on good files and on
+ * test_safetensors.c - the safetensors reader (core/io/safetensors.c) on good files and on
  * hostile ones: every truncation of a small file, wrong header lengths, lying and overlapping
  * offsets, bad dtypes and shapes, non-string metadata, duplicate keys, bad UTF-8 and single
  * byte mutations. Every bad file must fail with EDM_EFORMAT and a message naming the problem,
@@ -12,7 +12,7 @@
 
 #include "check.h"
 #include "edm.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 /* u64 N | header (+ pad spaces) | data. Returns the length. */
 static size_t build(uint8_t *buf, size_t cap, const char *header, size_t pad, const void *data,

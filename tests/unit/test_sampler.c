@@ -1,5 +1,5 @@
 /*
- * test_sampler.c - the samplers (core/schedule.c, core/sampler.c, core/sampler_params.c)
+ * test_sampler.c - the samplers (core/sampler/: schedule.c, sampler.c, sampler_params.c)
  * without a network.
  *
  * The denoiser is analytic: for data ~ N(0, s^2 I), D(x; sigma) = s^2 / (s^2 + sigma^2) x
@@ -20,7 +20,7 @@
 
 #include "check.h"
 #include "edm.h"
-#include "sampler.h"
+#include "sampler/sampler.h"
 
 #define SD 0.5 /* data standard deviation of the analytic denoiser */
 

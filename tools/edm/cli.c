@@ -254,17 +254,25 @@ void cli_print_help(const char *cmd, const char *usage, const char *summary,
 void cli_backend_args_default(cli_backend_args *b) {
     edm_backend_options o;
     edm_backend_options_default(&o);
-    b->kind = (int)o.kind;
+    b->backend = -1;
     b->device = o.device;
     b->precision = (int)o.precision;
     b->threads = o.threads;
 }
 
-int cli_parse_backend_kind(const char *s, int *out) {
-    enum edm_backend_kind k;
-    if (edm_backend_kind_parse(s, &k) != EDM_OK) return -1;
-    *out = (int)k;
-    return 0;
+int cli_parse_backend_name(const char *s, int *out) {
+    if (strcmp(s, "auto") == 0) {
+        *out = -1;
+        return 0;
+    }
+    for (int i = 0; i < edm_backend_registry_count(); i++) {
+        edm_backend_info bi;
+        if (edm_backend_registry_get(i, &bi, NULL) == EDM_OK && strcmp(s, bi.name) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 int cli_parse_precision(const char *s, int *out) {
@@ -277,7 +285,9 @@ int cli_parse_precision(const char *s, int *out) {
 int cli_backend_open(const char *cmd, const cli_backend_args *b, edm_backend **out) {
     edm_backend_options o;
     edm_backend_options_default(&o);
-    o.kind = (enum edm_backend_kind)b->kind;
+    edm_backend_info bi;
+    if (b->backend >= 0 && edm_backend_registry_get(b->backend, &bi, NULL) == EDM_OK)
+        o.name = bi.name;
     o.device = b->device;
     o.precision = (enum edm_precision)b->precision;
     o.threads = b->threads;

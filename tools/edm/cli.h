@@ -66,23 +66,23 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 /* ---- backend flags, shared by every subcommand ------------------------------------------ */
 
 typedef struct cli_backend_args {
-    int kind;      /* enum edm_backend_kind */
+    int backend;   /* registry index (edm_backend_registry_get), -1 = auto */
     int device;
     int precision; /* enum edm_precision */
     int threads;
 } cli_backend_args;
 
 void cli_backend_args_default(cli_backend_args *b);
-int cli_parse_backend_kind(const char *s, int *out);
+int cli_parse_backend_name(const char *s, int *out);
 int cli_parse_precision(const char *s, int *out);
 
 /* The rows of the backend flags for an argument struct `type` with a `backend` member. */
 #define CLI_BACKEND_OPTIONS(type)                                                              \
-    {"backend", NULL, CLI_CHOICE, offsetof(type, backend.kind), "auto|cpu|cuda",               \
+    {"backend", NULL, CLI_CHOICE, offsetof(type, backend.backend), "auto|cpu|cuda",            \
      "compute backend (default auto: CUDA when a device is usable, else CPU)", 0, 0,          \
-     cli_parse_backend_kind},                                                                  \
+     cli_parse_backend_name},                                                                  \
     {"device", NULL, CLI_INT, offsetof(type, backend.device), "N",                            \
-     "CUDA device ordinal (default 0)", 0, 1024, NULL},                                        \
+     "device ordinal within the backend (default 0)", 0, 1024, NULL},                                        \
     {"precision", NULL, CLI_CHOICE, offsetof(type, backend.precision), "fp32|tf32|fp16|bf16", \
      "arithmetic precision (default fp32; the CPU backend is fp32 only)", 0, 0,               \
      cli_parse_precision},                                                                     \

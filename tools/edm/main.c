@@ -28,7 +28,13 @@ static void usage(FILE *f) {
                "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nCUDA backend compiled in: %s\n", edm_cuda_compiled() ? "yes" : "no");
+    fprintf(f, "\nbackends (--backend auto takes the first with a device):\n");
+    for (int i = 0; i < edm_backend_registry_count(); i++) {
+        edm_backend_info bi;
+        if (edm_backend_registry_get(i, &bi, NULL) != EDM_OK) continue;
+        if (!bi.compiled) fprintf(f, "  %-9s not in this build\n", bi.name);
+        else fprintf(f, "  %-9s %d usable device%s\n", bi.name, bi.devices, bi.devices == 1 ? "" : "s");
+    }
 }
 
 int main(int argc, char **argv) {

@@ -2,7 +2,7 @@
 # Builds the CUDA backend against the host CUDA emulator (cuda_sim.h) and runs its op test:
 #   tests/gpu/sim/build.sh [test args]      -> build-sim/test_cuda_ops
 # For development on machines without a GPU: the .cu files compile with g++ -DEDM_CUDA_SIM,
-# the rest of the engine as usual (without cuda_stub.c), and test_cuda_ops runs every op of
+# the rest of the engine as usual (without core/cuda/stub/), and test_cuda_ops runs every op of
 # the CUDA code paths against the CPU backend. Not part of `make test` (slow: every simulated
 # kernel runs one thread per CUDA thread).
 set -euo pipefail
@@ -13,15 +13,14 @@ CFLAGS="-std=c11 -O1 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-pro
  -D_GNU_SOURCE -fopenmp -Iinclude -Icore -I/usr/include/x86_64-linux-gnu/openblas-pthread"
 CXXFLAGS="-x c++ -std=c++20 -O1 -g -Wall -Wextra -Werror -DEDM_CUDA_SIM -Itests/gpu/sim -Iinclude -Icore"
 objs=()
-for f in core/*.c; do
-    [ "$f" = core/cuda_stub.c ] && continue
-    o="$B/obj/$(basename "${f%.c}").o"
+for f in core/*.c core/*/*.c; do
+    o="$B/obj/$(echo "${f%.c}" | tr / _).o"
     if [ ! -f "$o" ] || [ "$f" -nt "$o" ] || [ core/ops.h -nt "$o" ]; then gcc $CFLAGS -c "$f" -o "$o"; fi
     objs+=("$o")
 done
-for f in core/*.cu; do
+for f in core/cuda/*.cu; do
     o="$B/obj/$(basename "${f%.cu}").cu.o"
-    if [ ! -f "$o" ] || [ "$f" -nt "$o" ] || [ core/cuda_internal.h -nt "$o" ] ||
+    if [ ! -f "$o" ] || [ "$f" -nt "$o" ] || [ core/cuda/cuda_internal.h -nt "$o" ] ||
        [ core/ops.h -nt "$o" ] || [ include/edm.h -nt "$o" ] || [ tests/gpu/sim/cuda_sim.h -nt "$o" ]; then
         g++ $CXXFLAGS -c "$f" -o "$o" &
     fi

@@ -1,5 +1,5 @@
 /*
- * cudnn_sim.h - the cuDNN subset of core/cuda_cudnn.cu, emulated on the host for the CUDA
+ * cudnn_sim.h - the cuDNN subset of core/cuda/cuda_cudnn.cu, emulated on the host for the CUDA
  * simulator (included by cuda_cudnn.cu when EDM_CUDA_SIM is defined, after the declarations).
  *
  * cudnnConvolutionForward computes y = alpha*conv(x, w) + beta*y (y not read when beta is 0)

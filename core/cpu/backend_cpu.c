@@ -1,7 +1,7 @@
 /*
  * backend_cpu.c - the CPU backend: OpenBLAS for the GEMMs, OpenMP for everything else.
  *
- * This file holds the constructor, the op table, memory, per-thread scratch, the split
+ * This file holds the registry row (core/backend.c), the constructor, the op table, memory, per-thread scratch, the split
  * SGEMM helper and the element-wise ops; the heavier ops live in cpu_conv.c (conv2d, FIR
  * resampling), cpu_norm.c (group_norm) and cpu_matmul.c (linear, attention),
  * with the exp-based row kernels (silu, softmax) in cpu_vec.c.
@@ -285,7 +285,7 @@ static void blas_version(char *buf, size_t size) {
     snprintf(buf, size, "%.*s %s", len, cfg, core ? core : "");
 }
 
-enum edm_status edm_backend_cpu_new(const edm_backend_options *opts, edm_backend **out,
+static enum edm_status cpu_backend_new(const edm_backend_options *opts, edm_backend **out,
                                     edm_error *err) {
     *out = NULL;
     if (opts->precision != EDM_PRECISION_FP32) {
@@ -293,6 +293,12 @@ enum edm_status edm_backend_cpu_new(const edm_backend_options *opts, edm_backend
                              "the cpu backend computes in fp32 only (precision %s needs the "
                              "cuda backend)",
                              edm_precision_name(opts->precision));
+    }
+    if (opts->device != 0) {
+        return edm_error_set(err, EDM_EINVAL,
+                             "the cpu backend has one device, 0 (all cores); device %d does not "
+                             "exist",
+                             opts->device);
     }
     if (opts->threads < 0) {
         return edm_error_set(err, EDM_EINVAL, "threads must be >= 0 (0 = all cores), got %d",
@@ -317,7 +323,6 @@ enum edm_status edm_backend_cpu_new(const edm_backend_options *opts, edm_backend
 
     b->ops = &cpu_ops;
     b->ctx = cx;
-    b->kind = EDM_BACKEND_CPU;
     b->precision = EDM_PRECISION_FP32;
     b->act_dtype = EDM_F32;
     char blas[96];
@@ -328,3 +333,15 @@ enum edm_status edm_backend_cpu_new(const edm_backend_options *opts, edm_backend
     edm_error_clear(err);
     return EDM_OK;
 }
+
+/* The host is one device, whatever its cores: the worker's OpenMP team spans them. */
+static int cpu_device_count(void) {
+    return 1;
+}
+
+const edm_backend_reg edm_backend_reg_cpu = {
+    .name = "cpu",
+    .compiled = 1,
+    .device_count = cpu_device_count,
+    .create = cpu_backend_new,
+};

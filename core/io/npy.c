@@ -1,5 +1,5 @@
 /*
- * npy.c - NPY arrays in and out (include/edm.h "NPY", core/npy.h; spec section 0).
+ * npy.c - NPY arrays in and out (include/edm.h "NPY", npy.h; spec section 0).
  *
  * Format (numpy's lib/format.py): magic "\x93NUMPY", major, minor, a little-endian header
  * length (u16 for v1.0, u32 for v2.0/v3.0), then a Python dict literal

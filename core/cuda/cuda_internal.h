@@ -1,11 +1,8 @@
 /*
- * cuda_internal.h - shared internals of the CUDA backend (backend_cuda.cu, cuda_*.cu).
- *
- * Two parts:
- *  1. plain C declarations the rest of core/ may call (memory info), implemented by the CUDA
- *     files, or by cuda_stub.c when the build has no CUDA;
- *  2. (CUDA translation units only) the backend's private state, error helpers, the one GEMM
- *     wrapper, the dtype helpers used by every kernel, and the op entry points.
+ * cuda_internal.h - shared internals of the CUDA backend (backend_cuda.cu, cuda_*.cu): the
+ * backend's private state, error helpers, the one GEMM wrapper, the dtype helpers used by
+ * every kernel, and the op entry points. Nothing outside core/cuda/ includes it: the rest of
+ * the engine reaches this backend through its registry row (core/backend.c) and ops table.
  *
  * Design notes
  *  - One backend = one device, one non-blocking stream, one cuBLAS handle, one scratch buffer
@@ -34,25 +31,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#include "ops.h" /* C declarations (edm_backend_fail, the constructors): C linkage */
-
-/*
- * Free and total memory (bytes) of the CUDA device current on the calling thread (the device
- * of the last CUDA backend created or used on this thread; device 0 if none). Returns 0 on
- * success, -1 when there is no usable device or the build has no CUDA (both set to 0).
- * Startup code uses it to say the largest batch that fits.
- */
-int edm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes);
-
-/*
- * CUDA graph counters of a CUDA backend since its creation: passes captured (and kept),
- * passes replayed from a graph, and passes that fell back to eager execution midway (their
- * op sequence changed, or a transfer came inside the bracket). Returns 0, or -1 when b is not
- * a CUDA backend (all set to 0). For tests and benchmarks.
- */
-int edm_cuda_graph_stats(const edm_backend *b, long *captures, long *replays, long *fallbacks);
-
+#include "ops.h" /* C declarations (edm_backend_fail, the registry row): C linkage */
 #ifdef __cplusplus
 }
 #endif
@@ -231,7 +210,7 @@ typedef struct edm_cuda {
     int fwd_slot, fwd_io, fwd_learning, flushing;
     int64_t fwd_nops;
     uint64_t fwd_sig, lru_clock;
-    long n_captures, n_replays, n_fallbacks; /* edm_cuda_graph_stats */
+    long n_captures, n_replays, n_fallbacks; /* edm_cuda_counter */
     edm_cuda_oprec *rec; /* ops recorded while replaying (run eagerly if the pass diverges) */
     int64_t nrec, rec_cap;
     int rec_lost; /* a record could not be stored (host memory): no eager recovery */
@@ -277,6 +256,12 @@ int edm_cuda_op_enter(edm_cuda *c, const edm_cuda_oprec *r, char *msg);
 /* The forward hooks (edm_ops.forward_begin / forward_end). */
 int edm_cuda_forward_begin(void *ctx, int n, char *msg);
 int edm_cuda_forward_end(void *ctx, int n, char *msg);
+/* The counters of ops.h's counter hook: graph_captures (passes captured and kept),
+ * graph_replays (passes replayed from a graph), graph_fallbacks (passes that fell back to
+ * eager execution midway: their op sequence changed, or a transfer came inside the bracket). */
+int edm_cuda_counter(void *ctx, const char *name, long *value);
+/* Free and total memory of the device current on the calling thread; 0, or -1 (both 0). */
+int edm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes);
 /* Before a transfer or synchronization: inside a bracket, runs what a capture or replay holds
  * so far and continues the pass eagerly (graphs stop for that slot). 0 or 1 (msg set). */
 int edm_cuda_io_guard(edm_cuda *c, char *msg);

@@ -430,11 +430,11 @@ int edm_cuda_forward_end(void *ctx, int n, char *msg) {
     return edm_cuda_check(c, msg, "forward pass");
 }
 
-extern "C" int edm_cuda_graph_stats(const edm_backend *b, long *captures, long *replays,
-                                    long *fallbacks) {
-    const edm_cuda *c = b && b->kind == EDM_BACKEND_CUDA ? (const edm_cuda *)b->ctx : NULL;
-    if (captures) *captures = c ? c->n_captures : 0;
-    if (replays) *replays = c ? c->n_replays : 0;
-    if (fallbacks) *fallbacks = c ? c->n_fallbacks : 0;
-    return c ? 0 : -1;
+int edm_cuda_counter(void *ctx, const char *name, long *value) {
+    const edm_cuda *c = (const edm_cuda *)ctx;
+    if (strcmp(name, "graph_captures") == 0) *value = c->n_captures;
+    else if (strcmp(name, "graph_replays") == 0) *value = c->n_replays;
+    else if (strcmp(name, "graph_fallbacks") == 0) *value = c->n_fallbacks;
+    else return -1;
+    return 0;
 }

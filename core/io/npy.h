@@ -1,5 +1,5 @@
 /*
- * npy.h - internal in-memory NPY coding (core/npy.c); the file API is in include/edm.h.
+ * npy.h - internal in-memory NPY coding (npy.c); the file API is in include/edm.h.
  *
  * The in-memory forms let the server send and receive arrays without temporary files and
  * let the fuzzer (tests/fuzz/fuzz_npy.c) drive the parser directly.

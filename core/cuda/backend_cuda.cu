@@ -5,7 +5,7 @@
  *
  * Design notes
  *  - Must not crash where there is no driver: cudart is linked statically and loads the driver
- *    itself, so cudaGetDeviceCount simply fails there (edm_backend_cuda_available() = 0).
+ *    itself, so cudaGetDeviceCount simply fails there (the registry row counts 0 devices).
  *  - Precisions (spec 1.12, ops.h dtype rules): fp32 = IEEE fp32 everywhere (cuBLAS compute
  *    32F with the default math mode, which never uses TF32: the conformance path); tf32 = fp32
  *    storage, GEMMs over activations in CUBLAS_COMPUTE_32F_FAST_TF32; fp16 / bf16 = activations
@@ -30,10 +30,6 @@ extern "C" {
 
 #define EDM_CUDA_BLAS_WS_BYTES ((size_t)32 << 20) /* cuBLAS's recommended Hopper workspace */
 #define EDM_CUDA_DEFAULT_CHUNK_MB 512
-
-extern "C" int edm_cuda_compiled(void) {
-    return 1;
-}
 
 /* ---- errors -------------------------------------------------------------------------------- */
 
@@ -245,17 +241,7 @@ static void cuda_free(void *ctx, void *ptr) {
     edm_cuda_graphs_forget(c);
 }
 
-static size_t cuda_mem_available(void *ctx) {
-    edm_cuda *c = (edm_cuda *)ctx;
-    size_t f = 0;
-    if (cudaSetDevice(c->device) != cudaSuccess || edm_cuda_mem_info(&f, NULL)) {
-        (void)cudaGetLastError();
-        return 0;
-    }
-    return f;
-}
-
-extern "C" int edm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes) {
+int edm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes) {
     size_t f = 0, t = 0;
     cudaError_t e = cudaMemGetInfo(&f, &t);
     if (e != cudaSuccess) {
@@ -265,6 +251,15 @@ extern "C" int edm_cuda_mem_info(size_t *free_bytes, size_t *total_bytes) {
     if (free_bytes) *free_bytes = f;
     if (total_bytes) *total_bytes = t;
     return e == cudaSuccess ? 0 : -1;
+}
+
+static int cuda_mem_info(void *ctx, size_t *free_bytes, size_t *total_bytes) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    if (cudaSetDevice(c->device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return -1;
+    }
+    return edm_cuda_mem_info(free_bytes, total_bytes);
 }
 
 /* ---- transfers ----------------------------------------------------------------------------- */
@@ -346,28 +341,29 @@ static int env_int(const char *name, int def) {
     return (int)v;
 }
 
-extern "C" int edm_backend_cuda_available(void) {
-    int count = 0;
+/* Devices of compute capability 8.0 or newer (what the kernels are built for). */
+static int cuda_device_count(void) {
+    int count = 0, usable = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess) {
         (void)cudaGetLastError();
         return 0;
     }
     for (int i = 0; i < count; i++) {
         cudaDeviceProp p;
-        if (cudaGetDeviceProperties(&p, i) == cudaSuccess && p.major >= 8) return 1;
+        if (cudaGetDeviceProperties(&p, i) == cudaSuccess && p.major >= 8) usable++;
     }
     (void)cudaGetLastError();
-    return 0;
+    return usable;
 }
 
-extern "C" enum edm_status edm_backend_cuda_new(const edm_backend_options *opts, edm_backend **out,
-                                                edm_error *err) {
+static enum edm_status cuda_backend_new(const edm_backend_options *opts, edm_backend **out,
+                                        edm_error *err) {
     edm_backend_options def;
     if (!opts) {
         edm_backend_options_default(&def);
         opts = &def;
     }
-    if (!out) return edm_error_set(err, EDM_EINVAL, "edm_backend_cuda_new: out is NULL");
+    if (!out) return edm_error_set(err, EDM_EINVAL, "cuda backend: out is NULL");
     *out = NULL;
 
     enum edm_dtype act;
@@ -480,7 +476,8 @@ extern "C" enum edm_status edm_backend_cuda_new(const edm_backend_options *opts,
 
     c->table.name = "cuda";
     c->table.alloc = cuda_alloc;
-    c->table.mem_available = cuda_mem_available;
+    c->table.mem_info = cuda_mem_info;
+    c->table.counter = edm_cuda_counter;
     c->table.free = cuda_free;
     c->table.upload = cuda_upload;
     c->table.download = cuda_download;
@@ -502,7 +499,6 @@ extern "C" enum edm_status edm_backend_cuda_new(const edm_backend_options *opts,
 
     b->ops = &c->table;
     b->ctx = c;
-    b->kind = EDM_BACKEND_CUDA;
     b->precision = opts->precision;
     b->act_dtype = act;
     snprintf(b->description, sizeof b->description,
@@ -518,3 +514,7 @@ fail:
     free(b);
     return st;
 }
+
+extern "C" const edm_backend_reg edm_backend_reg_cuda = {
+    "cuda", 1, cuda_device_count, cuda_backend_new,
+};

@@ -5,8 +5,8 @@
 #define EDM_MODEL_H
 
 #include "edm.h"
-#include "net.h"
-#include "safetensors.h"
+#include "net/net.h"
+#include "io/safetensors.h"
 
 struct edm_model {
     edm_config cfg;
