@@ -27,7 +27,7 @@
 struct srv_sched_options {
     const struct srv_models *models; /* borrowed; outlives the scheduler */
     edm_backend_options backend;     /* device is overridden per worker */
-    const int *devices;              /* CUDA ordinals, one worker each; CPU: one worker */
+    const int *devices;              /* device ordinals of the backend, one worker each */
     int n_devices;
     int max_batch, max_queue, encode_threads, png_level, max_jobs;
     double job_ttl_s;
