@@ -57,6 +57,14 @@ check "no model: says so" grep -q "no model" "$TMP/nomodel.err"
 rc=0; "$EDMD" --model /nonexistent.safetensors --port 0 >/dev/null 2>"$TMP/badmodel.err" || rc=$?
 check "unreadable model: fails" test "$rc" -ne 0
 check "unreadable model: named" grep -q nonexistent "$TMP/badmodel.err"
+# backends come from the registry: an unknown name lists the known ones; the cpu backend is
+# one device, so a second ordinal is an error at start, not a silently dropped worker
+rc=0; "$EDMD" --model "$MODEL_FAST" --port 0 --backend tpu >/dev/null 2>"$TMP/be.err" || rc=$?
+check "unknown backend: fails" test "$rc" -ne 0
+check "unknown backend: names the choices" grep -q "unknown backend 'tpu': expected auto, .*cpu" "$TMP/be.err"
+rc=0; "$EDMD" --model "$MODEL_FAST" --port 0 --backend cpu --devices 0,1 >/dev/null 2>"$TMP/dev.err" || rc=$?
+check "cpu device 1: fails" test "$rc" -ne 0
+check "cpu device 1: says why" grep -q "device 1 does not exist" "$TMP/dev.err"
 
 # config/edmd.conf documents every option and is accepted as it is
 for o in $("$EDMD" --help | grep -o '^  --[a-z-]*' | sed 's/^  --//'); do
