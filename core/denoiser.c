@@ -9,12 +9,14 @@
  * D = c_skip*x + c_out*F, download D. The backend's sticky status is checked once at the end.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/model.h"
 #include "precond.h"
+#include "sampler/sampler.h"
 #include "status.h"
 
 struct edm_denoiser {
@@ -282,16 +284,39 @@ enum edm_status edm_denoiser_eval(edm_denoiser *d, int n, const float *x, const 
     return EDM_OK;
 }
 
+/* Index of the first non-finite value of x[0..n), or -1. */
+static ptrdiff_t first_non_finite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return (ptrdiff_t)i;
+    return -1;
+}
+
 enum edm_status edm_denoiser_step(edm_denoiser *d, edm_sample *const *samples, int n,
                                   int *evaluated, edm_error *err) {
     const edm_config *cfg = &d->model->cfg;
     const size_t img = (size_t)cfg->img_channels * cfg->img_resolution * cfg->img_resolution;
     int *idx = d->step_idx, k = 0;
     *evaluated = 0;
-    /* Gather up to max_batch pending samples, whatever their step or plan. */
+    /* Gather up to max_batch pending samples, whatever their step or plan. An image whose
+     * own input is unusable fails here, alone, instead of failing the batch's evaluation. */
     for (int i = 0; i < n && k < d->max_batch; i++) {
         if (!edm_sample_pending(samples[i])) continue;
-        edm_sample_next_input(samples[i], d->step_x + img * (size_t)k, &d->step_sigma[k]);
+        float *x = d->step_x + img * (size_t)k;
+        edm_sample_next_input(samples[i], x, &d->step_sigma[k]);
+        const float s = (float)d->step_sigma[k];
+        if (!(s > 0) || !isfinite(s)) {
+            edm_sample_fail(samples[i], EDM_EINVAL,
+                            "step %d: the noise level %g is not a positive finite fp32 value",
+                            edm_sample_step(samples[i]), d->step_sigma[k]);
+            continue;
+        }
+        ptrdiff_t bad = first_non_finite(x, img);
+        if (bad >= 0) {
+            edm_sample_fail(samples[i], EDM_EINVAL,
+                            "step %d: the network input is not finite (value %td is %g)",
+                            edm_sample_step(samples[i]), bad, (double)x[bad]);
+            continue;
+        }
         if (cfg->label_dim) {
             float *row = d->step_labels + (size_t)k * cfg->label_dim;
             memset(row, 0, sizeof(float) * (size_t)cfg->label_dim);
@@ -304,9 +329,18 @@ enum edm_status edm_denoiser_step(edm_denoiser *d, edm_sample *const *samples, i
     if (k > 0) {
         st = edm_denoiser_eval(d, k, d->step_x, d->step_sigma,
                                cfg->label_dim ? d->step_labels : NULL, NULL, d->step_d, err);
-        if (!st)
-            for (int j = 0; j < k; j++)
-                edm_sample_advance(samples[idx[j]], d->step_d + img * (size_t)j);
+        for (int j = 0; j < k && !st; j++) {
+            const float *D = d->step_d + img * (size_t)j;
+            edm_sample *s = samples[idx[j]];
+            ptrdiff_t bad = first_non_finite(D, img);
+            if (bad >= 0)
+                edm_sample_fail(s, EDM_EINVAL,
+                                "step %d: the network's output for this image is not finite "
+                                "(value %td is %g at sigma %g)",
+                                edm_sample_step(s), bad, (double)D[bad], d->step_sigma[j]);
+            else
+                edm_sample_advance(s, D);
+        }
     }
     if (!st) *evaluated = k;
     return st;

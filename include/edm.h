@@ -269,8 +269,11 @@ typedef struct edm_sample_init {
 enum edm_status edm_sample_new(const edm_plan *plan, const edm_sample_init *init, edm_sample **out,
                                edm_error *err);
 void edm_sample_free(edm_sample *s);
-/* 1 when the image needs another network evaluation, 0 when it is finished. */
+/* 1 when the image needs another network evaluation, 0 when it is finished or failed. */
 int edm_sample_pending(const edm_sample *s);
+/* EDM_OK, or why this image failed (its network output was not finite, say); err gets the
+ * message. A failed image is not pending; the other images of its batches are not affected. */
+enum edm_status edm_sample_status(const edm_sample *s, edm_error *err);
 /* The input of the next network evaluation: x [C,R,R] fp32 and sigma (fp64; the denoiser
  * rounds it to fp32). Only while pending. */
 void edm_sample_next_input(const edm_sample *s, float *x, double *sigma);
@@ -285,7 +288,10 @@ const double *edm_sample_x(const edm_sample *s);
 
 /* Runs up to den's max_batch pending samples of `samples` through one batched network
  * evaluation and advances each. Samples may come from different plans (same model).
- * *evaluated gets the number of images in the batch (0 when none were pending). */
+ * *evaluated gets the number of images in the batch (0 when none were pending).
+ * Failures are isolated: an image whose own input or output is not finite fails alone
+ * (edm_sample_status) and the others advance exactly as without it; the call itself fails
+ * only when the whole batch did (the device, memory). */
 enum edm_status edm_denoiser_step(edm_denoiser *den, edm_sample *const *samples, int n,
                                   int *evaluated, edm_error *err);
 

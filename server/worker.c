@@ -113,7 +113,22 @@ static int worker_next_model(struct srv_worker *w) {
     return w->last_model;
 }
 
-/* [lock] The engine failed on this batch. */
+/* [lock] An image of the job failed on its own (edm_sample_status): the job fails alone; the
+ * other jobs of the batch advanced as they would have without it. */
+static int worker_image_failed(struct srv_job *job) {
+    edm_error eerr;
+    for (int i = 0; i < job->n; i++)
+        if (!job->image_done[i] && edm_sample_status(job->samples[i], &eerr) != EDM_OK) {
+            struct srv_error e;
+            srv_error_set(&e, SRV_E_ENGINE, NULL, "image %d (seed %llu): %s", i,
+                          (unsigned long long)edm_sample_seed(job->samples[i]), eerr.message);
+            srv_sched_finish(job, SRV_JOB_FAILED, &e);
+            return 1;
+        }
+    return 0;
+}
+
+/* [lock] The engine failed on this batch (the device, memory): every job in it fails. */
 static void worker_engine_error(struct srv_worker *w, struct srv_job **owners, int k, const edm_error *eerr) {
     struct srv_sched *g = &srv_sched_g;
     struct srv_error e;
@@ -179,6 +194,7 @@ void *srv_worker_main(void *arg) {
         for (int j = 0; j < k;) {
             struct srv_job *job = owners[j];
             while (j < k && owners[j] == job) j++;
+            if (!srv_job_state_terminal(job->state) && worker_image_failed(job)) continue;
             worker_account(w, job, evaluated, t1);
         }
     }

@@ -25,6 +25,10 @@ struct edm_model {
 enum edm_status edm_model_from_file(edm_st_file *file, const char *what, edm_model **out,
                                     edm_error *err);
 
+/* Whether the network can take the noise level sigma: positive, finite in fp32 with room for
+ * the input x = sigma * z, and with finite preconditioner coefficients. */
+int edm_model_sigma_usable(const edm_model *model, double sigma);
+
 /* Measures one denoiser pass for batch n on the null backend: workspace bytes and FLOPs. */
 enum edm_status edm_denoiser_measure(const edm_net *net, int n, size_t *bytes, double *flops,
                                      edm_error *err);

@@ -21,6 +21,8 @@
  * which other images share its batches.
  */
 #include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +38,7 @@ struct edm_sample {
     int step;             /* completed steps i */
     int stage;            /* 0: D(x_hat) next; 1: D(x_p) next (Heun correction) */
     int nfe_done;
+    edm_error failure;    /* status EDM_OK until the image fails (edm_sample_fail) */
     double *x, *x_hat, *d_cur, *x_p; /* [n] each, views of `buf` */
     float *eps;                      /* [n] this step's noise, view of `buf` */
     void *buf;                       /* owned: the arrays above */
@@ -102,7 +105,23 @@ enum edm_status edm_sample_new(const edm_plan *plan, const edm_sample_init *init
     return edm_error_set(err, EDM_OK, NULL);
 }
 
-int edm_sample_pending(const edm_sample *s) { return s->step < s->plan->num_steps; }
+int edm_sample_pending(const edm_sample *s) {
+    return s->failure.status == EDM_OK && s->step < s->plan->num_steps;
+}
+
+void edm_sample_fail(edm_sample *s, enum edm_status st, const char *fmt, ...) {
+    if (s->failure.status != EDM_OK) return; /* the first failure is the one to report */
+    s->failure.status = st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->failure.message, sizeof s->failure.message, fmt, ap);
+    va_end(ap);
+}
+
+enum edm_status edm_sample_status(const edm_sample *s, edm_error *err) {
+    if (err) *err = s->failure;
+    return s->failure.status;
+}
 
 /* The array and the divisor s(t) of the next network input. */
 static void sample_input(const edm_sample *s, const double **x, double *scale, double *sigma) {

@@ -43,10 +43,12 @@ struct edm_plan {
 };
 
 /* The network facts a plan needs, without a model (unit tests; edm_plan_new fills it from
- * the model). round_sigma NULL means identity. */
+ * the model). round_sigma NULL means identity; sigma_usable NULL means any noise level that
+ * is positive and finite in fp32. Both get round_ctx. */
 typedef struct edm_plan_net {
     double sigma_min, sigma_max; /* net.sigma_min / net.sigma_max (may be 0 / +inf) */
     double (*round_sigma)(void *ctx, double sigma);
+    int (*sigma_usable)(void *ctx, double sigma);
     void *round_ctx;
     int C, R, label_dim;
 } edm_plan_net;
@@ -63,5 +65,10 @@ void edm_plan_iddpm_u(int M, double C_1, double C_2, double *u);
  * The public functions convert to and from fp32 around these (the network is fp32). */
 void edm_sample_next_input_f64(const edm_sample *s, double *x, double *sigma);
 void edm_sample_advance_f64(edm_sample *s, const double *denoised);
+
+/* Marks the image failed (it is no longer pending; edm_sample_status reports the first
+ * failure). For the denoiser, when this image's own network input or output is unusable. */
+void edm_sample_fail(edm_sample *s, enum edm_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* EDM_SAMPLER_H */

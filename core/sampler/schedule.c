@@ -18,9 +18,11 @@
  * picks u_filtered[round_half_even((K-1)/(N-1) i)].
  */
 #include <assert.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
+#include "model/model.h"
 #include "sampler.h"
 #include "status.h"
 
@@ -184,6 +186,76 @@ void edm_plan_free(edm_plan *plan) {
     free(plan);
 }
 
+/* A noise level the network can take: the model's own check, or positive and finite once
+ * rounded to fp32. */
+static int net_sigma_ok(const edm_plan_net *net, double sigma) {
+    if (net->sigma_usable) return net->sigma_usable(net->round_ctx, sigma);
+    const float f = (float)sigma;
+    return f > 0 && isfinite(f);
+}
+
+/*
+ * Admission check of a built plan: every noise level the network will see is a positive
+ * finite fp32 value, the sigmas never increase, and every per-step scalar is finite. Settings
+ * that pass the range checks can still break this in combination (a sigma_max beyond fp32,
+ * a rho that overflows sigma^(1/rho), a sigma_min the VP schedule cannot invert), and a
+ * plan that breaks it would fail the batch it joins. The message names the setting that
+ * most likely caused it and the offending value, so the caller can answer 400.
+ */
+static enum edm_status plan_check(const edm_plan *plan, const edm_plan_net *net, edm_error *err) {
+    const edm_sampler_params *p = &plan->params;
+    const int N = plan->num_steps;
+    if (!net_sigma_ok(net, plan->sigma_hi))
+        return edm_error_set(err, EDM_EINVAL,
+                             "sigma_max = %g is more noise than the network can take in fp32",
+                             plan->sigma_hi);
+    if (!(plan->sigma_lo >= FLT_MIN))
+        return edm_error_set(err, EDM_EINVAL,
+                             "sigma_min = %g is below the network's fp32 range (at least %g)",
+                             plan->sigma_lo, (double)FLT_MIN);
+    for (int i = 0; i < N; i++) {
+        const edm_plan_step *s = &plan->steps[i];
+        const char *bad = NULL;
+        double v = 0;
+        if (!net_sigma_ok(net, s->sigma_hat)) bad = "noise level", v = s->sigma_hat;
+        else if (s->heun && !net_sigma_ok(net, s->sigma_prime)) bad = "noise level", v = s->sigma_prime;
+        else if (!(isfinite(plan->sigma[i]) && plan->sigma[i] >= plan->sigma[i + 1]))
+            bad = "sigma (not decreasing)", v = plan->sigma[i];
+        else if (!(isfinite(s->t_hat) && isfinite(s->x_scale) && isfinite(s->noise_coef) &&
+                   isfinite(s->s_hat) && s->s_hat != 0 && isfinite(s->h) && isfinite(s->alpha_h)))
+            bad = "step coefficient", v = NAN;
+        else if (p->ablation && !(isfinite(s->a_hat) && isfinite(s->b_hat)))
+            bad = "ODE coefficient", v = NAN;
+        else if (p->ablation && s->heun &&
+                 !(isfinite(s->a_prime) && isfinite(s->b_prime) && isfinite(s->s_prime) &&
+                   s->s_prime != 0))
+            bad = "ODE coefficient", v = NAN;
+        /* The churn noise (S_noise) and the carried x must stay finite as fp32 inputs. */
+        const char *field = NULL;
+        if (!bad && !isfinite((float)(16 * (s->noise_coef + s->x_scale * plan->sigma[i]) /
+                                      fabs(s->s_hat))))
+            bad = "noise scale", v = s->noise_coef, field = "S_noise";
+        if (!bad) continue;
+        /* The EDM schedule interpolates sigma^(1/rho): a tiny rho overflows it. */
+        if (!field)
+            field = (!p->ablation || p->disc == EDM_DISC_EDM) &&
+                            !(isfinite(pow(plan->sigma_hi, 1 / p->rho)) &&
+                              pow(plan->sigma_lo, 1 / p->rho) > 0)
+                        ? "rho"
+                    : i == 0 ? "sigma_max"
+                             : "sigma_min";
+        return edm_error_set(err, EDM_EINVAL,
+                             "%s: these settings give step %d of %d an unusable %s (%g; sigma "
+                             "range [%g, %g], rho %g)",
+                             field, i, N, bad, v, plan->sigma_lo, plan->sigma_hi, p->rho);
+    }
+    if (!(isfinite(plan->x_init_scale) && plan->x_init_scale > 0))
+        return edm_error_set(err, EDM_EINVAL,
+                             "sigma_max: these settings give an unusable initial noise scale %g",
+                             plan->x_init_scale);
+    return EDM_OK;
+}
+
 enum edm_status edm_plan_new_custom(const edm_sampler_params *p, const edm_plan_net *net,
                                     edm_plan **out, edm_error *err) {
     *out = NULL;
@@ -313,6 +385,7 @@ enum edm_status edm_plan_new_custom(const edm_sampler_params *p, const edm_plan_
     }
     plan->c_1 = 1 - 1 / (2 * p->alpha);
     plan->c_2 = 1 / (2 * p->alpha);
+    if ((st = plan_check(plan, net, err)) != EDM_OK) goto fail;
     *out = plan;
     return edm_error_set(err, EDM_OK, NULL);
 
@@ -326,6 +399,10 @@ static double model_round_sigma(void *ctx, double sigma) {
     return edm_model_round_sigma((const edm_model *)ctx, sigma);
 }
 
+static int model_sigma_usable(void *ctx, double sigma) {
+    return edm_model_sigma_usable((const edm_model *)ctx, sigma);
+}
+
 enum edm_status edm_plan_new(const edm_model *model, const edm_sampler_params *p, edm_plan **out,
                              edm_error *err) {
     const edm_config *cfg = edm_model_config(model);
@@ -333,6 +410,7 @@ enum edm_status edm_plan_new(const edm_model *model, const edm_sampler_params *p
         .sigma_min = edm_model_sigma_min(model),
         .sigma_max = edm_model_sigma_max(model),
         .round_sigma = model_round_sigma,
+        .sigma_usable = model_sigma_usable,
         .round_ctx = (void *)model,
         .C = cfg->img_channels,
         .R = cfg->img_resolution,

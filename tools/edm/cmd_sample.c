@@ -240,6 +240,12 @@ static int run_batch(sample_job *job, int first, int count, uint8_t *hwc) {
             if (finish[j] == 0 && !edm_sample_pending(samples[j])) finish[j] = now - t0;
     }
     for (int j = 0; j < count; j++) {
+        if (edm_sample_status(samples[j], &err) != EDM_OK) {
+            cli_fail(job->cmd, "image %d: %s", first + j, err.message);
+            goto done;
+        }
+    }
+    for (int j = 0; j < count; j++) {
         const int idx = first + j;
         const edm_sample *s = samples[j];
         job->image_nfe += edm_sample_nfe_done(s);
