@@ -6,7 +6,8 @@
  */
 #include <string.h>
 
-#include "http.h"
+#include "respond.h"
+#include "routes.h"
 #include "web_assets.h"
 
 int srv_web_find(const char *path) {
@@ -25,5 +26,5 @@ enum MHD_Result srv_api_web(struct srv_request *r) {
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     r->resp_bytes = a->len;
-    return srv_http_queue(r, 200, resp);
+    return srv_respond_queue(r, 200, resp);
 }

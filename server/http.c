@@ -1,11 +1,9 @@
 /*
- * http.c - libmicrohttpd daemon, routing, request checks, responses, parking (http.h).
+ * http.c - the libmicrohttpd daemon, routing and the request checks of the first call (http.h).
  *
  * Threading: an internal epoll polling thread pool (--threads) with suspend/resume
  * (MHD_ALLOW_SUSPEND_RESUME), so a thread never blocks on a job: a waiting request is
- * parked and costs nothing until the scheduler wakes it. A parked connection neither times
- * out nor notices a disconnect, so every job has a deadline and srv_http_check_disconnects
- * peeks at parked sockets (recv MSG_PEEK) a few times a second.
+ * parked (park.c) and costs nothing until the scheduler wakes it.
  *
  * Early answers: routing (404, 405), CORS preflight, the API key (401), readiness (503),
  * Content-Length (413; conflicting duplicates 400) and Content-Type (415) are all decided on
@@ -13,8 +11,7 @@
  * a chunked body is also counted as it arrives; past max-body it is discarded and answered
  * 413, and a client that keeps sending far past it is disconnected.
  *
- * Every response passes srv_http_queue, which adds X-Request-Id, the CORS headers,
- * Cache-Control and, while draining, Connection: close; and counts the status in metrics.
+ * Responses, early ones included, go through respond.c, which adds the common headers.
  */
 #include "http.h"
 
@@ -26,13 +23,14 @@
 #include <string.h>
 #include <strings.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "access_log.h"
 #include "auth.h"
-#include "metrics.h"
+#include "park.h"
+#include "respond.h"
+#include "routes.h"
 #include "scheduler.h"
 
 /* ---- routing ---------------------------------------------------------------------------- */
@@ -105,172 +103,11 @@ static enum srv_route route_match(const char *path, struct srv_request *r) {
     return SRV_ROUTE_NONE;
 }
 
-/* ---- responses -------------------------------------------------------------------------- */
-
-const char *srv_http_header(struct srv_request *r, const char *name) {
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-enum MHD_Result srv_http_queue(struct srv_request *r, int status, struct MHD_Response *resp) {
-    if (!resp) return MHD_NO;
-    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-    MHD_add_response_header(resp, "Server", "edmd");
-    if (!MHD_get_response_header(resp, "Cache-Control"))
-        MHD_add_response_header(resp, "Cache-Control", "no-store");
-    if (r->cors_origin) {
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
-        MHD_add_response_header(resp, "Vary", "Origin");
-        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-                                "Location, Retry-After, Server-Timing, X-Request-Id, X-EDM-NFE, "
-                                "X-EDM-Seed, X-EDM-Class-Label, X-EDM-Steps");
-    }
-    if (atomic_load(&r->srv->draining)) MHD_add_response_header(resp, "Connection", "close");
-    r->status = status;
-    r->phase = SRV_PHASE_DONE;
-    srv_metrics_http_response(status);
-    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
-enum MHD_Result srv_http_respond(struct srv_request *r, int status, const char *content_type,
-                                 char *body, size_t len, const char *const *headers) {
-    struct MHD_Response *resp =
-        body ? MHD_create_response_from_buffer_with_free_callback(len, body, free)
-             : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
-    }
-    if (content_type) MHD_add_response_header(resp, "Content-Type", content_type);
-    for (int i = 0; headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
-    r->resp_bytes = len;
-    return srv_http_queue(r, status, resp);
-}
-
-enum MHD_Result srv_http_respond_json(struct srv_request *r, int status, json_t *body,
-                                      const char *const *headers) {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
-    json_decref(body);
-    if (!text) {
-        struct srv_error e;
-        srv_error_set(&e, SRV_E_INTERNAL, NULL, "out of memory writing the response");
-        return srv_http_respond_error(r, &e);
-    }
-    return srv_http_respond(r, status, "application/json", text, strlen(text), headers);
-}
-
-enum MHD_Result srv_http_respond_error(struct srv_request *r, const struct srv_error *e) {
-    size_t len = 0;
-    char *body = srv_error_json(e, &len);
-    int status = srv_error_http_status(e->code);
-    char retry[16];
-    snprintf(retry, sizeof retry, "%ld", r->srv->cfg->retry_after_s);
-    const char *headers[8];
-    int h = 0;
-    if (srv_error_retryable(e->code)) {
-        headers[h++] = "Retry-After";
-        headers[h++] = retry;
-    }
-    if (e->code == SRV_E_METHOD) {
-        headers[h++] = "Allow";
-        headers[h++] = allow_header(route_methods(r->route));
-    }
-    if (e->code == SRV_E_UNAUTHORIZED) {
-        headers[h++] = "WWW-Authenticate";
-        headers[h++] = "Bearer realm=\"edmd\"";
-    }
-    headers[h] = NULL;
-    snprintf(r->error_code, sizeof r->error_code, "%s", srv_error_code_name(e->code));
-    return srv_http_respond(r, status, "application/json", body, body ? len : 0, headers);
-}
-
 static enum MHD_Result reject(struct srv_request *r, enum srv_err code, const char *param,
                               const char *message) {
     struct srv_error e;
     srv_error_set(&e, code, param, "%s", message);
-    srv_metrics_rejection(code);
-    return srv_http_respond_error(r, &e);
-}
-
-/* ---- parking ---------------------------------------------------------------------------- */
-
-void srv_http_park(struct srv_server *srv, struct srv_susp *s) {
-    s->suspended = 1;
-    s->parked_at = srv_now_ns();
-    s->prev = NULL;
-    s->next = srv->suspended;
-    if (srv->suspended) srv->suspended->prev = s;
-    srv->suspended = s;
-    MHD_suspend_connection(s->conn);
-}
-
-void srv_http_unpark(struct srv_server *srv, struct srv_susp *s) {
-    if (!s->suspended) return;
-    s->suspended = 0;
-    if (s->prev) s->prev->next = s->next;
-    else srv->suspended = s->next;
-    if (s->next) s->next->prev = s->prev;
-    s->prev = s->next = NULL;
-    MHD_resume_connection(s->conn);
-}
-
-/* The watcher of a synchronous request: wake it when its job has ended. */
-static void sync_wake(struct srv_watch *w) {
-    struct srv_request *r = (struct srv_request *)((char *)w - offsetof(struct srv_request, watch));
-    if (srv_job_state_terminal(r->job->state)) srv_http_unpark(r->srv, &r->susp);
-}
-
-int srv_http_wait_for_job(struct srv_request *r) {
-    int parked = 0;
-    srv_sched_lock();
-    if (!r->watching) {
-        r->watch.wake = sync_wake;
-        srv_sched_watch(r->job, &r->watch);
-        r->watching = 1;
-    }
-    if (!srv_job_state_terminal(r->job->state)) {
-        r->susp.conn = r->conn;
-        r->susp.job = r->job;
-        r->susp.cancel_job_on_disconnect = 1;
-        r->phase = SRV_PHASE_WAIT;
-        srv_http_park(r->srv, &r->susp);
-        parked = 1;
-    }
-    srv_sched_unlock();
-    return parked;
-}
-
-void srv_http_check_disconnects(struct srv_server *srv) {
-    uint64_t now = srv_now_ns(), keepalive = (uint64_t)(srv->cfg->sse_keepalive_s * 1e9);
-    srv_sched_lock();
-    for (struct srv_susp *s = srv->suspended, *next; s; s = next) {
-        next = s->next;
-        char c;
-        ssize_t n = recv(s->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        int gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-        if (!gone) {
-            if (!s->cancel_job_on_disconnect && now - s->parked_at >= keepalive) {
-                s->keepalive_due = 1; /* an idle event stream: let it send a comment */
-                srv_http_unpark(srv, s);
-            }
-            continue;
-        }
-        s->peer_gone = 1;
-        if (s->cancel_job_on_disconnect && s->job) {
-            /* the wake that follows unparks this connection (and only this one: a sync job
-             * has exactly one waiter), so `next` stays valid */
-            srv_sched_cancel(s->job, SRV_E_CANCELLED, "the client disconnected");
-        }
-        srv_http_unpark(srv, s);
-    }
-    srv_sched_unlock();
-}
-
-void srv_http_resume_all(struct srv_server *srv) {
-    srv_sched_lock();
-    while (srv->suspended) srv_http_unpark(srv, srv->suspended);
-    srv_sched_unlock();
+    return srv_respond_rejection(r, &e);
 }
 
 /* ---- first call: the checks that need only the headers ---------------------------------- */
@@ -297,24 +134,24 @@ static int is_json_type(const char *ct) {
 
 static const char *cors_allowed(struct srv_request *r) {
     const struct srv_strlist *origins = &r->srv->cfg->cors_origins;
-    const char *origin = srv_http_header(r, "Origin");
+    const char *origin = srv_request_header(r, "Origin");
     if (!origin || origins->n == 0) return NULL;
     for (int i = 0; i < origins->n; i++)
         if (strcmp(origins->items[i], "*") == 0 || strcmp(origins->items[i], origin) == 0) return origin;
     return NULL;
 }
 
-static enum MHD_Result preflight(struct srv_request *r, int methods) {
-    const char *headers[] = {"Allow", allow_header(methods), NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+static enum MHD_Result preflight(struct srv_request *r) {
+    const char *headers[] = {"Allow", r->allow, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     if (r->cors_origin) {
         headers[2] = "Access-Control-Allow-Methods";
-        headers[3] = allow_header(methods);
+        headers[3] = r->allow;
         headers[4] = "Access-Control-Allow-Headers";
         headers[5] = "Authorization, Content-Type, Accept, X-Request-Id";
         headers[6] = "Access-Control-Max-Age";
         headers[7] = "600";
     }
-    return srv_http_respond(r, 204, NULL, NULL, 0, headers);
+    return srv_respond(r, 204, NULL, NULL, 0, headers);
 }
 
 static enum MHD_Result first_call(struct srv_request *r, const char *url, const char *method) {
@@ -324,7 +161,7 @@ static enum MHD_Result first_call(struct srv_request *r, const char *url, const 
     r->route = route_match(url, r);
     r->cors_origin = cors_allowed(r);
 
-    const char *rid = srv_http_header(r, "X-Request-Id");
+    const char *rid = srv_request_header(r, "X-Request-Id");
     size_t rid_len = rid ? strlen(rid) : 0;
     if (rid && rid_len > 0 && rid_len < sizeof r->request_id && strspn(rid, "abcdefghijklmnopqrstuvwxyz"
                                                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -335,15 +172,16 @@ static enum MHD_Result first_call(struct srv_request *r, const char *url, const 
 
     if (r->route == SRV_ROUTE_NONE) return reject(r, SRV_E_NOT_FOUND, NULL, "no such endpoint");
     int methods = route_methods(r->route), m = method_bit(method);
-    if (m == M_OPTIONS) return preflight(r, methods);
+    snprintf(r->allow, sizeof r->allow, "%s", allow_header(methods));
+    if (m == M_OPTIONS) return preflight(r);
     if (!(m & methods)) {
         char msg[128];
-        snprintf(msg, sizeof msg, "%.16s is not allowed here (allowed: %s)", method, allow_header(methods));
+        snprintf(msg, sizeof msg, "%.16s is not allowed here (allowed: %s)", method, r->allow);
         return reject(r, SRV_E_METHOD, NULL, msg);
     }
     int exempt = r->route == SRV_ROUTE_HEALTHZ || r->route == SRV_ROUTE_READYZ || r->route == SRV_ROUTE_METRICS ||
                  r->route == SRV_ROUTE_WEB;
-    if (!exempt && !srv_auth_check(&srv->cfg->api_keys, srv_http_header(r, "Authorization")))
+    if (!exempt && !srv_auth_check(&srv->cfg->api_keys, srv_request_header(r, "Authorization")))
         return reject(r, SRV_E_UNAUTHORIZED, NULL, "a valid API key is required (Authorization: Bearer KEY)");
 
     int needs_engine = r->route >= SRV_ROUTE_MODELS;
@@ -356,7 +194,7 @@ static enum MHD_Result first_call(struct srv_request *r, const char *url, const 
         struct length_scan ls = {0};
         MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_lengths, &ls);
         if (ls.conflict) return reject(r, SRV_E_BAD_REQUEST, NULL, "conflicting Content-Length headers");
-        const char *te = srv_http_header(r, "Transfer-Encoding");
+        const char *te = srv_request_header(r, "Transfer-Encoding");
         int has_body = (ls.count && strcmp(ls.first, "0") != 0) || te;
         if (ls.count) {
             char *end;
@@ -369,7 +207,7 @@ static enum MHD_Result first_call(struct srv_request *r, const char *url, const 
                 return reject(r, SRV_E_TOO_LARGE, NULL, msg);
             }
         }
-        const char *ct = srv_http_header(r, "Content-Type");
+        const char *ct = srv_request_header(r, "Content-Type");
         if (has_body && (!ct || !is_json_type(ct)))
             return reject(r, SRV_E_MEDIA_TYPE, NULL, "the body must be application/json");
     }
@@ -448,7 +286,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     switch (r->phase) {
     case SRV_PHASE_BODY: return dispatch(r);
-    case SRV_PHASE_WAIT: return srv_api_generate_resumed(r);
+    case SRV_PHASE_WAIT: return r->resume(r);
     case SRV_PHASE_DONE: break;
     }
     return MHD_YES;
@@ -476,7 +314,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->job) {
         srv_sched_lock();
         if (r->watching) srv_sched_unwatch(r->job, &r->watch);
-        srv_http_unpark(srv, &r->susp); /* never parked here, but keep the list honest */
+        srv_park_resume(srv, &r->susp); /* never parked here, but keep the list honest */
         /* a client that goes away stops its images' work */
         if (!r->job->async && !srv_job_state_terminal(r->job->state))
             srv_sched_cancel(r->job, SRV_E_CANCELLED, "the client disconnected");
@@ -541,7 +379,7 @@ void srv_http_quiesce(struct srv_server *srv) {
 
 void srv_http_stop(struct srv_server *srv) {
     if (!srv->daemon) return;
-    srv_http_resume_all(srv);
+    srv_park_resume_all(srv);
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
 }
