@@ -46,21 +46,7 @@ struct srv_server {
     struct srv_susp *suspended;       /* [sched lock] parked connections */
 };
 
-enum srv_route {
-    SRV_ROUTE_NONE,
-    SRV_ROUTE_HEALTHZ,
-    SRV_ROUTE_READYZ,
-    SRV_ROUTE_METRICS,
-    SRV_ROUTE_OPENAPI,
-    SRV_ROUTE_WEB,       /* the page (server/web/); routes from here on need the engine loaded */
-    SRV_ROUTE_MODELS,
-    SRV_ROUTE_GENERATE,
-    SRV_ROUTE_JOBS,
-    SRV_ROUTE_JOB,
-    SRV_ROUTE_JOB_EVENTS,
-    SRV_ROUTE_JOB_IMAGE,
-};
-
+struct srv_route;
 struct srv_request;
 /* Answers a request, or parks it; returns what MHD's access handler must return. */
 typedef enum MHD_Result (*srv_handler)(struct srv_request *r);
@@ -73,10 +59,12 @@ struct srv_request {
     uint64_t t_start;
     char method[16], path[256];
     char remote[64], request_id[40];
-    enum srv_route route;
+    const struct srv_route *route; /* the matched row of routes.c, once its checks passed */
     char allow[48];          /* the methods of the path (Allow on 405 and OPTIONS) */
-    char job_id[64];
-    int image_index;         /* images/{index}; for SRV_ROUTE_WEB the asset */
+    /* the captures of the path's pattern (routes.h) */
+    char job_id[64];         /* {id} */
+    int image_index;         /* {i} */
+    int asset;               /* {asset}: the index in srv_assets */
     enum srv_phase phase;
     srv_handler resume;      /* SRV_PHASE_WAIT: runs when the parked connection resumes */
     struct srv_buf body;
