@@ -12,8 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
-#include "metrics.h"
+#include "park.h"
+#include "respond.h"
+#include "routes.h"
 #include "scheduler.h"
 
 enum srv_err srv_api_make_job(struct srv_request *r, int async, struct srv_job **out,
@@ -40,39 +41,37 @@ static int accepts_png_only(const char *accept) {
     return png && (!json || json > png);
 }
 
-static enum MHD_Result refuse(struct srv_request *r, const struct srv_error *e) {
-    srv_metrics_rejection(e->code);
-    return srv_http_respond_error(r, e);
-}
+static enum MHD_Result generate_resumed(struct srv_request *r);
 
 enum MHD_Result srv_api_generate(struct srv_request *r) {
     struct srv_error err;
     srv_error_clear(&err);
     struct srv_job *job = NULL;
-    if (srv_api_make_job(r, 0, &job, &err)) return refuse(r, &err);
-    r->want_png = accepts_png_only(srv_http_header(r, "Accept"));
+    if (srv_api_make_job(r, 0, &job, &err)) return srv_respond_rejection(r, &err);
+    r->want_png = accepts_png_only(srv_request_header(r, "Accept"));
     if (r->want_png && job->n != 1) {
         srv_error_set(&err, SRV_E_NOT_ACCEPTABLE, "n", "Accept: image/png needs n = 1 (got %d)", job->n);
         srv_job_unref(job);
-        return refuse(r, &err);
+        return srv_respond_rejection(r, &err);
     }
     if (srv_sched_submit(job, &err)) {
         srv_job_unref(job);
-        return refuse(r, &err);
+        return srv_respond_rejection(r, &err);
     }
     r->job = job; /* our reference; the queue holds its own */
-    if (srv_http_wait_for_job(r)) return MHD_YES;
-    return srv_api_generate_resumed(r);
+    if (srv_park_wait_for_job(r, generate_resumed)) return MHD_YES;
+    return generate_resumed(r);
 }
 
-enum MHD_Result srv_api_generate_resumed(struct srv_request *r) {
+/* The job has ended: its one answer. */
+static enum MHD_Result generate_resumed(struct srv_request *r) {
     struct srv_job *job = r->job;
     struct srv_job_snapshot snap;
     srv_sched_lock();
     srv_job_snapshot(job, &snap);
     srv_sched_unlock();
     if (!srv_job_state_terminal(snap.state)) return MHD_YES; /* not reached: only the end of the job unparks (MHD would call again) */
-    if (snap.state != SRV_JOB_COMPLETED) return srv_http_respond_error(r, &snap.error);
+    if (snap.state != SRV_JOB_COMPLETED) return srv_respond_error(r, &snap.error);
 
     double q, s, e, t;
     srv_job_timings(job, &snap, &q, &s, &e, &t);
@@ -94,8 +93,8 @@ enum MHD_Result srv_api_generate_resumed(struct srv_request *r) {
                                  "X-EDM-Class-Label", img->class_label >= 0 ? label : "none",
                                  "X-EDM-Steps", steps, "X-EDM-Batch-Mean", bmean, "X-EDM-Batch-Max", bmax,
                                  "X-EDM-Id", job->id, NULL};
-        return srv_http_respond(r, 200, "image/png", png, img->png_len, headers);
+        return srv_respond(r, 200, "image/png", png, img->png_len, headers);
     }
     const char *headers[] = {"Server-Timing", timing, "X-EDM-NFE", nfe, "X-EDM-Steps", steps, NULL};
-    return srv_http_respond_json(r, 200, srv_job_result_json(job, &snap, NULL, 1), headers);
+    return srv_respond_json(r, 200, srv_job_result_json(job, &snap, NULL, 1), headers);
 }

@@ -11,14 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "metrics.h"
+#include "respond.h"
+#include "routes.h"
 #include "scheduler.h"
 
 static enum MHD_Result not_found(struct srv_request *r) {
     struct srv_error e;
     srv_error_set(&e, SRV_E_JOB_NOT_FOUND, "id", "no job '%.64s' (unknown, or expired)", r->job_id);
-    return srv_http_respond_error(r, &e);
+    return srv_respond_error(r, &e);
 }
 
 static enum MHD_Result respond_status(struct srv_request *r, struct srv_job *job, int status,
@@ -28,7 +28,7 @@ static enum MHD_Result respond_status(struct srv_request *r, struct srv_job *job
     srv_job_snapshot(job, &snap);
     if (snap.has_results) srv_sched_mark_read(job, -1); /* the status carries every image */
     srv_sched_unlock();
-    return srv_http_respond_json(r, status, srv_job_status_json(job, &snap, 1), headers);
+    return srv_respond_json(r, status, srv_job_status_json(job, &snap, 1), headers);
 }
 
 enum MHD_Result srv_api_jobs_create(struct srv_request *r) {
@@ -37,8 +37,7 @@ enum MHD_Result srv_api_jobs_create(struct srv_request *r) {
     struct srv_job *job = NULL;
     if (srv_api_make_job(r, 1, &job, &err) || srv_sched_submit(job, &err)) {
         srv_job_unref(job);
-        srv_metrics_rejection(err.code);
-        return srv_http_respond_error(r, &err);
+        return srv_respond_rejection(r, &err);
     }
     char location[96];
     snprintf(location, sizeof location, "/v1/jobs/%s", job->id);
@@ -67,7 +66,7 @@ enum MHD_Result srv_api_job_delete(struct srv_request *r) {
         struct srv_error e;
         srv_error_set(&e, SRV_E_JOB_FINISHED, "id", "job %s already ended (%s)", job->id,
                       srv_job_state_name(before));
-        ret = srv_http_respond_error(r, &e);
+        ret = srv_respond_error(r, &e);
     } else {
         ret = respond_status(r, job, 200, NULL);
     }
@@ -87,10 +86,10 @@ enum MHD_Result srv_api_job_image(struct srv_request *r) {
     if (!snap.has_results) {
         srv_error_set(&e, SRV_E_JOB_NOT_DONE, "id", "job %s is %s; images exist once it has completed",
                       job->id, srv_job_state_name(snap.state));
-        ret = srv_http_respond_error(r, &e);
+        ret = srv_respond_error(r, &e);
     } else if (r->image_index < 0 || r->image_index >= job->n) {
         srv_error_set(&e, SRV_E_NOT_FOUND, "index", "job %s has images 0..%d", job->id, job->n - 1);
-        ret = srv_http_respond_error(r, &e);
+        ret = srv_respond_error(r, &e);
     } else {
         const struct srv_image_result *img = &job->results[r->image_index];
         char *png = malloc(img->png_len);
@@ -109,7 +108,7 @@ enum MHD_Result srv_api_job_image(struct srv_request *r) {
         const char *headers[] = {"X-EDM-Seed", seed, "X-EDM-NFE", nfe, "X-EDM-Class-Label",
                                  img->class_label >= 0 ? label : "none", "Cache-Control",
                                  "private, max-age=3600, immutable", NULL};
-        ret = srv_http_respond(r, 200, "image/png", png, img->png_len, headers);
+        ret = srv_respond(r, 200, "image/png", png, img->png_len, headers);
     }
     srv_job_unref(job);
     return ret;

@@ -9,35 +9,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
 #include "metrics.h"
 #include "openapi_doc.h"
+#include "respond.h"
+#include "routes.h"
 #include "scheduler.h"
 
 enum MHD_Result srv_api_healthz(struct srv_request *r) {
     if (srv_sched_device_failed()) {
         struct srv_error e;
         srv_error_set(&e, SRV_E_UNAVAILABLE, NULL, "a compute device failed; restart the server");
-        return srv_http_respond_error(r, &e);
+        return srv_respond_error(r, &e);
     }
-    return srv_http_respond_json(r, 200, json_pack("{s:s}", "status", "ok"), NULL);
+    return srv_respond_json(r, 200, json_pack("{s:s}", "status", "ok"), NULL);
 }
 
 enum MHD_Result srv_api_readyz(struct srv_request *r) {
     struct srv_error e;
     if (atomic_load(&r->srv->draining)) {
         srv_error_set(&e, SRV_E_DRAINING, NULL, "draining: finishing the work in flight, then exiting");
-        return srv_http_respond_error(r, &e);
+        return srv_respond_error(r, &e);
     }
     if (!atomic_load(&r->srv->ready)) {
         srv_error_set(&e, SRV_E_NOT_READY, NULL, "loading models");
-        return srv_http_respond_error(r, &e);
+        return srv_respond_error(r, &e);
     }
     if (srv_sched_device_failed()) {
         srv_error_set(&e, SRV_E_UNAVAILABLE, NULL, "a compute device failed");
-        return srv_http_respond_error(r, &e);
+        return srv_respond_error(r, &e);
     }
-    return srv_http_respond_json(r, 200, json_pack("{s:s}", "status", "ready"), NULL);
+    return srv_respond_json(r, 200, json_pack("{s:s}", "status", "ready"), NULL);
 }
 
 enum MHD_Result srv_api_metrics(struct srv_request *r) {
@@ -58,13 +59,13 @@ enum MHD_Result srv_api_metrics(struct srv_request *r) {
     if (!text) {
         struct srv_error e;
         srv_error_set(&e, SRV_E_INTERNAL, NULL, "out of memory");
-        return srv_http_respond_error(r, &e);
+        return srv_respond_error(r, &e);
     }
-    return srv_http_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
+    return srv_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
 }
 
 enum MHD_Result srv_api_models(struct srv_request *r) {
-    return srv_http_respond_json(r, 200, srv_models_json(r->srv->models), NULL);
+    return srv_respond_json(r, 200, srv_models_json(r->srv->models), NULL);
 }
 
 enum MHD_Result srv_api_openapi(struct srv_request *r) {
@@ -72,5 +73,5 @@ enum MHD_Result srv_api_openapi(struct srv_request *r) {
     char *copy = malloc(len ? len : 1);
     if (!copy) return MHD_NO;
     memcpy(copy, srv_openapi_text(), len);
-    return srv_http_respond(r, 200, "application/json", copy, len, NULL);
+    return srv_respond(r, 200, "application/json", copy, len, NULL);
 }

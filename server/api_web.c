@@ -1,12 +1,13 @@
 /*
  * api_web.c - GET / and the files of the web page (web/, embedded at build time).
  *
- * The page needs no API key (it asks for one when the API answers 401), so these routes
- * are exempt like /healthz. Data is static, so it is sent without a copy.
+ * The page needs no API key (it asks for one when the API answers 401), so its row in
+ * routes.c is PUBLIC like /healthz's. Data is static, so it is sent without a copy.
  */
 #include <string.h>
 
-#include "http.h"
+#include "respond.h"
+#include "routes.h"
 #include "web_assets.h"
 
 int srv_web_find(const char *path) {
@@ -17,7 +18,7 @@ int srv_web_find(const char *path) {
 }
 
 enum MHD_Result srv_api_web(struct srv_request *r) {
-    const struct srv_asset *a = &srv_assets[r->image_index];
+    const struct srv_asset *a = &srv_assets[r->asset];
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
@@ -25,5 +26,5 @@ enum MHD_Result srv_api_web(struct srv_request *r) {
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     r->resp_bytes = a->len;
-    return srv_http_queue(r, 200, resp);
+    return srv_respond_queue(r, 200, resp);
 }

@@ -3,7 +3,7 @@
  * the one table that maps each error to its HTTP status and machine-readable code.
  *
  * Everything that the outside world can cause ends up as a struct srv_error value; the HTTP
- * edge (http.c) turns it into a response with srv_error_json and counts it in metrics.
+ * edge (respond.c) turns it into a response with srv_error_json and counts it in metrics.
  */
 #ifndef SRV_ERRORS_H
 #define SRV_ERRORS_H

@@ -1,330 +1,50 @@
 /*
- * http.c - libmicrohttpd daemon, routing, request checks, responses, parking (http.h).
+ * http.c - the libmicrohttpd daemon and the life of a request in it (http.h).
  *
  * Threading: an internal epoll polling thread pool (--threads) with suspend/resume
  * (MHD_ALLOW_SUSPEND_RESUME), so a thread never blocks on a job: a waiting request is
- * parked and costs nothing until the scheduler wakes it. A parked connection neither times
- * out nor notices a disconnect, so every job has a deadline and srv_http_check_disconnects
- * peeks at parked sockets (recv MSG_PEEK) a few times a second.
+ * parked (park.c) and costs nothing until the scheduler wakes it.
  *
- * Early answers: routing (404, 405), CORS preflight, the API key (401), readiness (503),
- * Content-Length (413; conflicting duplicates 400) and Content-Type (415) are all decided on
- * the first call, from the headers, before a byte of body is read. MHD has no body cap, so
- * a chunked body is also counted as it arrives; past max-body it is discarded and answered
- * 413, and a client that keeps sending far past it is disconnected.
- *
- * Every response passes srv_http_queue, which adds X-Request-Id, the CORS headers,
- * Cache-Control and, while draining, Connection: close; and counts the status in metrics.
+ * MHD calls the access handler several times per request. The first call makes the
+ * request's context (request id, CORS origin) and hands it to the router (router.c), which
+ * answers early errors from the headers alone. Later calls collect the body: MHD has no
+ * body cap, so a chunked body is counted as it arrives; past max-body it is discarded (the
+ * router answers 413), and a client that keeps sending far past it is disconnected. The
+ * last call runs the route's handler, or a parked request's resume handler. The completion
+ * callback writes the access log line and frees the context.
  */
 #include "http.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "access_log.h"
-#include "auth.h"
-#include "metrics.h"
+#include "park.h"
+#include "router.h"
 #include "scheduler.h"
 
-/* ---- routing ---------------------------------------------------------------------------- */
+/* ---- a new request --------------------------------------------------------------------- */
 
-enum { M_GET = 1, M_POST = 2, M_DELETE = 4, M_HEAD = 8, M_OPTIONS = 16 };
-
-static int route_methods(enum srv_route route) {
-    switch (route) {
-    case SRV_ROUTE_GENERATE:
-    case SRV_ROUTE_JOBS: return M_POST;
-    case SRV_ROUTE_JOB: return M_GET | M_HEAD | M_DELETE;
-    case SRV_ROUTE_NONE: return 0;
-    default: return M_GET | M_HEAD;
-    }
-}
-
-static const char *allow_header(int methods) {
-    if (methods == M_POST) return "POST, OPTIONS";
-    if (methods & M_DELETE) return "GET, HEAD, DELETE, OPTIONS";
-    return "GET, HEAD, OPTIONS";
-}
-
-static int method_bit(const char *m) {
-    if (strcmp(m, "GET") == 0) return M_GET;
-    if (strcmp(m, "POST") == 0) return M_POST;
-    if (strcmp(m, "DELETE") == 0) return M_DELETE;
-    if (strcmp(m, "HEAD") == 0) return M_HEAD;
-    if (strcmp(m, "OPTIONS") == 0) return M_OPTIONS;
-    return 0;
-}
-
-/* Copies one path segment (up to '/' or the end) into out; returns its length or -1. */
-static int segment(const char *p, char *out, size_t size) {
-    size_t n = strcspn(p, "/");
-    if (n == 0 || n >= size) return -1;
-    memcpy(out, p, n);
-    out[n] = '\0';
-    return (int)n;
-}
-
-static enum srv_route route_match(const char *path, struct srv_request *r) {
-    static const struct {
-        const char *path;
-        enum srv_route route;
-    } fixed[] = {{"/healthz", SRV_ROUTE_HEALTHZ},           {"/readyz", SRV_ROUTE_READYZ},
-                 {"/metrics", SRV_ROUTE_METRICS},           {"/openapi.json", SRV_ROUTE_OPENAPI},
-                 {"/v1/models", SRV_ROUTE_MODELS},          {"/v1/images/generations", SRV_ROUTE_GENERATE},
-                 {"/v1/jobs", SRV_ROUTE_JOBS}};
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (strcmp(path, fixed[i].path) == 0) return fixed[i].route;
-    int asset = srv_web_find(path);
-    if (asset >= 0) {
-        r->image_index = asset;
-        return SRV_ROUTE_WEB;
-    }
-    if (strncmp(path, "/v1/jobs/", 9) != 0) return SRV_ROUTE_NONE;
-    const char *p = path + 9;
-    int n = segment(p, r->job_id, sizeof r->job_id);
-    if (n < 0) return SRV_ROUTE_NONE;
-    p += n;
-    if (*p == '\0') return SRV_ROUTE_JOB;
-    if (strcmp(p, "/events") == 0) return SRV_ROUTE_JOB_EVENTS;
-    if (strncmp(p, "/images/", 8) == 0) {
-        p += 8;
-        size_t digits = strspn(p, "0123456789");
-        if (digits == 0 || digits > 6 || p[digits] != '\0') return SRV_ROUTE_NONE;
-        r->image_index = atoi(p);
-        return SRV_ROUTE_JOB_IMAGE;
-    }
-    return SRV_ROUTE_NONE;
-}
-
-/* ---- responses -------------------------------------------------------------------------- */
-
-const char *srv_http_header(struct srv_request *r, const char *name) {
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-enum MHD_Result srv_http_queue(struct srv_request *r, int status, struct MHD_Response *resp) {
-    if (!resp) return MHD_NO;
-    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-    MHD_add_response_header(resp, "Server", "edmd");
-    if (!MHD_get_response_header(resp, "Cache-Control"))
-        MHD_add_response_header(resp, "Cache-Control", "no-store");
-    if (r->cors_origin) {
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
-        MHD_add_response_header(resp, "Vary", "Origin");
-        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-                                "Location, Retry-After, Server-Timing, X-Request-Id, X-EDM-NFE, "
-                                "X-EDM-Seed, X-EDM-Class-Label, X-EDM-Steps");
-    }
-    if (atomic_load(&r->srv->draining)) MHD_add_response_header(resp, "Connection", "close");
-    r->status = status;
-    r->phase = SRV_PHASE_DONE;
-    srv_metrics_http_response(status);
-    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
-enum MHD_Result srv_http_respond(struct srv_request *r, int status, const char *content_type,
-                                 char *body, size_t len, const char *const *headers) {
-    struct MHD_Response *resp =
-        body ? MHD_create_response_from_buffer_with_free_callback(len, body, free)
-             : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
-    }
-    if (content_type) MHD_add_response_header(resp, "Content-Type", content_type);
-    for (int i = 0; headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
-    r->resp_bytes = len;
-    return srv_http_queue(r, status, resp);
-}
-
-enum MHD_Result srv_http_respond_json(struct srv_request *r, int status, json_t *body,
-                                      const char *const *headers) {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
-    json_decref(body);
-    if (!text) {
-        struct srv_error e;
-        srv_error_set(&e, SRV_E_INTERNAL, NULL, "out of memory writing the response");
-        return srv_http_respond_error(r, &e);
-    }
-    return srv_http_respond(r, status, "application/json", text, strlen(text), headers);
-}
-
-enum MHD_Result srv_http_respond_error(struct srv_request *r, const struct srv_error *e) {
-    size_t len = 0;
-    char *body = srv_error_json(e, &len);
-    int status = srv_error_http_status(e->code);
-    char retry[16];
-    snprintf(retry, sizeof retry, "%ld", r->srv->cfg->retry_after_s);
-    const char *headers[8];
-    int h = 0;
-    if (srv_error_retryable(e->code)) {
-        headers[h++] = "Retry-After";
-        headers[h++] = retry;
-    }
-    if (e->code == SRV_E_METHOD) {
-        headers[h++] = "Allow";
-        headers[h++] = allow_header(route_methods(r->route));
-    }
-    if (e->code == SRV_E_UNAUTHORIZED) {
-        headers[h++] = "WWW-Authenticate";
-        headers[h++] = "Bearer realm=\"edmd\"";
-    }
-    headers[h] = NULL;
-    snprintf(r->error_code, sizeof r->error_code, "%s", srv_error_code_name(e->code));
-    return srv_http_respond(r, status, "application/json", body, body ? len : 0, headers);
-}
-
-static enum MHD_Result reject(struct srv_request *r, enum srv_err code, const char *param,
-                              const char *message) {
-    struct srv_error e;
-    srv_error_set(&e, code, param, "%s", message);
-    srv_metrics_rejection(code);
-    return srv_http_respond_error(r, &e);
-}
-
-/* ---- parking ---------------------------------------------------------------------------- */
-
-void srv_http_park(struct srv_server *srv, struct srv_susp *s) {
-    s->suspended = 1;
-    s->parked_at = srv_now_ns();
-    s->prev = NULL;
-    s->next = srv->suspended;
-    if (srv->suspended) srv->suspended->prev = s;
-    srv->suspended = s;
-    MHD_suspend_connection(s->conn);
-}
-
-void srv_http_unpark(struct srv_server *srv, struct srv_susp *s) {
-    if (!s->suspended) return;
-    s->suspended = 0;
-    if (s->prev) s->prev->next = s->next;
-    else srv->suspended = s->next;
-    if (s->next) s->next->prev = s->prev;
-    s->prev = s->next = NULL;
-    MHD_resume_connection(s->conn);
-}
-
-/* The watcher of a synchronous request: wake it when its job has ended. */
-static void sync_wake(struct srv_watch *w) {
-    struct srv_request *r = (struct srv_request *)((char *)w - offsetof(struct srv_request, watch));
-    if (srv_job_state_terminal(r->job->state)) srv_http_unpark(r->srv, &r->susp);
-}
-
-int srv_http_wait_for_job(struct srv_request *r) {
-    int parked = 0;
-    srv_sched_lock();
-    if (!r->watching) {
-        r->watch.wake = sync_wake;
-        srv_sched_watch(r->job, &r->watch);
-        r->watching = 1;
-    }
-    if (!srv_job_state_terminal(r->job->state)) {
-        r->susp.conn = r->conn;
-        r->susp.job = r->job;
-        r->susp.cancel_job_on_disconnect = 1;
-        r->phase = SRV_PHASE_WAIT;
-        srv_http_park(r->srv, &r->susp);
-        parked = 1;
-    }
-    srv_sched_unlock();
-    return parked;
-}
-
-void srv_http_check_disconnects(struct srv_server *srv) {
-    uint64_t now = srv_now_ns(), keepalive = (uint64_t)(srv->cfg->sse_keepalive_s * 1e9);
-    srv_sched_lock();
-    for (struct srv_susp *s = srv->suspended, *next; s; s = next) {
-        next = s->next;
-        char c;
-        ssize_t n = recv(s->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        int gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-        if (!gone) {
-            if (!s->cancel_job_on_disconnect && now - s->parked_at >= keepalive) {
-                s->keepalive_due = 1; /* an idle event stream: let it send a comment */
-                srv_http_unpark(srv, s);
-            }
-            continue;
-        }
-        s->peer_gone = 1;
-        if (s->cancel_job_on_disconnect && s->job) {
-            /* the wake that follows unparks this connection (and only this one: a sync job
-             * has exactly one waiter), so `next` stays valid */
-            srv_sched_cancel(s->job, SRV_E_CANCELLED, "the client disconnected");
-        }
-        srv_http_unpark(srv, s);
-    }
-    srv_sched_unlock();
-}
-
-void srv_http_resume_all(struct srv_server *srv) {
-    srv_sched_lock();
-    while (srv->suspended) srv_http_unpark(srv, srv->suspended);
-    srv_sched_unlock();
-}
-
-/* ---- first call: the checks that need only the headers ---------------------------------- */
-
-struct length_scan {
-    int count, conflict;
-    char first[32];
-};
-
-static enum MHD_Result scan_lengths(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
-    (void)kind;
-    struct length_scan *ls = cls;
-    if (strcasecmp(key, "Content-Length") != 0) return MHD_YES;
-    if (ls->count++ == 0) snprintf(ls->first, sizeof ls->first, "%s", value ? value : "");
-    else if (!value || strcmp(value, ls->first) != 0) ls->conflict = 1;
-    return MHD_YES;
-}
-
-static int is_json_type(const char *ct) {
-    if (strncasecmp(ct, "application/json", 16) != 0) return 0;
-    char c = ct[16];
-    return c == '\0' || c == ';' || c == ' ' || c == '\t';
-}
-
+/* The Origin to echo in CORS headers, or NULL: only configured origins ("*": any). */
 static const char *cors_allowed(struct srv_request *r) {
     const struct srv_strlist *origins = &r->srv->cfg->cors_origins;
-    const char *origin = srv_http_header(r, "Origin");
+    const char *origin = srv_request_header(r, "Origin");
     if (!origin || origins->n == 0) return NULL;
     for (int i = 0; i < origins->n; i++)
         if (strcmp(origins->items[i], "*") == 0 || strcmp(origins->items[i], origin) == 0) return origin;
     return NULL;
 }
 
-static enum MHD_Result preflight(struct srv_request *r, int methods) {
-    const char *headers[] = {"Allow", allow_header(methods), NULL, NULL, NULL, NULL, NULL, NULL, NULL};
-    if (r->cors_origin) {
-        headers[2] = "Access-Control-Allow-Methods";
-        headers[3] = allow_header(methods);
-        headers[4] = "Access-Control-Allow-Headers";
-        headers[5] = "Authorization, Content-Type, Accept, X-Request-Id";
-        headers[6] = "Access-Control-Max-Age";
-        headers[7] = "600";
-    }
-    return srv_http_respond(r, 204, NULL, NULL, 0, headers);
-}
-
-static enum MHD_Result first_call(struct srv_request *r, const char *url, const char *method) {
-    struct srv_server *srv = r->srv;
-    snprintf(r->method, sizeof r->method, "%s", method);
-    snprintf(r->path, sizeof r->path, "%s", url);
-    r->route = route_match(url, r);
-    r->cors_origin = cors_allowed(r);
-
-    const char *rid = srv_http_header(r, "X-Request-Id");
+/* A client's X-Request-Id is kept when it is short and plain (it ends up in logs), else a
+ * new id is made. */
+static void set_request_id(struct srv_request *r) {
+    const char *rid = srv_request_header(r, "X-Request-Id");
     size_t rid_len = rid ? strlen(rid) : 0;
     if (rid && rid_len > 0 && rid_len < sizeof r->request_id && strspn(rid, "abcdefghijklmnopqrstuvwxyz"
                                                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -332,76 +52,35 @@ static enum MHD_Result first_call(struct srv_request *r, const char *url, const 
         snprintf(r->request_id, sizeof r->request_id, "%s", rid);
     else
         srv_random_id("req_", r->request_id, sizeof r->request_id);
+}
 
-    if (r->route == SRV_ROUTE_NONE) return reject(r, SRV_E_NOT_FOUND, NULL, "no such endpoint");
-    int methods = route_methods(r->route), m = method_bit(method);
-    if (m == M_OPTIONS) return preflight(r, methods);
-    if (!(m & methods)) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "%.16s is not allowed here (allowed: %s)", method, allow_header(methods));
-        return reject(r, SRV_E_METHOD, NULL, msg);
+static struct srv_request *request_new(struct srv_server *srv, struct MHD_Connection *conn, const char *url,
+                                       const char *method) {
+    struct srv_request *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->srv = srv;
+    r->conn = conn;
+    r->t_start = srv_now_ns();
+    r->susp.sock = -1;
+    srv_buf_init(&r->body);
+    snprintf(r->method, sizeof r->method, "%s", method);
+    snprintf(r->path, sizeof r->path, "%s", url);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) r->susp.sock = ci->connect_fd;
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->remote, sizeof r->remote);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->remote, sizeof r->remote);
     }
-    int exempt = r->route == SRV_ROUTE_HEALTHZ || r->route == SRV_ROUTE_READYZ || r->route == SRV_ROUTE_METRICS ||
-                 r->route == SRV_ROUTE_WEB;
-    if (!exempt && !srv_auth_check(&srv->cfg->api_keys, srv_http_header(r, "Authorization")))
-        return reject(r, SRV_E_UNAUTHORIZED, NULL, "a valid API key is required (Authorization: Bearer KEY)");
-
-    int needs_engine = r->route >= SRV_ROUTE_MODELS;
-    if (needs_engine && m == M_POST && atomic_load(&srv->draining))
-        return reject(r, SRV_E_DRAINING, NULL, "the server is shutting down");
-    if (needs_engine && !atomic_load(&srv->ready))
-        return reject(r, SRV_E_NOT_READY, NULL, "the server is still loading models");
-
-    if (m == M_POST) {
-        struct length_scan ls = {0};
-        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_lengths, &ls);
-        if (ls.conflict) return reject(r, SRV_E_BAD_REQUEST, NULL, "conflicting Content-Length headers");
-        const char *te = srv_http_header(r, "Transfer-Encoding");
-        int has_body = (ls.count && strcmp(ls.first, "0") != 0) || te;
-        if (ls.count) {
-            char *end;
-            errno = 0;
-            unsigned long long cl = strtoull(ls.first, &end, 10);
-            if (errno || end == ls.first || *end) return reject(r, SRV_E_BAD_REQUEST, NULL, "invalid Content-Length");
-            if (cl > (unsigned long long)srv->cfg->max_body) {
-                char msg[96];
-                snprintf(msg, sizeof msg, "the body is larger than %ld bytes", srv->cfg->max_body);
-                return reject(r, SRV_E_TOO_LARGE, NULL, msg);
-            }
-        }
-        const char *ct = srv_http_header(r, "Content-Type");
-        if (has_body && (!ct || !is_json_type(ct)))
-            return reject(r, SRV_E_MEDIA_TYPE, NULL, "the body must be application/json");
-    }
-    r->phase = SRV_PHASE_BODY;
-    return MHD_YES;
+    r->cors_origin = cors_allowed(r);
+    set_request_id(r);
+    return r;
 }
 
 /* ---- the access handler ----------------------------------------------------------------- */
-
-static enum MHD_Result dispatch(struct srv_request *r) {
-    if (r->too_large) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "the body is larger than %ld bytes", r->srv->cfg->max_body);
-        return reject(r, SRV_E_TOO_LARGE, NULL, msg);
-    }
-    int m = method_bit(r->method);
-    switch (r->route) {
-    case SRV_ROUTE_HEALTHZ: return srv_api_healthz(r);
-    case SRV_ROUTE_READYZ: return srv_api_readyz(r);
-    case SRV_ROUTE_METRICS: return srv_api_metrics(r);
-    case SRV_ROUTE_OPENAPI: return srv_api_openapi(r);
-    case SRV_ROUTE_WEB: return srv_api_web(r);
-    case SRV_ROUTE_MODELS: return srv_api_models(r);
-    case SRV_ROUTE_GENERATE: return srv_api_generate(r);
-    case SRV_ROUTE_JOBS: return srv_api_jobs_create(r);
-    case SRV_ROUTE_JOB: return m == M_DELETE ? srv_api_job_delete(r) : srv_api_job_get(r);
-    case SRV_ROUTE_JOB_EVENTS: return srv_api_job_events(r);
-    case SRV_ROUTE_JOB_IMAGE: return srv_api_job_image(r);
-    case SRV_ROUTE_NONE: break;
-    }
-    return reject(r, SRV_E_NOT_FOUND, NULL, "no such endpoint");
-}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
@@ -410,26 +89,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct srv_server *srv = cls;
     struct srv_request *r = *con_cls;
     if (!r) {
-        r = calloc(1, sizeof *r);
+        r = request_new(srv, conn, url, method);
         if (!r) return MHD_NO;
-        r->srv = srv;
-        r->conn = conn;
-        r->t_start = srv_now_ns();
-        r->susp.sock = -1;
-        srv_buf_init(&r->body);
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (ci) r->susp.sock = ci->connect_fd;
-        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci && ci->client_addr) {
-            const struct sockaddr *sa = ci->client_addr;
-            if (sa->sa_family == AF_INET)
-                inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->remote, sizeof r->remote);
-            else if (sa->sa_family == AF_INET6)
-                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->remote, sizeof r->remote);
-        }
         atomic_fetch_add(&srv->in_flight, 1);
         *con_cls = r;
-        return first_call(r, url, method);
+        return srv_router_begin(r);
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
@@ -447,8 +111,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     switch (r->phase) {
-    case SRV_PHASE_BODY: return dispatch(r);
-    case SRV_PHASE_WAIT: return srv_api_generate_resumed(r);
+    case SRV_PHASE_BODY: return srv_router_dispatch(r);
+    case SRV_PHASE_WAIT: return r->resume(r);
     case SRV_PHASE_DONE: break;
     }
     return MHD_YES;
@@ -476,7 +140,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->job) {
         srv_sched_lock();
         if (r->watching) srv_sched_unwatch(r->job, &r->watch);
-        srv_http_unpark(srv, &r->susp); /* never parked here, but keep the list honest */
+        srv_park_resume(srv, &r->susp); /* never parked here, but keep the list honest */
         /* a client that goes away stops its images' work */
         if (!r->job->async && !srv_job_state_terminal(r->job->state))
             srv_sched_cancel(r->job, SRV_E_CANCELLED, "the client disconnected");
@@ -541,7 +205,7 @@ void srv_http_quiesce(struct srv_server *srv) {
 
 void srv_http_stop(struct srv_server *srv) {
     if (!srv->daemon) return;
-    srv_http_resume_all(srv);
+    srv_park_resume_all(srv);
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
 }

@@ -28,6 +28,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "models.h"
+#include "park.h"
 #include "scheduler.h"
 #include "util.h"
 
@@ -98,7 +99,7 @@ static int wait_signal(long ns) {
 }
 
 static void housekeeping(struct srv_server *srv) {
-    srv_http_check_disconnects(srv);
+    srv_park_check_disconnects(srv);
     srv_sched_housekeeping();
 }
 

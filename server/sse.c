@@ -7,7 +7,7 @@
  * connects late gets the history first, so every stream tells the whole story.
  *
  * The stream is an MHD content reader. When it has nothing to send it parks its connection
- * (srv_http_park, under the scheduler lock); every change of the job wakes it, and so does
+ * (srv_park_suspend, under the scheduler lock); every change of the job wakes it, and so does
  * the disconnect check every --sse-keepalive seconds, for a ": keepalive" comment line.
  * Works with `curl -N`.
  */
@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "park.h"
+#include "respond.h"
+#include "routes.h"
 #include "scheduler.h"
 
 struct srv_sse {
@@ -30,7 +32,7 @@ struct srv_sse {
 
 static void sse_wake(struct srv_watch *w) {
     struct srv_sse *s = (struct srv_sse *)((char *)w - offsetof(struct srv_sse, watch));
-    srv_http_unpark(s->srv, &s->susp);
+    srv_park_resume(s->srv, &s->susp);
 }
 
 static void sse_event(struct srv_sse *s, const char *name, json_t *data) {
@@ -97,7 +99,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
             memcpy(buf, ping, n);
             ret = (ssize_t)n;
         } else {
-            srv_http_park(s->srv, &s->susp);
+            srv_park_suspend(s->srv, &s->susp);
             ret = 0;
         }
     }
@@ -109,7 +111,7 @@ static void sse_free(void *cls) {
     struct srv_sse *s = cls;
     srv_sched_lock();
     srv_sched_unwatch(s->job, &s->watch);
-    srv_http_unpark(s->srv, &s->susp);
+    srv_park_resume(s->srv, &s->susp);
     srv_sched_unlock();
     srv_job_unref(s->job);
     srv_buf_clear(&s->out);
@@ -121,7 +123,7 @@ enum MHD_Result srv_api_job_events(struct srv_request *r) {
     if (!job) {
         struct srv_error e;
         srv_error_set(&e, SRV_E_JOB_NOT_FOUND, "id", "no job '%.64s' (unknown, or expired)", r->job_id);
-        return srv_http_respond_error(r, &e);
+        return srv_respond_error(r, &e);
     }
     struct srv_sse *s = calloc(1, sizeof *s);
     if (!s) {
@@ -148,5 +150,5 @@ enum MHD_Result srv_api_job_events(struct srv_request *r) {
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     r->job = srv_job_ref(job); /* for the access log */
-    return srv_http_queue(r, 200, resp);
+    return srv_respond_queue(r, 200, resp);
 }

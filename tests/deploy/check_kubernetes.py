@@ -75,10 +75,10 @@ def find_port(container, ref):
 
 
 def routes(repo):
-    """The fixed paths edmd routes (server/http.c)."""
+    """The fixed GET paths of edmd's route table (server/routes.c)."""
     try:
-        with open(os.path.join(repo, "server", "http.c"), encoding="utf-8") as f:
-            return set(re.findall(r'\{"(/[a-z0-9/._-]*)",\s*SRV_ROUTE_', f.read()))
+        with open(os.path.join(repo, "server", "routes.c"), encoding="utf-8") as f:
+            return set(re.findall(r'\{\s*GET,\s*"(/[a-z0-9/._-]*)"', f.read()))
     except OSError:
         return set()
 
@@ -236,7 +236,7 @@ def main():
 
         # --- probes
         known = routes(repo)
-        R.ok("server/http.c routes parsed", {"/healthz", "/readyz", "/metrics"} <= known, str(known))
+        R.ok("server/routes.c routes parsed", {"/healthz", "/readyz", "/metrics"} <= known, str(known))
 
         def probe(name, path):
             p = c.get(name)

@@ -163,6 +163,30 @@ out=$(curl -s -D "$TMP/hopt" -o /dev/null -w '%{http_code}' -X OPTIONS "$SRV_URL
 eq "OPTIONS" "$out" 204
 check "OPTIONS Allow" grep -qi '^Allow: POST, OPTIONS' "$TMP/hopt"
 
+# ---- routing: the path patterns, their captures and the Allow header ----------------------
+allow_of() { curl -s -D - -o /dev/null "$@" | tr -d '\r' | sed -n 's/^[Aa]llow: //p'; }
+eq "405 Allow (GET route)" "$(allow_of -X POST "$SRV_URL/healthz")" "GET, HEAD, OPTIONS"
+eq "405 Allow (POST route)" "$(allow_of "$SRV_URL/v1/jobs")" "POST, OPTIONS"
+eq "405 Allow (job)" "$(allow_of -X POST "$SRV_URL/v1/jobs/x")" "GET, HEAD, DELETE, OPTIONS"
+eq "OPTIONS Allow (job image)" "$(allow_of -X OPTIONS "$SRV_URL/v1/jobs/x/images/0")" "GET, HEAD, OPTIONS"
+eq "HEAD on a POST route: 405" "$(curl -s -o /dev/null -w '%{http_code}' -I "$SRV_URL/v1/jobs")" 405
+eq "DELETE events: 405" "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$SRV_URL/v1/jobs/x/events")" 405
+eq "OPTIONS unknown path: 404" "$(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS "$SRV_URL/v1/nothing")" 404
+for p in /healthz/ /v1/jobs/ /v1/jobs//events /v1/jobs/x/ /v1/jobs/x/other /v1/jobs/x/images/ \
+    /v1/jobs/x/images/1a /v1/jobs/x/images/-1 /v1/jobs/x/images/1234567 /v1/jobs/x/events/ /nope.js \
+    "/v1/jobs/$(printf 'j%.0s' $(seq 64))"; do
+    eq "no route $p" "$(body_of "$(get "$p")" | jq -r .error.code)" not_found
+done
+eq "63-character id is a job id" "$(body_of "$(get "/v1/jobs/$(printf 'j%.0s' $(seq 63))")" | jq -r .error.code)" job_not_found
+eq "6-digit image index is routed" "$(body_of "$(get /v1/jobs/x/images/999999)" | jq -r .error.code)" job_not_found
+for p in / /index.html /app.js /style.css; do
+    eq "web $p" "$(curl -s -o /dev/null -w '%{http_code}' "$SRV_URL$p")" 200
+done
+eq "web / is the page" "$(curl -s -o /dev/null -w '%{content_type}' "$SRV_URL/")" "$(curl -s -o /dev/null -w '%{content_type}' "$SRV_URL/index.html")"
+eq "405 Allow (web)" "$(allow_of -X POST "$SRV_URL/")" "GET, HEAD, OPTIONS"
+out=$(curl -s -w '\n%{http_code}' "$SRV_URL/healthz" --data-binary @"$TMP/big.json" -X GET -H 'Content-Type: application/json')
+eq "GET with a body past max-body: 413" "$(status_of "$out")" 413
+
 # ---- asynchronous jobs ---------------------------------------------------------------------
 code=$(curl -s -D "$TMP/hj" -o "$TMP/j.json" -w '%{http_code}' -X POST "$SRV_URL/v1/jobs" \
     -H 'Content-Type: application/json' -d '{"model": "rgb", "n": 2, "seed": 21, "steps": 4}')

@@ -88,6 +88,11 @@ eq "loading: not_ready" "$(body_of "$out" | jq -r .error.code)" not_ready
 out=$(post /v1/images/generations '{}')
 eq "loading: generation 503" "$(status_of "$out")" 503
 eq "loading: models 503" "$(status_of "$(get /v1/models)")" 503
+eq "loading: jobs 503" "$(status_of "$(get /v1/jobs/x)")" 503
+eq "loading: job DELETE 503" "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$SRV_URL/v1/jobs/x")" 503
+eq "loading: openapi 200" "$(status_of "$(get /openapi.json)")" 200
+eq "loading: web page 200" "$(curl -s -o /dev/null -w '%{http_code}' "$SRV_URL/")" 200
+eq "loading: unknown path 404" "$(status_of "$(get /v1/nothing)")" 404
 eq "loading: edm_ready 0" "$(metric edm_ready)" 0
 : >"$TMP/slow.safetensors" # unblocks the load, which then fails: a FIFO is no model file
 rc=0; wait "$SRV_PID" || rc=$?; SRV_PID=""
@@ -118,6 +123,12 @@ for p in /healthz /readyz /metrics; do
 done
 eq "jobs need the key" "$(curl -s -o /dev/null -w '%{http_code}' "$SRV_URL/v1/jobs/x")" 401
 eq "metrics count 401s" "$(metric 'edm_rejections_total{reason="unauthorized"}')" 7
+for p in / /app.js; do
+    eq "web $p exempt" "$(curl -s -o /dev/null -w '%{http_code}' "$SRV_URL$p")" 200
+done
+eq "openapi needs the key" "$(curl -s -o /dev/null -w '%{http_code}' "$SRV_URL/openapi.json")" 401
+eq "unknown path without key: 404" "$(curl -s -o /dev/null -w '%{http_code}' "$SRV_URL/v1/nothing")" 404
+eq "405 before 401" "$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$SRV_URL/v1/models")" 405
 
 # ---- CORS -------------------------------------------------------------------------------
 curl -s -D "$TMP/hc" -o /dev/null -H 'Origin: https://app.example' -H 'Authorization: Bearer key-one' "$SRV_URL/v1/models"

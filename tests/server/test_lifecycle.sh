@@ -115,6 +115,9 @@ out=$(curl -s -D "$TMP/h503" -w '\n%{http_code}' -X POST "$SRV_URL/v1/images/gen
 eq "draining: new work 503" "$(status_of "$out")" 503
 check "draining: Retry-After" grep -qi '^Retry-After:' "$TMP/h503"
 eq "draining: healthz still 200" "$(status_of "$(get /healthz)")" 200
+eq "draining: new job 503" "$(status_of "$(post /v1/jobs '{}')")" 503
+eq "draining: models still 200" "$(status_of "$(get /v1/models)")" 200
+eq "draining: DELETE is not refused" "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$SRV_URL/v1/jobs/nope")" 404
 wait_all
 for i in $(seq 1 8); do eq "in-flight request $i answered 200" "$(cat "$TMP/d$i.json.code")" 200; done
 wait "$sse_pid"
