@@ -1,5 +1,6 @@
 /*
- * status.c - status names and the edm_error filler used by every engine module.
+ * status.c - status names, the edm_error filler used by every engine module, and the
+ * failure end of EDM_ASSERT (edm.h).
  *
  * Design: errors are values (enum edm_status) plus one sentence in a caller-owned buffer;
  * no global state, no allocation, so this is safe from any thread and on any failure path
@@ -10,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *edm_status_name(enum edm_status status) {
@@ -46,4 +48,10 @@ enum edm_status edm_error_set(edm_error *err, enum edm_status st, const char *fm
     va_end(ap);
     if (n < 0) snprintf(err->message, sizeof err->message, "%s", edm_status_name(st));
     return st;
+}
+
+void edm_assert_fail(const char *file, int line, const char *func, const char *cond) {
+    fprintf(stderr, "%s:%d: %s: assertion failed: %s\n", file, line, func, cond);
+    fflush(stderr);
+    abort();
 }

@@ -43,6 +43,14 @@ typedef struct edm_error {
 /* A short lower-case name for a status ("invalid argument", ...). Never NULL. */
 const char *edm_status_name(enum edm_status status);
 
+/* Programming errors. EDM_ASSERT(cond) states an invariant that only a bug can break, never
+ * a check of input (input gets a status: DESIGN.md). It stays on in every build (NDEBUG does
+ * not remove it): when cond is false it prints "FILE:LINE: FUNCTION: assertion failed: cond"
+ * on stderr and aborts. The engine, edmd and the tools all use it. */
+#define EDM_ASSERT(cond) ((cond) ? (void)0 : edm_assert_fail(__FILE__, __LINE__, __func__, #cond))
+void edm_assert_fail(const char *file, int line, const char *func, const char *cond)
+    __attribute__((noreturn, cold));
+
 /* ---------------------------------------------------------------------------------------- */
 /* Models (edm-safetensors/1, spec section 0)                                                */
 

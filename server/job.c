@@ -87,12 +87,16 @@ fail:
 }
 
 struct srv_job *srv_job_ref(struct srv_job *job) {
-    atomic_fetch_add_explicit(&job->refs, 1, memory_order_relaxed);
+    int before = atomic_fetch_add_explicit(&job->refs, 1, memory_order_relaxed);
+    EDM_ASSERT(before >= 1); /* a new reference comes from a live one */
     return job;
 }
 
 void srv_job_unref(struct srv_job *job) {
-    if (job && atomic_fetch_sub_explicit(&job->refs, 1, memory_order_acq_rel) == 1) job_free(job);
+    if (!job) return;
+    int before = atomic_fetch_sub_explicit(&job->refs, 1, memory_order_acq_rel);
+    EDM_ASSERT(before >= 1);
+    if (before == 1) job_free(job);
 }
 
 void srv_job_snapshot(const struct srv_job *job, struct srv_job_snapshot *snap) {

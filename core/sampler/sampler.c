@@ -20,7 +20,6 @@
  * Randomness is per image and per step (edm.h "Randomness"), so an image does not depend on
  * which other images share its batches.
  */
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,7 +105,7 @@ int edm_sample_pending(const edm_sample *s) { return s->step < s->plan->num_step
 
 /* The array and the divisor s(t) of the next network input. */
 static void sample_input(const edm_sample *s, const double **x, double *scale, double *sigma) {
-    assert(edm_sample_pending(s));
+    EDM_ASSERT(edm_sample_pending(s));
     const edm_plan_step *st = &s->plan->steps[s->step];
     if (s->stage == 0) {
         *x = s->x_hat, *scale = st->s_hat, *sigma = st->sigma_hat;
@@ -131,8 +130,8 @@ void edm_sample_next_input(const edm_sample *s, float *x, double *sigma) {
 
 /* Advances with D given either as fp32 (Df) or fp64 (Dd). */
 static void sample_advance(edm_sample *s, const float *Df, const double *Dd) {
-    assert(edm_sample_pending(s));
-    assert((Df != NULL) != (Dd != NULL));
+    EDM_ASSERT(edm_sample_pending(s));
+    EDM_ASSERT((Df != NULL) != (Dd != NULL));
 #define D_AT(k) (Df ? (double)Df[k] : Dd[k])
     const edm_plan *plan = s->plan;
     const edm_plan_step *st = &plan->steps[s->step];

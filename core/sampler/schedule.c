@@ -17,7 +17,6 @@
  * evaluated in fp32 (the reference's j is an integer tensor, which makes the sine fp32), and
  * picks u_filtered[round_half_even((K-1)/(N-1) i)].
  */
-#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -43,7 +42,7 @@ static double sched_sigma(const edm_sched *k, double t) {
     case EDM_SCHEDULE_VE: return sqrt(t);
     case EDM_SCHEDULE_LINEAR: return t;
     }
-    assert(0 && "bad schedule");
+    EDM_ASSERT(!"bad schedule");
     return NAN;
 }
 
@@ -56,7 +55,7 @@ static double sched_sigma_deriv(const edm_sched *k, double t) {
     case EDM_SCHEDULE_VE: return 0.5 / sqrt(t);
     case EDM_SCHEDULE_LINEAR: return 1;
     }
-    assert(0 && "bad schedule");
+    EDM_ASSERT(!"bad schedule");
     return NAN;
 }
 
@@ -69,7 +68,7 @@ static double sched_sigma_inv(const edm_sched *k, double sigma) {
     case EDM_SCHEDULE_VE: return sigma * sigma;
     case EDM_SCHEDULE_LINEAR: return sigma;
     }
-    assert(0 && "bad schedule");
+    EDM_ASSERT(!"bad schedule");
     return NAN;
 }
 
@@ -97,7 +96,7 @@ static void sched_ode_coefs(const edm_sched *k, double t, double *a, double *b) 
 /* ---- discretizations (spec 3.1 step 2, 3.2 step 3) ------------------------------------------ */
 
 void edm_plan_iddpm_u(int M, double C_1, double C_2, double *u) {
-    assert(M >= 1);
+    EDM_ASSERT(M >= 1);
     /* alpha_bar(j) = sin(pi/2 j / M / (C_2 + 1))^2, every operation in fp32 as the reference
      * (an integer tensor times a Python float gives fp32); the ratio is clipped in fp32 and
      * only then joins the fp64 recurrence. */
@@ -153,7 +152,7 @@ static enum edm_status disc_sigmas(const edm_sampler_params *p, double lo, doubl
         for (int i = 0; i < N; i++) {
             double pos = (double)(K - 1) / (N - 1) * i;
             long idx = lrint(pos); /* round half to even in the default rounding mode */
-            assert(idx >= 0 && idx < K);
+            EDM_ASSERT(idx >= 0 && idx < K);
             sigma_steps[i] = u[idx];
         }
         free(u);
@@ -166,7 +165,7 @@ static enum edm_status disc_sigmas(const edm_sampler_params *p, double lo, doubl
         }
         return EDM_OK;
     }
-    assert(0 && "bad discretization");
+    EDM_ASSERT(!"bad discretization");
     return EDM_EINVAL;
 }
 
@@ -189,7 +188,7 @@ enum edm_status edm_plan_new_custom(const edm_sampler_params *p, const edm_plan_
     *out = NULL;
     enum edm_status st = edm_sampler_params_validate(p, err);
     if (st != EDM_OK) return st;
-    assert(net->C > 0 && net->R > 0 && net->label_dim >= 0);
+    EDM_ASSERT(net->C > 0 && net->R > 0 && net->label_dim >= 0);
 
     const int N = p->num_steps;
     edm_plan *plan = calloc(1, sizeof *plan);
@@ -345,6 +344,6 @@ int edm_plan_num_steps(const edm_plan *plan) { return plan->num_steps; }
 int edm_plan_nfe(const edm_plan *plan) { return plan->nfe; }
 
 double edm_plan_sigma(const edm_plan *plan, int i) {
-    assert(i >= 0 && i <= plan->num_steps);
+    EDM_ASSERT(i >= 0 && i <= plan->num_steps);
     return plan->sigma[i];
 }

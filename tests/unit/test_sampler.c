@@ -12,11 +12,15 @@
  *   - observed convergence orders (Euler ~1, Heun ~2) for edm, vp and ve settings;
  *   - that stochastic sampling keeps the N(0, s^2 + sigma^2) marginal;
  *   - per-seed randomness that does not depend on the other images;
- *   - parameter validation, one bad field at a time.
+ *   - parameter validation, one bad field at a time;
+ *   - that EDM_ASSERT stays on (a caller's bug aborts with file, line and condition).
  */
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "edm.h"
@@ -677,6 +681,43 @@ static void test_names(void) {
     CHECK(strcmp(edm_disc_name((enum edm_disc)9), "?") == 0, "out-of-range name");
 }
 
+/* A step index past the plan is a caller's bug: EDM_ASSERT aborts, whatever NDEBUG says, after
+ * one line naming the file, the function and the condition. Run in a child process. */
+static void test_assert_stays_on(void) {
+    edm_sampler_params p;
+    edm_sampler_params_default(&p);
+    edm_plan_net net = make_net(0, INFINITY, 1, 2, 0);
+    edm_plan *plan = plan_or_die(&p, &net);
+    int fds[2];
+    if (!plan || pipe(fds) != 0) {
+        CHECK(0, "setup");
+        edm_plan_free(plan);
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        (void)edm_plan_sigma(plan, p.num_steps + 1);
+        _exit(0); /* not reached when the assertion is on */
+    }
+    close(fds[1]);
+    char text[512] = {0};
+    size_t len = 0;
+    ssize_t k;
+    while (len < sizeof text - 1 && (k = read(fds[0], text + len, sizeof text - 1 - len)) > 0)
+        len += (size_t)k;
+    close(fds[0]);
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "fork/wait");
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "no abort (status %#x)", status);
+    CHECK(strstr(text, "schedule.c:") && strstr(text, "edm_plan_sigma") &&
+              strstr(text, "assertion failed: i >= 0 && i <= plan->num_steps"),
+          "message: %s", text);
+    edm_plan_free(plan);
+}
+
 int main(void) {
     test_default_schedule();
     test_nfe();
@@ -687,5 +728,6 @@ int main(void) {
     test_seed_independence();
     test_validation();
     test_names();
+    test_assert_stays_on();
     return check_finish();
 }
