@@ -31,22 +31,39 @@ const char *edm_status_name(enum edm_status status) {
 void edm_error_clear(edm_error *err) {
     if (!err) return;
     err->status = EDM_OK;
+    err->field[0] = '\0';
     err->message[0] = '\0';
 }
 
-enum edm_status edm_error_set(edm_error *err, enum edm_status st, const char *fmt, ...) {
+static enum edm_status error_vset(edm_error *err, enum edm_status st, const char *field,
+                                  const char *fmt, va_list ap) {
     if (!err) return st;
     err->status = st;
+    snprintf(err->field, sizeof err->field, "%s", field ? field : "");
     if (!fmt) {
         /* No text given: the status name is better than an empty or stale message. */
         snprintf(err->message, sizeof err->message, "%s", st == EDM_OK ? "" : edm_status_name(st));
         return st;
     }
+    int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
+    if (n < 0) snprintf(err->message, sizeof err->message, "%s", edm_status_name(st));
+    return st;
+}
+
+enum edm_status edm_error_set(edm_error *err, enum edm_status st, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
+    error_vset(err, st, NULL, fmt, ap);
     va_end(ap);
-    if (n < 0) snprintf(err->message, sizeof err->message, "%s", edm_status_name(st));
+    return st;
+}
+
+enum edm_status edm_error_set_field(edm_error *err, enum edm_status st, const char *field,
+                                    const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    error_vset(err, st, field, fmt, ap);
+    va_end(ap);
     return st;
 }
 

@@ -6,7 +6,8 @@
  *
  * Conventions
  *  - Every fallible function returns an enum edm_status and, when err is not NULL, fills
- *    err->message with a sentence naming the problem. EDM_OK is 0.
+ *    err->message with a sentence naming the problem, and err->field with the name of the
+ *    parameter at fault where there is one (so callers need not parse the text). EDM_OK is 0.
  *  - Objects made by edm_X_new/edm_X_load are freed by edm_X_free; edm_X_free(NULL) is a no-op.
  *  - Images are NCHW float arrays, pixels row-major inside a channel (spec: edm-spec.md).
  *  - Thread safety: a model is immutable after loading and may be shared by any number of
@@ -37,6 +38,9 @@ enum edm_status {
 
 typedef struct edm_error {
     enum edm_status status;
+    /* The parameter at fault, or "": for sampler parameters the name in the parameter table
+     * ("steps", "S_churn"), for others the struct field ("class_label"). */
+    char field[32];
     char message[512];
 } edm_error;
 

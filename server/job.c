@@ -58,7 +58,7 @@ enum srv_err srv_job_new(struct srv_gen_request *req, const struct srv_model *mo
         /* the parameters passed validation, so this is a combination the model refuses
          * (for example a sigma range outside the network's) */
         rc = srv_error_set(err, eerr.status == EDM_ENOMEM ? SRV_E_INTERNAL : SRV_E_INVALID_PARAM,
-                           NULL, "%s", eerr.message);
+                           eerr.field, "%s", eerr.message);
         goto fail;
     }
     job->steps = edm_plan_num_steps(job->plan);
@@ -75,7 +75,7 @@ enum srv_err srv_job_new(struct srv_gen_request *req, const struct srv_model *mo
         edm_sample_init init = {.seed = job->req.seeds[i], .class_label = job->req.class_labels[i]};
         if (edm_sample_new(job->plan, &init, &job->samples[i], &eerr) != EDM_OK) {
             rc = srv_error_set(err, eerr.status == EDM_ENOMEM ? SRV_E_INTERNAL : SRV_E_INVALID_PARAM,
-                               NULL, "%s", eerr.message);
+                               eerr.field, "%s", eerr.message);
             goto fail;
         }
     }

@@ -118,23 +118,6 @@ static enum srv_err get_choice(json_t *v, int field, edm_sampler_params *p, stru
     return SRV_OK;
 }
 
-/* Maps the engine's validation message (it starts with the engine field name) to the API
- * field name. */
-static const char *engine_field_to_param(const char *msg) {
-    static const struct {
-        const char *engine, *api;
-    } map[] = {{"num_steps", "steps"}, {"sigma_min", "sigma_min"}, {"sigma_max", "sigma_max"},
-               {"rho", "rho"},         {"S_churn", "S_churn"},     {"S_min", "S_min"},
-               {"S_max", "S_max"},     {"S_noise", "S_noise"},     {"solver", "solver"},
-               {"disc", "disc"},       {"schedule", "schedule"},   {"scaling", "scaling"}};
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        size_t k = strlen(map[i].engine);
-        if (strncmp(msg, map[i].engine, k) == 0 && (msg[k] == ' ' || msg[k] == '\0'))
-            return map[i].api;
-    }
-    return NULL;
-}
-
 void srv_gen_request_clear(struct srv_gen_request *r) {
     free(r->seeds);
     free(r->class_labels);
@@ -321,11 +304,11 @@ enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const str
 
     edm_error eerr;
     if (edm_sampler_params_validate(p, &eerr) != EDM_OK) {
-        const char *param = engine_field_to_param(eerr.message);
-        rc = srv_error_set(err, SRV_E_INVALID_PARAM, param, "%s", eerr.message);
+        rc = srv_error_set(err, SRV_E_INVALID_PARAM, eerr.field, "%s",
+                           eerr.message);
         /* speak the API's name for the step count */
-        if (param && strcmp(param, "steps") == 0 && strncmp(eerr.message, "num_steps", 9) == 0)
-            srv_error_set(err, SRV_E_INVALID_PARAM, param, "steps%s", eerr.message + 9);
+        if (strcmp(eerr.field, "steps") == 0 && strncmp(eerr.message, "num_steps", 9) == 0)
+            srv_error_set(err, SRV_E_INVALID_PARAM, "steps", "steps%s", eerr.message + 9);
         goto fail;
     }
     json_decref(root);

@@ -64,8 +64,9 @@ enum edm_status edm_sample_new(const edm_plan *plan, const edm_sample_init *init
     int class_label = -1;
     if (plan->label_dim > 0) {
         if (init->class_label >= plan->label_dim)
-            return edm_error_set(err, EDM_EINVAL, "class label %d out of range 0..%d",
-                                 init->class_label, plan->label_dim - 1);
+            return edm_error_set_field(err, EDM_EINVAL, "class_label",
+                                       "class label %d out of range 0..%d", init->class_label,
+                                       plan->label_dim - 1);
         class_label = init->class_label >= 0
                           ? init->class_label
                           : (int)edm_rng_uint(init->seed, EDM_RNG_LABEL, (uint32_t)plan->label_dim);

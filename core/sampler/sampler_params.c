@@ -44,61 +44,68 @@ void edm_sampler_params_default(edm_sampler_params *p) {
 
 enum edm_status edm_sampler_params_validate(const edm_sampler_params *p, edm_error *err) {
     if (p->num_steps < 2 || p->num_steps > EDM_MAX_STEPS)
-        return edm_error_set(err, EDM_EINVAL, "num_steps must be in 2..%d (got %d)", EDM_MAX_STEPS,
-                             p->num_steps);
+        return edm_error_set_field(err, EDM_EINVAL, "steps", "num_steps must be in 2..%d (got %d)",
+                                   EDM_MAX_STEPS, p->num_steps);
     int have_min = !isnan(p->sigma_min), have_max = !isnan(p->sigma_max);
     if (have_min && !(isfinite(p->sigma_min) && p->sigma_min > 0))
-        return edm_error_set(err, EDM_EINVAL, "sigma_min must be a finite number > 0 (got %g)",
-                             p->sigma_min);
+        return edm_error_set_field(err, EDM_EINVAL, "sigma_min",
+                                   "sigma_min must be a finite number > 0 (got %g)", p->sigma_min);
     if (have_max && !(isfinite(p->sigma_max) && p->sigma_max > 0))
-        return edm_error_set(err, EDM_EINVAL, "sigma_max must be a finite number > 0 (got %g)",
-                             p->sigma_max);
+        return edm_error_set_field(err, EDM_EINVAL, "sigma_max",
+                                   "sigma_max must be a finite number > 0 (got %g)", p->sigma_max);
     if (have_min && have_max && !(p->sigma_max > p->sigma_min))
-        return edm_error_set(err, EDM_EINVAL,
-                             "sigma_max must be greater than sigma_min (got %g <= %g)",
-                             p->sigma_max, p->sigma_min);
+        return edm_error_set_field(err, EDM_EINVAL, "sigma_max",
+                                   "sigma_max must be greater than sigma_min (got %g <= %g)",
+                                   p->sigma_max, p->sigma_min);
     if (!(isfinite(p->rho) && p->rho > 0))
-        return edm_error_set(err, EDM_EINVAL, "rho must be a finite number > 0 (got %g)", p->rho);
+        return edm_error_set_field(err, EDM_EINVAL, "rho",
+                                   "rho must be a finite number > 0 (got %g)", p->rho);
     if (!(isfinite(p->S_churn) && p->S_churn >= 0))
-        return edm_error_set(err, EDM_EINVAL, "S_churn must be a finite number >= 0 (got %g)",
-                             p->S_churn);
+        return edm_error_set_field(err, EDM_EINVAL, "S_churn",
+                                   "S_churn must be a finite number >= 0 (got %g)", p->S_churn);
     if (!(isfinite(p->S_min) && p->S_min >= 0))
-        return edm_error_set(err, EDM_EINVAL, "S_min must be a finite number >= 0 (got %g)",
-                             p->S_min);
+        return edm_error_set_field(err, EDM_EINVAL, "S_min",
+                                   "S_min must be a finite number >= 0 (got %g)", p->S_min);
     if (isnan(p->S_max) || p->S_max < 0) /* +inf allowed (the default) */
-        return edm_error_set(err, EDM_EINVAL, "S_max must be a number >= 0 or inf (got %g)",
-                             p->S_max);
+        return edm_error_set_field(err, EDM_EINVAL, "S_max",
+                                   "S_max must be a number >= 0 or inf (got %g)", p->S_max);
     if (!(p->S_min <= p->S_max))
-        return edm_error_set(err, EDM_EINVAL, "S_min must not exceed S_max (got %g > %g)",
-                             p->S_min, p->S_max);
+        return edm_error_set_field(err, EDM_EINVAL, "S_min",
+                                   "S_min must not exceed S_max (got %g > %g)", p->S_min, p->S_max);
     if (!(isfinite(p->S_noise) && p->S_noise >= 0))
-        return edm_error_set(err, EDM_EINVAL, "S_noise must be a finite number >= 0 (got %g)",
-                             p->S_noise);
+        return edm_error_set_field(err, EDM_EINVAL, "S_noise",
+                                   "S_noise must be a finite number >= 0 (got %g)", p->S_noise);
     if (p->ablation != 0 && p->ablation != 1)
-        return edm_error_set(err, EDM_EINVAL, "ablation must be 0 or 1 (got %d)", p->ablation);
+        return edm_error_set_field(err, EDM_EINVAL, "ablation", "ablation must be 0 or 1 (got %d)",
+                                   p->ablation);
     /* The ablation-only fields are checked even for edm_sampler: they must be sane anyway,
      * and a caller that flips `ablation` later gets no surprise. */
     if ((unsigned)p->solver > EDM_SOLVER_HEUN)
-        return edm_error_set(err, EDM_EINVAL, "solver out of range (%d)", (int)p->solver);
+        return edm_error_set_field(err, EDM_EINVAL, "solver", "solver out of range (%d)",
+                                   (int)p->solver);
     if ((unsigned)p->disc > EDM_DISC_EDM)
-        return edm_error_set(err, EDM_EINVAL, "disc out of range (%d)", (int)p->disc);
+        return edm_error_set_field(err, EDM_EINVAL, "disc", "disc out of range (%d)", (int)p->disc);
     if ((unsigned)p->schedule > EDM_SCHEDULE_LINEAR)
-        return edm_error_set(err, EDM_EINVAL, "schedule out of range (%d)", (int)p->schedule);
+        return edm_error_set_field(err, EDM_EINVAL, "schedule", "schedule out of range (%d)",
+                                   (int)p->schedule);
     if ((unsigned)p->scaling > EDM_SCALING_NONE)
-        return edm_error_set(err, EDM_EINVAL, "scaling out of range (%d)", (int)p->scaling);
+        return edm_error_set_field(err, EDM_EINVAL, "scaling", "scaling out of range (%d)",
+                                   (int)p->scaling);
     if (!(p->alpha > 0 && p->alpha <= 1))
-        return edm_error_set(err, EDM_EINVAL, "alpha must be in (0, 1] (got %g)", p->alpha);
+        return edm_error_set_field(err, EDM_EINVAL, "alpha", "alpha must be in (0, 1] (got %g)",
+                                   p->alpha);
     if (!(p->epsilon_s > 0 && p->epsilon_s < 1))
-        return edm_error_set(err, EDM_EINVAL, "epsilon_s must be in (0, 1) (got %g)",
-                             p->epsilon_s);
+        return edm_error_set_field(err, EDM_EINVAL, "epsilon_s",
+                                   "epsilon_s must be in (0, 1) (got %g)", p->epsilon_s);
     if (!(p->C_1 > 0 && p->C_1 <= 1))
-        return edm_error_set(err, EDM_EINVAL, "C_1 must be in (0, 1] (got %g)", p->C_1);
+        return edm_error_set_field(err, EDM_EINVAL, "C_1", "C_1 must be in (0, 1] (got %g)",
+                                   p->C_1);
     if (!(isfinite(p->C_2) && p->C_2 >= 0))
-        return edm_error_set(err, EDM_EINVAL, "C_2 must be a finite number >= 0 (got %g)",
-                             p->C_2);
+        return edm_error_set_field(err, EDM_EINVAL, "C_2",
+                                   "C_2 must be a finite number >= 0 (got %g)", p->C_2);
     if (p->M < 1 || p->M > EDM_MAX_IDDPM_M)
-        return edm_error_set(err, EDM_EINVAL, "M must be in 1..%d (got %d)", EDM_MAX_IDDPM_M,
-                             p->M);
+        return edm_error_set_field(err, EDM_EINVAL, "M", "M must be in 1..%d (got %d)",
+                                   EDM_MAX_IDDPM_M, p->M);
     return edm_error_set(err, EDM_OK, NULL);
 }
 

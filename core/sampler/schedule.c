@@ -93,6 +93,12 @@ static void sched_ode_coefs(const edm_sched *k, double t, double *a, double *b) 
     *b = sigma_deriv * s / sigma;
 }
 
+/* The parameter to name when the sigma range is unusable: one the caller gave (sigma_min
+ * first), else none (the defaults and the network's range are nobody's input). */
+static const char *sigma_field(const edm_sampler_params *p) {
+    return !isnan(p->sigma_min) ? "sigma_min" : !isnan(p->sigma_max) ? "sigma_max" : NULL;
+}
+
 /* ---- discretizations (spec 3.1 step 2, 3.2 step 3) ------------------------------------------ */
 
 void edm_plan_iddpm_u(int M, double C_1, double C_2, double *u) {
@@ -145,9 +151,9 @@ static enum edm_status disc_sigmas(const edm_sampler_params *p, double lo, doubl
             if (u[j] >= lo && u[j] <= hi) u[K++] = u[j];
         if (K == 0) {
             free(u);
-            return edm_error_set(err, EDM_EINVAL,
-                                 "no iDDPM noise level lies in [sigma_min, sigma_max] = [%g, %g]",
-                                 lo, hi);
+            return edm_error_set_field(
+                err, EDM_EINVAL, sigma_field(p),
+                "no iDDPM noise level lies in [sigma_min, sigma_max] = [%g, %g]", lo, hi);
         }
         for (int i = 0; i < N; i++) {
             double pos = (double)(K - 1) / (N - 1) * i;
@@ -228,10 +234,10 @@ enum edm_status edm_plan_new_custom(const edm_sampler_params *p, const edm_plan_
     if (net->sigma_min > lo) lo = net->sigma_min;
     if (net->sigma_max < hi) hi = net->sigma_max;
     if (!(lo > 0 && lo < hi && isfinite(hi))) {
-        st = edm_error_set(err, EDM_EINVAL,
-                           "sigma range [%g, %g] is empty after clamping to the network's "
-                           "range [%g, %g]",
-                           lo, hi, net->sigma_min, net->sigma_max);
+        st = edm_error_set_field(err, EDM_EINVAL, sigma_field(p),
+                                 "sigma range [%g, %g] is empty after clamping to the network's "
+                                 "range [%g, %g]",
+                                 lo, hi, net->sigma_min, net->sigma_max);
         goto fail;
     }
     plan->sigma_lo = lo;

@@ -122,6 +122,7 @@ err_case "seeds vs n" '{"seeds": [1, 2], "n": 3}' 400 invalid_parameter '"seeds"
 err_case "empty seeds" '{"seeds": []}' 400 invalid_parameter '"seeds"'
 err_case "sigma_min <= 0" '{"sigma_min": 0}' 400 invalid_parameter '"sigma_min"'
 err_case "sigma_max < sigma_min" '{"sigma_min": 5, "sigma_max": 1}' 400 invalid_parameter '"sigma_max"'
+err_case "sigma range empty for the model" '{"sigma_min": 500}' 400 invalid_parameter '"sigma_min"'
 err_case "rho string" '{"rho": "7"}' 400 invalid_parameter '"rho"'
 err_case "S_churn < 0" '{"S_churn": -1}' 400 invalid_parameter '"S_churn"'
 err_case "S_min > S_max" '{"S_min": 2, "S_max": 1}' 400 invalid_parameter '"S_min"'

@@ -506,6 +506,11 @@ static void test_seed_independence(void) {
     edm_sample *given = NULL;
     CHECK(edm_sample_new(plan, &ni, &given, &err) == EDM_OK, "%s", err.message);
     CHECK(edm_sample_class_label(given) == 3, "given class label kept");
+    edm_sample *bad_label = NULL;
+    edm_sample_init bi = {.seed = 1, .class_label = 1000};
+    CHECK(edm_sample_new(plan, &bi, &bad_label, &err) == EDM_EINVAL && !bad_label &&
+              strcmp(err.field, "class_label") == 0,
+          "class label out of range: field '%s'", err.field);
     run_to_end(given, n);
     CHECK(memcmp(edm_sample_x(alone), edm_sample_x(given), n * sizeof(double)) == 0,
           "explicit latents and noise differ from the seed's");
@@ -552,15 +557,15 @@ static void test_seed_independence(void) {
 /* ---- validation --------------------------------------------------------------------------- */
 
 typedef struct bad_case {
-    const char *field; /* expected in the message */
+    const char *field; /* expected in err.field and in the message */
     void (*apply)(edm_sampler_params *p);
 } bad_case;
 
 #define BAD(name, field, stmt)                                                                 \
     static void name(edm_sampler_params *p) { stmt; }
-BAD(bad_steps1, "num_steps", p->num_steps = 1)
-BAD(bad_steps0, "num_steps", p->num_steps = 0)
-BAD(bad_steps_big, "num_steps", p->num_steps = 10001)
+BAD(bad_steps1, "steps", p->num_steps = 1)
+BAD(bad_steps0, "steps", p->num_steps = 0)
+BAD(bad_steps_big, "steps", p->num_steps = 10001)
 BAD(bad_rho0, "rho", p->rho = 0)
 BAD(bad_rho_nan, "rho", p->rho = NAN)
 BAD(bad_rho_inf, "rho", p->rho = INFINITY)
@@ -593,7 +598,7 @@ BAD(bad_M, "M", p->M = 0)
 
 static void test_validation(void) {
     static const bad_case cases[] = {
-        {"num_steps", bad_steps1}, {"num_steps", bad_steps0}, {"num_steps", bad_steps_big},
+        {"steps", bad_steps1}, {"steps", bad_steps0}, {"steps", bad_steps_big},
         {"rho", bad_rho0},         {"rho", bad_rho_nan},      {"rho", bad_rho_inf},
         {"sigma_min", bad_smin0},  {"sigma_min", bad_smin_neg}, {"sigma_min", bad_smin_inf},
         {"sigma_max", bad_smax_inf}, {"sigma_max", bad_smax0}, {"sigma_max", bad_order},
@@ -620,6 +625,8 @@ static void test_validation(void) {
         CHECK(st == EDM_EINVAL, "case %zu (%s) accepted", c, cases[c].field);
         CHECK(strstr(err.message, cases[c].field) != NULL, "case %zu: '%s' does not name %s", c,
               err.message, cases[c].field);
+        CHECK(strcmp(err.field, cases[c].field) == 0, "case %zu: field '%s', want '%s'", c,
+              err.field, cases[c].field);
         edm_plan *plan = (edm_plan *)&p; /* poisoned: must be set to NULL */
         edm_plan_net net = make_net(0, INFINITY, 1, 2, 0);
         CHECK(edm_plan_new_custom(&p, &net, &plan, &err) == EDM_EINVAL && plan == NULL,
@@ -633,16 +640,21 @@ static void test_validation(void) {
     edm_plan_net net = make_net(0, INFINITY, 1, 2, 0);
     CHECK(edm_plan_new_custom(&p, &net, &plan, &err) == EDM_EINVAL && !plan, "sigma_min 200");
     CHECK(strstr(err.message, "sigma") != NULL, "message: %s", err.message);
+    CHECK(strcmp(err.field, "sigma_min") == 0, "field '%s'", err.field);
     edm_sampler_params_default(&p);
     p.sigma_max = 0.01; /* below a VE net's sigma_min 0.02 */
     net = make_net(0.02, 100, 1, 2, 0);
     CHECK(edm_plan_new_custom(&p, &net, &plan, &err) == EDM_EINVAL && !plan, "sigma_max 0.01");
+    CHECK(strcmp(err.field, "sigma_max") == 0, "field '%s'", err.field);
     edm_sampler_params_default(&p);
     p.ablation = 1, p.disc = EDM_DISC_IDDPM, p.sigma_min = 0.2, p.sigma_max = 0.2001;
     net = make_net(0, INFINITY, 1, 2, 0);
     CHECK(edm_plan_new_custom(&p, &net, &plan, &err) == EDM_EINVAL && !plan,
           "iddpm with no u in range");
     CHECK(strstr(err.message, "iDDPM") != NULL, "message: %s", err.message);
+    CHECK(strcmp(err.field, "sigma_min") == 0, "field '%s'", err.field);
+    CHECK(edm_sampler_params_validate(&p, &err) == EDM_OK && err.field[0] == '\0',
+          "success clears the field");
 }
 
 static void test_names(void) {
