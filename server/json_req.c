@@ -304,11 +304,7 @@ enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const str
 
     edm_error eerr;
     if (edm_sampler_params_validate(p, &eerr) != EDM_OK) {
-        rc = srv_error_set(err, SRV_E_INVALID_PARAM, eerr.field, "%s",
-                           eerr.message);
-        /* speak the API's name for the step count */
-        if (strcmp(eerr.field, "steps") == 0 && strncmp(eerr.message, "num_steps", 9) == 0)
-            srv_error_set(err, SRV_E_INVALID_PARAM, "steps", "steps%s", eerr.message + 9);
+        rc = srv_error_set(err, SRV_E_INVALID_PARAM, eerr.field, "%s", eerr.message);
         goto fail;
     }
     json_decref(root);

@@ -13,8 +13,10 @@
  *   - that stochastic sampling keeps the N(0, s^2 + sigma^2) marginal;
  *   - per-seed randomness that does not depend on the other images;
  *   - parameter validation, one bad field at a time;
+ *   - the parameter table: names, defaults, ranges, text round trips, a plan's description;
  *   - that EDM_ASSERT stays on (a caller's bug aborts with file, line and condition).
  */
+#include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -693,6 +695,122 @@ static void test_names(void) {
     CHECK(strcmp(edm_disc_name((enum edm_disc)9), "?") == 0, "out-of-range name");
 }
 
+/* The table drives defaults, validation and text: every row checked against the struct. */
+static void test_param_table(void) {
+    edm_sampler_params def, p;
+    edm_error err;
+    edm_sampler_params_default(&def);
+    for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++) {
+        const edm_sampler_param *d = &edm_sampler_param_table[i];
+        CHECK(edm_sampler_param_find(d->name) == d, "find %s", d->name);
+        CHECK(!d->alias || edm_sampler_param_find(d->alias) == d, "find alias of %s", d->name);
+        for (int j = 0; j < i; j++)
+            CHECK(strcmp(edm_sampler_param_table[j].name, d->name) != 0, "%s twice", d->name);
+        double v = edm_sampler_param_get(&def, d);
+        CHECK(v == d->def || (isnan(v) && isnan(d->def)), "%s: default %g, table %g", d->name, v,
+              d->def);
+        CHECK(d->doc && d->doc[0], "%s: no doc", d->name);
+        /* the default as text reads back (NaN: "none" is no value) */
+        char text[64];
+        edm_sampler_param_format(d, d->def, text, sizeof text);
+        p = def;
+        if (!isnan(d->def)) {
+            CHECK(edm_sampler_param_parse(&p, d, text, &err) == EDM_OK, "%s: parse '%s': %s",
+                  d->name, text, err.message);
+            CHECK(edm_sampler_param_get(&p, d) == d->def, "%s: '%s' round trip", d->name, text);
+        }
+        CHECK(p.ablation == d->ablation_only || isnan(d->def), "%s: ablation %d", d->name,
+              p.ablation);
+        /* bad text names the row */
+        p = def;
+        CHECK(edm_sampler_param_parse(&p, d, "x1", &err) == EDM_EINVAL &&
+                  strcmp(err.field, d->name) == 0 && strstr(err.message, d->name),
+              "%s: parse 'x1': field '%s', %s", d->name, err.field, err.message);
+        if (d->type == EDM_PARAM_CHOICE) {
+            int n = 0;
+            for (; d->choices[n]; n++) {
+                p = def;
+                CHECK(edm_sampler_param_parse(&p, d, d->choices[n], &err) == EDM_OK &&
+                          edm_sampler_param_get(&p, d) == n,
+                      "%s: choice %s", d->name, d->choices[n]);
+                edm_sampler_param_format(d, n, text, sizeof text);
+                CHECK(strcmp(text, d->choices[n]) == 0, "%s: format %d = %s", d->name, n, text);
+            }
+            CHECK(d->def >= 0 && d->def < n, "%s: default choice", d->name);
+            continue;
+        }
+        /* the range ends: min (unless open) and max accepted, beyond them refused */
+        double below = d->type == EDM_PARAM_INT ? d->min - 1 : nextafter(d->min, -INFINITY);
+        double lo_ok = d->min_open ? nextafter(d->min, INFINITY) : d->min;
+        double hi_ok = isinf(d->max) ? (d->inf_ok ? INFINITY : DBL_MAX) : d->max;
+        double probes[][2] = {{lo_ok, 1},
+                              {hi_ok, 1},
+                              {d->min_open ? d->min : below, 0},
+                              {isinf(d->max) ? (d->inf_ok ? -1 : INFINITY) : d->max + 1, 0}};
+        for (int k = 0; k < 4; k++) {
+            if (d->type == EDM_PARAM_INT && probes[k][0] != floor(probes[k][0])) continue;
+            p = def;
+            /* sigma_max must stay above sigma_min and S_max at or above S_min */
+            p.sigma_min = NAN, p.sigma_max = NAN, p.S_max = INFINITY;
+            enum edm_status st = edm_sampler_param_set(&p, d, probes[k][0], &err);
+            if (st == EDM_OK) st = edm_sampler_params_validate(&p, &err);
+            CHECK((st == EDM_OK) == (probes[k][1] != 0), "%s = %g: %s", d->name, probes[k][0],
+                  st == EDM_OK ? "accepted" : err.message);
+            if (st != EDM_OK)
+                CHECK(strcmp(err.field, d->name) == 0, "%s = %g: field '%s'", d->name, probes[k][0],
+                      err.field);
+        }
+        p = def;
+        CHECK(edm_sampler_param_set(&p, d, NAN, &err) == EDM_EINVAL, "%s = NaN", d->name);
+    }
+    const edm_sampler_param *steps = edm_sampler_param_find("num_steps");
+    p = def;
+    CHECK(steps && edm_sampler_param_set(&p, steps, 2.5, &err) == EDM_EINVAL &&
+              strstr(err.message, "integer"),
+          "steps 2.5: %s", err.message);
+    CHECK(steps && edm_sampler_param_parse(&p, steps, "1e3", &err) == EDM_EINVAL, "steps 1e3");
+    CHECK(steps && edm_sampler_param_parse(&p, steps, "40", &err) == EDM_OK && p.num_steps == 40,
+          "steps 40");
+    CHECK(edm_sampler_param_find("S_churn ") == NULL && edm_sampler_param_find(NULL) == NULL &&
+              edm_sampler_param_find("epsilon_s") == NULL,
+          "find unknown");
+    char text[64];
+    const edm_sampler_param *S_noise = edm_sampler_param_find("S_noise");
+    edm_sampler_param_format(S_noise, 1.007, text, sizeof text);
+    CHECK(strcmp(text, "1.007") == 0, "shortest text: %s", text);
+    edm_sampler_param_format(S_noise, 0.1 + 0.2, text, sizeof text);
+    CHECK(strtod(text, NULL) == 0.1 + 0.2, "exact text: %s", text);
+    const edm_sampler_param *disc = edm_sampler_param_find("discretization");
+    CHECK(disc && edm_sampler_param_choices(disc, "|", text, sizeof text) == 15 &&
+              strcmp(text, "vp|ve|iddpm|edm") == 0,
+          "choices: %s", text);
+    CHECK(edm_sampler_param_choices(disc, "|", text, 4) == 15 && strcmp(text, "vp|") == 0,
+          "choices truncated: %s", text);
+
+    /* a plan's settings as text: resolved sigmas, ablation rows only for that sampler */
+    edm_plan_net net = make_net(0.002, 80, 1, 2, 0);
+    edm_plan *plan = plan_or_die(&def, &net);
+    char line[512];
+    int len = plan ? edm_plan_describe(plan, line, sizeof line) : 0;
+    CHECK(plan && len == (int)strlen(line) &&
+              strcmp(line, "edm steps=18 nfe=35 sigma_min=0.002 sigma_max=80 rho=7 S_churn=0 "
+                           "S_min=0 S_max=inf S_noise=1") == 0,
+          "describe: %s", line);
+    edm_plan_free(plan);
+    p = def;
+    edm_sampler_param_parse(&p, edm_sampler_param_find("solver"), "euler", NULL);
+    p.num_steps = 4;
+    net = make_net(0.02, 100, 1, 2, 0);
+    plan = plan_or_die(&p, &net);
+    if (plan) edm_plan_describe(plan, line, sizeof line);
+    CHECK(plan && strcmp(line, "ablation steps=4 nfe=4 sigma_min=0.02 sigma_max=80 rho=7 "
+                               "S_churn=0 S_min=0 S_max=inf S_noise=1 solver=euler disc=edm "
+                               "schedule=linear scaling=none alpha=1") == 0,
+          "describe ablation: %s", line);
+    CHECK(plan && edm_plan_describe(plan, line, 10) > 10 && strlen(line) == 9, "truncated");
+    edm_plan_free(plan);
+}
+
 /* A step index past the plan is a caller's bug: EDM_ASSERT aborts, whatever NDEBUG says, after
  * one line naming the file, the function and the condition. Run in a child process. */
 static void test_assert_stays_on(void) {
@@ -740,6 +858,7 @@ int main(void) {
     test_seed_independence();
     test_validation();
     test_names();
+    test_param_table();
     test_assert_stays_on();
     return check_finish();
 }
