@@ -282,10 +282,11 @@ for d in "${denoise_cases[@]}"; do
     fi
 done
 
+"$EDM" params --json >"$tmp/table.json" && ok || bad "edm params --json"
 for d in "${sample_cases[@]}"; do
     name=$(basename "$d")
     model=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['model'])" "$d/params.json")
-    mapfile -t opts < <("$PY" $CHECK args "$d/params.json")
+    mapfile -t opts < <("$PY" $CHECK args "$d/params.json" "$tmp/table.json")
     extra=()
     [ -f "$d/labels.npy" ] && extra+=(--class-labels "$d/labels.npy")
     rm -rf "$tmp/png"

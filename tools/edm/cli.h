@@ -122,5 +122,6 @@ double cli_now(void);
 int cmd_info(int argc, char **argv);
 int cmd_denoise(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+int cmd_params(int argc, char **argv);
 
 #endif /* EDM_CLI_H */
