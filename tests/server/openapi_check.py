@@ -11,7 +11,7 @@ valid JSON Schema 2020-12.
 
 The validator below covers the JSON Schema subset the document uses (type, enum, const,
 properties, required, additionalProperties, items, minItems, minimum, exclusiveMinimum,
-oneOf, $ref), so the check needs nothing beyond the standard library.
+maximum, oneOf, $ref), so the check needs nothing beyond the standard library.
 Prints FAIL lines and "RESULT <passed> <failed>".
 """
 import json
@@ -68,6 +68,8 @@ def validate(v, s, path="$"):
             errs.append("%s: %r < %r" % (path, v, s["minimum"]))
         if "exclusiveMinimum" in s and v <= s["exclusiveMinimum"]:
             errs.append("%s: %r <= %r" % (path, v, s["exclusiveMinimum"]))
+        if "maximum" in s and v > s["maximum"]:
+            errs.append("%s: %r > %r" % (path, v, s["maximum"]))
     if isinstance(v, dict):
         props = s.get("properties", {})
         for k in s.get("required", []):
