@@ -18,17 +18,10 @@ import json
 import re
 import sys
 
+import tally
+from tally import ok
+
 spec = json.load(open(sys.argv[1]))
-passed = failed = 0
-
-
-def ok(desc, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s %s" % (desc, detail))
 
 
 def resolve(ref):
@@ -190,4 +183,4 @@ for line in open(sys.argv[2]):
             elif name == "progress":
                 ok(desc + ": progress event", all(k in value for k in ("step", "steps", "nfe", "nfe_total")))
 print("checked %d distinct (path, method, status) combinations" % len(seen), file=sys.stderr)
-print("RESULT %d %d" % (passed, failed))
+print("RESULT %d %d" % (tally.passed, tally.failed))

@@ -21,17 +21,8 @@ import json
 import sys
 from html.parser import HTMLParser
 
-passed = failed = 0
-
-
-def ok(desc, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s %s" % (desc, detail))
-
+import tally
+from tally import ok
 
 table = json.load(open(sys.argv[1]))
 names = [row["name"] for row in table]
@@ -156,5 +147,5 @@ words = open("tests/fuzz_server/request.dict").read()
 for name in names:
     ok("fuzz dictionary: %s" % name, '"\\"%s\\""' % name in words)
 
-print("%d passed, %d failed, 0 skipped" % (passed, failed))
-sys.exit(1 if failed else 0)
+print("%d passed, %d failed, 0 skipped" % (tally.passed, tally.failed))
+sys.exit(1 if tally.failed else 0)
