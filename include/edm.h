@@ -277,7 +277,7 @@ typedef struct edm_sampler_param {
     double def;        /* the default (CHOICE: the enum value); NaN: none here, the sampler
                           picks it (sigma_min / sigma_max depend on the sampler and disc) */
     const char *const *choices; /* CHOICE: the names in enum order, NULL-terminated */
-    const char *doc;            /* one line, lower case, without the default */
+    const char *doc;            /* one line, without the default */
     size_t offset;              /* of the field in edm_sampler_params */
 } edm_sampler_param;
 

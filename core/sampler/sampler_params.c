@@ -19,6 +19,7 @@
  * HTTP API can pass them on unchanged.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,15 +215,23 @@ int edm_sampler_param_format(const edm_sampler_param *d, double value, char *buf
     return format_double(value, buf, size);
 }
 
+/* snprintf at the end of what buf holds, *total counting the full length as snprintf does
+ * (buf may be too small, then it keeps a truncated, terminated prefix). */
+__attribute__((format(printf, 4, 5))) static void append(char *buf, size_t size, int *total,
+                                                         const char *fmt, ...) {
+    size_t at = (size_t)*total < size ? (size_t)*total : size;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(size ? buf + at : buf, size - at, fmt, ap);
+    va_end(ap);
+    if (k > 0) *total += k;
+}
+
 int edm_sampler_param_choices(const edm_sampler_param *d, const char *sep, char *buf, size_t size) {
     int total = 0;
     if (size) buf[0] = '\0';
-    for (int i = 0; d->choices && d->choices[i]; i++) {
-        size_t at = (size_t)total < size ? (size_t)total : size;
-        int k = snprintf(buf + at, size - at, "%s%s", i ? sep : "", d->choices[i]);
-        if (k < 0) return k;
-        total += k;
-    }
+    for (int i = 0; d->choices && d->choices[i]; i++)
+        append(buf, size, &total, "%s%s", i ? sep : "", d->choices[i]);
     return total;
 }
 
@@ -314,8 +323,10 @@ int edm_sampler_params_nfe(const edm_sampler_params *p) {
 
 int edm_plan_describe(const edm_plan *plan, char *buf, size_t size) {
     const edm_sampler_params *p = &plan->params;
-    int total = snprintf(buf, size, "%s", p->ablation ? "ablation" : "edm");
-    for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT && total >= 0; i++) {
+    int total = 0;
+    if (size) buf[0] = '\0';
+    append(buf, size, &total, "%s", p->ablation ? "ablation" : "edm");
+    for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++) {
         const edm_sampler_param *d = &edm_sampler_param_table[i];
         if (d->ablation_only && !p->ablation) continue;
         double v = edm_sampler_param_get(p, d);
@@ -323,12 +334,9 @@ int edm_plan_describe(const edm_plan *plan, char *buf, size_t size) {
         if (d->offset == offsetof(edm_sampler_params, sigma_max)) v = plan->sigma_hi;
         char value[40];
         edm_sampler_param_format(d, v, value, sizeof value);
-        size_t at = (size_t)total < size ? (size_t)total : size;
-        total += snprintf(buf + at, size - at, " %s=%s", d->name, value);
-        if (d->offset == offsetof(edm_sampler_params, num_steps)) { /* nfe follows steps */
-            at = (size_t)total < size ? (size_t)total : size;
-            total += snprintf(buf + at, size - at, " nfe=%d", plan->nfe);
-        }
+        append(buf, size, &total, " %s=%s", d->name, value);
+        if (d->offset == offsetof(edm_sampler_params, num_steps)) /* nfe follows steps */
+            append(buf, size, &total, " nfe=%d", plan->nfe);
     }
     return total;
 }
