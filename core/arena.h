@@ -46,6 +46,7 @@ static inline size_t edm_arena_mark(const edm_arena *a) {
 }
 
 static inline void edm_arena_reset(edm_arena *a, size_t mark) {
+    EDM_ASSERT(mark <= a->used); /* marks are released in reverse order */
     a->used = mark;
 }
 

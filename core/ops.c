@@ -40,6 +40,7 @@ size_t edm_dtype_size(enum edm_dtype t) {
     case EDM_F16: return 2;
     case EDM_BF16: return 2;
     }
+    EDM_ASSERT(!"bad dtype");
     return 4;
 }
 

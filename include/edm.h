@@ -6,7 +6,8 @@
  *
  * Conventions
  *  - Every fallible function returns an enum edm_status and, when err is not NULL, fills
- *    err->message with a sentence naming the problem. EDM_OK is 0.
+ *    err->message with a sentence naming the problem, and err->field with the name of the
+ *    parameter at fault where there is one (so callers need not parse the text). EDM_OK is 0.
  *  - Objects made by edm_X_new/edm_X_load are freed by edm_X_free; edm_X_free(NULL) is a no-op.
  *  - Images are NCHW float arrays, pixels row-major inside a channel (spec: edm-spec.md).
  *  - Thread safety: a model is immutable after loading and may be shared by any number of
@@ -37,11 +38,22 @@ enum edm_status {
 
 typedef struct edm_error {
     enum edm_status status;
+    /* The parameter at fault, or "": for sampler parameters the name in the parameter table
+     * ("steps", "S_churn"), for others the struct field ("class_label"). */
+    char field[32];
     char message[512];
 } edm_error;
 
 /* A short lower-case name for a status ("invalid argument", ...). Never NULL. */
 const char *edm_status_name(enum edm_status status);
+
+/* Programming errors. EDM_ASSERT(cond) states an invariant that only a bug can break, never
+ * a check of input (input gets a status: DESIGN.md). It stays on in every build (NDEBUG does
+ * not remove it): when cond is false it prints "FILE:LINE: FUNCTION: assertion failed: cond"
+ * on stderr and aborts. The engine, edmd and the tools all use it. */
+#define EDM_ASSERT(cond) ((cond) ? (void)0 : edm_assert_fail(__FILE__, __LINE__, __func__, #cond))
+void edm_assert_fail(const char *file, int line, const char *func, const char *cond)
+    __attribute__((noreturn, cold));
 
 /* ---------------------------------------------------------------------------------------- */
 /* Models (edm-safetensors/1, spec section 0)                                                */
@@ -229,11 +241,65 @@ typedef struct edm_sampler_params {
     int M;                   /* ablation only; 1000 */
 } edm_sampler_params;
 
+/* Every field at its default: the table's (below), then ablation 0 and generate.py's
+ * constants epsilon_s, C_1, C_2, M. */
 void edm_sampler_params_default(edm_sampler_params *p);
-/* Checks ranges (steps >= 2, rho > 0, alpha in (0,1], ...), naming the bad field. */
+/* Checks every table row's range, then sigma_min < sigma_max and S_min <= S_max, then the
+ * fields no interface sets; err->field names the bad parameter (the table's name). */
 enum edm_status edm_sampler_params_validate(const edm_sampler_params *p, edm_error *err);
 /* Number of network evaluations per image: N (euler) or 2N-1 (heun). */
 int edm_sampler_params_nfe(const edm_sampler_params *p);
+
+/*
+ * The sampler parameters a user sets, one row each. This table is the one list behind the
+ * `edm sample` options, the request fields of the HTTP API, the validation above and the
+ * settings written into PNG text (edm_plan_describe); the OpenAPI document and the web form
+ * are checked against it (tests/server/test_params.sh, which reads `edm params --json`).
+ * The other fields of edm_sampler_params (ablation, epsilon_s, C_1, C_2, M) are constants of
+ * generate.py that no interface sets.
+ */
+enum edm_param_type {
+    EDM_PARAM_INT,    /* an int field */
+    EDM_PARAM_NUMBER, /* a double field */
+    EDM_PARAM_CHOICE  /* an enum field: one of choices[] */
+};
+
+typedef struct edm_sampler_param {
+    const char *name;  /* "S_churn": the request field, generate.py's option (--S_churn), the
+                          key in PNG text and in edm_error.field; `edm` also takes --S-churn */
+    const char *alias; /* generate.py's keyword argument where it differs ("num_steps",
+                          "discretization"), else NULL; `edm` takes it as an option too */
+    enum edm_param_type type;
+    int ablation_only; /* 1: only ablation_sampler has it, and setting it selects that sampler */
+    double min, max;   /* INT and NUMBER: the valid range, both ends included except below */
+    int min_open;      /* NUMBER: min itself is excluded (rho > 0) */
+    int inf_ok;        /* NUMBER: +inf is accepted (written "inf"); otherwise values are finite */
+    double def;        /* the default (CHOICE: the enum value); NaN: none here, the sampler
+                          picks it (sigma_min / sigma_max depend on the sampler and disc) */
+    const char *const *choices; /* CHOICE: the names in enum order, NULL-terminated */
+    const char *doc;            /* one line, without the default */
+    size_t offset;              /* of the field in edm_sampler_params */
+} edm_sampler_param;
+
+#define EDM_SAMPLER_PARAM_COUNT 13
+extern const edm_sampler_param edm_sampler_param_table[EDM_SAMPLER_PARAM_COUNT];
+
+/* The row whose name or alias is `name`, or NULL. */
+const edm_sampler_param *edm_sampler_param_find(const char *name);
+/* Sets row d of p to a number (INT: an integral value; not for CHOICE rows). The range is
+ * left to edm_sampler_params_validate; an ablation-only row selects the ablation sampler. */
+enum edm_status edm_sampler_param_set(edm_sampler_params *p, const edm_sampler_param *d,
+                                      double value, edm_error *err);
+/* The same from text: a number ("0.5", "1e-3", "inf") or one of the row's choices. */
+enum edm_status edm_sampler_param_parse(edm_sampler_params *p, const edm_sampler_param *d,
+                                        const char *text, edm_error *err);
+/* Row d's value in p as a double (CHOICE: the enum value). */
+double edm_sampler_param_get(const edm_sampler_params *p, const edm_sampler_param *d);
+/* Writes a value of row d as text that edm_sampler_param_parse reads back: "18", "0.002",
+ * "inf", "heun"; NaN (no default) as "none". Returns the length snprintf would. */
+int edm_sampler_param_format(const edm_sampler_param *d, double value, char *buf, size_t size);
+/* Writes a CHOICE row's names joined by sep ("euler, heun"). Returns the length snprintf would. */
+int edm_sampler_param_choices(const edm_sampler_param *d, const char *sep, char *buf, size_t size);
 
 enum edm_status edm_solver_parse(const char *s, enum edm_solver *out);
 enum edm_status edm_disc_parse(const char *s, enum edm_disc *out);
@@ -253,6 +319,12 @@ int edm_plan_num_steps(const edm_plan *plan);
 int edm_plan_nfe(const edm_plan *plan);
 /* sigma(t_i) for i = 0..N (the last is 0). */
 double edm_plan_sigma(const edm_plan *plan, int i);
+/* The settings the plan runs, one line for logs and PNG text: the sampler ("edm" or
+ * "ablation"), then name=value for steps, nfe and each table row that sampler has, with
+ * sigma_min / sigma_max as resolved (defaults and the network's range applied), e.g.
+ * "edm steps=18 nfe=35 sigma_min=0.002 sigma_max=80 rho=7 S_churn=0 ...". Returns the
+ * length snprintf would. */
+int edm_plan_describe(const edm_plan *plan, char *buf, size_t size);
 
 /* One image being sampled. The plan must outlive it. */
 typedef struct edm_sample edm_sample;

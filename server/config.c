@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "edm.h"
+
 #ifndef EDMD_VERSION
 #define EDMD_VERSION "0.1.0"
 #endif
@@ -298,8 +300,8 @@ void srv_config_init(struct srv_config *c) {
     L.err_size = sizeof dummy;
     for (int i = 0; i < N_OPTS; i++) {
         if (opts[i].type == OPT_LIST) continue;
-        /* defaults are constants of this file; a failure is a bug */
-        if (opt_apply(&L, &opts[i], opts[i].def, SRC_DEFAULT, opts[i].name) != 0) abort();
+        int bad_default = opt_apply(&L, &opts[i], opts[i].def, SRC_DEFAULT, opts[i].name);
+        EDM_ASSERT(bad_default == 0); /* defaults are constants of this file */
     }
 }
 

@@ -6,6 +6,10 @@
  * job's samples while it encodes, frees them afterwards (a finished job keeps only its
  * PNGs: a 64x64x3 sample holds ~0.5 MB of fp64 state), and then completes the job, unless
  * it was cancelled or expired meanwhile.
+ *
+ * PNG text per image: Software, Model, Seed, Class, Steps, and Sampler, every sampler
+ * setting of the job as edm_plan_describe writes it (from the engine's parameter table, the
+ * same line `edm sample` writes), so an image says how to make it again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +27,9 @@ static struct srv_image_result *encode_job(struct srv_job *job, int level, struc
         srv_error_set(err, SRV_E_INTERNAL, NULL, "out of memory encoding images");
         goto fail;
     }
+    /* the job's settings, as `edm sample` writes them: "edm steps=18 nfe=35 sigma_min=..." */
+    char sampler[512];
+    edm_plan_describe(job->plan, sampler, sizeof sampler);
     for (int i = 0; i < job->n; i++) {
         const edm_sample *s = job->samples[i];
         struct srv_image_result *r = &res[i];
@@ -34,11 +41,11 @@ static struct srv_image_result *encode_job(struct srv_job *job, int level, struc
         snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
         snprintf(label, sizeof label, "%d", r->class_label);
         snprintf(steps, sizeof steps, "%d", job->steps);
-        const char *keys[] = {"Software", "Model", "Seed", "Class", "Steps"};
+        const char *keys[] = {"Software", "Model", "Seed", "Class", "Steps", "Sampler"};
         const char *values[] = {"edm-serve edmd", job->model->name, seed,
-                                r->class_label >= 0 ? label : "none", steps};
+                                r->class_label >= 0 ? label : "none", steps, sampler};
         edm_error eerr;
-        if (edm_png_encode(hwc, R, R, C, keys, values, 5, level, &r->png, &r->png_len, &eerr) != EDM_OK) {
+        if (edm_png_encode(hwc, R, R, C, keys, values, 6, level, &r->png, &r->png_len, &eerr) != EDM_OK) {
             srv_error_set(err, SRV_E_INTERNAL, NULL, "PNG encoding failed: %s", eerr.message);
             goto fail;
         }

@@ -30,6 +30,7 @@ static const struct {
     [SRV_E_JOB_NOT_DONE] = {409, "job_not_completed"},
     [SRV_E_TOO_LARGE] = {413, "payload_too_large"},
     [SRV_E_MEDIA_TYPE] = {415, "unsupported_media_type"},
+    [SRV_E_DIVERGED] = {422, "sampling_diverged"},
     [SRV_E_QUEUE_FULL] = {429, "queue_full"},
     [SRV_E_CANCELLED] = {499, "cancelled"},
     [SRV_E_INTERNAL] = {500, "internal_error"},

@@ -58,7 +58,7 @@ enum srv_err srv_job_new(struct srv_gen_request *req, const struct srv_model *mo
         /* the parameters passed validation, so this is a combination the model refuses
          * (for example a sigma range outside the network's) */
         rc = srv_error_set(err, eerr.status == EDM_ENOMEM ? SRV_E_INTERNAL : SRV_E_INVALID_PARAM,
-                           NULL, "%s", eerr.message);
+                           eerr.field, "%s", eerr.message);
         goto fail;
     }
     job->steps = edm_plan_num_steps(job->plan);
@@ -75,7 +75,7 @@ enum srv_err srv_job_new(struct srv_gen_request *req, const struct srv_model *mo
         edm_sample_init init = {.seed = job->req.seeds[i], .class_label = job->req.class_labels[i]};
         if (edm_sample_new(job->plan, &init, &job->samples[i], &eerr) != EDM_OK) {
             rc = srv_error_set(err, eerr.status == EDM_ENOMEM ? SRV_E_INTERNAL : SRV_E_INVALID_PARAM,
-                               NULL, "%s", eerr.message);
+                               eerr.field, "%s", eerr.message);
             goto fail;
         }
     }
@@ -87,12 +87,16 @@ fail:
 }
 
 struct srv_job *srv_job_ref(struct srv_job *job) {
-    atomic_fetch_add_explicit(&job->refs, 1, memory_order_relaxed);
+    int before = atomic_fetch_add_explicit(&job->refs, 1, memory_order_relaxed);
+    EDM_ASSERT(before >= 1); /* a new reference comes from a live one */
     return job;
 }
 
 void srv_job_unref(struct srv_job *job) {
-    if (job && atomic_fetch_sub_explicit(&job->refs, 1, memory_order_acq_rel) == 1) job_free(job);
+    if (!job) return;
+    int before = atomic_fetch_sub_explicit(&job->refs, 1, memory_order_acq_rel);
+    EDM_ASSERT(before >= 1);
+    if (before == 1) job_free(job);
 }
 
 void srv_job_snapshot(const struct srv_job *job, struct srv_job_snapshot *snap) {

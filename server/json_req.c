@@ -3,29 +3,29 @@
  *
  * Rules (DESIGN.md, jansson lessons): duplicate keys are rejected at load time; every field
  * is type-checked by hand (json_integer_value of a string is silently 0); unknown fields are
- * errors, never ignored; null means "the default". Sampler settings map one to one onto
- * edm_sampler_params; giving any of solver/disc/schedule/scaling selects the ablation
- * sampler with the others at their ablation defaults, exactly as generate.py does (spec 3.3).
+ * errors, never ignored; null means "the default". The sampler's fields are the rows of the
+ * engine's parameter table (edm_sampler_param_table: names, types, ranges), set through the
+ * engine, which also applies generate.py's rule (spec 3.3): giving any ablation-only field
+ * (solver, disc, schedule, scaling, alpha) selects the ablation sampler with the others at
+ * their ablation defaults. Range errors come from edm_sampler_params_validate, whose
+ * err.field is the request's field name.
  */
 #include "json_req.h"
 
 #include <jansson.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define SEED_MAX 0xffffffffffffffffull
 
-/* Fields in a fixed order, so that a body with several bad fields always reports the same. */
-enum field {
-    F_MODEL, F_N, F_SEED, F_SEEDS, F_CLASS_LABEL, F_CLASS_LABELS, F_STEPS, F_SIGMA_MIN, F_SIGMA_MAX,
-    F_RHO, F_S_CHURN, F_S_MIN, F_S_MAX, F_S_NOISE, F_SOLVER, F_DISC, F_SCHEDULE, F_SCALING,
-    F_TIMEOUT_MS, F_COUNT
-};
-static const char *const field_names[F_COUNT] = {
-    "model", "n", "seed", "seeds", "class_label", "class_labels", "steps", "sigma_min",
-    "sigma_max", "rho", "S_churn", "S_min", "S_max", "S_noise", "solver", "disc", "schedule",
-    "scaling", "timeout_ms"};
+/* The request's own fields. They are checked in a fixed order (these up to class_labels, then
+ * the sampler's in table order, then timeout_ms), so that a body with several bad fields
+ * always reports the same. */
+enum field { F_MODEL, F_N, F_SEED, F_SEEDS, F_CLASS_LABEL, F_CLASS_LABELS, F_TIMEOUT_MS, F_COUNT };
+static const char *const field_names[F_COUNT] = {"model",       "n",            "seed",      "seeds",
+                                                 "class_label", "class_labels", "timeout_ms"};
 
 static enum srv_err bad(struct srv_error *err, const char *param, const char *what) {
     return srv_error_set(err, SRV_E_INVALID_PARAM, param, "'%s' %s", param, what);
@@ -43,10 +43,9 @@ static enum srv_err get_int(json_t *v, const char *name, long long lo, long long
     return SRV_OK;
 }
 
-/* A number field; null keeps *out (the default). S_max also takes "inf". */
+/* A number field (not null); with allow_inf (S_max) also "inf". */
 static enum srv_err get_number(json_t *v, const char *name, int allow_inf, double *out,
                                struct srv_error *err) {
-    if (json_is_null(v)) return SRV_OK;
     if (allow_inf && json_is_string(v) && strcmp(json_string_value(v), "inf") == 0) {
         *out = INFINITY;
         return SRV_OK;
@@ -90,49 +89,41 @@ static enum srv_err get_label(json_t *v, const char *name, int label_dim, int *o
     return SRV_OK;
 }
 
-/* solver / disc / schedule / scaling: a name the engine knows. */
-static enum srv_err get_choice(json_t *v, int field, edm_sampler_params *p, struct srv_error *err) {
-    const char *name = field_names[field], *s = json_is_string(v) ? json_string_value(v) : NULL;
+/* A sampler field: the JSON type its table row wants, then the engine sets it. */
+static enum srv_err get_sampler_param(json_t *v, const edm_sampler_param *d,
+                                      const struct srv_req_limits *lim, edm_sampler_params *p,
+                                      struct srv_error *err) {
+    enum srv_err rc;
     enum edm_status st = EDM_EINVAL;
-    const char *choices = "";
-    switch (field) {
-    case F_SOLVER:
-        choices = "euler, heun";
-        if (s) st = edm_solver_parse(s, &p->solver);
-        break;
-    case F_DISC:
-        choices = "vp, ve, iddpm, edm";
-        if (s) st = edm_disc_parse(s, &p->disc);
-        break;
-    case F_SCHEDULE:
-        choices = "vp, ve, linear";
-        if (s) st = edm_schedule_parse(s, &p->schedule);
-        break;
-    case F_SCALING:
-        choices = "vp, none";
-        if (s) st = edm_scaling_parse(s, &p->scaling);
+    edm_error eerr;
+    switch (d->type) {
+    case EDM_PARAM_INT: {
+        long long x, hi = (long long)d->max;
+        /* this server's own cap on the step count may be lower than the engine's */
+        if (d->offset == offsetof(edm_sampler_params, num_steps) && lim->max_steps < hi)
+            hi = lim->max_steps;
+        if ((rc = get_int(v, d->name, (long long)d->min, hi, &x, err))) return rc;
+        st = edm_sampler_param_set(p, d, (double)x, &eerr);
         break;
     }
-    if (st != EDM_OK)
-        return srv_error_set(err, SRV_E_INVALID_PARAM, name, "'%s' must be one of %s", name, choices);
+    case EDM_PARAM_NUMBER: {
+        double x = NAN;
+        if ((rc = get_number(v, d->name, d->inf_ok, &x, err))) return rc;
+        st = edm_sampler_param_set(p, d, x, &eerr);
+        break;
+    }
+    case EDM_PARAM_CHOICE:
+        if (!json_is_string(v)) {
+            char names[128];
+            edm_sampler_param_choices(d, ", ", names, sizeof names);
+            return srv_error_set(err, SRV_E_INVALID_PARAM, d->name, "'%s' must be one of %s",
+                                 d->name, names);
+        }
+        st = edm_sampler_param_parse(p, d, json_string_value(v), &eerr);
+        break;
+    }
+    if (st != EDM_OK) return srv_error_set(err, SRV_E_INVALID_PARAM, d->name, "%s", eerr.message);
     return SRV_OK;
-}
-
-/* Maps the engine's validation message (it starts with the engine field name) to the API
- * field name. */
-static const char *engine_field_to_param(const char *msg) {
-    static const struct {
-        const char *engine, *api;
-    } map[] = {{"num_steps", "steps"}, {"sigma_min", "sigma_min"}, {"sigma_max", "sigma_max"},
-               {"rho", "rho"},         {"S_churn", "S_churn"},     {"S_min", "S_min"},
-               {"S_max", "S_max"},     {"S_noise", "S_noise"},     {"solver", "solver"},
-               {"disc", "disc"},       {"schedule", "schedule"},   {"scaling", "scaling"}};
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        size_t k = strlen(map[i].engine);
-        if (strncmp(msg, map[i].engine, k) == 0 && (msg[k] == ' ' || msg[k] == '\0'))
-            return map[i].api;
-    }
-    return NULL;
 }
 
 void srv_gen_request_clear(struct srv_gen_request *r) {
@@ -148,7 +139,7 @@ void srv_gen_request_fill_seeds(struct srv_gen_request *r, uint64_t base) {
 enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const struct srv_catalog *cat,
                                          const struct srv_req_limits *lim,
                                          struct srv_gen_request *out, struct srv_error *err) {
-    json_t *root = NULL, *f[F_COUNT] = {0};
+    json_t *root = NULL, *f[F_COUNT] = {0}, *fs[EDM_SAMPLER_PARAM_COUNT] = {0};
     enum srv_err rc = SRV_OK;
     memset(out, 0, sizeof *out);
     edm_sampler_params_default(&out->params);
@@ -173,17 +164,20 @@ enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const str
         goto fail;
     }
 
-    /* Unknown fields are errors; report the first in the object's order. */
+    /* Unknown fields are errors; report the first in the object's order. The sampler's
+     * fields go by the table's names only (not generate.py's keywords num_steps etc.). */
     const char *key;
     json_t *value;
     json_object_foreach(root, key, value) {
-        int k = 0;
+        int k = 0, s = 0;
         while (k < F_COUNT && strcmp(field_names[k], key) != 0) k++;
-        if (k == F_COUNT) {
+        while (s < EDM_SAMPLER_PARAM_COUNT && strcmp(edm_sampler_param_table[s].name, key) != 0) s++;
+        if (k == F_COUNT && s == EDM_SAMPLER_PARAM_COUNT) {
             rc = srv_error_set(err, SRV_E_INVALID_PARAM, key, "unknown field '%s'", key);
             goto fail;
         }
-        f[k] = value;
+        if (k < F_COUNT) f[k] = value;
+        else fs[s] = value;
     }
 
     /* model first: the label range and default steps depend on it */
@@ -288,29 +282,10 @@ enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const str
     }
 
     edm_sampler_params *p = &out->params;
-    p->num_steps = model->default_steps >= 2 ? model->default_steps : 18;
-    if (f[F_STEPS] && !json_is_null(f[F_STEPS])) {
-        if ((rc = get_int(f[F_STEPS], "steps", 2, lim->max_steps, &x, err))) goto fail;
-        p->num_steps = (int)x;
-    }
-    struct {
-        int field;
-        double *dst;
-    } numbers[] = {{F_SIGMA_MIN, &p->sigma_min}, {F_SIGMA_MAX, &p->sigma_max}, {F_RHO, &p->rho},
-                   {F_S_CHURN, &p->S_churn},     {F_S_MIN, &p->S_min},         {F_S_MAX, &p->S_max},
-                   {F_S_NOISE, &p->S_noise}};
-    for (size_t k = 0; k < sizeof numbers / sizeof numbers[0]; k++) {
-        json_t *v = f[numbers[k].field];
-        if (v && (rc = get_number(v, field_names[numbers[k].field], numbers[k].field == F_S_MAX,
-                                  numbers[k].dst, err)))
-            goto fail;
-    }
-    static const int choice_fields[] = {F_SOLVER, F_DISC, F_SCHEDULE, F_SCALING};
-    for (size_t k = 0; k < sizeof choice_fields / sizeof choice_fields[0]; k++) {
-        json_t *v = f[choice_fields[k]];
-        if (!v || json_is_null(v)) continue;
-        if ((rc = get_choice(v, choice_fields[k], p, err))) goto fail;
-        p->ablation = 1;
+    p->num_steps = model->default_steps >= 2 ? model->default_steps : p->num_steps;
+    for (int s = 0; s < EDM_SAMPLER_PARAM_COUNT; s++) {
+        if (!fs[s] || json_is_null(fs[s])) continue; /* the default */
+        if ((rc = get_sampler_param(fs[s], &edm_sampler_param_table[s], lim, p, err))) goto fail;
     }
 
     out->timeout_ms = lim->default_timeout_ms;
@@ -321,11 +296,7 @@ enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const str
 
     edm_error eerr;
     if (edm_sampler_params_validate(p, &eerr) != EDM_OK) {
-        const char *param = engine_field_to_param(eerr.message);
-        rc = srv_error_set(err, SRV_E_INVALID_PARAM, param, "%s", eerr.message);
-        /* speak the API's name for the step count */
-        if (param && strcmp(param, "steps") == 0 && strncmp(eerr.message, "num_steps", 9) == 0)
-            srv_error_set(err, SRV_E_INVALID_PARAM, param, "steps%s", eerr.message + 9);
+        rc = srv_error_set(err, SRV_E_INVALID_PARAM, eerr.field, "%s", eerr.message);
         goto fail;
     }
     json_decref(root);

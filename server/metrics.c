@@ -184,8 +184,9 @@ void srv_metrics_render(struct srv_buf *out, const struct srv_metrics_gauges *g,
     srv_buf_puts(out, "# HELP edm_rejections_total Requests refused before work began, by reason.\n"
                       "# TYPE edm_rejections_total counter\n");
     for (int c = 1; c < SRV_ERR_COUNT; c++) {
-        /* job outcomes (cancelled, deadline, engine) are counted as requests, not here */
-        if (c == SRV_E_CANCELLED || c == SRV_E_DEADLINE || c == SRV_E_ENGINE) continue;
+        /* job outcomes (cancelled, deadline, engine, diverged) are counted as requests, not here */
+        if (c == SRV_E_CANCELLED || c == SRV_E_DEADLINE || c == SRV_E_ENGINE || c == SRV_E_DIVERGED)
+            continue;
         srv_buf_printf(out, "edm_rejections_total{reason=\"%s\"} %llu\n",
                        srv_error_code_name((enum srv_err)c), rejections[c]);
     }

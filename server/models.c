@@ -2,7 +2,8 @@
  * models.c - loading the served models and describing them.
  *
  * A model's default step count comes from its metadata ("default_steps", as a model file
- * may carry default sampler settings, spec 0), else the paper's 18. Architecture names
+ * may carry default sampler settings, spec 0) when the parameter table's steps row accepts
+ * it, else the table's default, the paper's 18. Architecture names
  * follow the paper's configurations: SongUNet with positional embedding is DDPM++, with
  * Fourier embedding NCSN++; DhariwalUNet is ADM.
  */
@@ -82,13 +83,12 @@ int srv_models_load(struct srv_models *m, const struct srv_strlist *specs, char 
             }
         sm->cfg = edm_model_config(sm->model);
         sm->parameters = edm_model_param_count(sm->model);
-        sm->default_steps = 18;
+        /* the sampler's default step count, or the file's own where it is a valid one */
+        edm_sampler_params defaults;
+        edm_sampler_params_default(&defaults);
         const char *steps = edm_model_metadata(sm->model, "default_steps");
-        if (steps) {
-            char *end;
-            long v = strtol(steps, &end, 10);
-            if (*steps && !*end && v >= 2 && v <= 10000) sm->default_steps = (int)v;
-        }
+        if (steps) edm_sampler_param_parse(&defaults, edm_sampler_param_find("steps"), steps, NULL);
+        sm->default_steps = defaults.num_steps;
         m->entries[i] = (struct srv_catalog_entry){sm->name, sm->cfg->label_dim, sm->default_steps};
     }
     m->catalog.models = m->entries;

@@ -34,6 +34,7 @@ void srv_job_list_push(struct srv_job_list *l, struct srv_job *job) {
 }
 
 void srv_job_list_remove(struct srv_job_list *l, struct srv_job *job) {
+    EDM_ASSERT(l->len > 0 && (job->q_prev || l->head == job) && (job->q_next || l->tail == job));
     if (job->q_prev) job->q_prev->q_next = job->q_next;
     else l->head = job->q_next;
     if (job->q_next) job->q_next->q_prev = job->q_prev;

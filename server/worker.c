@@ -120,7 +120,7 @@ static int worker_image_failed(struct srv_job *job) {
     for (int i = 0; i < job->n; i++)
         if (!job->image_done[i] && edm_sample_status(job->samples[i], &eerr) != EDM_OK) {
             struct srv_error e;
-            srv_error_set(&e, SRV_E_ENGINE, NULL, "image %d (seed %llu): %s", i,
+            srv_error_set(&e, SRV_E_DIVERGED, NULL, "image %d (seed %llu): %s", i,
                           (unsigned long long)edm_sample_seed(job->samples[i]), eerr.message);
             srv_sched_finish(job, SRV_JOB_FAILED, &e);
             return 1;

@@ -9,7 +9,6 @@
  * statements are split so no compiler may fuse them), then clipping, then truncating.
  * NaN has no defined cast in torch; we map it to 0, and +-inf clip to 255 / 0.
  */
-#include <assert.h>
 #include <math.h>
 
 #include "edm.h"
@@ -31,7 +30,7 @@ static uint8_t image_pixel_f32(float x) {
 }
 
 void edm_image_to_u8(const double *x, int C, int H, int W, uint8_t *hwc) {
-    assert(x && hwc && C > 0 && H > 0 && W > 0);
+    EDM_ASSERT(x && hwc && C > 0 && H > 0 && W > 0);
     size_t plane = (size_t)H * (size_t)W;
     for (int c = 0; c < C; c++)
         for (size_t p = 0; p < plane; p++)
@@ -39,7 +38,7 @@ void edm_image_to_u8(const double *x, int C, int H, int W, uint8_t *hwc) {
 }
 
 void edm_image_to_u8_f32(const float *x, int C, int H, int W, uint8_t *hwc) {
-    assert(x && hwc && C > 0 && H > 0 && W > 0);
+    EDM_ASSERT(x && hwc && C > 0 && H > 0 && W > 0);
     size_t plane = (size_t)H * (size_t)W;
     for (int c = 0; c < C; c++)
         for (size_t p = 0; p < plane; p++)

@@ -28,7 +28,6 @@
  */
 #include "safetensors.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -405,17 +404,17 @@ fail:
 /* ---- accessors ---------------------------------------------------------------------------- */
 
 int edm_st_count(const edm_st_file *f) {
-    assert(f);
+    EDM_ASSERT(f);
     return f->count;
 }
 
 const edm_st_tensor *edm_st_at(const edm_st_file *f, int i) {
-    assert(f && i >= 0 && i < f->count);
+    EDM_ASSERT(f && i >= 0 && i < f->count);
     return &f->tensors[i];
 }
 
 const edm_st_tensor *edm_st_find(const edm_st_file *f, const char *name) {
-    assert(f && name);
+    EDM_ASSERT(f && name);
     struct st_name key = {name, -1};
     const struct st_name *hit =
         bsearch(&key, f->by_name, (size_t)f->count, sizeof *f->by_name, st_cmp_name);
@@ -423,7 +422,7 @@ const edm_st_tensor *edm_st_find(const edm_st_file *f, const char *name) {
 }
 
 const void *edm_st_data(const edm_st_file *f, const edm_st_tensor *t) {
-    assert(f && t && t >= f->tensors && t < f->tensors + f->count);
+    EDM_ASSERT(f && t && t >= f->tensors && t < f->tensors + f->count);
     return f->buf + f->data_start + t->begin;
 }
 
@@ -461,7 +460,7 @@ static float st_f16_to_f32(uint16_t h) {
 
 enum edm_status edm_st_read_f32(const edm_st_file *f, const edm_st_tensor *t, float *dst,
                                 size_t dst_count, edm_error *err) {
-    assert(f && t && t >= f->tensors && t < f->tensors + f->count);
+    EDM_ASSERT(f && t && t >= f->tensors && t < f->tensors + f->count);
     if ((uint64_t)dst_count != (uint64_t)t->numel)
         return edm_error_set(err, EDM_EINVAL,
                              "tensor '%s': destination holds %zu values but the tensor has %lld",
@@ -496,19 +495,19 @@ enum edm_status edm_st_read_f32(const edm_st_file *f, const edm_st_tensor *t, fl
 }
 
 const char *edm_st_metadata(const edm_st_file *f, const char *key) {
-    assert(f && key);
+    EDM_ASSERT(f && key);
     for (int i = 0; i < f->n_meta; i++)
         if (!strcmp(f->meta_keys[i], key)) return f->meta_values[i];
     return NULL;
 }
 
 int edm_st_metadata_count(const edm_st_file *f) {
-    assert(f);
+    EDM_ASSERT(f);
     return f->n_meta;
 }
 
 void edm_st_metadata_at(const edm_st_file *f, int i, const char **key, const char **value) {
-    assert(f && i >= 0 && i < f->n_meta);
+    EDM_ASSERT(f && i >= 0 && i < f->n_meta);
     if (key) *key = f->meta_keys[i];
     if (value) *value = f->meta_values[i];
 }

@@ -170,9 +170,10 @@ double edm_model_sigma_max(const edm_model *m) {
 }
 int edm_model_sigma_usable(const edm_model *m, double sigma) {
     const float s = (float)sigma;
-    /* The input x is sigma times N(0,1) values below 8 in magnitude (Box-Muller on 32-bit
-     * uniforms), and a Heun step may double it: it must stay finite in fp32. */
-    if (!(s > 0) || !isfinite(s) || !isfinite(s * 16.0f)) return 0;
+    /* Every preconditioner squares sigma in fp32 (as the reference does), and a square that
+     * overflows turns the coefficients into silent zeros; the input x is sigma times N(0,1)
+     * values below 8 in magnitude (Box-Muller on 32-bit uniforms). */
+    if (!(s > 0) || !isfinite(s * s) || !isfinite(s * 16.0f)) return 0;
     edm_precond_coefs c;
     edm_precond_coefs_compute(&m->cfg, m->u, m->u_len, s, &c);
     return isfinite(c.c_skip) && isfinite(c.c_out) && isfinite(c.c_in) && isfinite(c.c_noise);

@@ -105,9 +105,17 @@ enum edm_status edm_net_param(edm_net *net, edm_error *err, edm_tensor *t, int a
                               const char *name, int ndim, int d0, int d1, int d2, int d3);
 enum edm_status edm_net_linear(edm_net *net, edm_error *err, edm_linear *l, const char *prefix,
                                int in, int out, int bias);
+/* The options of a Conv2d (spec 1.2) by name. A field left 0 is off, so a caller names only
+ * what it uses: (edm_conv_opts){.kernel = 3, .bias = 1} is a plain 3x3 conv. */
+typedef struct edm_conv_opts {
+    int kernel;     /* kernel size; 0: no weight (a pure FIR resampling, aux_down / aux_up) */
+    int bias;       /* 1: a bias (only with a kernel) */
+    int up, down;   /* 1: resample by 2 with the FIR filter */
+    int fused;      /* 1: the resampling is fused into the conv (fused_resample) */
+    int filter_len; /* FIR taps with up or down: 2 ([1,1]) or 4 ([1,3,3,1]) */
+} edm_conv_opts;
 enum edm_status edm_net_conv(edm_net *net, edm_error *err, edm_conv *c, const char *prefix, int in,
-                             int out, int kernel, int bias, int up, int down, int fused,
-                             int filter_len);
+                             int out, const edm_conv_opts *o);
 enum edm_status edm_net_gnorm(edm_net *net, edm_error *err, edm_gnorm *g, const char *prefix,
                               int channels, float eps);
 /* Appends a module "{res}x{res}_{suffix}" to the encoder or decoder; prefix gets its

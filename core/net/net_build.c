@@ -46,22 +46,22 @@ enum edm_status edm_net_linear(edm_net *net, edm_error *err, edm_linear *l, cons
 }
 
 enum edm_status edm_net_conv(edm_net *net, edm_error *err, edm_conv *c, const char *prefix, int in,
-                             int out, int kernel, int bias, int up, int down, int fused,
-                             int filter_len) {
+                             int out, const edm_conv_opts *o) {
     char name[EDM_NAME_MAX];
     enum edm_status st = EDM_OK;
+    const int up = o->up, down = o->down, filter_len = o->filter_len;
     memset(c, 0, sizeof *c);
     c->in = in;
     c->out = out;
-    c->kernel = kernel;
+    c->kernel = o->kernel;
     c->up = up;
     c->down = down;
-    c->fused = fused;
-    c->has_bias = kernel && bias;
+    c->fused = o->fused;
+    c->has_bias = o->kernel && o->bias;
     c->filter_len = (up || down) ? filter_len : 0;
-    if (kernel) {
+    if (o->kernel) {
         snprintf(name, sizeof name, "%s.weight", prefix);
-        st = edm_net_param(net, err, &c->weight, 1, name, 4, out, in, kernel, kernel);
+        st = edm_net_param(net, err, &c->weight, 1, name, 4, out, in, o->kernel, o->kernel);
         if (st) return st;
     }
     if (c->has_bias) {
@@ -125,7 +125,8 @@ enum edm_status edm_net_encoder_head(edm_net *net, edm_error *err, int level, in
     enum edm_status st;
     if (level == 0) {
         if ((st = edm_net_module(net, err, 0, EDM_MOD_CONV, res, "conv", &m, prefix))) return st;
-        if ((st = edm_net_conv(net, err, &m->conv, prefix, *cout, first_out, 3, 1, 0, 0, 0, 0)))
+        if ((st = edm_net_conv(net, err, &m->conv, prefix, *cout, first_out,
+                               &(edm_conv_opts){.kernel = 3, .bias = 1})))
             return st;
         *cout = first_out;
     } else {
@@ -208,32 +209,30 @@ enum edm_status edm_net_block(edm_net *net, edm_error *err, edm_block *b, const 
     b->heads = !o->attention ? 0 : o->num_heads > 0 ? o->num_heads : out / o->channels_per_head;
     b->has_skip = out != in || o->up || o->down;
 
+    /* conv0 and the skip resample as the block does; conv1, qkv and proj do not */
+    const edm_conv_opts conv0 = {
+        .kernel = 3, .bias = 1, .up = o->up, .down = o->down, .filter_len = o->filter_len};
+    const edm_conv_opts conv3x3 = {.kernel = 3, .bias = 1}, conv1x1 = {.kernel = 1, .bias = 1};
+    edm_conv_opts skip = conv0;
+    skip.kernel = (o->resample_proj || out != in) ? 1 : 0;
+
 #define SUB(fmt) (snprintf(name, sizeof name, "%s." fmt, prefix), name)
     if ((st = edm_net_gnorm(net, err, &b->norm0, SUB("norm0"), in, o->eps))) return st;
-    if ((st = edm_net_conv(net, err, &b->conv0, SUB("conv0"), in, out, 3, 1, o->up, o->down, 0,
-                           o->filter_len)))
-        return st;
+    if ((st = edm_net_conv(net, err, &b->conv0, SUB("conv0"), in, out, &conv0))) return st;
     if ((st = edm_net_linear(net, err, &b->affine, SUB("affine"), o->emb,
                              out * (o->adaptive_scale ? 2 : 1), 1)))
         return st;
     if ((st = edm_net_gnorm(net, err, &b->norm1, SUB("norm1"), out, o->eps))) return st;
-    if ((st = edm_net_conv(net, err, &b->conv1, SUB("conv1"), out, out, 3, 1, 0, 0, 0, 0)))
+    if ((st = edm_net_conv(net, err, &b->conv1, SUB("conv1"), out, out, &conv3x3))) return st;
+    if (b->has_skip && (st = edm_net_conv(net, err, &b->skip, SUB("skip"), in, out, &skip)))
         return st;
-    if (b->has_skip) {
-        int kernel = (o->resample_proj || out != in) ? 1 : 0;
-        if ((st = edm_net_conv(net, err, &b->skip, SUB("skip"), in, out, kernel, 1, o->up,
-                               o->down, 0, o->filter_len)))
-            return st;
-    }
     if (b->heads) {
         if (out % b->heads != 0)
             return edm_error_set(err, EDM_EFORMAT, "%s: %d channels not divisible by %d heads",
                                  prefix, out, b->heads);
         if ((st = edm_net_gnorm(net, err, &b->norm2, SUB("norm2"), out, o->eps))) return st;
-        if ((st = edm_net_conv(net, err, &b->qkv, SUB("qkv"), out, out * 3, 1, 1, 0, 0, 0, 0)))
-            return st;
-        if ((st = edm_net_conv(net, err, &b->proj, SUB("proj"), out, out, 1, 1, 0, 0, 0, 0)))
-            return st;
+        if ((st = edm_net_conv(net, err, &b->qkv, SUB("qkv"), out, out * 3, &conv1x1))) return st;
+        if ((st = edm_net_conv(net, err, &b->proj, SUB("proj"), out, out, &conv1x1))) return st;
     }
 #undef SUB
     return EDM_OK;

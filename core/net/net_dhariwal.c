@@ -68,6 +68,6 @@ enum edm_status edm_net_build_dhariwal(edm_net *net, edm_error *err) {
             return st;
     }
     if ((st = edm_net_gnorm(net, err, &net->out_norm, "model.out_norm", cout, 1e-5f))) return st;
-    return edm_net_conv(net, err, &net->out_conv, "model.out_conv", cout, net->out_channels, 3, 1,
-                        0, 0, 0, 0);
+    return edm_net_conv(net, err, &net->out_conv, "model.out_conv", cout, net->out_channels,
+                        &(edm_conv_opts){.kernel = 3, .bias = 1});
 }

@@ -63,6 +63,13 @@ enum edm_status edm_net_build_song(edm_net *net, edm_error *err) {
         .skip_scale = (float)sqrt(0.5),
         .eps = 1e-6f,
     };
+    /* the auxiliary path's convs (encoder_type / decoder_type skip and residual) */
+    const int fl = cfg->resample_filter_len;
+    const edm_conv_opts fir_down = {.down = 1, .filter_len = fl},
+                        fir_up = {.up = 1, .filter_len = fl};
+    const edm_conv_opts conv1x1 = {.kernel = 1, .bias = 1}, conv3x3 = {.kernel = 3, .bias = 1};
+    const edm_conv_opts conv3x3_down = {
+        .kernel = 3, .bias = 1, .down = 1, .fused = 1, .filter_len = fl};
     int skips[EDM_MAX_MODULES], n_skips = 0;
     int cout = net->in_channels, caux = net->in_channels;
     edm_module *m;
@@ -78,17 +85,15 @@ enum edm_status edm_net_build_song(edm_net *net, edm_error *err) {
         if (level > 0) {
             if (cfg->encoder_type == EDM_ENCODER_SKIP) {
                 ADD(0, EDM_MOD_AUX_DOWN, "aux_down");
-                if ((st = edm_net_conv(net, err, &m->conv, prefix, caux, caux, 0, 1, 0, 1, 0,
-                                       cfg->resample_filter_len)))
+                if ((st = edm_net_conv(net, err, &m->conv, prefix, caux, caux, &fir_down)))
                     return st;
                 ADD(0, EDM_MOD_AUX_SKIP, "aux_skip");
-                if ((st = edm_net_conv(net, err, &m->conv, prefix, caux, cout, 1, 1, 0, 0, 0, 0)))
+                if ((st = edm_net_conv(net, err, &m->conv, prefix, caux, cout, &conv1x1)))
                     return st;
             }
             if (cfg->encoder_type == EDM_ENCODER_RESIDUAL) {
                 ADD(0, EDM_MOD_AUX_RESIDUAL, "aux_residual");
-                if ((st = edm_net_conv(net, err, &m->conv, prefix, caux, cout, 3, 1, 0, 1, 1,
-                                       cfg->resample_filter_len)))
+                if ((st = edm_net_conv(net, err, &m->conv, prefix, caux, cout, &conv3x3_down)))
                     return st;
                 caux = cout;
             }
@@ -107,15 +112,13 @@ enum edm_status edm_net_build_song(edm_net *net, edm_error *err) {
             if (cfg->decoder_type == EDM_DECODER_SKIP && level < L - 1) {
                 ADD(1, EDM_MOD_AUX_UP, "aux_up");
                 if ((st = edm_net_conv(net, err, &m->conv, prefix, net->out_channels,
-                                       net->out_channels, 0, 1, 1, 0, 0,
-                                       cfg->resample_filter_len)))
+                                       net->out_channels, &fir_up)))
                     return st;
             }
             ADD(1, EDM_MOD_AUX_NORM, "aux_norm");
             if ((st = edm_net_gnorm(net, err, &m->norm, prefix, cout, 1e-6f))) return st;
             ADD(1, EDM_MOD_AUX_CONV, "aux_conv");
-            if ((st = edm_net_conv(net, err, &m->conv, prefix, cout, net->out_channels, 3, 1, 0,
-                                   0, 0, 0)))
+            if ((st = edm_net_conv(net, err, &m->conv, prefix, cout, net->out_channels, &conv3x3)))
                 return st;
         }
     }

@@ -32,7 +32,6 @@
  * Integers: edm_rng_uint rejects raw words below 2^32 mod bound, then returns word % bound,
  * so every value in [0,bound) has exactly the same probability.
  */
-#include <assert.h>
 #include <math.h>
 
 #include "edm.h"
@@ -81,7 +80,7 @@ static void rng_box_muller(uint32_t a, uint32_t b, double *z0, double *z1) {
 }
 
 void edm_rng_normal(uint64_t seed, uint32_t purpose, uint32_t step, float *out, size_t n) {
-    assert(out || n == 0);
+    EDM_ASSERT(out || n == 0);
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (size_t base = 0; base < n; base += 4) {
         uint64_t block = (uint64_t)(base / 4);
@@ -97,7 +96,7 @@ void edm_rng_normal(uint64_t seed, uint32_t purpose, uint32_t step, float *out, 
 }
 
 uint32_t edm_rng_uint(uint64_t seed, uint32_t purpose, uint32_t bound) {
-    assert(bound > 0);
+    EDM_ASSERT(bound > 0);
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     /* 2^32 mod bound, computed in 32 bits: words below it would favour small values. */
     uint32_t threshold = (uint32_t)(-bound) % bound;
@@ -109,6 +108,6 @@ uint32_t edm_rng_uint(uint64_t seed, uint32_t purpose, uint32_t bound) {
         edm_philox4x32_10(ctr, k0, k1, x);
         for (int w = 0; w < 4; w++)
             if (x[w] >= threshold) return x[w] % bound;
-        assert(block != 0xffffffffu);
+        EDM_ASSERT(block != 0xffffffffu);
     }
 }

@@ -20,7 +20,6 @@
  * Randomness is per image and per step (edm.h "Randomness"), so an image does not depend on
  * which other images share its batches.
  */
-#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,8 +67,9 @@ enum edm_status edm_sample_new(const edm_plan *plan, const edm_sample_init *init
     int class_label = -1;
     if (plan->label_dim > 0) {
         if (init->class_label >= plan->label_dim)
-            return edm_error_set(err, EDM_EINVAL, "class label %d out of range 0..%d",
-                                 init->class_label, plan->label_dim - 1);
+            return edm_error_set_field(err, EDM_EINVAL, "class_label",
+                                       "class label %d out of range 0..%d", init->class_label,
+                                       plan->label_dim - 1);
         class_label = init->class_label >= 0
                           ? init->class_label
                           : (int)edm_rng_uint(init->seed, EDM_RNG_LABEL, (uint32_t)plan->label_dim);
@@ -125,7 +125,7 @@ enum edm_status edm_sample_status(const edm_sample *s, edm_error *err) {
 
 /* The array and the divisor s(t) of the next network input. */
 static void sample_input(const edm_sample *s, const double **x, double *scale, double *sigma) {
-    assert(edm_sample_pending(s));
+    EDM_ASSERT(edm_sample_pending(s));
     const edm_plan_step *st = &s->plan->steps[s->step];
     if (s->stage == 0) {
         *x = s->x_hat, *scale = st->s_hat, *sigma = st->sigma_hat;
@@ -150,8 +150,8 @@ void edm_sample_next_input(const edm_sample *s, float *x, double *sigma) {
 
 /* Advances with D given either as fp32 (Df) or fp64 (Dd). */
 static void sample_advance(edm_sample *s, const float *Df, const double *Dd) {
-    assert(edm_sample_pending(s));
-    assert((Df != NULL) != (Dd != NULL));
+    EDM_ASSERT(edm_sample_pending(s));
+    EDM_ASSERT((Df != NULL) != (Dd != NULL));
 #define D_AT(k) (Df ? (double)Df[k] : Dd[k])
     const edm_plan *plan = s->plan;
     const edm_plan_step *st = &plan->steps[s->step];

@@ -1,6 +1,13 @@
 /*
- * sampler_params.c - sampler parameters: defaults, validation, NFE, and the names of the
- * solver / discretization / schedule / scaling choices (edm.h "Samplers").
+ * sampler_params.c - sampler parameters: the table of the ones users set, defaults,
+ * validation, NFE, values as text, and the names of the solver / discretization / schedule /
+ * scaling choices (edm.h "Samplers").
+ *
+ * The table (edm_sampler_param_table) is the one list of parameter names, types, ranges,
+ * defaults and docs: the `edm` command builds its options from it, the HTTP API its request
+ * fields, and defaults and validation below are driven by it, so a row added here reaches
+ * every interface. Tests check the documents that cannot read it at run time (OpenAPI, the
+ * web form) against `edm params --json`.
  *
  * Defaults are those of the official generate.py (spec 3.1 and 3.2): 18 steps, rho 7, no
  * churn, S_max = inf, S_noise 1, and for the ablation sampler heun / edm / linear / none,
@@ -8,117 +15,45 @@
  * meaning "the sampler's own default", because that default depends on the sampler and
  * (ablation) on the discretization.
  *
- * Validation names the bad field in its message so that the CLI and the HTTP API can pass
- * it on unchanged.
+ * Errors name the bad parameter in err->field (and in the message) so that the CLI and the
+ * HTTP API can pass them on unchanged.
  */
 #include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "edm.h"
+#include "sampler.h"
 #include "status.h"
 
 #define EDM_MAX_STEPS 10000
 #define EDM_MAX_IDDPM_M 1000000
 
-void edm_sampler_params_default(edm_sampler_params *p) {
-    memset(p, 0, sizeof *p);
-    p->num_steps = 18;
-    p->sigma_min = NAN;
-    p->sigma_max = NAN;
-    p->rho = 7;
-    p->S_churn = 0;
-    p->S_min = 0;
-    p->S_max = INFINITY;
-    p->S_noise = 1;
-    p->ablation = 0;
-    p->solver = EDM_SOLVER_HEUN;
-    p->disc = EDM_DISC_EDM;
-    p->schedule = EDM_SCHEDULE_LINEAR;
-    p->scaling = EDM_SCALING_NONE;
-    p->alpha = 1;
-    p->epsilon_s = 1e-3;
-    p->C_1 = 0.001;
-    p->C_2 = 0.008;
-    p->M = 1000;
-}
+/* ---- names ------------------------------------------------------------------------------ */
 
-enum edm_status edm_sampler_params_validate(const edm_sampler_params *p, edm_error *err) {
-    if (p->num_steps < 2 || p->num_steps > EDM_MAX_STEPS)
-        return edm_error_set(err, EDM_EINVAL, "num_steps must be in 2..%d (got %d)", EDM_MAX_STEPS,
-                             p->num_steps);
-    int have_min = !isnan(p->sigma_min), have_max = !isnan(p->sigma_max);
-    if (have_min && !(isfinite(p->sigma_min) && p->sigma_min > 0))
-        return edm_error_set(err, EDM_EINVAL, "sigma_min must be a finite number > 0 (got %g)",
-                             p->sigma_min);
-    if (have_max && !(isfinite(p->sigma_max) && p->sigma_max > 0))
-        return edm_error_set(err, EDM_EINVAL, "sigma_max must be a finite number > 0 (got %g)",
-                             p->sigma_max);
-    if (have_min && have_max && !(p->sigma_max > p->sigma_min))
-        return edm_error_set(err, EDM_EINVAL,
-                             "sigma_max must be greater than sigma_min (got %g <= %g)",
-                             p->sigma_max, p->sigma_min);
-    if (!(isfinite(p->rho) && p->rho > 0))
-        return edm_error_set(err, EDM_EINVAL, "rho must be a finite number > 0 (got %g)", p->rho);
-    if (!(isfinite(p->S_churn) && p->S_churn >= 0))
-        return edm_error_set(err, EDM_EINVAL, "S_churn must be a finite number >= 0 (got %g)",
-                             p->S_churn);
-    if (!(isfinite(p->S_min) && p->S_min >= 0))
-        return edm_error_set(err, EDM_EINVAL, "S_min must be a finite number >= 0 (got %g)",
-                             p->S_min);
-    if (isnan(p->S_max) || p->S_max < 0) /* +inf allowed (the default) */
-        return edm_error_set(err, EDM_EINVAL, "S_max must be a number >= 0 or inf (got %g)",
-                             p->S_max);
-    if (!(p->S_min <= p->S_max))
-        return edm_error_set(err, EDM_EINVAL, "S_min must not exceed S_max (got %g > %g)",
-                             p->S_min, p->S_max);
-    if (!(isfinite(p->S_noise) && p->S_noise >= 0))
-        return edm_error_set(err, EDM_EINVAL, "S_noise must be a finite number >= 0 (got %g)",
-                             p->S_noise);
-    if (p->ablation != 0 && p->ablation != 1)
-        return edm_error_set(err, EDM_EINVAL, "ablation must be 0 or 1 (got %d)", p->ablation);
-    /* The ablation-only fields are checked even for edm_sampler: they must be sane anyway,
-     * and a caller that flips `ablation` later gets no surprise. */
-    if ((unsigned)p->solver > EDM_SOLVER_HEUN)
-        return edm_error_set(err, EDM_EINVAL, "solver out of range (%d)", (int)p->solver);
-    if ((unsigned)p->disc > EDM_DISC_EDM)
-        return edm_error_set(err, EDM_EINVAL, "disc out of range (%d)", (int)p->disc);
-    if ((unsigned)p->schedule > EDM_SCHEDULE_LINEAR)
-        return edm_error_set(err, EDM_EINVAL, "schedule out of range (%d)", (int)p->schedule);
-    if ((unsigned)p->scaling > EDM_SCALING_NONE)
-        return edm_error_set(err, EDM_EINVAL, "scaling out of range (%d)", (int)p->scaling);
-    if (!(p->alpha > 0 && p->alpha <= 1))
-        return edm_error_set(err, EDM_EINVAL, "alpha must be in (0, 1] (got %g)", p->alpha);
-    if (!(p->epsilon_s > 0 && p->epsilon_s < 1))
-        return edm_error_set(err, EDM_EINVAL, "epsilon_s must be in (0, 1) (got %g)",
-                             p->epsilon_s);
-    if (!(p->C_1 > 0 && p->C_1 <= 1))
-        return edm_error_set(err, EDM_EINVAL, "C_1 must be in (0, 1] (got %g)", p->C_1);
-    if (!(isfinite(p->C_2) && p->C_2 >= 0))
-        return edm_error_set(err, EDM_EINVAL, "C_2 must be a finite number >= 0 (got %g)",
-                             p->C_2);
-    if (p->M < 1 || p->M > EDM_MAX_IDDPM_M)
-        return edm_error_set(err, EDM_EINVAL, "M must be in 1..%d (got %d)", EDM_MAX_IDDPM_M,
-                             p->M);
-    return edm_error_set(err, EDM_OK, NULL);
-}
+/* In enum order (edm.h), NULL-terminated for the table. */
+static const char *const solver_names[] = {"euler", "heun", NULL};
+static const char *const disc_names[] = {"vp", "ve", "iddpm", "edm", NULL};
+static const char *const schedule_names[] = {"vp", "ve", "linear", NULL};
+static const char *const scaling_names[] = {"vp", "none", NULL};
 
-int edm_sampler_params_nfe(const edm_sampler_params *p) {
-    int heun = !p->ablation || p->solver == EDM_SOLVER_HEUN;
-    return heun ? 2 * p->num_steps - 1 : p->num_steps;
-}
+_Static_assert(EDM_SOLVER_HEUN == 1 && EDM_DISC_EDM == 3 && EDM_SCHEDULE_LINEAR == 2 &&
+                   EDM_SCALING_NONE == 1,
+               "name tables follow the enum order");
+/* CHOICE rows are read and written as int. */
+_Static_assert(sizeof(enum edm_solver) == sizeof(int) && sizeof(enum edm_disc) == sizeof(int) &&
+                   sizeof(enum edm_schedule) == sizeof(int) &&
+                   sizeof(enum edm_scaling) == sizeof(int),
+               "enums are int-sized");
 
-/* ---- names ---------------------------------------------------------------------------- */
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])) - 1) /* without the NULL */
 
-static const char *const solver_names[] = {"euler", "heun"};
-static const char *const disc_names[] = {"vp", "ve", "iddpm", "edm"};
-static const char *const schedule_names[] = {"vp", "ve", "linear"};
-static const char *const scaling_names[] = {"vp", "none"};
-
-#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-static int name_index(const char *const *names, int n, const char *s) {
+static int name_index(const char *const *names, const char *s) {
     if (s)
-        for (int i = 0; i < n; i++)
+        for (int i = 0; names[i]; i++)
             if (strcmp(names[i], s) == 0) return i;
     return -1;
 }
@@ -127,17 +62,12 @@ static const char *index_name(const char *const *names, int n, int v) {
     return v >= 0 && v < n ? names[v] : "?";
 }
 
-/* The name tables follow the enum order (edm.h). */
-_Static_assert(EDM_SOLVER_HEUN == 1 && EDM_DISC_EDM == 3 && EDM_SCHEDULE_LINEAR == 2 &&
-                   EDM_SCALING_NONE == 1,
-               "name tables follow the enum order");
-
-#define DEFINE_PARSE(fn, type, names)                                                          \
-    enum edm_status fn(const char *s, type *out) {                                            \
-        int i = name_index(names, COUNT(names), s);                                           \
-        if (i < 0) return EDM_EINVAL;                                                         \
-        *out = (type)i;                                                                       \
-        return EDM_OK;                                                                        \
+#define DEFINE_PARSE(fn, type, names)                                                              \
+    enum edm_status fn(const char *s, type *out) {                                                 \
+        int i = name_index(names, s);                                                              \
+        if (i < 0) return EDM_EINVAL;                                                              \
+        *out = (type)i;                                                                            \
+        return EDM_OK;                                                                             \
     }
 
 DEFINE_PARSE(edm_solver_parse, enum edm_solver, solver_names)
@@ -156,4 +86,257 @@ const char *edm_schedule_name(enum edm_schedule v) {
 }
 const char *edm_scaling_name(enum edm_scaling v) {
     return index_name(scaling_names, COUNT(scaling_names), (int)v);
+}
+
+/* ---- the table -------------------------------------------------------------------------- */
+
+#define OFF(field) offsetof(edm_sampler_params, field)
+#define INT_ROW(name, alias, lo, hi, def, doc, field)                                              \
+    { name, alias, EDM_PARAM_INT, 0, lo, hi, 0, 0, def, NULL, doc, OFF(field) }
+/* a number in [lo, hi] ((lo, hi] with min_open), finite unless inf_ok; field = name */
+#define NUM_ROW(field, abl, lo, min_open, hi, inf_ok, def, doc)                                    \
+    { #field, NULL, EDM_PARAM_NUMBER, abl, lo, hi, min_open, inf_ok, def, NULL, doc, OFF(field) }
+#define CHOICE_ROW(name, alias, names, def, doc, field)                                            \
+    { name, alias, EDM_PARAM_CHOICE, 1, 0, 0, 0, 0, def, names, doc, OFF(field) }
+
+const edm_sampler_param edm_sampler_param_table[EDM_SAMPLER_PARAM_COUNT] = {
+    INT_ROW("steps", "num_steps", 2, EDM_MAX_STEPS, 18, "number of sampling steps N", num_steps),
+    NUM_ROW(sigma_min, 0, 0, 1, INFINITY, 0, NAN, "lowest noise level"),
+    NUM_ROW(sigma_max, 0, 0, 1, INFINITY, 0, NAN, "highest noise level"),
+    NUM_ROW(rho, 0, 0, 1, INFINITY, 0, 7, "time step exponent"),
+    NUM_ROW(S_churn, 0, 0, 0, INFINITY, 0, 0, "stochasticity strength"),
+    NUM_ROW(S_min, 0, 0, 0, INFINITY, 0, 0, "stochasticity min noise level"),
+    NUM_ROW(S_max, 0, 0, 0, INFINITY, 1, INFINITY, "stochasticity max noise level"),
+    NUM_ROW(S_noise, 0, 0, 0, INFINITY, 0, 1, "stochasticity noise inflation"),
+    CHOICE_ROW("solver", NULL, solver_names, EDM_SOLVER_HEUN, "ODE solver", solver),
+    CHOICE_ROW("disc", "discretization", disc_names, EDM_DISC_EDM, "time step discretization",
+               disc),
+    CHOICE_ROW("schedule", NULL, schedule_names, EDM_SCHEDULE_LINEAR, "noise schedule sigma(t)",
+               schedule),
+    CHOICE_ROW("scaling", NULL, scaling_names, EDM_SCALING_NONE, "signal scaling s(t)", scaling),
+    NUM_ROW(alpha, 1, 0, 1, 1, 0, 1, "Heun's intermediate step position"),
+};
+#undef INT_ROW
+#undef NUM_ROW
+#undef CHOICE_ROW
+#undef OFF
+
+const edm_sampler_param *edm_sampler_param_find(const char *name) {
+    if (!name) return NULL;
+    for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++) {
+        const edm_sampler_param *d = &edm_sampler_param_table[i];
+        if (strcmp(d->name, name) == 0 || (d->alias && strcmp(d->alias, name) == 0)) return d;
+    }
+    return NULL;
+}
+
+static int choice_count(const edm_sampler_param *d) {
+    int n = 0;
+    while (d->choices[n]) n++;
+    return n;
+}
+
+double edm_sampler_param_get(const edm_sampler_params *p, const edm_sampler_param *d) {
+    const char *field = (const char *)p + d->offset;
+    if (d->type == EDM_PARAM_NUMBER) return *(const double *)field;
+    return *(const int *)field;
+}
+
+/* Stores v (already checked to suit the row's type). */
+static void param_store(edm_sampler_params *p, const edm_sampler_param *d, double v) {
+    char *field = (char *)p + d->offset;
+    if (d->type == EDM_PARAM_NUMBER) *(double *)field = v;
+    else *(int *)field = (int)v;
+    if (d->ablation_only) p->ablation = 1;
+}
+
+enum edm_status edm_sampler_param_set(edm_sampler_params *p, const edm_sampler_param *d,
+                                      double value, edm_error *err) {
+    EDM_ASSERT(d && d->type != EDM_PARAM_CHOICE);
+    if (isnan(value))
+        return edm_error_set_field(err, EDM_EINVAL, d->name, "%s: not a number", d->name);
+    if (d->type == EDM_PARAM_INT) {
+        if (value != floor(value))
+            return edm_error_set_field(err, EDM_EINVAL, d->name, "%s must be an integer (got %g)",
+                                       d->name, value);
+        if (!(value >= d->min && value <= d->max)) /* also keeps (int)value defined */
+            return edm_error_set_field(err, EDM_EINVAL, d->name,
+                                       "%s must be in %.0f..%.0f (got %.0f)", d->name, d->min,
+                                       d->max, value);
+    }
+    param_store(p, d, value);
+    return edm_error_set(err, EDM_OK, NULL);
+}
+
+enum edm_status edm_sampler_param_parse(edm_sampler_params *p, const edm_sampler_param *d,
+                                        const char *text, edm_error *err) {
+    EDM_ASSERT(d && text);
+    if (d->type == EDM_PARAM_CHOICE) {
+        int i = name_index(d->choices, text);
+        if (i < 0) {
+            char names[128];
+            edm_sampler_param_choices(d, ", ", names, sizeof names);
+            return edm_error_set_field(err, EDM_EINVAL, d->name, "%s: '%.64s' is not one of %s",
+                                       d->name, text, names);
+        }
+        param_store(p, d, i);
+        return edm_error_set(err, EDM_OK, NULL);
+    }
+    char *end;
+    double v = strtod(text, &end);
+    int bad = !*text || *end || isnan(v);
+    if (!bad && d->type == EDM_PARAM_INT) {
+        /* decimal digits only: no 2.5, 1e3 or 0x10 for a count */
+        const char *c = text + (*text == '-' || *text == '+');
+        bad = !*c || strspn(c, "0123456789") != strlen(c);
+    }
+    if (bad)
+        return edm_error_set_field(err, EDM_EINVAL, d->name, "%s: '%.64s' is not %s", d->name, text,
+                                   d->type == EDM_PARAM_INT ? "an integer" : "a number");
+    return edm_sampler_param_set(p, d, v, err);
+}
+
+/* The shortest of %.15g / %.17g that reads back as v. */
+static int format_double(double v, char *buf, size_t size) {
+    char tmp[40];
+    snprintf(tmp, sizeof tmp, "%.15g", v);
+    if (strtod(tmp, NULL) != v) snprintf(tmp, sizeof tmp, "%.17g", v);
+    return snprintf(buf, size, "%s", tmp);
+}
+
+int edm_sampler_param_format(const edm_sampler_param *d, double value, char *buf, size_t size) {
+    if (isnan(value)) return snprintf(buf, size, "none");
+    if (isinf(value)) return snprintf(buf, size, value > 0 ? "inf" : "-inf");
+    if (d->type == EDM_PARAM_CHOICE) {
+        int i = (int)value;
+        return snprintf(buf, size, "%s", index_name(d->choices, choice_count(d), i));
+    }
+    if (d->type == EDM_PARAM_INT) return snprintf(buf, size, "%.0f", value);
+    return format_double(value, buf, size);
+}
+
+/* snprintf at the end of what buf holds, *total counting the full length as snprintf does
+ * (buf may be too small, then it keeps a truncated, terminated prefix). */
+__attribute__((format(printf, 4, 5))) static void append(char *buf, size_t size, int *total,
+                                                         const char *fmt, ...) {
+    size_t at = (size_t)*total < size ? (size_t)*total : size;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(size ? buf + at : buf, size - at, fmt, ap);
+    va_end(ap);
+    if (k > 0) *total += k;
+}
+
+int edm_sampler_param_choices(const edm_sampler_param *d, const char *sep, char *buf, size_t size) {
+    int total = 0;
+    if (size) buf[0] = '\0';
+    for (int i = 0; d->choices && d->choices[i]; i++)
+        append(buf, size, &total, "%s%s", i ? sep : "", d->choices[i]);
+    return total;
+}
+
+/* ---- defaults, validation, NFE ---------------------------------------------------------- */
+
+void edm_sampler_params_default(edm_sampler_params *p) {
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++) {
+        const edm_sampler_param *d = &edm_sampler_param_table[i];
+        char *field = (char *)p + d->offset;
+        if (d->type == EDM_PARAM_NUMBER) *(double *)field = d->def;
+        else *(int *)field = (int)d->def;
+    }
+    p->ablation = 0;
+    p->epsilon_s = 1e-3;
+    p->C_1 = 0.001;
+    p->C_2 = 0.008;
+    p->M = 1000;
+}
+
+/* Row d's range check, with a message that states the range. */
+static enum edm_status check_row(const edm_sampler_params *p, const edm_sampler_param *d,
+                                 edm_error *err) {
+    const double v = edm_sampler_param_get(p, d);
+    const char *name = d->name;
+    switch (d->type) {
+    case EDM_PARAM_INT:
+        if (v < d->min || v > d->max)
+            return edm_error_set_field(err, EDM_EINVAL, name, "%s must be in %.0f..%.0f (got %.0f)",
+                                       name, d->min, d->max, v);
+        return EDM_OK;
+    case EDM_PARAM_CHOICE:
+        if (v < 0 || v >= choice_count(d))
+            return edm_error_set_field(err, EDM_EINVAL, name, "%s out of range (%.0f)", name, v);
+        return EDM_OK;
+    case EDM_PARAM_NUMBER:
+        if (isnan(v) && isnan(d->def)) return EDM_OK; /* NaN: the sampler's default */
+        if (!isnan(v) && (d->min_open ? v > d->min : v >= d->min) && v <= d->max &&
+            (isfinite(v) || d->inf_ok))
+            return EDM_OK;
+        if (isfinite(d->max))
+            return edm_error_set_field(err, EDM_EINVAL, name, "%s must be in %c%g, %g] (got %g)",
+                                       name, d->min_open ? '(' : '[', d->min, d->max, v);
+        return edm_error_set_field(err, EDM_EINVAL, name, "%s must be a %snumber %s %g%s (got %g)",
+                                   name, d->inf_ok ? "" : "finite ",
+                                   d->min_open ? ">" : ">=", d->min, d->inf_ok ? " or inf" : "", v);
+    }
+    EDM_ASSERT(!"bad parameter type");
+    return EDM_EINVAL;
+}
+
+enum edm_status edm_sampler_params_validate(const edm_sampler_params *p, edm_error *err) {
+    enum edm_status st;
+    for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++)
+        if ((st = check_row(p, &edm_sampler_param_table[i], err)) != EDM_OK) return st;
+    if (!isnan(p->sigma_min) && !isnan(p->sigma_max) && !(p->sigma_max > p->sigma_min))
+        return edm_error_set_field(err, EDM_EINVAL, "sigma_max",
+                                   "sigma_max must be greater than sigma_min (got %g <= %g)",
+                                   p->sigma_max, p->sigma_min);
+    if (!(p->S_min <= p->S_max))
+        return edm_error_set_field(err, EDM_EINVAL, "S_min",
+                                   "S_min must not exceed S_max (got %g > %g)", p->S_min, p->S_max);
+    /* The fields no interface sets: checked all the same (a caller may fill the struct), and
+     * for edm_sampler too, so that a caller that flips `ablation` later gets no surprise. */
+    if (p->ablation != 0 && p->ablation != 1)
+        return edm_error_set_field(err, EDM_EINVAL, "ablation", "ablation must be 0 or 1 (got %d)",
+                                   p->ablation);
+    if (!(p->epsilon_s > 0 && p->epsilon_s < 1))
+        return edm_error_set_field(err, EDM_EINVAL, "epsilon_s",
+                                   "epsilon_s must be in (0, 1) (got %g)", p->epsilon_s);
+    if (!(p->C_1 > 0 && p->C_1 <= 1))
+        return edm_error_set_field(err, EDM_EINVAL, "C_1", "C_1 must be in (0, 1] (got %g)",
+                                   p->C_1);
+    if (!(isfinite(p->C_2) && p->C_2 >= 0))
+        return edm_error_set_field(err, EDM_EINVAL, "C_2",
+                                   "C_2 must be a finite number >= 0 (got %g)", p->C_2);
+    if (p->M < 1 || p->M > EDM_MAX_IDDPM_M)
+        return edm_error_set_field(err, EDM_EINVAL, "M", "M must be in 1..%d (got %d)",
+                                   EDM_MAX_IDDPM_M, p->M);
+    return edm_error_set(err, EDM_OK, NULL);
+}
+
+int edm_sampler_params_nfe(const edm_sampler_params *p) {
+    int heun = !p->ablation || p->solver == EDM_SOLVER_HEUN;
+    return heun ? 2 * p->num_steps - 1 : p->num_steps;
+}
+
+/* ---- a plan's settings as text ---------------------------------------------------------- */
+
+int edm_plan_describe(const edm_plan *plan, char *buf, size_t size) {
+    const edm_sampler_params *p = &plan->params;
+    int total = 0;
+    if (size) buf[0] = '\0';
+    append(buf, size, &total, "%s", p->ablation ? "ablation" : "edm");
+    for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++) {
+        const edm_sampler_param *d = &edm_sampler_param_table[i];
+        if (d->ablation_only && !p->ablation) continue;
+        double v = edm_sampler_param_get(p, d);
+        if (d->offset == offsetof(edm_sampler_params, sigma_min)) v = plan->sigma_lo;
+        if (d->offset == offsetof(edm_sampler_params, sigma_max)) v = plan->sigma_hi;
+        char value[40];
+        edm_sampler_param_format(d, v, value, sizeof value);
+        append(buf, size, &total, " %s=%s", d->name, value);
+        if (d->offset == offsetof(edm_sampler_params, num_steps)) /* nfe follows steps */
+            append(buf, size, &total, " nfe=%d", plan->nfe);
+    }
+    return total;
 }

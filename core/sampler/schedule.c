@@ -17,7 +17,6 @@
  * evaluated in fp32 (the reference's j is an integer tensor, which makes the sine fp32), and
  * picks u_filtered[round_half_even((K-1)/(N-1) i)].
  */
-#include <assert.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -45,7 +44,7 @@ static double sched_sigma(const edm_sched *k, double t) {
     case EDM_SCHEDULE_VE: return sqrt(t);
     case EDM_SCHEDULE_LINEAR: return t;
     }
-    assert(0 && "bad schedule");
+    EDM_ASSERT(!"bad schedule");
     return NAN;
 }
 
@@ -58,7 +57,7 @@ static double sched_sigma_deriv(const edm_sched *k, double t) {
     case EDM_SCHEDULE_VE: return 0.5 / sqrt(t);
     case EDM_SCHEDULE_LINEAR: return 1;
     }
-    assert(0 && "bad schedule");
+    EDM_ASSERT(!"bad schedule");
     return NAN;
 }
 
@@ -71,7 +70,7 @@ static double sched_sigma_inv(const edm_sched *k, double sigma) {
     case EDM_SCHEDULE_VE: return sigma * sigma;
     case EDM_SCHEDULE_LINEAR: return sigma;
     }
-    assert(0 && "bad schedule");
+    EDM_ASSERT(!"bad schedule");
     return NAN;
 }
 
@@ -96,10 +95,16 @@ static void sched_ode_coefs(const edm_sched *k, double t, double *a, double *b) 
     *b = sigma_deriv * s / sigma;
 }
 
+/* The parameter to name when the sigma range is unusable: one the caller gave (sigma_min
+ * first), else none (the defaults and the network's range are nobody's input). */
+static const char *sigma_field(const edm_sampler_params *p) {
+    return !isnan(p->sigma_min) ? "sigma_min" : !isnan(p->sigma_max) ? "sigma_max" : NULL;
+}
+
 /* ---- discretizations (spec 3.1 step 2, 3.2 step 3) ------------------------------------------ */
 
 void edm_plan_iddpm_u(int M, double C_1, double C_2, double *u) {
-    assert(M >= 1);
+    EDM_ASSERT(M >= 1);
     /* alpha_bar(j) = sin(pi/2 j / M / (C_2 + 1))^2, every operation in fp32 as the reference
      * (an integer tensor times a Python float gives fp32); the ratio is clipped in fp32 and
      * only then joins the fp64 recurrence. */
@@ -148,14 +153,14 @@ static enum edm_status disc_sigmas(const edm_sampler_params *p, double lo, doubl
             if (u[j] >= lo && u[j] <= hi) u[K++] = u[j];
         if (K == 0) {
             free(u);
-            return edm_error_set(err, EDM_EINVAL,
-                                 "no iDDPM noise level lies in [sigma_min, sigma_max] = [%g, %g]",
-                                 lo, hi);
+            return edm_error_set_field(
+                err, EDM_EINVAL, sigma_field(p),
+                "no iDDPM noise level lies in [sigma_min, sigma_max] = [%g, %g]", lo, hi);
         }
         for (int i = 0; i < N; i++) {
             double pos = (double)(K - 1) / (N - 1) * i;
             long idx = lrint(pos); /* round half to even in the default rounding mode */
-            assert(idx >= 0 && idx < K);
+            EDM_ASSERT(idx >= 0 && idx < K);
             sigma_steps[i] = u[idx];
         }
         free(u);
@@ -168,7 +173,7 @@ static enum edm_status disc_sigmas(const edm_sampler_params *p, double lo, doubl
         }
         return EDM_OK;
     }
-    assert(0 && "bad discretization");
+    EDM_ASSERT(!"bad discretization");
     return EDM_EINVAL;
 }
 
@@ -202,23 +207,31 @@ static int net_sigma_ok(const edm_plan_net *net, double sigma) {
  * plan that breaks it would fail the batch it joins. The message names the setting that
  * most likely caused it and the offending value, so the caller can answer 400.
  */
+/* The end of the sigma range to blame: the one the failure points at (the start when
+ * at_start), unless only the other one was given (NaN = the sampler's default). */
+static const char *range_field(const edm_sampler_params *p, int at_start) {
+    if (at_start) return isnan(p->sigma_max) && !isnan(p->sigma_min) ? "sigma_min" : "sigma_max";
+    return isnan(p->sigma_min) && !isnan(p->sigma_max) ? "sigma_max" : "sigma_min";
+}
+
 static enum edm_status plan_check(const edm_plan *plan, const edm_plan_net *net, edm_error *err) {
     const edm_sampler_params *p = &plan->params;
     const int N = plan->num_steps;
     if (!net_sigma_ok(net, plan->sigma_hi))
-        return edm_error_set(err, EDM_EINVAL,
-                             "sigma_max = %g is more noise than the network can take in fp32",
-                             plan->sigma_hi);
+        return edm_error_set_field(err, EDM_EINVAL, "sigma_max",
+                                   "sigma_max = %g is more noise than the network can take in fp32",
+                                   plan->sigma_hi);
     if (!(plan->sigma_lo >= FLT_MIN))
-        return edm_error_set(err, EDM_EINVAL,
-                             "sigma_min = %g is below the network's fp32 range (at least %g)",
-                             plan->sigma_lo, (double)FLT_MIN);
+        return edm_error_set_field(err, EDM_EINVAL, "sigma_min",
+                                   "sigma_min = %g is below the network's fp32 range (at least %g)",
+                                   plan->sigma_lo, (double)FLT_MIN);
     for (int i = 0; i < N; i++) {
         const edm_plan_step *s = &plan->steps[i];
         const char *bad = NULL;
         double v = 0;
         if (!net_sigma_ok(net, s->sigma_hat)) bad = "noise level", v = s->sigma_hat;
-        else if (s->heun && !net_sigma_ok(net, s->sigma_prime)) bad = "noise level", v = s->sigma_prime;
+        else if (s->heun && !net_sigma_ok(net, s->sigma_prime))
+            bad = "noise level", v = s->sigma_prime;
         else if (!(isfinite(plan->sigma[i]) && plan->sigma[i] >= plan->sigma[i + 1]))
             bad = "sigma (not decreasing)", v = plan->sigma[i];
         else if (!(isfinite(s->t_hat) && isfinite(s->x_scale) && isfinite(s->noise_coef) &&
@@ -232,8 +245,8 @@ static enum edm_status plan_check(const edm_plan *plan, const edm_plan_net *net,
             bad = "ODE coefficient", v = NAN;
         /* The churn noise (S_noise) and the carried x must stay finite as fp32 inputs. */
         const char *field = NULL;
-        if (!bad && !isfinite((float)(16 * (s->noise_coef + s->x_scale * plan->sigma[i]) /
-                                      fabs(s->s_hat))))
+        if (!bad &&
+            !isfinite((float)(16 * (s->noise_coef + s->x_scale * plan->sigma[i]) / fabs(s->s_hat))))
             bad = "noise scale", v = s->noise_coef, field = "S_noise";
         if (!bad) continue;
         /* The EDM schedule interpolates sigma^(1/rho): a tiny rho overflows it. */
@@ -242,17 +255,17 @@ static enum edm_status plan_check(const edm_plan *plan, const edm_plan_net *net,
                             !(isfinite(pow(plan->sigma_hi, 1 / p->rho)) &&
                               pow(plan->sigma_lo, 1 / p->rho) > 0)
                         ? "rho"
-                    : i == 0 ? "sigma_max"
-                             : "sigma_min";
-        return edm_error_set(err, EDM_EINVAL,
-                             "%s: these settings give step %d of %d an unusable %s (%g; sigma "
-                             "range [%g, %g], rho %g)",
-                             field, i, N, bad, v, plan->sigma_lo, plan->sigma_hi, p->rho);
+                    : range_field(p, i == 0);
+        return edm_error_set_field(err, EDM_EINVAL, field,
+                                   "%s: these settings give step %d of %d an unusable %s (%g; "
+                                   "sigma range [%g, %g], rho %g)",
+                                   field, i, N, bad, v, plan->sigma_lo, plan->sigma_hi, p->rho);
     }
     if (!(isfinite(plan->x_init_scale) && plan->x_init_scale > 0))
-        return edm_error_set(err, EDM_EINVAL,
-                             "sigma_max: these settings give an unusable initial noise scale %g",
-                             plan->x_init_scale);
+        return edm_error_set_field(
+            err, EDM_EINVAL, "sigma_max",
+            "sigma_max: these settings give an unusable initial noise scale %g",
+            plan->x_init_scale);
     return EDM_OK;
 }
 
@@ -261,7 +274,7 @@ enum edm_status edm_plan_new_custom(const edm_sampler_params *p, const edm_plan_
     *out = NULL;
     enum edm_status st = edm_sampler_params_validate(p, err);
     if (st != EDM_OK) return st;
-    assert(net->C > 0 && net->R > 0 && net->label_dim >= 0);
+    EDM_ASSERT(net->C > 0 && net->R > 0 && net->label_dim >= 0);
 
     const int N = p->num_steps;
     edm_plan *plan = calloc(1, sizeof *plan);
@@ -301,10 +314,10 @@ enum edm_status edm_plan_new_custom(const edm_sampler_params *p, const edm_plan_
     if (net->sigma_min > lo) lo = net->sigma_min;
     if (net->sigma_max < hi) hi = net->sigma_max;
     if (!(lo > 0 && lo < hi && isfinite(hi))) {
-        st = edm_error_set(err, EDM_EINVAL,
-                           "sigma range [%g, %g] is empty after clamping to the network's "
-                           "range [%g, %g]",
-                           lo, hi, net->sigma_min, net->sigma_max);
+        st = edm_error_set_field(err, EDM_EINVAL, sigma_field(p),
+                                 "sigma range [%g, %g] is empty after clamping to the network's "
+                                 "range [%g, %g]",
+                                 lo, hi, net->sigma_min, net->sigma_max);
         goto fail;
     }
     plan->sigma_lo = lo;
@@ -423,6 +436,6 @@ int edm_plan_num_steps(const edm_plan *plan) { return plan->num_steps; }
 int edm_plan_nfe(const edm_plan *plan) { return plan->nfe; }
 
 double edm_plan_sigma(const edm_plan *plan, int i) {
-    assert(i >= 0 && i <= plan->num_steps);
+    EDM_ASSERT(i >= 0 && i <= plan->num_steps);
     return plan->sigma[i];
 }

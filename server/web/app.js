@@ -223,9 +223,33 @@
     return v === '' ? null : Number(v);
   }
 
-  function numField(name) {
-    const v = $(name).value.trim();
-    return v === '' ? null : Number(v);
+  /* The sampler's fields: the form controls marked data-param, one per row of the engine's
+   * parameter table (index.html says how they describe it). A select is a choice, step="1"
+   * an integer, anything else a number. */
+  function samplerFields() {
+    return Array.from(document.querySelectorAll('#gen-form [data-param]'));
+  }
+
+  function samplerValue(el) {
+    const v = el.value.trim();
+    if (v === '') return null;
+    if (el.tagName === 'SELECT') return v;
+    if ('inf' in el.dataset && v.toLowerCase() === 'inf') return 'inf';
+    return Number(v);
+  }
+
+  /* A sampler field's value against its control's range: null, or what a good value is. */
+  function samplerRangeError(el, v) {
+    if (el.tagName === 'SELECT') return null;
+    const integer = el.getAttribute('step') === '1';
+    const min = el.getAttribute('min'), max = el.getAttribute('max');
+    const open = 'minOpen' in el.dataset, inf = 'inf' in el.dataset;
+    let ok = v === 'inf' ? inf : integer ? Number.isInteger(v) : Number.isFinite(v);
+    if (ok && v !== 'inf' && min !== null) ok = open ? v > Number(min) : v >= Number(min);
+    if (ok && v !== 'inf' && max !== null) ok = v <= Number(max);
+    if (ok) return null;
+    return (integer ? 'an integer' : 'a number') + (min === null ? '' : (open ? ' > ' : ' ≥ ') + min) +
+      (max === null ? '' : ' and ≤ ' + max) + (inf ? ' or "inf"' : '');
   }
 
   /* The request body: only the fields the user set (null/absent means the server's default). */
@@ -234,20 +258,13 @@
     body.model = $('model').value || undefined;
     const n = intField('n');
     if (n !== null) body.n = n;
-    const steps = intField('steps');
-    if (steps !== null) body.steps = steps;
     const seed = $('seed').value.trim();
     if (seed !== '') body.seed = Number(seed);
     const cls = $('class_label').value;
     if (!$('class_label').disabled && cls !== '') body.class_label = Number(cls);
-    for (const k of ['S_churn', 'S_min', 'S_noise', 'sigma_min', 'sigma_max', 'rho']) {
-      const v = numField(k);
-      if (v !== null) body[k] = v;
-    }
-    const smax = $('S_max').value.trim().toLowerCase();
-    if (smax !== '') body.S_max = smax === 'inf' ? 'inf' : Number(smax);
-    for (const k of ['solver', 'disc', 'schedule', 'scaling']) {
-      if ($(k).value) body[k] = $(k).value;
+    for (const el of samplerFields()) {
+      const v = samplerValue(el);
+      if (v !== null) body[el.name] = v;
     }
     return body;
   }
@@ -256,15 +273,11 @@
   function checkRequest(body) {
     const bad = (param, message) => new ApiError(0, 'invalid_parameter', message, param);
     if (body.n !== undefined && !(Number.isInteger(body.n) && body.n >= 1)) return bad('n', 'n must be an integer ≥ 1');
-    if (body.steps !== undefined && !(Number.isInteger(body.steps) && body.steps >= 2)) return bad('steps', 'steps must be an integer ≥ 2');
     if (body.seed !== undefined && !(Number.isSafeInteger(body.seed) && body.seed >= 0)) return bad('seed', 'seed must be an integer ≥ 0');
-    for (const k of ['S_churn', 'S_min', 'S_noise']) {
-      if (body[k] !== undefined && !(Number.isFinite(body[k]) && body[k] >= 0)) return bad(k, k + ' must be a number ≥ 0');
-    }
-    if (body.S_max !== undefined && body.S_max !== 'inf' && !(Number.isFinite(body.S_max) && body.S_max >= 0))
-      return bad('S_max', 'S_max must be a number ≥ 0 or "inf"');
-    for (const k of ['sigma_min', 'sigma_max', 'rho']) {
-      if (body[k] !== undefined && !(Number.isFinite(body[k]) && body[k] > 0)) return bad(k, k + ' must be a number > 0');
+    for (const el of samplerFields()) {
+      if (body[el.name] === undefined) continue;
+      const want = samplerRangeError(el, body[el.name]);
+      if (want) return bad(el.name, el.name + ' must be ' + want);
     }
     return null;
   }

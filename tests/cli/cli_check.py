@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Helpers for tests/cli/test_cli.sh (numpy only; no torch, no PIL).
 
-    cli_check.py args PARAMS.json        print the `edm sample` options of a sample case, one per line
+    cli_check.py args PARAMS.json TABLE  print the `edm sample` options of a sample case, one per line
+                                         (TABLE: `edm params --json`, the sampler parameter table)
     cli_check.py cmp A.npy REF.npy TOL   exit 0 when max|A-REF| / max|REF| <= TOL (prints the error)
     cli_check.py png DIR U8.npy          exit 0 when DIR/000000.png.. decode to U8.npy (N,H,W,C); a pixel
                                          may differ by 1 only where the reference value x*127.5+128 lies
@@ -16,19 +17,17 @@ import zlib
 import numpy as np
 
 
-def sample_args(path):
+def sample_args(path, table_path):
+    """Each row of the table that the case gives, under generate.py's keyword (the row's alias,
+    num_steps / discretization) or its name, becomes --KEY VALUE: the generate.py spellings,
+    which edm accepts as well as its own. Ablation-only rows only for ablation cases."""
     p = json.load(open(path))
-    out = ["--steps", str(p["num_steps"])]
-    names = {"sigma_min": "--sigma_min", "sigma_max": "--sigma_max", "rho": "--rho", "S_churn": "--S_churn",
-             "S_min": "--S_min", "S_max": "--S_max", "S_noise": "--S_noise", "alpha": "--alpha"}
-    for k, opt in names.items():
-        if k in p and p[k] is not None:
-            out += [opt, str(p[k])]
-    if p["sampler"] == "ablation":
-        for k, opt in (("solver", "--solver"), ("discretization", "--disc"), ("schedule", "--schedule"),
-                       ("scaling", "--scaling")):
-            if p.get(k) is not None:
-                out += [opt, p[k]]
+    out = []
+    for row in json.load(open(table_path)):
+        key = row["alias"] if row["alias"] in p else row["name"]
+        if p.get(key) is None or (row["ablation_only"] and p["sampler"] != "ablation"):
+            continue
+        out += ["--" + key, str(p[key])]
     print("\n".join(out))
 
 
@@ -83,7 +82,7 @@ def read_png(path):
 def main():
     cmd = sys.argv[1]
     if cmd == "args":
-        sample_args(sys.argv[2])
+        sample_args(sys.argv[2], sys.argv[3])
     elif cmd == "cmp":
         a = np.load(sys.argv[2]).astype(np.float64)
         r = np.load(sys.argv[3]).astype(np.float64)

@@ -102,8 +102,8 @@ expect_fail "missing file" "nonexistent" sample --model "$tmp/nonexistent.safete
 expect_fail "missing file info" "nonexistent" info "$tmp/nonexistent.safetensors"
 echo "not a model" >"$tmp/junk.safetensors"
 expect_fail "junk model" "junk" info "$tmp/junk.safetensors"
-expect_fail "steps 1" "num_steps" sample --model m --steps 1
-expect_fail "steps 0" "num_steps" sample --model m --steps=0
+expect_fail "steps 1" "steps must be in 2\.\." sample --model m --steps 1
+expect_fail "steps 0" "steps must be in 2\.\." sample --model m --steps=0
 expect_fail "steps text" "integer" sample --model m --steps many
 expect_fail "steps float" "integer" sample --model m --steps 2.5
 expect_fail "steps huge" "steps" sample --model m --steps 99999999999999
@@ -282,10 +282,11 @@ for d in "${denoise_cases[@]}"; do
     fi
 done
 
+"$EDM" params --json >"$tmp/table.json" && ok || bad "edm params --json"
 for d in "${sample_cases[@]}"; do
     name=$(basename "$d")
     model=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['model'])" "$d/params.json")
-    mapfile -t opts < <("$PY" $CHECK args "$d/params.json")
+    mapfile -t opts < <("$PY" $CHECK args "$d/params.json" "$tmp/table.json")
     extra=()
     [ -f "$d/labels.npy" ] && extra+=(--class-labels "$d/labels.npy")
     rm -rf "$tmp/png"

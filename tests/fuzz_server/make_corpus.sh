@@ -17,6 +17,7 @@ while IFS= read -r line; do add "$line"; done <<'CASES'
 {"S_max": "inf", "S_min": 0}
 {"solver": "euler", "disc": "vp", "schedule": "vp", "scaling": "vp"}
 {"solver": "heun", "disc": "ve", "schedule": "ve", "scaling": "none"}
+{"alpha": 0.5, "steps": 3}
 {"disc": "iddpm", "sigma_min": 0.002, "sigma_max": 81}
 {"timeout_ms": 1}
 {"timeout_ms": 3600000}

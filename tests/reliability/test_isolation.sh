@@ -53,7 +53,8 @@ PYEOF
 srv_start poisoned --model "$TMP/poisoned.safetensors" --max-batch 8 --max-queue 64 || { fail start; finish; }
 out=$(curl -s -X POST "$SRV_URL/v1/images/generations" -H 'Content-Type: application/json' \
     -d '{"seed": 7, "steps": 4, "class_label": 2}' -w '\n%{http_code}')
-eq "poisoned class alone: 500" "$(tail -n 1 <<<"$out")" 500
+eq "poisoned class alone: 422" "$(tail -n 1 <<<"$out")" 422
+check "poisoned class alone: sampling_diverged" grep -q '"sampling_diverged"' <<<"$out"
 check "poisoned class alone: says the output is not finite" grep -q "not finite" <<<"$out"
 run_py "failing neighbour" neighbours '{"seed": 7, "steps": 4, "class_label": 2}'
 eq "poisoned: the daemon stays ready" "$(curl -s -o /dev/null -w '%{http_code}' "$SRV_URL/readyz")" 200

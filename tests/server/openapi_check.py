@@ -11,24 +11,17 @@ valid JSON Schema 2020-12.
 
 The validator below covers the JSON Schema subset the document uses (type, enum, const,
 properties, required, additionalProperties, items, minItems, minimum, exclusiveMinimum,
-oneOf, $ref), so the check needs nothing beyond the standard library.
+maximum, oneOf, $ref), so the check needs nothing beyond the standard library.
 Prints FAIL lines and "RESULT <passed> <failed>".
 """
 import json
 import re
 import sys
 
+import tally
+from tally import ok
+
 spec = json.load(open(sys.argv[1]))
-passed = failed = 0
-
-
-def ok(desc, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s %s" % (desc, detail))
 
 
 def resolve(ref):
@@ -68,6 +61,8 @@ def validate(v, s, path="$"):
             errs.append("%s: %r < %r" % (path, v, s["minimum"]))
         if "exclusiveMinimum" in s and v <= s["exclusiveMinimum"]:
             errs.append("%s: %r <= %r" % (path, v, s["exclusiveMinimum"]))
+        if "maximum" in s and v > s["maximum"]:
+            errs.append("%s: %r > %r" % (path, v, s["maximum"]))
     if isinstance(v, dict):
         props = s.get("properties", {})
         for k in s.get("required", []):
@@ -188,4 +183,4 @@ for line in open(sys.argv[2]):
             elif name == "progress":
                 ok(desc + ": progress event", all(k in value for k in ("step", "steps", "nfe", "nfe_total")))
 print("checked %d distinct (path, method, status) combinations" % len(seen), file=sys.stderr)
-print("RESULT %d %d" % (passed, failed))
+print("RESULT %d %d" % (tally.passed, tally.failed))

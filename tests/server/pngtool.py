@@ -4,6 +4,7 @@
   pngtool.py info FILE      prints "W H C" after decoding every pixel (exit 1 if corrupt)
   pngtool.py diff A B       prints "N_DIFFERENT MAX_ABS_DIFF N_VALUES" over all samples
   pngtool.py b64 FILE OUT   writes the PNG in base64 text FILE to OUT
+  pngtool.py text FILE KEY  prints the value of the tEXt chunk KEY (exit 1 if none)
 
 Handles 8-bit grayscale (type 0) and RGB (type 2), non-interlaced: what edm_png_encode
 writes. Checks the signature, chunk CRCs, IHDR, the zlib stream and every filter byte.
@@ -17,7 +18,7 @@ import zlib
 def decode(data):
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("not a PNG signature")
-    pos, idat, ihdr = 8, b"", None
+    pos, idat, ihdr, text = 8, b"", None, {}
     while pos < len(data):
         (length,) = struct.unpack(">I", data[pos:pos + 4])
         kind = data[pos + 4:pos + 8]
@@ -29,6 +30,9 @@ def decode(data):
             ihdr = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
             idat += body
+        elif kind == b"tEXt":
+            key, value = body.split(b"\0", 1)
+            text[key.decode("latin-1")] = value.decode("latin-1")
         elif kind == b"IEND":
             break
         pos += 12 + length
@@ -67,14 +71,14 @@ def decode(data):
                 raise ValueError("bad filter byte %d" % f)
         out.extend(line)
         prev = line
-    return w, h, c, out
+    return w, h, c, out, text
 
 
 def main():
     cmd = sys.argv[1]
     try:
         if cmd == "info":
-            w, h, c, _ = decode(open(sys.argv[2], "rb").read())
+            w, h, c = decode(open(sys.argv[2], "rb").read())[:3]
             print(w, h, c)
         elif cmd == "diff":
             a = decode(open(sys.argv[2], "rb").read())
@@ -84,6 +88,11 @@ def main():
                 return 1
             d = [abs(x - y) for x, y in zip(a[3], b[3])]
             print(sum(1 for v in d if v), max(d), len(d))
+        elif cmd == "text":
+            text = decode(open(sys.argv[2], "rb").read())[4]
+            if sys.argv[3] not in text:
+                raise ValueError("no tEXt chunk " + sys.argv[3])
+            print(text[sys.argv[3]])
         elif cmd == "b64":
             open(sys.argv[3], "wb").write(base64.b64decode(open(sys.argv[2]).read()))
         else:

@@ -9,17 +9,10 @@ import socket
 import sys
 import time
 
+import tally
+from tally import ok
+
 HOST, PORT = sys.argv[1], int(sys.argv[2])
-passed = failed = 0
-
-
-def ok(desc, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s %s" % (desc, detail), flush=True)
 
 
 def exchange(data, read=True, timeout=5.0, shut=False):
@@ -139,4 +132,4 @@ for _ in range(40):
         break
     time.sleep(0.2)
 ok("no request left in flight", inflight and inflight[0].split()[1] == "1", repr(inflight))
-print("RESULT %d %d" % (passed, failed))
+print("RESULT %d %d" % (tally.passed, tally.failed))

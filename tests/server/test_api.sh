@@ -45,6 +45,9 @@ eq "batch figures" "$(jq -c '[(.batch.mean_size >= 2), .batch.max_size >= 2]' <<
 jq -r '.data[0].b64_json' <<<"$r" >"$TMP/a.b64"
 python3 tests/server/pngtool.py b64 "$TMP/a.b64" "$TMP/a.png"
 eq "PNG decodes to 8x8x1" "$(pnginfo "$TMP/a.png")" "8 8 1"
+eq "PNG text: seed and steps" "$(python3 tests/server/pngtool.py text "$TMP/a.png" Seed) $(python3 tests/server/pngtool.py text "$TMP/a.png" Steps)" "7 4"
+eq "PNG text: the sampler's settings" "$(python3 tests/server/pngtool.py text "$TMP/a.png" Sampler)" \
+    "edm steps=4 nfe=7 sigma_min=0.002 sigma_max=80 rho=7 S_churn=0 S_min=0 S_max=inf S_noise=1"
 out=$(post /v1/images/generations '{"model": "rgb", "seed": 3, "steps": 3}')
 jq -r '.data[0].b64_json' <<<"$(body_of "$out")" >"$TMP/rgb.b64"
 python3 tests/server/pngtool.py b64 "$TMP/rgb.b64" "$TMP/rgb.png"
@@ -53,6 +56,12 @@ out=$(post /v1/images/generations '{"steps": 5, "solver": "euler"}')
 eq "euler nfe = steps" "$(body_of "$out" | jq .nfe)" 5
 out=$(post /v1/images/generations '{"steps": 3, "disc": "vp", "schedule": "vp", "scaling": "vp"}')
 eq "ablation vp sampler" "$(status_of "$out")" 200
+out=$(post /v1/images/generations '{"steps": 3, "alpha": 0.5}')
+eq "alpha: the ablation sampler, heun" "$(status_of "$out") $(body_of "$out" | jq .nfe)" "200 5"
+jq -r '.data[0].b64_json' <<<"$(body_of "$out")" >"$TMP/alpha.b64"
+python3 tests/server/pngtool.py b64 "$TMP/alpha.b64" "$TMP/alpha.png"
+check "PNG text: the ablation settings" grep -q "^ablation steps=3 .* solver=heun disc=edm schedule=linear scaling=none alpha=0.5$" \
+    <<<"$(python3 tests/server/pngtool.py text "$TMP/alpha.png" Sampler)"
 out=$(post /v1/images/generations '{"steps": 3, "S_churn": 10, "S_min": 0.01, "S_max": "inf", "S_noise": 1.007, "sigma_min": 0.01, "sigma_max": 50, "rho": 5}')
 eq "stochastic sampler settings" "$(status_of "$out")" 200
 out=$(post /v1/images/generations '{"steps": 3}')
@@ -122,6 +131,7 @@ err_case "seeds vs n" '{"seeds": [1, 2], "n": 3}' 400 invalid_parameter '"seeds"
 err_case "empty seeds" '{"seeds": []}' 400 invalid_parameter '"seeds"'
 err_case "sigma_min <= 0" '{"sigma_min": 0}' 400 invalid_parameter '"sigma_min"'
 err_case "sigma_max < sigma_min" '{"sigma_min": 5, "sigma_max": 1}' 400 invalid_parameter '"sigma_max"'
+err_case "sigma range empty for the model" '{"sigma_min": 500}' 400 invalid_parameter '"sigma_min"'
 err_case "rho string" '{"rho": "7"}' 400 invalid_parameter '"rho"'
 err_case "S_churn < 0" '{"S_churn": -1}' 400 invalid_parameter '"S_churn"'
 err_case "S_min > S_max" '{"S_min": 2, "S_max": 1}' 400 invalid_parameter '"S_min"'
@@ -129,6 +139,7 @@ err_case "unknown solver" '{"solver": "rk4"}' 400 invalid_parameter '"solver"'
 err_case "unknown disc" '{"disc": "cosine"}' 400 invalid_parameter '"disc"'
 err_case "unknown schedule" '{"schedule": 1}' 400 invalid_parameter '"schedule"'
 err_case "unknown scaling" '{"scaling": "x"}' 400 invalid_parameter '"scaling"'
+err_case "alpha out of (0, 1]" '{"alpha": 2}' 400 invalid_parameter '"alpha"'
 err_case "timeout_ms 0" '{"timeout_ms": 0}' 400 invalid_parameter '"timeout_ms"'
 err_case "label on unconditional model" '{"class_label": 1}' 400 invalid_parameter '"class_label"'
 err_case "label out of range" '{"model": "cond", "class_label": 3}' 400 invalid_parameter '"class_label"'

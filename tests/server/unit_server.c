@@ -78,6 +78,11 @@ static const struct bad_case bad_cases[] = {
     {"{\"disc\":\"\"}", SRV_E_INVALID_PARAM, "disc"},
     {"{\"schedule\":\"cosine\"}", SRV_E_INVALID_PARAM, "schedule"},
     {"{\"scaling\":[]}", SRV_E_INVALID_PARAM, "scaling"},
+    {"{\"alpha\":0}", SRV_E_INVALID_PARAM, "alpha"},
+    {"{\"alpha\":1.5}", SRV_E_INVALID_PARAM, "alpha"},
+    {"{\"alpha\":\"1\"}", SRV_E_INVALID_PARAM, "alpha"},
+    {"{\"num_steps\":18}", SRV_E_INVALID_PARAM, "num_steps"},           /* generate.py's keyword */
+    {"{\"discretization\":\"vp\"}", SRV_E_INVALID_PARAM, "discretization"}, /* is not a field */
     {"{\"timeout_ms\":0}", SRV_E_INVALID_PARAM, "timeout_ms"},
     {"{\"timeout_ms\":120001}", SRV_E_INVALID_PARAM, "timeout_ms"},
     {"{\"seed\":18446744073709551615}", SRV_E_INVALID_JSON, NULL}, /* beyond int64 */
@@ -162,6 +167,14 @@ static void test_good(void) {
     CHECK(r.n == 3 && r.seeds[2] == 9223372036854775807ull, "big seed");
     srv_gen_request_clear(&r);
     CHECK(parse("{\"S_max\":\"inf\",\"S_min\":1}", &r) == SRV_OK && isinf(r.params.S_max), "S_max inf");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"alpha\":0.5}", &r) == SRV_OK && r.params.alpha == 0.5 && r.params.ablation &&
+              r.params.solver == EDM_SOLVER_HEUN && edm_sampler_params_nfe(&r.params) == 35,
+          "alpha selects the ablation sampler");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"alpha\":null,\"steps\":null}", &r) == SRV_OK && !r.params.ablation &&
+              r.params.num_steps == 18,
+          "null alpha keeps the EDM sampler");
     srv_gen_request_clear(&r);
     CHECK(parse(" {\"steps\" : 2 } \n", &r) == SRV_OK && r.params.num_steps == 2, "whitespace");
     srv_gen_request_clear(&r);

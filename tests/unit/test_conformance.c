@@ -110,38 +110,30 @@ done:
     edm_model_free(model);
 }
 
-static double num(json_t *o, const char *k, double def) {
-    json_t *v = json_object_get(o, k);
-    if (json_is_number(v)) return json_number_value(v);
-    if (json_is_string(v) && strcmp(json_string_value(v), "inf") == 0) return INFINITY;
-    return def;
-}
-
 static const char *str(json_t *o, const char *k) {
     json_t *v = json_object_get(o, k);
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* The generate.py arguments of a case (params.json: its keywords, num_steps and
+ * discretization, or the table's names; "inf" for S_max) through the parameter table;
+ * ablation-only ones for ablation cases only. 0 when a value is refused. */
 static int sampler_params(json_t *p, edm_sampler_params *sp) {
     edm_sampler_params_default(sp);
     const char *sampler = str(p, "sampler");
-    sp->ablation = sampler && strcmp(sampler, "ablation") == 0;
-    sp->num_steps = (int)num(p, "num_steps", 18);
-    sp->sigma_min = num(p, "sigma_min", NAN);
-    sp->sigma_max = num(p, "sigma_max", NAN);
-    sp->rho = num(p, "rho", 7);
-    sp->S_churn = num(p, "S_churn", 0);
-    sp->S_min = num(p, "S_min", 0);
-    sp->S_max = num(p, "S_max", INFINITY);
-    sp->S_noise = num(p, "S_noise", 1);
-    if (sp->ablation) {
-        const char *v;
-        if ((v = str(p, "solver")) && edm_solver_parse(v, &sp->solver)) return 0;
-        if ((v = str(p, "discretization")) && edm_disc_parse(v, &sp->disc)) return 0;
-        if ((v = str(p, "schedule")) && edm_schedule_parse(v, &sp->schedule)) return 0;
-        if ((v = str(p, "scaling")) && edm_scaling_parse(v, &sp->scaling)) return 0;
-        sp->alpha = num(p, "alpha", 1);
+    const int ablation = sampler && strcmp(sampler, "ablation") == 0;
+    for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++) {
+        const edm_sampler_param *d = &edm_sampler_param_table[i];
+        json_t *v = d->alias ? json_object_get(p, d->alias) : NULL;
+        if (!v) v = json_object_get(p, d->name);
+        if (!v || json_is_null(v) || (d->ablation_only && !ablation)) continue;
+        enum edm_status st = EDM_EINVAL;
+        if (json_is_string(v)) st = edm_sampler_param_parse(sp, d, json_string_value(v), NULL);
+        else if (json_is_number(v) && d->type != EDM_PARAM_CHOICE)
+            st = edm_sampler_param_set(sp, d, json_number_value(v), NULL);
+        if (st != EDM_OK) return 0;
     }
+    sp->ablation = ablation;
     return 1;
 }
 

@@ -12,11 +12,17 @@
  *   - observed convergence orders (Euler ~1, Heun ~2) for edm, vp and ve settings;
  *   - that stochastic sampling keeps the N(0, s^2 + sigma^2) marginal;
  *   - per-seed randomness that does not depend on the other images;
- *   - parameter validation, one bad field at a time.
+ *   - parameter validation, one bad field at a time;
+ *   - the parameter table: names, defaults, ranges, text round trips, a plan's description;
+ *   - that EDM_ASSERT stays on (a caller's bug aborts with file, line and condition).
  */
+#include <float.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "edm.h"
@@ -502,6 +508,11 @@ static void test_seed_independence(void) {
     edm_sample *given = NULL;
     CHECK(edm_sample_new(plan, &ni, &given, &err) == EDM_OK, "%s", err.message);
     CHECK(edm_sample_class_label(given) == 3, "given class label kept");
+    edm_sample *bad_label = NULL;
+    edm_sample_init bi = {.seed = 1, .class_label = 1000};
+    CHECK(edm_sample_new(plan, &bi, &bad_label, &err) == EDM_EINVAL && !bad_label &&
+              strcmp(err.field, "class_label") == 0,
+          "class label out of range: field '%s'", err.field);
     run_to_end(given, n);
     CHECK(memcmp(edm_sample_x(alone), edm_sample_x(given), n * sizeof(double)) == 0,
           "explicit latents and noise differ from the seed's");
@@ -548,15 +559,15 @@ static void test_seed_independence(void) {
 /* ---- validation --------------------------------------------------------------------------- */
 
 typedef struct bad_case {
-    const char *field; /* expected in the message */
+    const char *field; /* expected in err.field and in the message */
     void (*apply)(edm_sampler_params *p);
 } bad_case;
 
 #define BAD(name, field, stmt)                                                                 \
     static void name(edm_sampler_params *p) { stmt; }
-BAD(bad_steps1, "num_steps", p->num_steps = 1)
-BAD(bad_steps0, "num_steps", p->num_steps = 0)
-BAD(bad_steps_big, "num_steps", p->num_steps = 10001)
+BAD(bad_steps1, "steps", p->num_steps = 1)
+BAD(bad_steps0, "steps", p->num_steps = 0)
+BAD(bad_steps_big, "steps", p->num_steps = 10001)
 BAD(bad_rho0, "rho", p->rho = 0)
 BAD(bad_rho_nan, "rho", p->rho = NAN)
 BAD(bad_rho_inf, "rho", p->rho = INFINITY)
@@ -589,7 +600,7 @@ BAD(bad_M, "M", p->M = 0)
 
 static void test_validation(void) {
     static const bad_case cases[] = {
-        {"num_steps", bad_steps1}, {"num_steps", bad_steps0}, {"num_steps", bad_steps_big},
+        {"steps", bad_steps1}, {"steps", bad_steps0}, {"steps", bad_steps_big},
         {"rho", bad_rho0},         {"rho", bad_rho_nan},      {"rho", bad_rho_inf},
         {"sigma_min", bad_smin0},  {"sigma_min", bad_smin_neg}, {"sigma_min", bad_smin_inf},
         {"sigma_max", bad_smax_inf}, {"sigma_max", bad_smax0}, {"sigma_max", bad_order},
@@ -616,6 +627,8 @@ static void test_validation(void) {
         CHECK(st == EDM_EINVAL, "case %zu (%s) accepted", c, cases[c].field);
         CHECK(strstr(err.message, cases[c].field) != NULL, "case %zu: '%s' does not name %s", c,
               err.message, cases[c].field);
+        CHECK(strcmp(err.field, cases[c].field) == 0, "case %zu: field '%s', want '%s'", c,
+              err.field, cases[c].field);
         edm_plan *plan = (edm_plan *)&p; /* poisoned: must be set to NULL */
         edm_plan_net net = make_net(0, INFINITY, 1, 2, 0);
         CHECK(edm_plan_new_custom(&p, &net, &plan, &err) == EDM_EINVAL && plan == NULL,
@@ -629,16 +642,21 @@ static void test_validation(void) {
     edm_plan_net net = make_net(0, INFINITY, 1, 2, 0);
     CHECK(edm_plan_new_custom(&p, &net, &plan, &err) == EDM_EINVAL && !plan, "sigma_min 200");
     CHECK(strstr(err.message, "sigma") != NULL, "message: %s", err.message);
+    CHECK(strcmp(err.field, "sigma_min") == 0, "field '%s'", err.field);
     edm_sampler_params_default(&p);
     p.sigma_max = 0.01; /* below a VE net's sigma_min 0.02 */
     net = make_net(0.02, 100, 1, 2, 0);
     CHECK(edm_plan_new_custom(&p, &net, &plan, &err) == EDM_EINVAL && !plan, "sigma_max 0.01");
+    CHECK(strcmp(err.field, "sigma_max") == 0, "field '%s'", err.field);
     edm_sampler_params_default(&p);
     p.ablation = 1, p.disc = EDM_DISC_IDDPM, p.sigma_min = 0.2, p.sigma_max = 0.2001;
     net = make_net(0, INFINITY, 1, 2, 0);
     CHECK(edm_plan_new_custom(&p, &net, &plan, &err) == EDM_EINVAL && !plan,
           "iddpm with no u in range");
     CHECK(strstr(err.message, "iDDPM") != NULL, "message: %s", err.message);
+    CHECK(strcmp(err.field, "sigma_min") == 0, "field '%s'", err.field);
+    CHECK(edm_sampler_params_validate(&p, &err) == EDM_OK && err.field[0] == '\0',
+          "success clears the field");
 }
 
 static void test_names(void) {
@@ -677,6 +695,159 @@ static void test_names(void) {
     CHECK(strcmp(edm_disc_name((enum edm_disc)9), "?") == 0, "out-of-range name");
 }
 
+/* The table drives defaults, validation and text: every row checked against the struct. */
+static void test_param_table(void) {
+    edm_sampler_params def, p;
+    edm_error err;
+    edm_sampler_params_default(&def);
+    for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++) {
+        const edm_sampler_param *d = &edm_sampler_param_table[i];
+        CHECK(edm_sampler_param_find(d->name) == d, "find %s", d->name);
+        CHECK(!d->alias || edm_sampler_param_find(d->alias) == d, "find alias of %s", d->name);
+        for (int j = 0; j < i; j++)
+            CHECK(strcmp(edm_sampler_param_table[j].name, d->name) != 0, "%s twice", d->name);
+        double v = edm_sampler_param_get(&def, d);
+        CHECK(v == d->def || (isnan(v) && isnan(d->def)), "%s: default %g, table %g", d->name, v,
+              d->def);
+        CHECK(d->doc && d->doc[0], "%s: no doc", d->name);
+        /* the default as text reads back (NaN: "none" is no value) */
+        char text[64];
+        edm_sampler_param_format(d, d->def, text, sizeof text);
+        p = def;
+        if (!isnan(d->def)) {
+            CHECK(edm_sampler_param_parse(&p, d, text, &err) == EDM_OK, "%s: parse '%s': %s",
+                  d->name, text, err.message);
+            CHECK(edm_sampler_param_get(&p, d) == d->def, "%s: '%s' round trip", d->name, text);
+        }
+        CHECK(p.ablation == d->ablation_only || isnan(d->def), "%s: ablation %d", d->name,
+              p.ablation);
+        /* bad text names the row */
+        p = def;
+        CHECK(edm_sampler_param_parse(&p, d, "x1", &err) == EDM_EINVAL &&
+                  strcmp(err.field, d->name) == 0 && strstr(err.message, d->name),
+              "%s: parse 'x1': field '%s', %s", d->name, err.field, err.message);
+        if (d->type == EDM_PARAM_CHOICE) {
+            int n = 0;
+            for (; d->choices[n]; n++) {
+                p = def;
+                CHECK(edm_sampler_param_parse(&p, d, d->choices[n], &err) == EDM_OK &&
+                          edm_sampler_param_get(&p, d) == n,
+                      "%s: choice %s", d->name, d->choices[n]);
+                edm_sampler_param_format(d, n, text, sizeof text);
+                CHECK(strcmp(text, d->choices[n]) == 0, "%s: format %d = %s", d->name, n, text);
+            }
+            CHECK(d->def >= 0 && d->def < n, "%s: default choice", d->name);
+            continue;
+        }
+        /* the range ends: min (unless open) and max accepted, beyond them refused */
+        double below = d->type == EDM_PARAM_INT ? d->min - 1 : nextafter(d->min, -INFINITY);
+        double lo_ok = d->min_open ? nextafter(d->min, INFINITY) : d->min;
+        double hi_ok = isinf(d->max) ? (d->inf_ok ? INFINITY : DBL_MAX) : d->max;
+        double probes[][2] = {{lo_ok, 1},
+                              {hi_ok, 1},
+                              {d->min_open ? d->min : below, 0},
+                              {isinf(d->max) ? (d->inf_ok ? -1 : INFINITY) : d->max + 1, 0}};
+        for (int k = 0; k < 4; k++) {
+            if (d->type == EDM_PARAM_INT && probes[k][0] != floor(probes[k][0])) continue;
+            p = def;
+            /* sigma_max must stay above sigma_min and S_max at or above S_min */
+            p.sigma_min = NAN, p.sigma_max = NAN, p.S_max = INFINITY;
+            enum edm_status st = edm_sampler_param_set(&p, d, probes[k][0], &err);
+            if (st == EDM_OK) st = edm_sampler_params_validate(&p, &err);
+            CHECK((st == EDM_OK) == (probes[k][1] != 0), "%s = %g: %s", d->name, probes[k][0],
+                  st == EDM_OK ? "accepted" : err.message);
+            if (st != EDM_OK)
+                CHECK(strcmp(err.field, d->name) == 0, "%s = %g: field '%s'", d->name, probes[k][0],
+                      err.field);
+        }
+        p = def;
+        CHECK(edm_sampler_param_set(&p, d, NAN, &err) == EDM_EINVAL, "%s = NaN", d->name);
+    }
+    const edm_sampler_param *steps = edm_sampler_param_find("num_steps");
+    p = def;
+    CHECK(steps && edm_sampler_param_set(&p, steps, 2.5, &err) == EDM_EINVAL &&
+              strstr(err.message, "integer"),
+          "steps 2.5: %s", err.message);
+    CHECK(steps && edm_sampler_param_parse(&p, steps, "1e3", &err) == EDM_EINVAL, "steps 1e3");
+    CHECK(steps && edm_sampler_param_parse(&p, steps, "40", &err) == EDM_OK && p.num_steps == 40,
+          "steps 40");
+    CHECK(edm_sampler_param_find("S_churn ") == NULL && edm_sampler_param_find(NULL) == NULL &&
+              edm_sampler_param_find("epsilon_s") == NULL,
+          "find unknown");
+    char text[64];
+    const edm_sampler_param *S_noise = edm_sampler_param_find("S_noise");
+    edm_sampler_param_format(S_noise, 1.007, text, sizeof text);
+    CHECK(strcmp(text, "1.007") == 0, "shortest text: %s", text);
+    edm_sampler_param_format(S_noise, 0.1 + 0.2, text, sizeof text);
+    CHECK(strtod(text, NULL) == 0.1 + 0.2, "exact text: %s", text);
+    const edm_sampler_param *disc = edm_sampler_param_find("discretization");
+    CHECK(disc && edm_sampler_param_choices(disc, "|", text, sizeof text) == 15 &&
+              strcmp(text, "vp|ve|iddpm|edm") == 0,
+          "choices: %s", text);
+    CHECK(edm_sampler_param_choices(disc, "|", text, 4) == 15 && strcmp(text, "vp|") == 0,
+          "choices truncated: %s", text);
+
+    /* a plan's settings as text: resolved sigmas, ablation rows only for that sampler */
+    edm_plan_net net = make_net(0.002, 80, 1, 2, 0);
+    edm_plan *plan = plan_or_die(&def, &net);
+    char line[512];
+    int len = plan ? edm_plan_describe(plan, line, sizeof line) : 0;
+    CHECK(plan && len == (int)strlen(line) &&
+              strcmp(line, "edm steps=18 nfe=35 sigma_min=0.002 sigma_max=80 rho=7 S_churn=0 "
+                           "S_min=0 S_max=inf S_noise=1") == 0,
+          "describe: %s", line);
+    edm_plan_free(plan);
+    p = def;
+    edm_sampler_param_parse(&p, edm_sampler_param_find("solver"), "euler", NULL);
+    p.num_steps = 4;
+    net = make_net(0.02, 100, 1, 2, 0);
+    plan = plan_or_die(&p, &net);
+    if (plan) edm_plan_describe(plan, line, sizeof line);
+    CHECK(plan && strcmp(line, "ablation steps=4 nfe=4 sigma_min=0.02 sigma_max=80 rho=7 "
+                               "S_churn=0 S_min=0 S_max=inf S_noise=1 solver=euler disc=edm "
+                               "schedule=linear scaling=none alpha=1") == 0,
+          "describe ablation: %s", line);
+    CHECK(plan && edm_plan_describe(plan, line, 10) > 10 && strlen(line) == 9, "truncated");
+    edm_plan_free(plan);
+}
+
+/* A step index past the plan is a caller's bug: EDM_ASSERT aborts, whatever NDEBUG says, after
+ * one line naming the file, the function and the condition. Run in a child process. */
+static void test_assert_stays_on(void) {
+    edm_sampler_params p;
+    edm_sampler_params_default(&p);
+    edm_plan_net net = make_net(0, INFINITY, 1, 2, 0);
+    edm_plan *plan = plan_or_die(&p, &net);
+    int fds[2];
+    if (!plan || pipe(fds) != 0) {
+        CHECK(0, "setup");
+        edm_plan_free(plan);
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        (void)edm_plan_sigma(plan, p.num_steps + 1);
+        _exit(0); /* not reached when the assertion is on */
+    }
+    close(fds[1]);
+    char text[512] = {0};
+    size_t len = 0;
+    ssize_t k;
+    while (len < sizeof text - 1 && (k = read(fds[0], text + len, sizeof text - 1 - len)) > 0)
+        len += (size_t)k;
+    close(fds[0]);
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "fork/wait");
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "no abort (status %#x)", status);
+    CHECK(strstr(text, "schedule.c:") && strstr(text, "edm_plan_sigma") &&
+              strstr(text, "assertion failed: i >= 0 && i <= plan->num_steps"),
+          "message: %s", text);
+    edm_plan_free(plan);
+}
+
 int main(void) {
     test_default_schedule();
     test_nfe();
@@ -687,5 +858,7 @@ int main(void) {
     test_seed_independence();
     test_validation();
     test_names();
+    test_param_table();
+    test_assert_stays_on();
     return check_finish();
 }

@@ -185,7 +185,7 @@ async function scenarioGenerate(context) {
   const jr = await jobResp;
   eq('POST /v1/jobs answers 202', jr.status(), 202);
   const posted = JSON.parse(jr.request().postData());
-  eq('request body', posted, { model: COND, n: 2, steps: 4, seed: 42, class_label: 1 });
+  eq('request body', posted, { model: COND, n: 2, seed: 42, class_label: 1, steps: 4 });
   check('the page follows the job\'s event stream', await eventsReq);
   await page.waitForSelector('[data-testid="result"][data-loaded="true"]', { timeout: 30000 });
   const shown = await readShown(page);
@@ -273,6 +273,17 @@ async function scenarioErrorAndCancel(context) {
   eq('the field has the focus', await page.evaluate(() => document.activeElement.id), 'steps');
   check('generate enabled again after the error', await page.isEnabled('[data-testid="generate"]'));
   await page.screenshot({ path: path.join(OUT_DIR, 'phone-error.png') });
+
+  /* a range the page checks itself, from its field's min/max (the parameter table's) */
+  await page.fill('[data-testid="steps"]', '4');
+  await page.evaluate(() => { document.getElementById('advanced').open = true; });
+  await page.fill('[data-testid="alpha"]', '2');
+  await page.click('[data-testid="generate"]');
+  await page.waitForSelector('[data-testid="error"]:not([hidden])', { timeout: 10000 });
+  eq('page check: field shown', await page.textContent('[data-testid="error-param"]'), 'field: alpha');
+  check('page check: the range in the message', /alpha must be a number > 0 and ≤ 1/.test(
+    await page.textContent('[data-testid="error-message"]')));
+  await page.fill('[data-testid="alpha"]', '');
 
   /* cancel: a long job on the RGB model, cancelled after its first progress */
   w.expectErrors = false;

@@ -3,8 +3,10 @@
  *
  * One table per subcommand: each row names an option, its generate.py alias, its type, the
  * field it fills and its help line, so parsing, validation of the value's syntax and --help
- * can never disagree. Semantic checks (ranges of sampler parameters, shapes against the
- * model) happen later, in the engine or the subcommand, with one-line messages.
+ * can never disagree. The sampler's rows come from the engine's parameter table
+ * (cli_sampler_options), which also parses their values. Semantic checks (ranges of sampler
+ * parameters, shapes against the model) happen later, in the engine or the subcommand, with
+ * one-line messages.
  */
 #include <errno.h>
 #include <math.h>
@@ -169,6 +171,12 @@ static int option_set(const char *cmd, const cli_option *o, const char *value, v
         *(int *)field = v;
         return 0;
     }
+    case CLI_SAMPLER: {
+        edm_error err; /* the engine's message names the parameter */
+        if (edm_sampler_param_parse((edm_sampler_params *)field, o->param, value, &err) != EDM_OK)
+            return cli_fail(cmd, "%s", err.message);
+        return 0;
+    }
     }
     return cli_fail(cmd, "--%s: bad option type", o->name);
 }
@@ -229,6 +237,37 @@ int cli_parse_command(const char *cmd, const cli_option *table, int argc, char *
 int cli_given(const cli_option *table, const cli_parsed *parsed, const char *name) {
     int row = table_find(table, name, strlen(name));
     return row >= 0 && parsed->given[row];
+}
+
+int cli_sampler_options(cli_option *rows, size_t offset) {
+    /* names, metavars and help lines of the rows (the table is static, so are they) */
+    static char text[EDM_SAMPLER_PARAM_COUNT][3][160];
+    for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++) {
+        const edm_sampler_param *d = &edm_sampler_param_table[i];
+        char *name = text[i][0], *metavar = text[i][1], *help = text[i][2];
+        snprintf(name, sizeof text[i][0], "%s", d->name);
+        for (char *c = name; *c; c++)
+            if (*c == '_') *c = '-';
+        if (d->type == EDM_PARAM_CHOICE)
+            edm_sampler_param_choices(d, "|", metavar, sizeof text[i][1]);
+        else snprintf(metavar, sizeof text[i][1], "%s", d->type == EDM_PARAM_INT ? "N" : "X");
+        char def[40] = " ";
+        if (isnan(d->def)) snprintf(def, sizeof def, ": per sampler");
+        else edm_sampler_param_format(d, d->def, def + 1, sizeof def - 1);
+        snprintf(help, sizeof text[i][2], "%s%s (default%s)", d->ablation_only ? "ablation: " : "",
+                 d->doc, def);
+        EDM_ASSERT(strcmp(name, d->name) == 0 || !d->alias); /* a row has one alias */
+        rows[i] = (cli_option){
+            .name = name,
+            .alias = strcmp(name, d->name) != 0 ? d->name : d->alias,
+            .type = CLI_SAMPLER,
+            .offset = offset,
+            .metavar = metavar,
+            .help = help,
+            .param = d,
+        };
+    }
+    return EDM_SAMPLER_PARAM_COUNT;
 }
 
 void cli_print_help(const char *cmd, const char *usage, const char *summary,

@@ -21,7 +21,8 @@ enum cli_type {
     CLI_STRING, /* const char *, borrowed from argv */
     CLI_INT,    /* int within [min, max] */
     CLI_DOUBLE, /* double; NaN rejected, +-inf accepted only where max/min is infinite */
-    CLI_CHOICE  /* int, via parse(): the enum value */
+    CLI_CHOICE, /* int, via parse(): the enum value */
+    CLI_SAMPLER /* a row of edm_sampler_param_table, set in the edm_sampler_params at offset */
 };
 
 typedef struct cli_option {
@@ -33,6 +34,7 @@ typedef struct cli_option {
     const char *help;  /* one line; defaults are stated here */
     double min, max;   /* CLI_INT / CLI_DOUBLE range, inclusive */
     int (*parse)(const char *s, int *out); /* CLI_CHOICE: 0 on success */
+    const edm_sampler_param *param;        /* CLI_SAMPLER: the table row */
 } cli_option;
 
 #define CLI_MAX_OPTIONS 64
@@ -56,6 +58,13 @@ int cli_parse_command(const char *cmd, const cli_option *table, int argc, char *
                       void *args, cli_parsed *parsed, const char *usage, const char *summary);
 /* Whether the option named `name` was given. */
 int cli_given(const cli_option *table, const cli_parsed *parsed, const char *name);
+/* Writes one row per sampler parameter (edm_sampler_param_table, in its order) into rows,
+ * which has room for EDM_SAMPLER_PARAM_COUNT: --sigma-min for sigma_min, with generate.py's
+ * spelling (--sigma_min) or keyword (--discretization) as the alias; values are parsed by
+ * the engine into the edm_sampler_params at `offset` of the argument struct, where an
+ * ablation-only option also selects the ablation sampler. The names and help lines live in
+ * static storage. Returns the number of rows. */
+int cli_sampler_options(cli_option *rows, size_t offset);
 /* Prints "usage: edm CMD USAGE", the summary, and one line per option. */
 void cli_print_help(const char *cmd, const char *usage, const char *summary,
                     const cli_option *table);
@@ -80,14 +89,14 @@ int cli_parse_precision(const char *s, int *out);
 #define CLI_BACKEND_OPTIONS(type)                                                              \
     {"backend", NULL, CLI_CHOICE, offsetof(type, backend.backend), "auto|cpu|cuda",            \
      "compute backend (default auto: CUDA when a device is usable, else CPU)", 0, 0,          \
-     cli_parse_backend_name},                                                                  \
+     cli_parse_backend_name, NULL},                                                            \
     {"device", NULL, CLI_INT, offsetof(type, backend.device), "N",                            \
-     "device ordinal within the backend (default 0)", 0, 1024, NULL},                                        \
+     "device ordinal within the backend (default 0)", 0, 1024, NULL, NULL},                   \
     {"precision", NULL, CLI_CHOICE, offsetof(type, backend.precision), "fp32|tf32|fp16|bf16", \
      "arithmetic precision (default fp32; the CPU backend is fp32 only)", 0, 0,               \
-     cli_parse_precision},                                                                     \
+     cli_parse_precision, NULL},                                                               \
     {"threads", NULL, CLI_INT, offsetof(type, backend.threads), "N",                          \
-     "CPU threads (default 0 = all cores)", 0, 4096, NULL}
+     "CPU threads (default 0 = all cores)", 0, 4096, NULL, NULL}
 
 /* Creates the backend and prints its description on stderr. Returns 0 or fails (1). */
 int cli_backend_open(const char *cmd, const cli_backend_args *b, edm_backend **out);
@@ -113,5 +122,6 @@ double cli_now(void);
 int cmd_info(int argc, char **argv);
 int cmd_denoise(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+int cmd_params(int argc, char **argv);
 
 #endif /* EDM_CLI_H */

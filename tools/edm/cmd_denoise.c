@@ -23,21 +23,21 @@ typedef struct denoise_args {
 
 static const cli_option denoise_options[] = {
     {"model", "network", CLI_STRING, offsetof(denoise_args, model), "PATH",
-     "the model file (edm-safetensors/1)", 0, 0, NULL},
+     "the model file (edm-safetensors/1)", 0, 0, NULL, NULL},
     {"x", NULL, CLI_STRING, offsetof(denoise_args, x), "X.npy", "noisy images (N,C,H,W) float32",
-     0, 0, NULL},
+     0, 0, NULL, NULL},
     {"sigma", NULL, CLI_STRING, offsetof(denoise_args, sigma), "S.npy",
-     "noise levels (N,) float32, or one value for all", 0, 0, NULL},
+     "noise levels (N,) float32, or one value for all", 0, 0, NULL, NULL},
     {"class-labels", "class_labels", CLI_STRING, offsetof(denoise_args, labels), "L.npy",
-     "class labels (N,label_dim) one-hot (default zeros)", 0, 0, NULL},
+     "class labels (N,label_dim) one-hot (default zeros)", 0, 0, NULL, NULL},
     {"augment-labels", "augment_labels", CLI_STRING, offsetof(denoise_args, augment), "A.npy",
-     "augmentation labels (N,augment_dim) (default none)", 0, 0, NULL},
+     "augmentation labels (N,augment_dim) (default none)", 0, 0, NULL, NULL},
     {"out", NULL, CLI_STRING, offsetof(denoise_args, out), "D.npy",
-     "where to write D(x; sigma) (N,C,H,W) float32", 0, 0, NULL},
+     "where to write D(x; sigma) (N,C,H,W) float32", 0, 0, NULL, NULL},
     {"batch", NULL, CLI_INT, offsetof(denoise_args, batch), "B",
-     "images per network evaluation (default 64)", 1, 65536, NULL},
+     "images per network evaluation (default 64)", 1, 65536, NULL, NULL},
     CLI_BACKEND_OPTIONS(denoise_args),
-    {NULL, NULL, CLI_FLAG, 0, NULL, NULL, 0, 0, NULL},
+    {NULL, NULL, CLI_FLAG, 0, NULL, NULL, 0, 0, NULL, NULL},
 };
 
 int cmd_denoise(int argc, char **argv) {

@@ -20,9 +20,9 @@ typedef struct info_args {
 
 static const cli_option info_options[] = {
     {"model", "network", CLI_STRING, offsetof(info_args, model), "PATH",
-     "the model file (edm-safetensors/1); may also be given as the argument", 0, 0, NULL},
+     "the model file (edm-safetensors/1); may also be given as the argument", 0, 0, NULL, NULL},
     CLI_BACKEND_OPTIONS(info_args),
-    {NULL, NULL, CLI_FLAG, 0, NULL, NULL, 0, 0, NULL},
+    {NULL, NULL, CLI_FLAG, 0, NULL, NULL, 0, 0, NULL, NULL},
 };
 
 static const char *precond_name(enum edm_precond p) {

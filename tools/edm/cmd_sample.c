@@ -5,6 +5,8 @@
  * generalised sampler has) is given, ablation_sampler runs with the others at their ablation
  * defaults (heun, edm, linear, none); otherwise edm_sampler (Algorithm 2). Options left unset
  * keep each sampler's own defaults (sigma_min/sigma_max depend on the sampler and disc).
+ * The sampler's options, their ranges, defaults and help, and that rule all come from the
+ * engine's parameter table (edm_sampler_param_table, through cli_sampler_options).
  *
  * Images: one per seed (--seeds, default 0-63), or one per row of --latents (N,C,H,W) N(0,1)
  * noise, named by batch index unless --seeds is given as well. Per-step noise comes from the
@@ -30,84 +32,52 @@
 
 typedef struct sample_args {
     const char *model, *latents, *seeds, *labels, *noise, *out, *png_dir;
-    int class_idx, steps, batch, subdirs;
-    double sigma_min, sigma_max, rho, S_churn, S_min, S_max, S_noise, alpha;
-    int solver, disc, schedule, scaling;
+    int class_idx, batch, subdirs;
+    edm_sampler_params params; /* the sampler's options (cli_sampler_options) */
     cli_backend_args backend;
 } sample_args;
 
-static int parse_solver(const char *s, int *out) {
-    enum edm_solver v;
-    if (edm_solver_parse(s, &v) != EDM_OK) return -1;
-    *out = (int)v;
-    return 0;
-}
-static int parse_disc(const char *s, int *out) {
-    enum edm_disc v;
-    if (edm_disc_parse(s, &v) != EDM_OK) return -1;
-    *out = (int)v;
-    return 0;
-}
-static int parse_schedule(const char *s, int *out) {
-    enum edm_schedule v;
-    if (edm_schedule_parse(s, &v) != EDM_OK) return -1;
-    *out = (int)v;
-    return 0;
-}
-static int parse_scaling(const char *s, int *out) {
-    enum edm_scaling v;
-    if (edm_scaling_parse(s, &v) != EDM_OK) return -1;
-    *out = (int)v;
-    return 0;
-}
-
-#define ROW_D(name, alias, field, meta, help)                                                   \
-    {name, alias, CLI_DOUBLE, offsetof(sample_args, field), meta, help, -INFINITY, INFINITY, NULL}
-
-static const cli_option sample_options[] = {
+/* The options: these, then one per sampler parameter, then the output and backend ones. */
+static const cli_option input_options[] = {
     {"model", "network", CLI_STRING, offsetof(sample_args, model), "PATH",
-     "the model file (edm-safetensors/1)", 0, 0, NULL},
+     "the model file (edm-safetensors/1)", 0, 0, NULL, NULL},
     {"seeds", NULL, CLI_STRING, offsetof(sample_args, seeds), "LIST",
-     "random seeds, e.g. 1,2,5-10 (default 0-63, or 0..N-1 with --latents)", 0, 0, NULL},
+     "random seeds, e.g. 1,2,5-10 (default 0-63, or 0..N-1 with --latents)", 0, 0, NULL, NULL},
     {"latents", NULL, CLI_STRING, offsetof(sample_args, latents), "Z.npy",
      "initial N(0,1) noise (N,C,H,W) instead of the seeds' (before scaling by sigma_0)", 0, 0,
-     NULL},
+     NULL, NULL},
     {"noise", NULL, CLI_STRING, offsetof(sample_args, noise), "E.npy",
-     "per-step N(0,1) noise (steps,N,C,H,W) instead of the seeds'", 0, 0, NULL},
+     "per-step N(0,1) noise (steps,N,C,H,W) instead of the seeds'", 0, 0, NULL, NULL},
     {"class", NULL, CLI_INT, offsetof(sample_args, class_idx), "K",
-     "class of every image (default: drawn from each seed)", 0, 1 << 30, NULL},
+     "class of every image (default: drawn from each seed)", 0, 1 << 30, NULL, NULL},
     {"class-labels", "class_labels", CLI_STRING, offsetof(sample_args, labels), "L.npy",
-     "one-hot classes (N,label_dim); the argmax of each row", 0, 0, NULL},
-    {"steps", NULL, CLI_INT, offsetof(sample_args, steps), "N",
-     "number of sampling steps (default 18)", -1e9, 1e9, NULL},
-    ROW_D("sigma-min", "sigma_min", sigma_min, "S", "lowest noise level (default: per sampler)"),
-    ROW_D("sigma-max", "sigma_max", sigma_max, "S", "highest noise level (default: per sampler)"),
-    ROW_D("rho", NULL, rho, "R", "time step exponent (default 7)"),
-    ROW_D("S-churn", "S_churn", S_churn, "V", "stochasticity strength (default 0)"),
-    ROW_D("S-min", "S_min", S_min, "V", "stochasticity min noise level (default 0)"),
-    ROW_D("S-max", "S_max", S_max, "V", "stochasticity max noise level (default inf)"),
-    ROW_D("S-noise", "S_noise", S_noise, "V", "stochasticity noise inflation (default 1)"),
-    {"solver", NULL, CLI_CHOICE, offsetof(sample_args, solver), "euler|heun",
-     "ablation: ODE solver (default heun)", 0, 0, parse_solver},
-    {"disc", "discretization", CLI_CHOICE, offsetof(sample_args, disc), "vp|ve|iddpm|edm",
-     "ablation: time step discretization (default edm)", 0, 0, parse_disc},
-    {"schedule", NULL, CLI_CHOICE, offsetof(sample_args, schedule), "vp|ve|linear",
-     "ablation: noise schedule sigma(t) (default linear)", 0, 0, parse_schedule},
-    {"scaling", NULL, CLI_CHOICE, offsetof(sample_args, scaling), "vp|none",
-     "ablation: signal scaling s(t) (default none)", 0, 0, parse_scaling},
-    ROW_D("alpha", NULL, alpha, "A", "ablation: Heun's intermediate step position (default 1)"),
+     "one-hot classes (N,label_dim); the argmax of each row", 0, 0, NULL, NULL},
+};
+static const cli_option output_options[] = {
     {"batch", NULL, CLI_INT, offsetof(sample_args, batch), "B",
-     "maximum images per batch (default 64)", 1, 65536, NULL},
+     "maximum images per batch (default 64)", 1, 65536, NULL, NULL},
     {"out", NULL, CLI_STRING, offsetof(sample_args, out), "X.npy",
-     "write the final images (N,C,H,W) float32", 0, 0, NULL},
+     "write the final images (N,C,H,W) float32", 0, 0, NULL, NULL},
     {"png-dir", "outdir", CLI_STRING, offsetof(sample_args, png_dir), "DIR",
      "write one PNG per image, DIR/%06d.png by seed (or batch index with --latents)", 0, 0,
-     NULL},
+     NULL, NULL},
     {"subdirs", NULL, CLI_FLAG, offsetof(sample_args, subdirs), "",
-     "PNGs in a subdirectory per 1000 seeds (DIR/000000/, DIR/001000/, ...)", 0, 0, NULL},
+     "PNGs in a subdirectory per 1000 seeds (DIR/000000/, DIR/001000/, ...)", 0, 0, NULL, NULL},
     CLI_BACKEND_OPTIONS(sample_args),
-    {NULL, NULL, CLI_FLAG, 0, NULL, NULL, 0, 0, NULL},
+    {NULL, NULL, CLI_FLAG, 0, NULL, NULL, 0, 0, NULL, NULL},
 };
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+static cli_option sample_options[COUNT(input_options) + EDM_SAMPLER_PARAM_COUNT +
+                                 COUNT(output_options)];
+
+static void sample_options_build(void) {
+    cli_option *o = sample_options;
+    memcpy(o, input_options, sizeof input_options);
+    o += COUNT(input_options);
+    o += cli_sampler_options(o, offsetof(sample_args, params));
+    memcpy(o, output_options, sizeof output_options);
+}
 
 /* mkdir -p */
 static int make_dirs(const char *path) {
@@ -136,26 +106,11 @@ static int write_file(const char *path, const uint8_t *data, size_t len) {
     return w == len && !bad ? 0 : -1;
 }
 
-/* The sampler settings as text (for the PNG chunks and the log). */
-static void describe_params(const edm_sampler_params *p, const edm_plan *plan, char *buf,
-                            size_t size) {
-    int n = snprintf(buf, size, "%s steps=%d nfe=%d sigma_max=%.9g sigma_min=%.9g rho=%g "
-                                "S_churn=%g S_min=%g S_max=%g S_noise=%g",
-                     p->ablation ? "ablation" : "edm", p->num_steps, edm_plan_nfe(plan),
-                     edm_plan_sigma(plan, 0), edm_plan_sigma(plan, p->num_steps - 1), p->rho,
-                     p->S_churn, p->S_min, p->S_max, p->S_noise);
-    if (p->ablation && n > 0 && (size_t)n < size)
-        snprintf(buf + n, size - (size_t)n, " solver=%s disc=%s schedule=%s scaling=%s alpha=%g",
-                 edm_solver_name(p->solver), edm_disc_name(p->disc),
-                 edm_schedule_name(p->schedule), edm_scaling_name(p->scaling), p->alpha);
-}
-
 typedef struct sample_job {
     const char *cmd;
     const sample_args *a;
     const edm_model *model;
     const edm_plan *plan;
-    const edm_sampler_params *params;
     edm_denoiser *den;
     int N;               /* images */
     const uint64_t *seeds; /* [N] */
@@ -186,7 +141,7 @@ static int save_png(sample_job *job, int idx, const edm_sample *s, uint8_t *hwc)
     }
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)edm_sample_seed(s));
     snprintf(class_s, sizeof class_s, "%d", edm_sample_class_label(s));
-    describe_params(job->params, job->plan, params_s, sizeof params_s);
+    edm_plan_describe(job->plan, params_s, sizeof params_s);
     const char *name = edm_model_metadata(job->model, "name");
     const char *keys[] = {"Software", "model", "seed", "class", "sampler"};
     const char *values[] = {"edm-serve (edm sample)", name ? name : job->a->model, seed_s,
@@ -273,9 +228,10 @@ int cmd_sample(int argc, char **argv) {
     static const char *cmd = "sample";
     sample_args a = {0};
     a.class_idx = -1;
-    a.steps = 18;
     a.batch = 64;
+    edm_sampler_params_default(&a.params);
     cli_backend_args_default(&a.backend);
+    sample_options_build();
     cli_parsed parsed;
     int rc = cli_parse_command(cmd, sample_options, argc, argv, &a, &parsed,
                                "--model M (--seeds LIST | --latents Z.npy) [options]",
@@ -291,27 +247,9 @@ int cmd_sample(int argc, char **argv) {
         cli_given(sample_options, &parsed, "class-labels"))
         return cli_fail(cmd, "give either --class or --class-labels, not both") + 1;
 
-    /* Sampler parameters: unset options keep the sampler's defaults. */
-    edm_sampler_params p;
-    edm_sampler_params_default(&p);
-    p.num_steps = a.steps;
-#define TAKE(opt, field)                                                                        \
-    if (cli_given(sample_options, &parsed, opt)) p.field = a.field
-    TAKE("sigma-min", sigma_min);
-    TAKE("sigma-max", sigma_max);
-    TAKE("rho", rho);
-    TAKE("S-churn", S_churn);
-    TAKE("S-min", S_min);
-    TAKE("S-max", S_max);
-    TAKE("S-noise", S_noise);
-    TAKE("alpha", alpha);
-#undef TAKE
-    static const char *const ablation_opts[] = {"solver", "disc", "schedule", "scaling", "alpha"};
-    for (int i = 0; i < 5; i++) p.ablation |= cli_given(sample_options, &parsed, ablation_opts[i]);
-    if (cli_given(sample_options, &parsed, "solver")) p.solver = (enum edm_solver)a.solver;
-    if (cli_given(sample_options, &parsed, "disc")) p.disc = (enum edm_disc)a.disc;
-    if (cli_given(sample_options, &parsed, "schedule")) p.schedule = (enum edm_schedule)a.schedule;
-    if (cli_given(sample_options, &parsed, "scaling")) p.scaling = (enum edm_scaling)a.scaling;
+    /* Sampler parameters: options left unset keep the sampler's defaults; an ablation-only
+     * option has selected the ablation sampler while parsing. */
+    const edm_sampler_params p = a.params;
     edm_error err;
     if (edm_sampler_params_validate(&p, &err) != EDM_OK) return cli_fail(cmd, "%s", err.message) + 1;
 
@@ -439,12 +377,12 @@ int cmd_sample(int argc, char **argv) {
         goto done;
     }
     char desc[512];
-    describe_params(&p, plan, desc, sizeof desc);
+    edm_plan_describe(plan, desc, sizeof desc);
     fprintf(stderr, "edm sample: %d images in %d batches of up to %d; sampler %s\n", N,
             num_batches, max_batch, desc);
 
     sample_job job = {
-        .cmd = cmd, .a = &a, .model = model, .plan = plan, .params = &p, .den = den, .N = N,
+        .cmd = cmd, .a = &a, .model = model, .plan = plan, .den = den, .N = N,
         .seeds = seeds, .name_by_seed = a.seeds != NULL || !a.latents, .classes = classes,
         .latents = a.latents ? latents.data : NULL, .noise = noise_t, .out = out, .n = n,
     };

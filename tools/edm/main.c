@@ -4,6 +4,7 @@
  *   edm info MODEL                        what a model file holds and costs
  *   edm denoise --model M --x X.npy ...   one preconditioned evaluation D(x; sigma)
  *   edm sample --model M --seeds 0-63 ... images with the EDM or the ablation sampler
+ *   edm params [--json]                   the sampler parameters: names, ranges, defaults
  *
  * Each subcommand parses its own options from its table (cli.h) and prints `edm CMD --help`.
  * Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.
@@ -21,6 +22,7 @@ static const struct {
     {"info", cmd_info, "print a model's configuration, size, FLOPs and memory per image"},
     {"denoise", cmd_denoise, "one network evaluation D(x; sigma) for a batch of NPY inputs"},
     {"sample", cmd_sample, "generate images (EDM sampler, or the generalised ablation sampler)"},
+    {"params", cmd_params, "list the sampler parameters (options of sample, fields of edmd)"},
 };
 
 static void usage(FILE *f) {
@@ -49,7 +51,9 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2);
-    fprintf(stderr, "edm: unknown command '%s' (commands: info, denoise, sample; see edm --help)\n",
-            argv[1]);
+    fprintf(stderr, "edm: unknown command '%s' (commands:", argv[1]);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", commands[i].name);
+    fprintf(stderr, "; see edm --help)\n");
     return 2;
 }
