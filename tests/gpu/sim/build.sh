@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds the CUDA backend against the host CUDA emulator (cuda_sim.h) and runs its op test:
-#   tests/gpu/sim/build.sh [test args]      -> build-sim/test_cuda_ops
+# Builds the CUDA backend against the host CUDA emulator (cuda_sim.h) and runs the op tests on it:
+#   tests/gpu/sim/build.sh [test_ops args]  -> build-sim/test_ops --backend cuda [args]
 # For development on machines without a GPU: the .cu files compile with g++ -DEDM_CUDA_SIM,
-# the rest of the engine as usual (without core/cuda/stub/), and test_cuda_ops runs every op of
-# the CUDA code paths against the CPU backend. Not part of `make test` (slow: every simulated
-# kernel runs one thread per CUDA thread).
+# the rest of the engine as usual (without core/cuda/stub/), and test_ops runs every op of
+# the CUDA code paths against the reference ops. Not part of `make test` (slow: every simulated
+# kernel runs one thread per CUDA thread; pick parts with e.g. --only conv2d --precision fp16).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 B=${SIM_BUILD:-build-sim}
@@ -27,14 +27,15 @@ for f in core/cuda/*.cu; do
     objs+=("$o")
 done
 wait
-gcc $CFLAGS -Itests/unit -c tests/unit/test_cuda_ops.c -o "$B/obj/test_cuda_ops.o"
-g++ -fopenmp "$B/obj/test_cuda_ops.o" "${objs[@]}" -lopenblas -ljansson -lpng -lz -lm -lpthread \
-    -o "$B/test_cuda_ops"
-echo "built $B/test_cuda_ops"
+gcc $CFLAGS -Itests/unit -c tests/unit/test_ops.c -o "$B/obj/test_ops.o"
+gcc $CFLAGS -Itests/unit -c tests/unit/op_reference.c -o "$B/obj/op_reference.o"
+g++ -fopenmp "$B/obj/test_ops.o" "$B/obj/op_reference.o" "${objs[@]}" -lopenblas -ljansson -lpng \
+    -lz -lm -lpthread -o "$B/test_ops"
+echo "built $B/test_ops"
 if [ "${SIM_BENCH:-0}" = 1 ]; then
     gcc $CFLAGS -c bench/bench_gpu.c -o "$B/obj/bench_gpu.o"
     g++ -fopenmp "$B/obj/bench_gpu.o" "${objs[@]}" -lopenblas -ljansson -lpng -lz -lm -lpthread \
         -o "$B/bench_gpu"
     echo "built $B/bench_gpu"
 fi
-if [ "${SIM_NO_RUN:-0}" != 1 ]; then "$B/test_cuda_ops" "$@"; fi
+if [ "${SIM_NO_RUN:-0}" != 1 ]; then "$B/test_ops" --backend cuda "$@"; fi
