@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test tier and prints one closing line: "N passed, N failed, N skipped".
-#   unit/conformance: every build/tests/test_* binary (each ends with its own N/N/N line)
+#   unit/conformance: every build/tests/*/test_* binary (each ends with its own N/N/N line)
 #   scripts:          every tests/*/test_*.sh (same convention)
 # A program that exits non-zero without a closing line counts as one failure.
 set -u
@@ -33,9 +33,9 @@ run_one() {
     fi
     rm -f "$log"
 }
-for t in "$BUILD"/tests/test_*; do
+for t in "$BUILD"/tests/*/test_*; do
     [ -x "$t" ] || continue
-    run_one "$(basename "$t")" "$t"
+    run_one "$t" "$t"
 done
 for t in tests/*/test_*.sh; do
     [ -f "$t" ] || continue

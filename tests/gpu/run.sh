@@ -7,7 +7,7 @@
 #      fp32/tf32/fp16/bf16, convolutions through cuDNN, graphs, small networks vs the CPU;
 #   3b. test_conformance with EDM_TEST_BACKEND=cuda: the official vectors on the GPU (fp32),
 #      with CUDA graphs off and on;
-#   4. the whole unit/conformance suite (build/tests/test_*) as CI runs it (CPU);
+#   4. the unit and conformance programs (build/tests/*/test_*) as CI runs them (CPU);
 #   5. bench_gpu: CIFAR-10 DDPM++ speed per precision and batch, error vs fp32, latency;
 #   6. if time is left: test_ops --backend cuda under compute-sanitizer (memcheck).
 # Usage (from anywhere; runs in the repository root):
@@ -104,7 +104,10 @@ rc=$?
 if [ $rc -ne 0 ]; then
     # The daemon (libmicrohttpd) is not needed here: build the library, tests and benches alone.
     targets="$BUILD/libedm.a"
-    for t in tests/unit/test_*.c; do targets="$targets $BUILD/tests/$(basename "${t%.c}")"; done
+    for t in tests/*/test_*.c; do
+        [ "$t" = tests/unit/test_server.c ] && continue # links the daemon
+        t=${t#tests/}; targets="$targets $BUILD/tests/${t%.c}"
+    done
     for t in bench/*.c; do targets="$targets $BUILD/bench/$(basename "${t%.c}")"; done
     echo "== retry without the daemon: $targets" >>"$OUT/build.log"
     timeout 300 make BUILD="$BUILD" CUDA=1 -k -j"$JOBS" $targets >>"$OUT/build.log" 2>&1
@@ -118,7 +121,7 @@ grep -q 'CUDA backend: on' "$OUT/build.log" || grep -q 'backend_cuda' "$OUT/buil
     say "  warning: the build log does not show the CUDA backend being compiled"
 
 # ---- 3. CUDA ops against the reference ------------------------------------------------------
-OPS=$BUILD/tests/test_ops
+OPS=$BUILD/tests/unit/test_ops
 if [ -x "$OPS" ]; then
     timeout 240 "$OPS" --backend cuda >"$OUT/cuda_ops.log" 2>&1
     rc=$?
@@ -136,11 +139,11 @@ else
 fi
 
 # ---- 3b. conformance on the GPU: the official vectors through the CUDA backend (fp32) ---------
-if [ -x "$BUILD/tests/test_conformance" ]; then
+if [ -x "$BUILD/tests/conformance/test_conformance" ]; then
     : >"$OUT/conformance_cuda.log"
     for g in 0 1; do
         echo "== EDM_TEST_BACKEND=cuda EDM_CUDA_GRAPHS=$g" >>"$OUT/conformance_cuda.log"
-        EDM_TEST_BACKEND=cuda EDM_CUDA_GRAPHS=$g timeout 150 "$BUILD/tests/test_conformance" \
+        EDM_TEST_BACKEND=cuda EDM_CUDA_GRAPHS=$g timeout 150 "$BUILD/tests/conformance/test_conformance" \
             >"$OUT/conf_one.log" 2>&1
         rc=$?
         cat "$OUT/conf_one.log" >>"$OUT/conformance_cuda.log"
@@ -151,9 +154,9 @@ if [ -x "$BUILD/tests/test_conformance" ]; then
 fi
 
 # ---- 4. the whole suite -------------------------------------------------------------------
-if ls "$BUILD"/tests/test_* >/dev/null 2>&1; then
+if ls "$BUILD"/tests/*/test_* >/dev/null 2>&1; then
     : >"$OUT/suite.log"
-    for t in "$BUILD"/tests/test_*; do
+    for t in "$BUILD"/tests/*/test_*; do
         [ -x "$t" ] || continue
         name=$(basename "$t")
         args=()
