@@ -2,7 +2,8 @@
 #
 #   make            build build/edm, build/edmd and every test program
 #   make run        build and serve the bundled model on 127.0.0.1:8080
-#   make test       run every test (tests/run_all.sh), one closing line "N passed, N failed, N skipped"
+#   make test       run every test tier (tests/run_all.sh), one closing line "N passed, N failed, N skipped"
+#   make test-TIER  run one tier: unit, conformance, server, fuzz, deploy or web
 #   make asan       the test suite under AddressSanitizer + UBSan (build-asan/)
 #   make fuzz       the libFuzzer targets (clang) in build/fuzz*/; tests/fuzz*/fuzz.sh runs them
 #   make sim        the CUDA backend against the host emulator (build-sim/test_ops, bench_gpu)
@@ -16,8 +17,17 @@
 #   core/cuda/*.cu       -> build/libedm.a     when CUDA is on; core/cuda/stub/*.c when it is off
 #   tools/edm/*.c        -> build/edm
 #   server/*.c           -> build/edmd         (all but main.c also in build/libedmd.a, for tests)
-#   tests/DIR/test_*.c   -> build/tests/DIR/test_*       (each links libedm and libedmd)
+#   tests/DIR/test_*.c   -> build/tests/DIR/test_*       (each links libedm; test_server libedmd too)
 #   tests/fuzz*/fuzz_*.c -> build/fuzz*/replay_*         (with the plain main() of tests/fuzz/replay.c)
+# Test tiers (tests/run_all.sh; each runs the folders' test_* programs and test_*.sh scripts):
+#   unit         tests/unit: ops on every backend, sampler, RNG, NPY, PNG, safetensors, the daemon's
+#                pure modules (test_server)
+#   conformance  tests/conformance, tests/vectors, tests/cli, tests/converter: the engine, the `edm`
+#                command and the converter against what the official code produced
+#   server       tests/server, tests/reliability: the real edmd over HTTP
+#   fuzz         tests/fuzz, tests/fuzz_server: the committed corpora replayed
+#   deploy       tests/deploy: Dockerfile, Kubernetes manifests, the load-balanced local setup
+#   web          tests/web: the web page in a browser
 # tests/gpu/run.sh is the GPU session's script (it builds with CUDA=1 itself).
 
 BUILD   ?= build
@@ -219,6 +229,10 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 
 test: all
 	BUILD=$(BUILD) tests/run_all.sh
+
+# make test-unit, test-conformance, ...: one tier (the list is in tests/run_all.sh).
+test-%: all
+	BUILD=$(BUILD) tests/run_all.sh $*
 
 asan:
 	$(MAKE) BUILD=build-asan CUDA=0 OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
