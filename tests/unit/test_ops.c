@@ -829,13 +829,18 @@ static void test_networks(void) {
     }
 }
 
-/* Everything a backend gets from being in the registry, on one instance. */
-static void run_suite(edm_backend *b, const char *label) {
+/* Makes b the backend under test; every backend sees the same random data. */
+static void use_backend(edm_backend *b, const char *label) {
     B = b;
     snprintf(B_label, sizeof B_label, "%s", label);
-    rng_state = 0x9e3779b97f4a7c15ull; /* every backend sees the same data */
-    const int passed = check_passed, failed = check_failed;
+    rng_state = 0x9e3779b97f4a7c15ull;
     printf("== %s: %s\n", label, edm_backend_describe(b));
+}
+
+/* Everything a backend gets from being in the registry, on one instance. */
+static void run_suite(edm_backend *b, const char *label) {
+    use_backend(b, label);
+    const int passed = check_passed, failed = check_failed;
     if (want("contract")) test_contract(b->precision);
     run_op_cases();
     if (want("sticky")) test_sticky();
@@ -930,8 +935,7 @@ static void test_cpu_vec(void) {
 static void test_cpu_scratch_steady(void) {
     edm_backend *b = backend_new("cpu", EDM_PRECISION_FP32, 2, "cpu/fp32/t2");
     if (!b) return;
-    B = b;
-    snprintf(B_label, sizeof B_label, "cpu/fp32/t2");
+    use_backend(b, "cpu/fp32/t2");
     tb in = tb_rand(ACT, 4, 16, 12, 12, -1, 1), w = tb_rand(ACT, 8, 16, 3, 3, -1, 1),
        out = tb_new(ACT, 4, 8, 12, 12);
     struct cpu_ctx *cx = b->ctx;
@@ -959,10 +963,7 @@ static void cpu_extras(void) {
         snprintf(label, sizeof label, "cpu/fp32/t%d", threads[i]);
         edm_backend *b = backend_new("cpu", EDM_PRECISION_FP32, threads[i], label);
         if (!b) continue;
-        B = b;
-        snprintf(B_label, sizeof B_label, "%s", label);
-        rng_state = 0x9e3779b97f4a7c15ull;
-        printf("== %s: %s\n", label, edm_backend_describe(b));
+        use_backend(b, label);
         run_op_cases();
         if (want("sticky")) test_sticky();
         edm_backend_free(b);
@@ -989,12 +990,7 @@ static edm_backend *cuda_new(enum edm_precision p, int graphs, const char *conv,
     if (old_conv) setenv("EDM_CUDA_CONV", old_conv, 1);
     else unsetenv("EDM_CUDA_CONV");
     free(old_graphs), free(old_conv);
-    if (b) {
-        B = b;
-        snprintf(B_label, sizeof B_label, "%s", label);
-        rng_state = 0x9e3779b97f4a7c15ull;
-        printf("== %s: %s\n", label, edm_backend_describe(b));
-    }
+    if (b) use_backend(b, label);
     return b;
 }
 
