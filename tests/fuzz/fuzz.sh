@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang and fuzzes each for SECONDS (default 60).
+# Builds the libFuzzer targets with clang (make fuzz) and fuzzes each for SECONDS (default 60).
 #   tests/fuzz/fuzz.sh [SECONDS] [safetensors|npy ...]
 # Works on a scratch copy of the committed corpus under $BUILD/fuzz/ (so the repository is
 # not flooded with generated inputs); crashes land in $BUILD/fuzz/crashes_<name>/. To keep a
@@ -13,14 +13,9 @@ BUILD=${BUILD:-build}
 OUT=$BUILD/fuzz
 CLANG=${CLANG:-clang}
 mkdir -p "$OUT"
-FLAGS="-std=c11 -O1 -g -D_GNU_SOURCE -Iinclude -Icore -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 for t in $TARGETS; do
-    case $t in
-        safetensors) srcs="core/io/safetensors.c core/status.c"; libs="-ljansson" ;;
-        npy) srcs="core/io/npy.c core/status.c"; libs="" ;;
-        *) echo "unknown target $t" >&2; exit 2 ;;
-    esac
-    $CLANG $FLAGS "tests/fuzz/fuzz_$t.c" $srcs $libs -o "$OUT/fuzz_$t"
+    [ -f "tests/fuzz/fuzz_$t.c" ] || { echo "unknown target $t" >&2; exit 2; }
+    make -s BUILD="$BUILD" CLANG="$CLANG" "$OUT/fuzz_$t"
     rm -rf "$OUT/work_$t"; mkdir -p "$OUT/work_$t" "$OUT/crashes_$t"
     cp tests/fuzz/corpus_$t/* "$OUT/work_$t/"
     dict=""; [ -f "tests/fuzz/$t.dict" ] && dict="-dict=tests/fuzz/$t.dict"

@@ -5,7 +5,8 @@
  * Invariants checked (abort on violation, so libFuzzer and the replay driver see a crash):
  * a failure is EDM_EFORMAT with a message and *out NULL; on success every tensor lies inside
  * the data section, tensors tile it in order, every name is found by edm_st_find, and every
- * tensor converts to fp32. Build: see tests/fuzz/fuzz.sh (clang) or test_replay.sh (cc).
+ * tensor converts to fp32. Built by make: `make fuzz` (clang, run by
+ * tests/fuzz/fuzz.sh) and `make` (replay_safetensors, run by test_replay.sh).
  */
 #include <stdint.h>
 #include <stdio.h>

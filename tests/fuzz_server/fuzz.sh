@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the request parser with libFuzzer for SECONDS (default 60):
 #   tests/fuzz_server/fuzz.sh [SECONDS]
-# Builds $BUILD/fuzz_server/fuzz_request with clang (-fsanitize=fuzzer,address,undefined),
+# Builds $BUILD/fuzz_server/fuzz_request with clang (make fuzz: -fsanitize=fuzzer,address,undefined),
 # starts from corpus/ with request.dict, and merges new coverage back into corpus/. Inputs
 # that crash are written to crashes/ (replayed by test_replay.sh from then on).
 set -eu
@@ -11,9 +11,7 @@ BUILD=${BUILD:-build}
 OUT=$BUILD/fuzz_server
 CLANG=${CLANG:-clang}
 mkdir -p "$OUT" tests/fuzz_server/crashes
-$CLANG -std=c11 -O1 -g -D_GNU_SOURCE -Iinclude -Iserver -Itests/fuzz -Icore -fsanitize=fuzzer,address,undefined \
-    -fno-sanitize-recover=all tests/fuzz_server/fuzz_request.c server/json_req.c server/errors.c \
-    core/sampler/sampler_params.c core/status.c -ljansson -lm -o "$OUT/fuzz_request"
+make -s BUILD="$BUILD" CLANG="$CLANG" "$OUT/fuzz_request"
 mkdir -p "$OUT/new"
 "$OUT/fuzz_request" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -dict=tests/fuzz_server/request.dict \
     -artifact_prefix=tests/fuzz_server/crashes/ "$OUT/new" tests/fuzz_server/corpus

@@ -6,8 +6,8 @@
  * engine's own validation; on failure the error is a 400 or 404 with a message, and its JSON
  * form parses back. A broken promise aborts, which the fuzzer reports as a crash.
  *
- *   clang -fsanitize=fuzzer,address ... (tests/fuzz_server/fuzz.sh)
- *   cc ... tests/fuzz/replay.c           (tests/fuzz_server/test_replay.sh, in `make test`)
+ *   make fuzz: clang -fsanitize=fuzzer,address ... (run by tests/fuzz_server/fuzz.sh)
+ *   make: with the plain main() of tests/fuzz/replay.c (replayed by test_replay.sh in `make test`)
  */
 #include <jansson.h>
 #include <stdint.h>

@@ -3,12 +3,13 @@
 #   1. environment (GPU, driver, nvcc) and build prerequisites (headers, libraries);
 #   2. make CUDA=1 (all; if the daemon's dependencies are missing, the library, tests and
 #      benchmarks alone);
-#   3. test_cuda_ops: every CUDA op against the CPU backend in fp32/tf32/fp16/bf16, graphs;
+#   3. test_ops --backend cuda: every op on the CUDA backend against the reference ops in
+#      fp32/tf32/fp16/bf16, convolutions through cuDNN, graphs, small networks vs the CPU;
 #   3b. test_conformance with EDM_TEST_BACKEND=cuda: the official vectors on the GPU (fp32),
 #      with CUDA graphs off and on;
-#   4. the whole unit/conformance suite (build/tests/test_*) as CI runs it (CPU);
+#   4. the unit and conformance programs (build/tests/*/test_*) as CI runs them (CPU);
 #   5. bench_gpu: CIFAR-10 DDPM++ speed per precision and batch, error vs fp32, latency;
-#   6. if time is left: test_cuda_ops under compute-sanitizer (memcheck).
+#   6. if time is left: test_ops --backend cuda under compute-sanitizer (memcheck).
 # Usage (from anywhere; runs in the repository root):
 #   OUT=/writable/dir [DEBS=dir-of-.deb-files] [BUILD=build] tests/gpu/run.sh
 # DEBS: .deb packages to unpack (dpkg -x) into a local prefix when the machine lacks headers
@@ -103,7 +104,10 @@ rc=$?
 if [ $rc -ne 0 ]; then
     # The daemon (libmicrohttpd) is not needed here: build the library, tests and benches alone.
     targets="$BUILD/libedm.a"
-    for t in tests/unit/test_*.c; do targets="$targets $BUILD/tests/$(basename "${t%.c}")"; done
+    for t in tests/*/test_*.c; do
+        [ "$t" = tests/unit/test_server.c ] && continue # links the daemon
+        t=${t#tests/}; targets="$targets $BUILD/tests/${t%.c}"
+    done
     for t in bench/*.c; do targets="$targets $BUILD/bench/$(basename "${t%.c}")"; done
     echo "== retry without the daemon: $targets" >>"$OUT/build.log"
     timeout 300 make BUILD="$BUILD" CUDA=1 -k -j"$JOBS" $targets >>"$OUT/build.log" 2>&1
@@ -116,29 +120,30 @@ fi
 grep -q 'CUDA backend: on' "$OUT/build.log" || grep -q 'backend_cuda' "$OUT/build.log" ||
     say "  warning: the build log does not show the CUDA backend being compiled"
 
-# ---- 3. CUDA op parity --------------------------------------------------------------------
-if [ -x "$BUILD/tests/test_cuda_ops" ]; then
-    EDM_TEST_VERBOSE=1 timeout 240 "$BUILD/tests/test_cuda_ops" >"$OUT/cuda_ops.log" 2>&1
+# ---- 3. CUDA ops against the reference ------------------------------------------------------
+OPS=$BUILD/tests/unit/test_ops
+if [ -x "$OPS" ]; then
+    timeout 240 "$OPS" --backend cuda >"$OUT/cuda_ops.log" 2>&1
     rc=$?
-    stage_result "test_cuda_ops" $rc "$OUT/cuda_ops.log"
-    grep -E '^(FAIL|SKIP)|cuda backend:' "$OUT/cuda_ops.log" | head -n 25 | sed 's/^/    /' | tee -a "$S"
-    # The largest error seen per precision, against its tolerance (table in test_cuda_ops.c).
+    stage_result "test_ops --backend cuda" $rc "$OUT/cuda_ops.log"
+    grep -E '^(FAIL|SKIP)|^== cuda' "$OUT/cuda_ops.log" | head -n 25 | sed 's/^/    /' | tee -a "$S"
+    # The largest error seen per precision, against its tolerance (table in test_ops.c).
     for p in fp32 tf32 fp16 bf16; do
-        worst=$(awk -v p="$p" '$1 == p { r = -1; for (i = 1; i < NF; i++) if ($i == "rel") r = $(i + 1) + 0;
+        worst=$(awk -v p="cuda/$p" 'index($1, p) == 1 { r = -1; for (i = 1; i < NF; i++) if ($i == "max_rel") r = $(i + 1) + 0;
                 if (r > m) { m = r; line = $0 } } END { print line }' "$OUT/cuda_ops.log" | sed -E 's/ +/ /g')
-        [ -n "$worst" ] && say "    worst $p:${worst}"
+        [ -n "$worst" ] && say "    worst $p: ${worst}"
     done
 else
     status=1
-    say "[FAIL] test_cuda_ops was not built"
+    say "[FAIL] test_ops was not built"
 fi
 
 # ---- 3b. conformance on the GPU: the official vectors through the CUDA backend (fp32) ---------
-if [ -x "$BUILD/tests/test_conformance" ]; then
+if [ -x "$BUILD/tests/conformance/test_conformance" ]; then
     : >"$OUT/conformance_cuda.log"
     for g in 0 1; do
         echo "== EDM_TEST_BACKEND=cuda EDM_CUDA_GRAPHS=$g" >>"$OUT/conformance_cuda.log"
-        EDM_TEST_BACKEND=cuda EDM_CUDA_GRAPHS=$g timeout 150 "$BUILD/tests/test_conformance" \
+        EDM_TEST_BACKEND=cuda EDM_CUDA_GRAPHS=$g timeout 150 "$BUILD/tests/conformance/test_conformance" \
             >"$OUT/conf_one.log" 2>&1
         rc=$?
         cat "$OUT/conf_one.log" >>"$OUT/conformance_cuda.log"
@@ -149,14 +154,15 @@ if [ -x "$BUILD/tests/test_conformance" ]; then
 fi
 
 # ---- 4. the whole suite -------------------------------------------------------------------
-if ls "$BUILD"/tests/test_* >/dev/null 2>&1; then
+if ls "$BUILD"/tests/*/test_* >/dev/null 2>&1; then
     : >"$OUT/suite.log"
-    for t in "$BUILD"/tests/test_*; do
+    for t in "$BUILD"/tests/*/test_*; do
         [ -x "$t" ] || continue
         name=$(basename "$t")
-        [ "$name" = test_cuda_ops ] && continue
-        echo "== $name" >>"$OUT/suite.log"
-        timeout 120 "$t" >"$OUT/suite_one.log" 2>&1
+        args=()
+        [ "$name" = test_ops ] && args=(--backend cpu) # the cuda part ran in stage 3
+        echo "== $name ${args[*]}" >>"$OUT/suite.log"
+        timeout 120 "$t" "${args[@]}" >"$OUT/suite_one.log" 2>&1
         rc=$?
         cat "$OUT/suite_one.log" >>"$OUT/suite.log"
         stage_result "$name" $rc "$OUT/suite_one.log"
@@ -181,16 +187,14 @@ else
 fi
 
 # ---- 6. memcheck, if there is time ----------------------------------------------------------
-if [ $((SECONDS - T0)) -lt 230 ] && command -v compute-sanitizer >/dev/null 2>&1 &&
-    [ -x "$BUILD/tests/test_cuda_ops" ]; then
-    EDM_TEST_ONLY=conv,fir,linear,group_norm,bias_residual,concat,attention,embed,scale_rows,precond_out,graphs \
-        timeout 60 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 3 \
-        "$BUILD/tests/test_cuda_ops" \
+if [ $((SECONDS - T0)) -lt 230 ] && command -v compute-sanitizer >/dev/null 2>&1 && [ -x "$OPS" ]; then
+    timeout 60 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 3 \
+        "$OPS" --backend cuda --only ops,contract,sticky,forward,graphs,cuda_memory \
         >"$OUT/sanitizer.log" 2>&1
     rc=$?
     if [ $rc -eq 124 ]; then say "[--]   compute-sanitizer memcheck: not finished in 60 s (not a failure)"
     else
-        stage_result "compute-sanitizer memcheck test_cuda_ops" $rc "$OUT/sanitizer.log"
+        stage_result "compute-sanitizer memcheck test_ops --backend cuda" $rc "$OUT/sanitizer.log"
         grep -E 'ERROR SUMMARY|Invalid|out of bounds' "$OUT/sanitizer.log" | head -n 10 | sed 's/^/    /' | tee -a "$S"
     fi
 fi

@@ -1,6 +1,6 @@
 /*
  * op_reference.h - plain reference implementations of every op in core/ops.h, for the op
- * tests of every backend (test_ops.c, test_cuda_ops.c).
+ * tests of every backend (test_ops.c).
  *
  * Host float arrays in, host float arrays out, NCHW with explicit dimensions: no backend, no
  * tensors, no threads. Every sum is accumulated in double and each formula is written the

@@ -1,40 +1,16 @@
 #!/usr/bin/env bash
-# Builds the CUDA backend against the host CUDA emulator (cuda_sim.h) and runs its op test:
-#   tests/gpu/sim/build.sh [test args]      -> build-sim/test_cuda_ops
-# For development on machines without a GPU: the .cu files compile with g++ -DEDM_CUDA_SIM,
-# the rest of the engine as usual (without core/cuda/stub/), and test_cuda_ops runs every op of
-# the CUDA code paths against the CPU backend. Not part of `make test` (slow: every simulated
-# kernel runs one thread per CUDA thread).
+# Builds the CUDA backend against the host CUDA emulator (cuda_sim.h) with `make sim` and runs
+# the op tests on it:
+#   tests/gpu/sim/build.sh [test_ops args]    -> build-sim/test_ops --backend cuda [args]
+# For development on machines without a GPU: the .cu files compile with g++ -DEDM_CUDA_SIM, the
+# rest of the engine as usual (without core/cuda/stub/), and test_ops runs every op of the CUDA
+# code paths against the reference ops (and small networks against the CPU backend). Not part
+# of `make test`: every simulated kernel runs one OS thread per CUDA thread, so the ops take a
+# minute and the networks several; pick parts with e.g. --only conv2d,attention --precision fp16.
+# SIM_BUILD=dir builds elsewhere; SIM_NO_RUN=1 only builds (build-sim/bench_gpu is built too).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 B=${SIM_BUILD:-build-sim}
-mkdir -p "$B/obj"
-CFLAGS="-std=c11 -O1 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror \
- -D_GNU_SOURCE -fopenmp -Iinclude -Icore -I/usr/include/x86_64-linux-gnu/openblas-pthread"
-CXXFLAGS="-x c++ -std=c++20 -O1 -g -Wall -Wextra -Werror -DEDM_CUDA_SIM -Itests/gpu/sim -Iinclude -Icore"
-objs=()
-for f in core/*.c core/*/*.c; do
-    o="$B/obj/$(echo "${f%.c}" | tr / _).o"
-    if [ ! -f "$o" ] || [ "$f" -nt "$o" ] || [ core/ops.h -nt "$o" ]; then gcc $CFLAGS -c "$f" -o "$o"; fi
-    objs+=("$o")
-done
-for f in core/cuda/*.cu; do
-    o="$B/obj/$(basename "${f%.cu}").cu.o"
-    if [ ! -f "$o" ] || [ "$f" -nt "$o" ] || [ core/cuda/cuda_internal.h -nt "$o" ] ||
-       [ core/ops.h -nt "$o" ] || [ include/edm.h -nt "$o" ] || [ tests/gpu/sim/cuda_sim.h -nt "$o" ]; then
-        g++ $CXXFLAGS -c "$f" -o "$o" &
-    fi
-    objs+=("$o")
-done
-wait
-gcc $CFLAGS -Itests/unit -c tests/unit/test_cuda_ops.c -o "$B/obj/test_cuda_ops.o"
-g++ -fopenmp "$B/obj/test_cuda_ops.o" "${objs[@]}" -lopenblas -ljansson -lpng -lz -lm -lpthread \
-    -o "$B/test_cuda_ops"
-echo "built $B/test_cuda_ops"
-if [ "${SIM_BENCH:-0}" = 1 ]; then
-    gcc $CFLAGS -c bench/bench_gpu.c -o "$B/obj/bench_gpu.o"
-    g++ -fopenmp "$B/obj/bench_gpu.o" "${objs[@]}" -lopenblas -ljansson -lpng -lz -lm -lpthread \
-        -o "$B/bench_gpu"
-    echo "built $B/bench_gpu"
-fi
-if [ "${SIM_NO_RUN:-0}" != 1 ]; then "$B/test_cuda_ops" "$@"; fi
+make -s -j"${JOBS:-2}" SIM="$B" sim
+echo "built $B/test_ops $B/bench_gpu"
+if [ "${SIM_NO_RUN:-0}" != 1 ]; then exec "$B/test_ops" --backend cuda "$@"; fi

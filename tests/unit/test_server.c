@@ -1,8 +1,8 @@
 /*
- * unit_server.c - unit tests of the daemon's pure parts: the request parser (data-driven
+ * test_server.c - unit tests of the daemon's pure parts: the request parser (data-driven
  * cases: every field, every error and the field it names), constant-time key checks,
  * base64, the error JSON shape, and the metrics text format.
- * Built and run by tests/server/test_units.sh.
+ * Links build/libedmd.a (the daemon without its main()); built by make (Makefile).
  */
 #include <jansson.h>
 #include <math.h>
