@@ -34,7 +34,7 @@ MAKE_DRY  := $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstwor
 ifeq ($(filter-out 0,$(NO_INSTALL))$(MAKE_DRY),)
   ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
     ifneq ($(shell deps/ensure.sh $(DEPS_SETS) >&2; echo $$?),0)
-      $(error Debian packages missing (see above); NO_INSTALL=1 skips this check)
+      $(error deps/ensure.sh: not set up (see above); NO_INSTALL=1 skips this check)
     endif
   endif
 endif
