@@ -535,7 +535,16 @@ def main():
                 wd = os.path.join(tmp, st.workdir.lstrip("/"))
                 mvars = [f"{k}={v}" for k, v in vars_.items()]
                 if cuda:
-                    mvars.append("NVCC=/usr/local/cuda/bin/nvcc")
+                    # a dry run runs no nvcc, but the Makefile wants cuBLAS under CUDA_HOME: where
+                    # this machine has no toolkit there, a stand-in (empty libcublas.so) takes its place
+                    home = vars_.get("CUDA_HOME", "/usr/local/cuda")
+                    if not any(os.path.exists(os.path.join(home, d, "libcublas.so"))
+                               for d in ("lib64", "targets/x86_64-linux/lib", "lib")):
+                        home = os.path.join(tmp, "cuda-stand-in")
+                        os.makedirs(os.path.join(home, "lib64"))
+                        open(os.path.join(home, "lib64", "libcublas.so"), "w").close()
+                        mvars.append(f"CUDA_HOME={home}")
+                    mvars.append(f"NVCC={home}/bin/nvcc")
                 cmd = ["make", "-n", "-B"] + mvars + targets
                 try:
                     r = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, timeout=60)
