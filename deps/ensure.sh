@@ -20,12 +20,15 @@ entries() { # SET... -> the names listed in those sets, in the file's order
     awk -v sets=" $* " 'NF >= 2 && index(sets, " " $1 " ") { print $2 }' "$list"
 }
 
-if [ "${1:-}" = --list ]; then
-    shift
+[ "${1:-}" = --list ] && { listing=1; shift; }
+[ $# -gt 0 ] || { echo "usage: $0 [--list] SET... (sets of $list)" >&2; exit 2; }
+for s in "$@"; do
+    [ -n "$(entries "$s")" ] || { echo "deps: no set '$s' in $list" >&2; exit 2; }
+done
+if [ -n "${listing:-}" ]; then
     entries "$@"
     exit 0
 fi
-[ $# -gt 0 ] || { echo "usage: $0 [--list] SET... (sets of $list)" >&2; exit 2; }
 sets=$*
 pkgs=$(entries $(echo " $sets " | sed 's/ npm / /g'))
 npm_dirs=$(case " $sets " in *" npm "*) entries npm ;; esac)

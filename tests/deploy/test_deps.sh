@@ -35,6 +35,8 @@ check "no entry is listed twice" test -z "$dups"
 nolock=""
 for d in $npm_dirs; do [ -f "$d/package-lock.json" ] || nolock="$nolock $d"; done
 check "every npm folder has a package-lock.json (${npm_dirs% })" test -z "$nolock"
+check "a set the list lacks is an error (exit 2), not an empty set" \
+    bash -c 'deps/ensure.sh --list bild 2>&1 | grep -q "no set .bild."; [ "${PIPESTATUS[0]}" -eq 2 ]'
 check "the CUDA toolkit is not in the list (optional)" bash -c '! grep -Eiq "^[a-z]+ +(nvidia|cuda)" deps/debian.txt'
 
 # ---- stand-ins ------------------------------------------------------------------------------
