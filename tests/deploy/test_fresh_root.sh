@@ -41,9 +41,12 @@ finish() {
     [ "$T_FAIL" -eq 0 ]
     exit $?
 }
-timed() { # NAME SECONDS: prints and records one measured time
-    echo "time: $1: $2 s"
-    echo "$1: $2 s" >>"$OUT/times.txt"
+now() { echo "${EPOCHREALTIME/./}"; } # microseconds
+timed() { # NAME START: prints and records the time since START (now)
+    local t
+    t=$(awk -v d=$(($(now) - $2)) 'BEGIN { printf "%.1f", d / 1e6 }')
+    echo "time: $1: $t s"
+    echo "$1: $t s" >>"$OUT/times.txt"
 }
 tail_log() { tail -n "${2:-25}" "$1" | sed 's/^/    /'; }
 # the environment in the root: env -i, so nothing of the host's leaks in but how it reaches
@@ -69,12 +72,16 @@ remove_tree() { # a folder this test made, only once nothing is mounted under it
 
 # ---- inside the namespace ---------------------------------------------------------------------
 cleanup() {
+    # as the namespace's init: first every other process in it (servers the tests left), so
+    # that nothing keeps the mounts busy
+    [ $$ -eq 1 ] && kill -KILL -1 2>/dev/null && sleep 1
     local m
-    for m in "$RUN/root/dev" "$RUN/root/proc" "$BASE.new/dev" "$BASE.new/proc"; do
-        mounted_under "$m" && umount -R "$m"
+    for m in "$RUN/root/dev" "$RUN/root/proc" "$RUN/root" "$BASE.new/dev" "$BASE.new/proc"; do
+        if mounted_under "$m"; then
+            umount -R "$m" || echo "cleanup: could not unmount $m" >&2
+        fi
     done
-    mounted_under "$RUN/root" && umount "$RUN/root"
-    [ "${EDM_FRESH_ROOT_KEEP:-0}" = 1 ] || remove_tree "$RUN"
+    [ "${EDM_FRESH_ROOT_KEEP:-0}" = 1 ] || remove_tree "$RUN" || echo "cleanup: $RUN left behind" >&2
 }
 
 enter() { # ROOT: /proc and /dev for apt, make and edmd; the host's resolv.conf and CA file (root_env)
@@ -89,7 +96,8 @@ make_base() {
         return 0
     fi
     remove_tree "$BASE.new" || { fail "could not remove the unfinished $BASE.new"; return 1; }
-    local t0=$SECONDS include=()
+    local t0 include=()
+    t0=$(now)
     case $MIRROR in https:*) include=(--include=ca-certificates) ;; esac
     echo "debootstrap --variant=minbase ${include[*]} $SUITE $BASE $MIRROR"
     if ! timeout 1200 debootstrap --variant=minbase "${include[@]}" "$SUITE" "$BASE.new" "$MIRROR" \
@@ -98,8 +106,8 @@ make_base() {
         tail_log "$OUT/debootstrap.log"
         return 1
     fi
-    timed "debootstrap --variant=minbase $SUITE" $((SECONDS - t0))
-    t0=$SECONDS
+    timed "debootstrap --variant=minbase $SUITE" "$t0"
+    t0=$(now)
     if ! { enter "$BASE.new" &&
            timeout 900 chroot "$BASE.new" $(root_env) DEBIAN_FRONTEND=noninteractive sh -c \
                'apt-get update -qq && apt-get install -y -qq --no-install-recommends build-essential &&
@@ -109,7 +117,7 @@ make_base() {
         return 1
     fi
     umount -R "$BASE.new/dev" && umount "$BASE.new/proc" || { fail "could not unmount $BASE.new/dev or /proc"; return 1; }
-    timed "apt-get install build-essential" $((SECONDS - t0))
+    timed "apt-get install build-essential" "$t0"
     echo "debootstrap --variant=minbase $SUITE $MIRROR + build-essential, $(date -u +%F)" >"$BASE.new/.edm-base"
     mv "$BASE.new" "$BASE"
 }
@@ -157,11 +165,11 @@ inner() {
     # 1. unprivileged: stops at once with the apt-get line, builds nothing
     local want t0 out rc
     want=$(missing_build_pkgs "$root")
-    t0=$SECONDS
+    t0=$(now)
     out=$(timeout 120 chroot --userspec=65534:65534 "$root" $(root_env | sed 's|HOME=/root|HOME=/nonexistent|') \
               sh -c 'cd /src && make run' 2>&1)
     rc=$?
-    timed "make run as an unprivileged user (stops)" $((SECONDS - t0))
+    timed "make run as an unprivileged user (stops)" "$t0"
     echo "$out" | sed 's/^/    | /'
     if [ "$rc" -ne 0 ] && echo "$out" | grep -qx "    sudo apt-get install$want" && [ ! -e "$root/src/build" ]; then
         pass "unprivileged make run stops at once with 'sudo apt-get install$want' and builds nothing"
@@ -172,17 +180,18 @@ inner() {
     # 2. root: installs, builds, serves
     local port pid code=000
     port=$(free_port)
-    t0=$SECONDS
+    t0=$(now)
     setsid chroot "$root" $(root_env) PORT="$port" sh -c 'cd /src && exec make run' >"$OUT/make-run.log" 2>&1 &
     pid=$!
-    while [ $((SECONDS - t0)) -lt "${EDM_FRESH_ROOT_TIMEOUT:-1500}" ] && kill -0 "$pid" 2>/dev/null; do
+    local deadline=$((SECONDS + ${EDM_FRESH_ROOT_TIMEOUT:-1500}))
+    while [ "$SECONDS" -lt "$deadline" ] && kill -0 "$pid" 2>/dev/null; do
         code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/readyz")
         [ "$code" = 200 ] && break
         sleep 2
     done
-    local t_run=$((SECONDS - t0))
+    local t_run=$((($(now) - t0) / 1000000))
     if [ "$code" = 200 ]; then
-        timed "make run as root, to /readyz 200 (install, build, load)" "$t_run"
+        timed "make run as root, to /readyz 200 (install, build, load)" "$t0"
         pass "make run in the fresh root serves: /readyz 200 after $t_run s"
         grep '^deps:' "$OUT/make-run.log" | sed 's/^/    | /'
         curl -s --max-time 120 -X POST "http://127.0.0.1:$port/v1/images/generations" \
@@ -213,11 +222,11 @@ inner() {
 
     # 3. full: make test there too
     if [ "$MODE" = full ]; then
-        t0=$SECONDS
+        t0=$(now)
         timeout "${EDM_FRESH_ROOT_TEST_TIMEOUT:-3600}" chroot "$root" $(root_env) sh -c 'cd /src && make test' \
             >"$OUT/make-test.log" 2>&1
         rc=$?
-        timed "make test as root (install, build, the suite)" $((SECONDS - t0))
+        timed "make test as root (install, build, the suite)" "$t0"
         grep -E '^(deps:|FAIL|SKIP|ok )' "$OUT/make-test.log" | sed 's/^/    | /'
         local closing
         closing=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$OUT/make-test.log" | tail -n 1)
