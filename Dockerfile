@@ -22,14 +22,15 @@ ARG UBUNTU_VERSION=22.04
 ARG DEBIAN_VERSION=bookworm
 
 # ---------------------------------------------------------------------------------------
-# CPU build: Debian's toolchain and libraries, the same packages .ci/run installs.
+# CPU build: Debian's toolchain and libraries, the build set of deps/debian.txt (the list that
+# make and .ci/run read too).
 FROM debian:${DEBIAN_VERSION}-slim AS build-cpu
+COPY deps/ /tmp/deps/
 RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-        build-essential libjansson-dev libpng-dev libopenblas-dev libmicrohttpd-dev \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends $(sh /tmp/deps/ensure.sh --list build) \
+ && rm -rf /var/lib/apt/lists/* /tmp/deps
 WORKDIR /src
-# The sources are what .dockerignore lets through (Makefile, include/, core/, server/,
+# The sources are what .dockerignore lets through (Makefile, deps/, include/, core/, server/,
 # tools/edm/, tools/embed/, server/web/); tests/deploy checks that make needs nothing else.
 COPY . .
 RUN make CUDA=0 BUILD=build -j"$(nproc)" build/edmd build/edm
@@ -56,13 +57,14 @@ ENTRYPOINT ["/usr/local/bin/edmd"]
 
 # ---------------------------------------------------------------------------------------
 # CUDA build: the toolkit image (nvcc, cuBLAS headers and libraries).
+# The build set of deps/debian.txt has the same names on Ubuntu.
 FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu${UBUNTU_VERSION} AS build-cuda
+COPY deps/ /tmp/deps/
 RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-        build-essential libjansson-dev libpng-dev libopenblas-dev libmicrohttpd-dev \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends $(sh /tmp/deps/ensure.sh --list build) \
+ && rm -rf /var/lib/apt/lists/* /tmp/deps
 WORKDIR /src
-# The sources are what .dockerignore lets through (Makefile, include/, core/, server/,
+# The sources are what .dockerignore lets through (Makefile, deps/, include/, core/, server/,
 # tools/edm/, tools/embed/, server/web/); tests/deploy checks that make needs nothing else.
 COPY . .
 # CUDA=1 fails the build if nvcc is missing rather than silently building the CPU backend.

@@ -10,6 +10,12 @@
 #   make bench      engine benchmark (ms per evaluation, GFLOP/s vs SGEMM)
 #   make clean
 #
+# Packages: every goal but clean first runs deps/ensure.sh on the list deps/debian.txt (one
+# dpkg-query, well under a second): the build set, plus the test set and the tests' npm
+# folders for test, test-* and asan. As root it installs what is missing with apt-get (and
+# npm ci); otherwise it stops with the `sudo apt-get install ...` line to run. NO_INSTALL=1
+# skips the check (so do make -n and -q, and systems without dpkg-query).
+#
 # CUDA=auto (default) builds the CUDA backend when nvcc and cuBLAS are found, CUDA=0 never,
 # CUDA=1 requires them (CUDA_HOME=... overrides the toolkit nvcc reports).
 # Files follow conventions, so adding a file needs no edit here:
@@ -35,6 +41,17 @@ CC      ?= cc
 CUDA    ?= auto
 SAN     ?=
 OPT     ?= -O2
+NO_INSTALL ?=
+
+DEPS_SETS := build$(if $(filter test test-% asan,$(MAKECMDGOALS)), test npm)
+MAKE_DRY  := $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS)))
+ifeq ($(filter-out 0,$(NO_INSTALL))$(MAKE_DRY),)
+  ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+    ifneq ($(shell deps/ensure.sh $(DEPS_SETS) >&2; echo $$?),0)
+      $(error deps/ensure.sh: not set up (see above); NO_INSTALL=1 skips this check)
+    endif
+  endif
+endif
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS  += -std=c11 $(OPT) -g $(WARN) -D_GNU_SOURCE -fopenmp -Iinclude \

@@ -11,6 +11,7 @@ What an engine-free check can prove:
   - the build stages run Makefile targets that exist (make -n in a copy of exactly the
     context the stage copies, with the stage's variables), the CUDA one with CUDA=1, both
     the same targets, and each runtime stage copies the files those targets produce;
+    they install exactly the build set of deps/debian.txt (the list make and .ci/run read);
     with --build the CPU stage's make really runs in that copy;
   - the CUDA stages: devel image to build, runtime image (cuBLAS) of the same CUDA and OS
     version to run; the CPU runtime installs a Debian package for every shared library a
@@ -328,6 +329,29 @@ def run_texts(stage, repo):
     return out
 
 
+def deps_set(repo, sets):
+    """The entries of deps/debian.txt in those sets, as deps/ensure.sh --list prints them."""
+    r = subprocess.run(["sh", os.path.join(repo, "deps", "ensure.sh"), "--list"] + sets,
+                       capture_output=True, text=True, timeout=20)
+    return r.stdout.split()
+
+
+def deps_list(repo, stage, run_text):
+    """run_text with each $(sh DEST/ensure.sh --list SETS) replaced by what the repository's
+    deps/ensure.sh lists, where the stage COPYs deps/ to DEST; None when one is not copied."""
+    dests = [os.path.normpath(shlex.split(i.args)[-1]) for i in stage.all("COPY")
+             if "from" not in i.flags and [os.path.normpath(t) for t in shlex.split(i.args)[:-1]] == ["deps"]]
+    bad = []
+
+    def sub(m):
+        if os.path.dirname(os.path.normpath(m.group(1))) not in dests:
+            bad.append(m.group(1))
+            return ""
+        return " ".join(deps_set(repo, m.group(2).split()))
+    out = re.sub(r"\$\(sh (\S+/ensure\.sh) --list ([^)]*)\)", sub, run_text)
+    return None if bad else out
+
+
 def apt_packages(run_text):
     pk = []
     for cmd in re.split(r"&&|;|\n", run_text):
@@ -477,6 +501,15 @@ def main():
     R.ok("two build stages (CPU and CUDA) run make", len(builders) == 2, str(list(tsets)))
     R.ok("both build stages make the same targets", len({tuple(v) for v in tsets.values()}) == 1,
          str(tsets))
+    # the packages come from the one list that make and .ci/run read too
+    want = deps_set(repo, ["build"])
+    for st in builders:
+        pk = []
+        for _, text in run_texts(st, repo):
+            text = deps_list(repo, st, text)
+            pk += apt_packages(text) if text is not None else ["(deps/ not copied)"]
+        R.ok(f"stage {st.name}: installs the build set of deps/debian.txt (deps/ensure.sh --list build)",
+             bool(want) and sorted(pk) == sorted(want), f"installs {pk}, the list has {want}")
     for st in builders:
         cuda = "nvidia/cuda" in st.image
         for vars_, targets in make_targets[st.name]:
@@ -502,7 +535,16 @@ def main():
                 wd = os.path.join(tmp, st.workdir.lstrip("/"))
                 mvars = [f"{k}={v}" for k, v in vars_.items()]
                 if cuda:
-                    mvars.append("NVCC=/usr/local/cuda/bin/nvcc")
+                    # a dry run runs no nvcc, but the Makefile wants cuBLAS under CUDA_HOME: where
+                    # this machine has no toolkit there, a stand-in (empty libcublas.so) takes its place
+                    home = vars_.get("CUDA_HOME", "/usr/local/cuda")
+                    if not any(os.path.exists(os.path.join(home, d, "libcublas.so"))
+                               for d in ("lib64", "targets/x86_64-linux/lib", "lib")):
+                        home = os.path.join(tmp, "cuda-stand-in")
+                        os.makedirs(os.path.join(home, "lib64"))
+                        open(os.path.join(home, "lib64", "libcublas.so"), "w").close()
+                        mvars.append(f"CUDA_HOME={home}")
+                    mvars.append(f"NVCC={home}/bin/nvcc")
                 cmd = ["make", "-n", "-B"] + mvars + targets
                 try:
                     r = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, timeout=60)
