@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "linger.h"
 #include "metrics.h"
 #include "openapi_doc.h"
 #include "respond.h"
@@ -50,6 +51,7 @@ enum MHD_Result srv_api_metrics(struct srv_request *r) {
     g.draining = atomic_load(&r->srv->draining);
     g.http_in_flight = atomic_load(&r->srv->in_flight);
     srv_conn_counts(&g.connections[0], &g.connections[1]);
+    g.lingering = srv_linger_count();
     const char *names[64];
     int n = 0;
     const struct srv_models *m = atomic_load(&r->srv->ready) ? r->srv->models : NULL;

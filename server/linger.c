@@ -129,3 +129,10 @@ void srv_linger_add(int fd) {
     ssize_t w = write(wake_pipe[1], "x", 1); /* a full pipe already wakes the thread */
     (void)w;
 }
+
+long srv_linger_count(void) {
+    pthread_mutex_lock(&lock);
+    long n = n_set;
+    pthread_mutex_unlock(&lock);
+    return n;
+}

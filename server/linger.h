@@ -34,5 +34,7 @@ void srv_linger_stop(void);
 /* Takes ownership of fd, a duplicate of a connection's socket, and closes it once the
  * client is done sending (or the bounds are reached). */
 void srv_linger_add(int fd);
+/* Sockets lingering now. */
+long srv_linger_count(void);
 
 #endif /* SRV_LINGER_H */

@@ -162,6 +162,8 @@ void srv_metrics_render(struct srv_buf *out, const struct srv_metrics_gauges *g,
     srv_buf_printf(out, "# HELP edm_connections Open connections by listener.\n# TYPE edm_connections gauge\n"
                         "edm_connections{listener=\"api\"} %ld\nedm_connections{listener=\"admin\"} %ld\n",
                    g->connections[0], g->connections[1]);
+    gauge(out, "edm_lingering_connections", "Sockets reading the rest of a body answered before it was read.",
+          (double)g->lingering);
     gauge(out, "edm_ready", "1 when serving, 0 while loading or draining.", g->ready);
     gauge(out, "edm_draining", "1 after SIGTERM.", g->draining);
     gauge(out, "edm_device_failed", "1 when a compute device failed.", g->device_failed);

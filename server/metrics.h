@@ -26,6 +26,7 @@ struct srv_metrics_gauges {
     long jobs_stored;      /* asynchronous jobs in the table */
     long http_in_flight;   /* HTTP requests being handled */
     long connections[2];   /* open connections: API listener, admin listener */
+    long lingering;        /* sockets in a lingering close (linger.h) */
     int ready, draining, device_failed;
     int max_batch, max_queue;
 };
