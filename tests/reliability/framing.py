@@ -31,26 +31,8 @@ BODY = b'{"steps": 2, "seed": 1}'
 
 
 def exchange(data, wait=5.0):
-    """Sends data, reads until the server closes. Returns (raw answer, seconds to the close
-    or None when the server kept the connection open past `wait`)."""
-    s = socket.create_connection((HOST, PORT), timeout=wait)
-    t0 = time.monotonic()
-    out, closed = b"", None
-    try:
-        s.sendall(data)
-        while True:
-            c = s.recv(65536)
-            if not c:
-                closed = time.monotonic() - t0
-                break
-            out += c
-    except socket.timeout:
-        pass
-    except OSError:
-        closed = time.monotonic() - t0
-    finally:
-        s.close()
-    return out, closed
+    """(answer, seconds until the server closed or None) of raw request bytes."""
+    return relib.exchange(API, data, timeout=wait)
 
 
 def framing():
@@ -116,21 +98,8 @@ def big_bodies():
         st = repr(e)
     report(st == 413, "urllib, body past max-body: the client reads %r" % (st,))
     # a raw client that writes everything, then shuts its side, then reads
-    s = socket.create_connection((HOST, PORT), timeout=30)
-    try:
-        s.sendall(POST + b"Content-Length: %d\r\n\r\n" % len(big) + big)
-        s.shutdown(socket.SHUT_WR)
-        raw = b""
-        while True:
-            c = s.recv(65536)
-            if not c:
-                break
-            raw += c
-        st = relib.parse_response(raw)[0]
-    except OSError as e:
-        st = repr(e)
-    finally:
-        s.close()
+    raw, _ = relib.exchange(API, POST + b"Content-Length: %d\r\n\r\n" % len(big) + big, timeout=30, shut=True)
+    st = relib.parse_response(raw)[0]
     report(st == 413, "raw socket, whole body then read: %r" % (st,))
     # lingering is bounded: a client that announces a large body, sends a little and goes
     # quiet is let go SRV_LINGER_IDLE_MS (2 s) after its last byte; one that keeps sending,

@@ -6,7 +6,6 @@ mutations (bytes flipped, cut, repeated, spliced) of valid bodies. Each answer m
 4xx (or a 200 where the mutation left a valid request) with a JSON error, never a 5xx or a
 dropped connection; the daemon stays healthy throughout.
 """
-import json
 import random
 import sys
 

@@ -8,7 +8,6 @@ probes and metrics need none on either listener; the admin listener serves nothi
 key or not; a 401 to a large body sent without Expect still reaches the client.
 """
 import http.client
-import socket
 import sys
 
 import relib
@@ -20,18 +19,9 @@ HOST, PORT = relib.split_url(API)
 
 def models(auth=None, extra=b""):
     """GET /v1/models with the given raw Authorization header lines."""
-    s = socket.create_connection((HOST, PORT), timeout=10)
-    try:
-        lines = b"".join(b"Authorization: " + a + b"\r\n" for a in ([auth] if isinstance(auth, bytes) else auth or []))
-        s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + lines + extra + b"\r\n")
-        raw = b""
-        while True:
-            c = s.recv(65536)
-            if not c:
-                break
-            raw += c
-    finally:
-        s.close()
+    lines = b"".join(b"Authorization: " + a + b"\r\n" for a in ([auth] if isinstance(auth, bytes) else auth or []))
+    raw, _ = relib.exchange(API, b"GET /v1/models HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + lines + extra +
+                            b"\r\n")
     return relib.parse_response(raw)
 
 

@@ -9,7 +9,6 @@ line per request, none forged; a client's X-Request-Id is kept only when plain; 
 body carries a control byte; edmd's own log never repeats the marker.
 """
 import json
-import socket
 import sys
 import time
 
@@ -17,26 +16,12 @@ import relib
 from relib import report
 
 API, ACCESS, DAEMON_LOG = sys.argv[1], sys.argv[2], sys.argv[3]
-HOST, PORT = relib.split_url(API)
 MARK = b"INJECTED"
 FORGED = b'{"ts":"2000-01-01T00:00:00.000Z","remote":"6.6.6.6","method":"GET","path":"/forged","status":200}'
 
 
 def raw(req):
-    s = socket.create_connection((HOST, PORT), timeout=10)
-    try:
-        s.sendall(req)
-        out = b""
-        while True:
-            c = s.recv(65536)
-            if not c:
-                break
-            out += c
-    except OSError:
-        out = b""
-    finally:
-        s.close()
-    return relib.parse_response(out)
+    return relib.parse_response(relib.exchange(API, req)[0])
 
 
 def main():

@@ -45,35 +45,48 @@ def split_url(url):
     return host, int(port)
 
 
+def exchange(url, data, source="127.0.0.1", timeout=10.0, shut=False):
+    """Sends raw bytes on a new connection from source (shut: then ends the writing side)
+    and reads until the server closes. Returns (bytes read, seconds until the close, or
+    None when the connection failed or the server was still open at the timeout)."""
+    host, port = split_url(url)
+    t0 = time.monotonic()
+    try:
+        s = socket.create_connection((host, port), timeout=timeout, source_address=(source, 0))
+    except OSError:
+        return b"", None
+    out, closed = b"", None
+    try:
+        s.settimeout(max(0.01, timeout - (time.monotonic() - t0)))
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        while True:
+            c = s.recv(65536)
+            if not c:
+                closed = time.monotonic() - t0
+                break
+            out += c
+    except socket.timeout:
+        pass
+    except OSError:
+        closed = time.monotonic() - t0
+    finally:
+        s.close()
+    return out, closed
+
+
 def request(url, method="GET", path="/", body=None, headers=None, source="127.0.0.1", timeout=10.0):
     """One HTTP/1.1 request on a new connection from source, Connection: close.
     Returns (status or None, {lowercase header: value}, body bytes, seconds); status None
     when the connection failed or no answer came in time."""
-    host, port = split_url(url)
     t0 = time.monotonic()
-    head = "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n" % (method, path, host)
+    head = "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n" % (method, path, split_url(url)[0])
     for k, v in (headers or {}).items():
         head += "%s: %s\r\n" % (k, v)
     if body is not None:
         head += "Content-Length: %d\r\n" % len(body)
-    data = head.encode("latin-1") + b"\r\n" + (body or b"")
-    try:
-        s = socket.create_connection((host, port), timeout=timeout, source_address=(source, 0))
-    except OSError:
-        return None, {}, b"", time.monotonic() - t0
-    out = b""
-    try:
-        s.settimeout(max(0.01, timeout - (time.monotonic() - t0)))
-        s.sendall(data)
-        while True:
-            c = s.recv(65536)
-            if not c:
-                break
-            out += c
-    except OSError:
-        pass
-    finally:
-        s.close()
+    out, _ = exchange(url, head.encode("latin-1") + b"\r\n" + (body or b""), source, timeout)
     return parse_response(out) + (time.monotonic() - t0,)
 
 
