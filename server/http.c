@@ -165,8 +165,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         r->status = srv_conn_timed_out(r->sconn) || toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
         srv_metrics_http_response(r->status);
     } else if (r->answered_early && r->body_announced && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
-        /* MHD closes the connection now, unread body and all: linger, so that a client still
-         * writing that body can finish and read the answer */
+        /* MHD 0.9.75 closes every connection whose answer was queued from the headers alone
+         * (MHD_queue_response sets discard_request), unread body and all: linger, so that a
+         * client still writing that body can finish and read the answer */
         srv_linger_add(r->susp.sock >= 0 ? dup(r->susp.sock) : -1);
     }
     srv_conn_set_phase(r->sconn, SRV_CONN_HEADERS); /* the next request's clock, if any */

@@ -153,7 +153,7 @@ static enum srv_err check_codings(const struct framing *f, struct srv_error *e) 
 /* Framing that parts of a chain could read differently: 400 or 501, and the connection
  * closes. Sets r->body_announced. */
 static enum srv_err check_framing(struct srv_request *r, const struct framing *f, struct srv_error *e) {
-    r->body_announced = (f->cl_count && strcmp(f->cl_first, "0") != 0) || f->te_count;
+    r->body_announced = (f->cl_count && strtoull(f->cl_first, NULL, 10) > 0) || f->te_count;
     if (f->cl_conflict) {
         r->must_close = 1;
         return srv_error_set(e, SRV_E_BAD_REQUEST, NULL, "conflicting Content-Length headers");
