@@ -49,10 +49,11 @@ ENV EDMD_CONFIG=/etc/edmd/edmd.conf \
     EDMD_BACKEND=cpu
 USER 10001:10001
 WORKDIR /opt/edm-serve
-EXPOSE 8080
+EXPOSE 8080 9090
 STOPSIGNAL SIGTERM
+# on the admin listener (deploy/docker/edmd.conf): a flood of 8080 cannot make it fail
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-    CMD curl -fsS --max-time 2 "http://127.0.0.1:${EDMD_PORT:-8080}/healthz" >/dev/null || exit 1
+    CMD curl -fsS --max-time 2 "http://127.0.0.1:${EDMD_ADMIN_PORT:-9090}/healthz" >/dev/null || exit 1
 ENTRYPOINT ["/usr/local/bin/edmd"]
 
 # ---------------------------------------------------------------------------------------
@@ -88,8 +89,9 @@ ENV EDMD_CONFIG=/etc/edmd/edmd.conf \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 USER 10001:10001
 WORKDIR /opt/edm-serve
-EXPOSE 8080
+EXPOSE 8080 9090
 STOPSIGNAL SIGTERM
+# on the admin listener (deploy/docker/edmd.conf): a flood of 8080 cannot make it fail
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-    CMD curl -fsS --max-time 2 "http://127.0.0.1:${EDMD_PORT:-8080}/healthz" >/dev/null || exit 1
+    CMD curl -fsS --max-time 2 "http://127.0.0.1:${EDMD_ADMIN_PORT:-9090}/healthz" >/dev/null || exit 1
 ENTRYPOINT ["/usr/local/bin/edmd"]

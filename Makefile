@@ -3,7 +3,7 @@
 #   make            build build/edm, build/edmd and every test program
 #   make run        build and serve the bundled model on 127.0.0.1:8080
 #   make test       run every test tier (tests/run_all.sh), one closing line "N passed, N failed, N skipped"
-#   make test-TIER  run one tier: unit, conformance, server, fuzz, deploy or web
+#   make test-TIER  run one tier: unit, conformance, server, reliability, fuzz, deploy or web
 #   make asan       the test suite under AddressSanitizer + UBSan (build-asan/)
 #   make fuzz       the libFuzzer targets (clang) in build/fuzz*/; tests/fuzz*/fuzz.sh runs them
 #   make sim        the CUDA backend against the host emulator (build-sim/test_ops, bench_gpu)
@@ -30,7 +30,8 @@
 #                pure modules (test_server)
 #   conformance  tests/conformance, tests/vectors, tests/cli, tests/converter: the engine, the `edm`
 #                command and the converter against what the official code produced
-#   server       tests/server, tests/reliability: the real edmd over HTTP
+#   server       tests/server: the real edmd over HTTP
+#   reliability  tests/reliability: edmd under attack and abuse (EDM_RELIABILITY_LONG=1: long form)
 #   fuzz         tests/fuzz, tests/fuzz_server: the committed corpora replayed
 #   deploy       tests/deploy: Dockerfile, Kubernetes manifests, the load-balanced local setup
 #   web          tests/web: the web page in a browser

@@ -4,11 +4,14 @@
  * /healthz is liveness: 200 unless a compute device failed (then the process should be
  * restarted). /readyz is readiness: 503 while loading models and after SIGTERM, so a load
  * balancer stops sending work before the drain begins. Neither needs an API key, nor does
- * /metrics (scrapers rarely carry secrets).
+ * /metrics (scrapers rarely carry secrets). Their 503s report a state, so they are not
+ * counted as rejections. All three are also served by the admin listener (--admin-port).
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
+#include "linger.h"
 #include "metrics.h"
 #include "openapi_doc.h"
 #include "respond.h"
@@ -19,7 +22,7 @@ enum MHD_Result srv_api_healthz(struct srv_request *r) {
     if (srv_sched_device_failed()) {
         struct srv_error e;
         srv_error_set(&e, SRV_E_UNAVAILABLE, NULL, "a compute device failed; restart the server");
-        return srv_respond_error(r, &e);
+        return srv_respond_report(r, &e);
     }
     return srv_respond_json(r, 200, json_pack("{s:s}", "status", "ok"), NULL);
 }
@@ -28,15 +31,15 @@ enum MHD_Result srv_api_readyz(struct srv_request *r) {
     struct srv_error e;
     if (atomic_load(&r->srv->draining)) {
         srv_error_set(&e, SRV_E_DRAINING, NULL, "draining: finishing the work in flight, then exiting");
-        return srv_respond_error(r, &e);
+        return srv_respond_report(r, &e);
     }
     if (!atomic_load(&r->srv->ready)) {
         srv_error_set(&e, SRV_E_NOT_READY, NULL, "loading models");
-        return srv_respond_error(r, &e);
+        return srv_respond_report(r, &e);
     }
     if (srv_sched_device_failed()) {
         srv_error_set(&e, SRV_E_UNAVAILABLE, NULL, "a compute device failed");
-        return srv_respond_error(r, &e);
+        return srv_respond_report(r, &e);
     }
     return srv_respond_json(r, 200, json_pack("{s:s}", "status", "ready"), NULL);
 }
@@ -47,6 +50,8 @@ enum MHD_Result srv_api_metrics(struct srv_request *r) {
     g.ready = atomic_load(&r->srv->ready) && !atomic_load(&r->srv->draining);
     g.draining = atomic_load(&r->srv->draining);
     g.http_in_flight = atomic_load(&r->srv->in_flight);
+    srv_conn_counts(&g.connections[0], &g.connections[1]);
+    g.lingering = srv_linger_count();
     const char *names[64];
     int n = 0;
     const struct srv_models *m = atomic_load(&r->srv->ready) ? r->srv->models : NULL;

@@ -24,7 +24,6 @@ enum MHD_Result srv_api_web(struct srv_request *r) {
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", a->content_type);
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     r->resp_bytes = a->len;
     return srv_respond_queue(r, 200, resp);
 }

@@ -80,6 +80,21 @@ static const struct opt opts[] = {
      "seconds an idle or slow connection may take"},
     {"connection-limit", OPT_INT, F(connection_limit), "1024", 1, 1000000, 0,
      "most simultaneous connections"},
+    {"per-ip-connection-limit", OPT_INT, F(per_ip_connection_limit), "256", 0, 1000000, 0,
+     "most simultaneous connections from one client address (0: no limit; behind a balancer "
+     "all its clients share its addresses)"},
+    {"header-timeout", OPT_DOUBLE, F(header_timeout_s), "10", 0, 86400, 0,
+     "seconds a connection has to send a request's headers, from its opening or its previous "
+     "response, however often bytes arrive (0: no limit)"},
+    {"body-timeout", OPT_DOUBLE, F(body_timeout_s), "30", 0, 86400, 0,
+     "seconds a request has to send its body once its headers are in (0: no limit)"},
+    {"admin-host", OPT_STR, F(admin_host), "", 0, 0, 0,
+     "address of the admin listener (/healthz, /readyz, /metrics); empty: the host option's"},
+    {"admin-port", OPT_INT, F(admin_port), "-1", -1, 65535, 0,
+     "TCP port of the admin listener, with its own small connection budget (-1: off; 0: any "
+     "free port)"},
+    {"admin-port-file", OPT_STR, F(admin_port_file), "", 0, 0, 0,
+     "write the admin listener's bound port to this file once listening"},
     {"png-level", OPT_INT, F(png_level), "1", 0, 9, 0, "zlib level of the PNGs (1: fast)"},
     {"retry-after", OPT_INT, F(retry_after_s), "1", 0, 3600, 0,
      "seconds in Retry-After of 429 and 503 answers"},

@@ -37,6 +37,11 @@ struct srv_config {
     struct srv_strlist cors_origins;
     double drain_timeout_s;
     long connection_timeout_s, connection_limit;
+    long per_ip_connection_limit;
+    double header_timeout_s, body_timeout_s;
+    char *admin_host;
+    long admin_port; /* -1: no admin listener */
+    char *admin_port_file;
     long png_level;
     long retry_after_s;
     double sse_keepalive_s;

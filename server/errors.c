@@ -35,6 +35,7 @@ static const struct {
     [SRV_E_CANCELLED] = {499, "cancelled"},
     [SRV_E_INTERNAL] = {500, "internal_error"},
     [SRV_E_ENGINE] = {500, "engine_error"},
+    [SRV_E_NOT_IMPLEMENTED] = {501, "not_implemented"},
     [SRV_E_NOT_READY] = {503, "not_ready"},
     [SRV_E_DRAINING] = {503, "draining"},
     [SRV_E_UNAVAILABLE] = {503, "device_failed"},

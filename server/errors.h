@@ -14,7 +14,7 @@ enum srv_err {
     SRV_OK = 0,
     SRV_E_INVALID_JSON,     /* 400 the body is not JSON, or not an object */
     SRV_E_INVALID_PARAM,    /* 400 a field has the wrong type, range, or is unknown */
-    SRV_E_BAD_REQUEST,      /* 400 malformed HTTP (conflicting Content-Length, ...) */
+    SRV_E_BAD_REQUEST,      /* 400 malformed HTTP (conflicting Content-Length or framing, ...) */
     SRV_E_UNAUTHORIZED,     /* 401 missing or wrong API key */
     SRV_E_MODEL_NOT_FOUND,  /* 404 */
     SRV_E_JOB_NOT_FOUND,    /* 404 unknown or expired job */
@@ -30,6 +30,7 @@ enum srv_err {
     SRV_E_CANCELLED,        /* 499 (nginx's "client closed request"): the job was cancelled */
     SRV_E_INTERNAL,         /* 500 */
     SRV_E_ENGINE,           /* 500 the engine failed while sampling */
+    SRV_E_NOT_IMPLEMENTED,  /* 501 a transfer coding edmd does not implement (gzip, ...) */
     SRV_E_NOT_READY,        /* 503 still loading models */
     SRV_E_DRAINING,         /* 503 shutting down */
     SRV_E_UNAVAILABLE,      /* 503 the compute device failed */

@@ -3,8 +3,8 @@
  *
  * Start-up listens first and loads second, so /healthz answers and /readyz says 503 while
  * weights load. Signals are handled by posting a semaphore, and the wait on it doubles as
- * the housekeeping clock (disconnect checks, deadlines of queued jobs, expiry of finished
- * jobs).
+ * the housekeeping clock (disconnect checks, header and body deadlines of connections,
+ * deadlines of queued jobs, expiry of finished jobs).
  *
  * SIGTERM (or SIGINT): /readyz and new work answer 503 at once; work in flight finishes for
  * up to --drain-timeout seconds (a second signal cuts the wait short); whatever is left ends
@@ -25,6 +25,7 @@
 
 #include "access_log.h"
 #include "config.h"
+#include "conn.h"
 #include "http.h"
 #include "metrics.h"
 #include "models.h"
@@ -100,6 +101,7 @@ static int wait_signal(long ns) {
 
 static void housekeeping(struct srv_server *srv) {
     srv_park_check_disconnects(srv);
+    srv_conn_enforce();
     srv_sched_housekeeping();
 }
 
@@ -160,8 +162,18 @@ int main(int argc, char **argv) {
     int v6 = strchr(cfg.host, ':') != NULL; /* an IPv6 address goes in brackets in a URL */
     fprintf(stderr, "edmd: listening on http://%s%s%s:%u (loading %d model%s)\n", v6 ? "[" : "", cfg.host,
             v6 ? "]" : "", srv.port, cfg.models.n, cfg.models.n == 1 ? "" : "s");
+    if (srv.admin_daemon) {
+        const char *ah = *cfg.admin_host ? cfg.admin_host : cfg.host;
+        int a6 = strchr(ah, ':') != NULL;
+        fprintf(stderr, "edmd: admin listener (/healthz, /readyz, /metrics) on http://%s%s%s:%u\n", a6 ? "[" : "", ah,
+                a6 ? "]" : "", srv.admin_port);
+    }
     if (cfg.port_file && *cfg.port_file && write_port_file(cfg.port_file, srv.port)) {
         snprintf(err, sizeof err, "port-file %s: %s", cfg.port_file, strerror(errno));
+        goto fail;
+    }
+    if (srv.admin_daemon && *cfg.admin_port_file && write_port_file(cfg.admin_port_file, srv.admin_port)) {
+        snprintf(err, sizeof err, "admin-port-file %s: %s", cfg.admin_port_file, strerror(errno));
         goto fail;
     }
 

@@ -28,6 +28,8 @@ static unsigned long long evaluations, batches, rejections[SRV_ERR_COUNT];
 static double busy_seconds;
 static unsigned long long http_by_class[6]; /* 1xx..5xx, [0] other */
 static unsigned long long http_by_status[600];
+static unsigned long long closed[SRV_CLOSE_COUNT];
+static const char *close_names[SRV_CLOSE_COUNT] = {"header_timeout", "body_timeout"};
 
 static struct histogram h_batch = {
     "edm_batch_size", "Images per batched network evaluation.", 11,
@@ -61,6 +63,7 @@ void srv_metrics_init(void) {
     memset(rejections, 0, sizeof rejections);
     memset(http_by_class, 0, sizeof http_by_class);
     memset(http_by_status, 0, sizeof http_by_status);
+    memset(closed, 0, sizeof closed);
     evaluations = batches = 0;
     busy_seconds = 0;
     struct histogram *hs[] = {&h_batch, &h_wait, &h_duration};
@@ -114,6 +117,13 @@ void srv_metrics_http_response(int status) {
     pthread_mutex_unlock(&lock);
 }
 
+void srv_metrics_connection_closed(enum srv_close_reason why) {
+    if ((int)why < 0 || why >= SRV_CLOSE_COUNT) return;
+    pthread_mutex_lock(&lock);
+    closed[why]++;
+    pthread_mutex_unlock(&lock);
+}
+
 static void render_histogram(struct srv_buf *out, const struct histogram *h) {
     srv_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help, h->name);
     unsigned long long cum = 0;
@@ -149,6 +159,11 @@ void srv_metrics_render(struct srv_buf *out, const struct srv_metrics_gauges *g,
     gauge(out, "edm_max_batch", "Largest batch of one network evaluation.", g->max_batch);
     gauge(out, "edm_jobs_stored", "Asynchronous jobs held (any state).", (double)g->jobs_stored);
     gauge(out, "edm_http_requests_in_flight", "HTTP requests being handled.", (double)g->http_in_flight);
+    srv_buf_printf(out, "# HELP edm_connections Open connections by listener.\n# TYPE edm_connections gauge\n"
+                        "edm_connections{listener=\"api\"} %ld\nedm_connections{listener=\"admin\"} %ld\n",
+                   g->connections[0], g->connections[1]);
+    gauge(out, "edm_lingering_connections", "Sockets reading the rest of a body answered before it was read.",
+          (double)g->lingering);
     gauge(out, "edm_ready", "1 when serving, 0 while loading or draining.", g->ready);
     gauge(out, "edm_draining", "1 after SIGTERM.", g->draining);
     gauge(out, "edm_device_failed", "1 when a compute device failed.", g->device_failed);
@@ -181,7 +196,7 @@ void srv_metrics_render(struct srv_buf *out, const struct srv_metrics_gauges *g,
                    "# TYPE edm_worker_busy_seconds_total counter\n"
                    "edm_worker_busy_seconds_total %.9g\n",
                    evaluations, batches, busy_seconds);
-    srv_buf_puts(out, "# HELP edm_rejections_total Requests refused before work began, by reason.\n"
+    srv_buf_puts(out, "# HELP edm_rejections_total Error answers other than a generation's own outcome, by reason.\n"
                       "# TYPE edm_rejections_total counter\n");
     for (int c = 1; c < SRV_ERR_COUNT; c++) {
         /* job outcomes (cancelled, deadline, engine, diverged) are counted as requests, not here */
@@ -194,6 +209,10 @@ void srv_metrics_render(struct srv_buf *out, const struct srv_metrics_gauges *g,
                       "# TYPE edm_http_responses_total counter\n");
     for (int s = 100; s < 600; s++)
         if (http_by_status[s]) srv_buf_printf(out, "edm_http_responses_total{code=\"%d\"} %llu\n", s, http_by_status[s]);
+    srv_buf_puts(out, "# HELP edm_connections_closed_total Connections edmd closed on its own, by reason.\n"
+                      "# TYPE edm_connections_closed_total counter\n");
+    for (int k = 0; k < SRV_CLOSE_COUNT; k++)
+        srv_buf_printf(out, "edm_connections_closed_total{reason=\"%s\"} %llu\n", close_names[k], closed[k]);
     render_histogram(out, &h_batch);
     render_histogram(out, &h_wait);
     render_histogram(out, &h_duration);

@@ -25,6 +25,8 @@ struct srv_metrics_gauges {
     long images_in_flight; /* images admitted to a worker, not yet finished */
     long jobs_stored;      /* asynchronous jobs in the table */
     long http_in_flight;   /* HTTP requests being handled */
+    long connections[2];   /* open connections: API listener, admin listener */
+    long lingering;        /* sockets in a lingering close (linger.h) */
     int ready, draining, device_failed;
     int max_batch, max_queue;
 };
@@ -38,6 +40,9 @@ void srv_metrics_batch(int size, double seconds);
 /* A request answered with an error before any work was accepted for it. */
 void srv_metrics_rejection(enum srv_err code);
 void srv_metrics_http_response(int status);
+/* Why edmd closed a connection on its own (conn.c). */
+enum srv_close_reason { SRV_CLOSE_HEADER_TIMEOUT, SRV_CLOSE_BODY_TIMEOUT, SRV_CLOSE_COUNT };
+void srv_metrics_connection_closed(enum srv_close_reason why);
 /* Appends the exposition text to out. models: "name" labels for edm_model_info. */
 void srv_metrics_render(struct srv_buf *out, const struct srv_metrics_gauges *g,
                         const char *const *model_names, int n_models);

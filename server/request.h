@@ -41,8 +41,9 @@ struct srv_server {
     atomic_int draining;
     struct srv_req_limits limits;
     struct MHD_Daemon *daemon;
+    struct MHD_Daemon *admin_daemon;  /* the admin listener (probes, metrics), or NULL */
     atomic_long in_flight;            /* requests between first call and completion */
-    uint16_t port;
+    uint16_t port, admin_port;
     struct srv_susp *suspended;       /* [sched lock] parked connections */
 };
 
@@ -53,9 +54,14 @@ typedef enum MHD_Result (*srv_handler)(struct srv_request *r);
 
 enum srv_phase { SRV_PHASE_BODY, SRV_PHASE_WAIT, SRV_PHASE_DONE };
 
+struct srv_conn;
+
 struct srv_request {
     struct srv_server *srv;
     struct MHD_Connection *conn;
+    struct srv_conn *sconn;  /* its connection's record and deadlines (conn.h); borrowed, or NULL */
+    int admin;               /* came in on the admin listener */
+    int http10;              /* an HTTP/1.0 request */
     uint64_t t_start;
     char method[16], path[256];
     char remote[64], request_id[40];
@@ -68,6 +74,9 @@ struct srv_request {
     enum srv_phase phase;
     srv_handler resume;      /* SRV_PHASE_WAIT: runs when the parked connection resumes */
     struct srv_buf body;
+    int body_announced;      /* Content-Length > 0 or Transfer-Encoding: a body follows */
+    int must_close;          /* the answer closes the connection (broken framing) */
+    int answered_early;      /* answered from the headers alone, before any body was read */
     int too_large;
     size_t discarded;
     int status;

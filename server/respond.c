@@ -1,11 +1,15 @@
 /*
  * respond.c - responses (respond.h).
  *
- * Every response passes srv_respond_queue, which adds X-Request-Id, Server, the CORS headers
- * (when the request's Origin is allowed), Cache-Control (no-store unless the handler chose)
- * and, while draining, Connection: close; and counts the status in metrics. Errors all take
- * the one shape of errors.c. MHD 0.9.75 has no _from_buffer_copy, so a malloc'd body is
- * handed over with its free callback (DESIGN.md, libmicrohttpd lessons).
+ * Every response passes srv_respond_queue, which adds X-Request-Id, Server,
+ * X-Content-Type-Options: nosniff (a browser must never guess a type: an error body echoes
+ * request bytes), the CORS headers (when the request's Origin is allowed), Cache-Control
+ * (no-store unless the handler chose) and Connection: close while draining or after broken
+ * framing; and counts the status in metrics. Every response with a body names its
+ * Content-Type. Errors all take the one shape of errors.c, and each is counted once in
+ * edm_rejections_total unless it is the outcome of the request's own job (counted in
+ * edm_requests_total) or a health report. MHD 0.9.75 has no _from_buffer_copy, so a malloc'd
+ * body is handed over with its free callback (DESIGN.md, libmicrohttpd lessons).
  */
 #include "respond.h"
 
@@ -19,6 +23,7 @@ enum MHD_Result srv_respond_queue(struct srv_request *r, int status, struct MHD_
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     MHD_add_response_header(resp, "Server", "edmd");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (!MHD_get_response_header(resp, "Cache-Control"))
         MHD_add_response_header(resp, "Cache-Control", "no-store");
     if (r->cors_origin) {
@@ -28,7 +33,7 @@ enum MHD_Result srv_respond_queue(struct srv_request *r, int status, struct MHD_
                                 "Location, Retry-After, Server-Timing, X-Request-Id, X-EDM-NFE, "
                                 "X-EDM-Seed, X-EDM-Class-Label, X-EDM-Steps");
     }
-    if (atomic_load(&r->srv->draining)) MHD_add_response_header(resp, "Connection", "close");
+    if (r->must_close || atomic_load(&r->srv->draining)) MHD_add_response_header(resp, "Connection", "close");
     r->status = status;
     r->phase = SRV_PHASE_DONE;
     srv_metrics_http_response(status);
@@ -63,7 +68,7 @@ enum MHD_Result srv_respond_json(struct srv_request *r, int status, json_t *body
     return srv_respond(r, status, "application/json", text, strlen(text), headers);
 }
 
-enum MHD_Result srv_respond_error(struct srv_request *r, const struct srv_error *e) {
+enum MHD_Result srv_respond_report(struct srv_request *r, const struct srv_error *e) {
     size_t len = 0;
     char *body = srv_error_json(e, &len);
     int status = srv_error_http_status(e->code);
@@ -88,7 +93,7 @@ enum MHD_Result srv_respond_error(struct srv_request *r, const struct srv_error 
     return srv_respond(r, status, "application/json", body, body ? len : 0, headers);
 }
 
-enum MHD_Result srv_respond_rejection(struct srv_request *r, const struct srv_error *e) {
-    srv_metrics_rejection(e->code);
-    return srv_respond_error(r, e);
+enum MHD_Result srv_respond_error(struct srv_request *r, const struct srv_error *e) {
+    if (!r->job) srv_metrics_rejection(e->code); /* a job's outcome: edm_requests_total */
+    return srv_respond_report(r, e);
 }

@@ -21,11 +21,18 @@ enum MHD_Result srv_respond(struct srv_request *r, int status, const char *conte
                             size_t len, const char *const *headers);
 enum MHD_Result srv_respond_json(struct srv_request *r, int status, json_t *body, const char *const *headers);
 /* The error's status and {"error": ...} body, with Retry-After (429, 503), Allow (405: from
- * r->allow) or WWW-Authenticate (401) as the code asks. */
+ * r->allow) or WWW-Authenticate (401) as the code asks. Counted in edm_rejections_total,
+ * unless the request holds a job (r->job): then the error is that job's outcome, counted in
+ * edm_requests_total. */
 enum MHD_Result srv_respond_error(struct srv_request *r, const struct srv_error *e);
-/* srv_respond_error for a request refused before any work was accepted for it: also counted
- * in edm_rejections_total. */
-enum MHD_Result srv_respond_rejection(struct srv_request *r, const struct srv_error *e);
+/* srv_respond_error's answer, not counted: an error status that reports a state (the
+ * server's health) rather than refusing the request. */
+enum MHD_Result srv_respond_report(struct srv_request *r, const struct srv_error *e);
+/* The name of srv_respond_error where a handler refuses a request before any work began
+ * (every error answer is counted the same way). */
+static inline enum MHD_Result srv_respond_rejection(struct srv_request *r, const struct srv_error *e) {
+    return srv_respond_error(r, e);
+}
 /* Queues an MHD response made elsewhere (static data, SSE), adding the common headers;
  * takes it. */
 enum MHD_Result srv_respond_queue(struct srv_request *r, int status, struct MHD_Response *resp);

@@ -2,12 +2,22 @@
  * router.c - the route table applied to a request (router.h, routes.h).
  *
  * Every decision here is made on MHD's first call, from the request line and the headers,
- * before a byte of body is read: the path against every pattern (404), CORS preflight
- * (OPTIONS, answered without a key so browsers can ask), the method against the matching
- * rows (405 with Allow), then the chosen row's flags in a fixed order: API key (401),
- * draining (503), models loaded (503), and for a JSON body its Content-Length (conflicting
- * duplicates 400, past max-body 413; MHD has no body cap of its own) and Content-Type (415).
- * Every refusal is counted (edm_rejections_total).
+ * before a byte of body is read: first the message's framing, whatever the path (below);
+ * then the path against every pattern (404; on the admin listener only the rows marked
+ * SRV_ROUTE_ADMIN exist), CORS preflight (OPTIONS, answered without a key so browsers can
+ * ask), the method against the matching rows (405 with Allow), then the chosen row's flags
+ * in a fixed order: API key (401), draining (503), models loaded (503), and for a JSON body
+ * its Content-Length (past max-body 413; MHD has no body cap of its own) and Content-Type
+ * (415). Every refusal is counted (edm_rejections_total).
+ *
+ * Framing (RFC 9112 section 6): a request whose body length two parts of the chain could
+ * read differently is refused with 400 and its connection closed (request smuggling):
+ * Content-Length headers that disagree, Content-Length together with Transfer-Encoding
+ * (6.1), Transfer-Encoding in HTTP/1.0 (6.1), or a Transfer-Encoding whose last coding is
+ * not chunked (6.3). A coding edmd does not implement in front of chunked (gzip, chunked)
+ * is a 501 (6.1), also closed. MHD itself only checks the first Transfer-Encoding header
+ * for "chunked" and would read any other body until the connection closes, so these
+ * answers must come before it reads one.
  */
 #include "router.h"
 
@@ -89,18 +99,75 @@ static int match(const char *pattern, const char *path, struct captures *c) {
 
 /* ---- the checks of the flags ------------------------------------------------------------ */
 
-struct length_scan {
-    int count, conflict;
-    char first[32];
+/* What the headers say about the body: every Content-Length and Transfer-Encoding. */
+struct framing {
+    int cl_count, cl_conflict;
+    char cl_first[32];
+    int te_count;
+    char te[160]; /* the Transfer-Encoding values, joined with ", " (truncated: too long) */
 };
 
-static enum MHD_Result scan_lengths(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+static enum MHD_Result scan_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
     (void)kind;
-    struct length_scan *ls = cls;
-    if (strcasecmp(key, "Content-Length") != 0) return MHD_YES;
-    if (ls->count++ == 0) snprintf(ls->first, sizeof ls->first, "%s", value ? value : "");
-    else if (!value || strcmp(value, ls->first) != 0) ls->conflict = 1;
+    struct framing *f = cls;
+    if (!value) value = "";
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (f->cl_count++ == 0) snprintf(f->cl_first, sizeof f->cl_first, "%s", value);
+        else if (strcmp(value, f->cl_first) != 0) f->cl_conflict = 1;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        size_t n = strlen(f->te);
+        snprintf(f->te + n, sizeof f->te - n, "%s%s", f->te_count++ ? ", " : "", value);
+    }
     return MHD_YES;
+}
+
+/* The transfer codings of f->te, last first: 0 fine (chunked alone), else the error. */
+static enum srv_err check_codings(const struct framing *f, struct srv_error *e) {
+    char list[sizeof f->te], *save = NULL;
+    snprintf(list, sizeof list, "%s", f->te);
+    int n = 0, chunked_at = -1;
+    const char *other = NULL;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        tok += strspn(tok, " \t");
+        size_t len = strlen(tok);
+        while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) tok[--len] = '\0';
+        if (!len) continue;
+        if (strcasecmp(tok, "chunked") == 0) {
+            if (chunked_at >= 0) return srv_error_set(e, SRV_E_BAD_REQUEST, NULL, "Transfer-Encoding names chunked twice");
+            chunked_at = n;
+        } else if (!other) {
+            other = tok;
+        }
+        n++;
+    }
+    if (chunked_at < 0 || chunked_at != n - 1)
+        return srv_error_set(e, SRV_E_BAD_REQUEST, NULL,
+                             "the body's length cannot be determined: Transfer-Encoding must end with chunked "
+                             "(RFC 9112 section 6.3)");
+    if (other)
+        return srv_error_set(e, SRV_E_NOT_IMPLEMENTED, NULL,
+                             "Transfer-Encoding %.40s is not implemented (only chunked is)", other);
+    return SRV_OK;
+}
+
+/* Framing that parts of a chain could read differently: 400 or 501, and the connection
+ * closes. Sets r->body_announced. */
+static enum srv_err check_framing(struct srv_request *r, const struct framing *f, struct srv_error *e) {
+    r->body_announced = (f->cl_count && strtoull(f->cl_first, NULL, 10) > 0) || f->te_count;
+    if (f->cl_conflict) {
+        r->must_close = 1;
+        return srv_error_set(e, SRV_E_BAD_REQUEST, NULL, "conflicting Content-Length headers");
+    }
+    if (!f->te_count) return SRV_OK;
+    r->must_close = 1;
+    if (f->cl_count)
+        return srv_error_set(e, SRV_E_BAD_REQUEST, NULL,
+                             "Content-Length together with Transfer-Encoding (RFC 9112 section 6.1)");
+    if (r->http10)
+        return srv_error_set(e, SRV_E_BAD_REQUEST, NULL, "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 section 6.1)");
+    enum srv_err rc = check_codings(f, e);
+    if (!rc) r->must_close = 0;
+    return rc;
 }
 
 static int is_json_type(const char *ct) {
@@ -114,27 +181,23 @@ static enum srv_err too_large(const struct srv_server *srv, struct srv_error *e)
 }
 
 /* SRV_ROUTE_BODY: Content-Length and Content-Type, before the body is read. */
-static enum srv_err check_body_headers(struct srv_request *r, struct srv_error *e) {
-    struct length_scan ls = {0};
-    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_lengths, &ls);
-    if (ls.conflict) return srv_error_set(e, SRV_E_BAD_REQUEST, NULL, "conflicting Content-Length headers");
-    const char *te = srv_request_header(r, "Transfer-Encoding");
-    int has_body = (ls.count && strcmp(ls.first, "0") != 0) || te;
-    if (ls.count) {
+static enum srv_err check_body_headers(struct srv_request *r, const struct framing *f, struct srv_error *e) {
+    if (f->cl_count) {
         char *end;
         errno = 0;
-        unsigned long long cl = strtoull(ls.first, &end, 10);
-        if (errno || end == ls.first || *end) return srv_error_set(e, SRV_E_BAD_REQUEST, NULL, "invalid Content-Length");
+        unsigned long long cl = strtoull(f->cl_first, &end, 10);
+        if (errno || end == f->cl_first || *end) return srv_error_set(e, SRV_E_BAD_REQUEST, NULL, "invalid Content-Length");
         if (cl > (unsigned long long)r->srv->cfg->max_body) return too_large(r->srv, e);
     }
     const char *ct = srv_request_header(r, "Content-Type");
-    if (has_body && (!ct || !is_json_type(ct)))
+    if (r->body_announced && (!ct || !is_json_type(ct)))
         return srv_error_set(e, SRV_E_MEDIA_TYPE, NULL, "the body must be application/json");
     return SRV_OK;
 }
 
 /* A row's flags, in the order of enum srv_route_flag. */
-static enum srv_err check_flags(struct srv_request *r, unsigned flags, struct srv_error *e) {
+static enum srv_err check_flags(struct srv_request *r, unsigned flags, const struct framing *f,
+                                struct srv_error *e) {
     struct srv_server *srv = r->srv;
     if (!(flags & SRV_ROUTE_PUBLIC) && !srv_auth_check(&srv->cfg->api_keys, srv_request_header(r, "Authorization")))
         return srv_error_set(e, SRV_E_UNAUTHORIZED, NULL, "a valid API key is required (Authorization: Bearer KEY)");
@@ -142,7 +205,7 @@ static enum srv_err check_flags(struct srv_request *r, unsigned flags, struct sr
         return srv_error_set(e, SRV_E_DRAINING, NULL, "the server is shutting down");
     if ((flags & SRV_ROUTE_ENGINE) && !atomic_load(&srv->ready))
         return srv_error_set(e, SRV_E_NOT_READY, NULL, "the server is still loading models");
-    return flags & SRV_ROUTE_BODY ? check_body_headers(r, e) : SRV_OK;
+    return flags & SRV_ROUTE_BODY ? check_body_headers(r, f, e) : SRV_OK;
 }
 
 /* ---- the first call and the last -------------------------------------------------------- */
@@ -164,8 +227,13 @@ enum MHD_Result srv_router_begin(struct srv_request *r) {
     unsigned m = method_bit(r->method), want = m == SRV_HEAD ? SRV_GET : m, allowed = 0;
     const struct srv_route *route = NULL;
     struct captures c, found = {0};
+    struct srv_error e;
+    struct framing f = {0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_framing, &f);
+    if (check_framing(r, &f, &e)) return srv_respond_rejection(r, &e);
     for (size_t k = 0; k < srv_routes_count; k++) {
         const struct srv_route *row = &srv_routes[k];
+        if (r->admin && !(row->flags & SRV_ROUTE_ADMIN)) continue;
         if (!match(row->pattern, r->path, &c)) continue;
         int fits = (row->methods & want) != 0;
         /* the captures of the row that runs, else of the first match (the access log names
@@ -174,7 +242,6 @@ enum MHD_Result srv_router_begin(struct srv_request *r) {
         if (!route && fits) route = row;
         allowed |= row->methods;
     }
-    struct srv_error e;
     if (!allowed) {
         srv_error_set(&e, SRV_E_NOT_FOUND, NULL, "no such endpoint");
         return srv_respond_rejection(r, &e);
@@ -189,7 +256,7 @@ enum MHD_Result srv_router_begin(struct srv_request *r) {
         srv_error_set(&e, SRV_E_METHOD, NULL, "%.16s is not allowed here (allowed: %s)", r->method, r->allow);
         return srv_respond_rejection(r, &e);
     }
-    if (check_flags(r, route->flags, &e)) return srv_respond_rejection(r, &e);
+    if (check_flags(r, route->flags, &f, &e)) return srv_respond_rejection(r, &e);
     r->route = route;
     r->phase = SRV_PHASE_BODY;
     return MHD_YES;

@@ -6,8 +6,10 @@
  * page (it asks for a key when the API answers 401) carry no secrets, so they are PUBLIC;
  * /openapi.json needs a key but not the models. Everything under /v1/ needs the models
  * loaded. Only the two POSTs start work, so only they are refused while draining, while
- * reading and cancelling jobs goes on (a client can still collect its results). The order
- * of rows matters only between patterns that match the same path; none do today.
+ * reading and cancelling jobs goes on (a client can still collect its results). Probes and
+ * scrapers are also ADMIN: the admin listener answers them with its own connections, so a
+ * flood of the API port cannot fail a liveness probe. The order of rows matters only
+ * between patterns that match the same path; none do today.
  */
 #include "routes.h"
 
@@ -18,11 +20,12 @@
 #define ENGINE SRV_ROUTE_ENGINE
 #define SUBMIT SRV_ROUTE_SUBMIT
 #define BODY SRV_ROUTE_BODY
+#define ADMIN SRV_ROUTE_ADMIN
 
 const struct srv_route srv_routes[] = {
-    {GET,    "/healthz",                  PUBLIC,                 srv_api_healthz},
-    {GET,    "/readyz",                   PUBLIC,                 srv_api_readyz},
-    {GET,    "/metrics",                  PUBLIC,                 srv_api_metrics},
+    {GET,    "/healthz",                  PUBLIC | ADMIN,         srv_api_healthz},
+    {GET,    "/readyz",                   PUBLIC | ADMIN,         srv_api_readyz},
+    {GET,    "/metrics",                  PUBLIC | ADMIN,         srv_api_metrics},
     {GET,    "/openapi.json",             0,                      srv_api_openapi},
     {GET,    "/v1/models",                ENGINE,                 srv_api_models},
     {POST,   "/v1/images/generations",    ENGINE | SUBMIT | BODY, srv_api_generate},

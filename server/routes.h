@@ -30,7 +30,9 @@ enum srv_route_flag {
     SRV_ROUTE_PUBLIC = 1, /* no API key needed (401 otherwise); a new row is protected by default */
     SRV_ROUTE_SUBMIT = 2, /* starts new work: 503 "draining" after SIGTERM */
     SRV_ROUTE_ENGINE = 4, /* needs the models loaded: 503 "not_ready" until they are */
-    SRV_ROUTE_BODY = 8,   /* takes a JSON body: Content-Length (400, 413) and Content-Type (415) */
+    SRV_ROUTE_BODY = 8,   /* takes a JSON body: Content-Length (413) and Content-Type (415) */
+    SRV_ROUTE_ADMIN = 16, /* also served by the admin listener (--admin-port), which serves
+                             nothing else */
 };
 
 struct srv_route {

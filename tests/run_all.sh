@@ -11,12 +11,13 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD
 
-TIERS=(unit conformance server fuzz deploy web)
+TIERS=(unit conformance server reliability fuzz deploy web)
 folders_of() {
     case $1 in
         unit) echo "unit" ;;                                      # ops, sampler, formats, daemon modules
         conformance) echo "conformance vectors cli converter" ;; # against the official code's output
-        server) echo "server reliability" ;;                      # the real edmd over HTTP
+        server) echo "server" ;;                                  # the real edmd over HTTP
+        reliability) echo "reliability" ;;                        # edmd under attack and abuse
         fuzz) echo "fuzz fuzz_server" ;;                          # the corpora replayed
         deploy) echo "deploy" ;;                                  # container, Kubernetes, load balancer
         web) echo "web" ;;                                        # the page in a browser

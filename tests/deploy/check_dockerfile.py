@@ -16,8 +16,10 @@ What an engine-free check can prove:
   - the CUDA stages: devel image to build, runtime image (cuBLAS) of the same CUDA and OS
     version to run; the CPU runtime installs a Debian package for every shared library a
     CPU edmd links (ldd + dpkg -S of a built edmd), and those packages exist in Debian;
-  - the runtime stages: non-root numeric USER, EXPOSE = EDMD_PORT, HEALTHCHECK on /healthz at
-    that port, exec-form ENTRYPOINT of the copied edmd, SIGTERM as the stop signal, every
+  - the runtime stages: non-root numeric USER, EXPOSE = EDMD_PORT (and the admin port),
+    an admin listener reachable from inside the container, HEALTHCHECK on /healthz at the
+    admin port (a flood of the API port cannot fail it), the per-address connection limit
+    set explicitly, exec-form ENTRYPOINT of the copied edmd, SIGTERM as the stop signal, every
     EDMD_* variable and every flag a real edmd option (server/config.c, and edmd --help
     when built), EDMD_MODEL pointing at a bundled model that exists in models/.
 Prints one line per check and closes with "N passed, N failed, N skipped".
@@ -653,7 +655,7 @@ def main():
             R.skip(f"{n}: edmd --print-config agrees with the computed configuration", "edmd not built")
         else:
             diff = [f"{k}: {eff.get(k)!r} vs {real.get(k)!r}" for k in
-                    ("host", "port", "model", "backend", "drain-timeout")
+                    ("host", "port", "model", "backend", "drain-timeout", "admin-port")
                     if str(eff.get(k)) != str(real.get(k)) and
                     not (isinstance(eff.get(k), list) and [real.get(k)] == eff.get(k))]
             R.ok(f"{n}: edmd --print-config agrees with the computed configuration", not diff,
@@ -663,10 +665,21 @@ def main():
         port = str(eff.get("port"))
         expose = [t.split("/")[0] for x in rt.all("EXPOSE") for t in x.rest.split()]
         R.ok(f"{n}: EXPOSE {port} (the port edmd listens on)", port in expose, f"EXPOSE {expose}")
+        admin = str(eff.get("admin-port"))
+        admin_host = eff.get("admin-host") or eff.get("host")
+        R.ok(f"{n}: the admin listener is on (admin-port = {admin})", admin not in ("-1", "None", ""))
+        R.ok(f"{n}: the admin listener answers inside the container (admin-host {admin_host})",
+             admin_host in ("0.0.0.0", "127.0.0.1", "::"))
+        R.ok(f"{n}: EXPOSE {admin} (the admin port)", admin in expose, f"EXPOSE {expose}")
         hc = rt.last("HEALTHCHECK")
         hct = hc.args if hc else ""
-        R.ok(f"{n}: HEALTHCHECK requests /healthz on that port",
-             bool(hc) and "/healthz" in hct and ("${EDMD_PORT:-" + port + "}" in hct or f":{port}/" in hct), hct)
+        R.ok(f"{n}: HEALTHCHECK requests /healthz on the admin port",
+             bool(hc) and "/healthz" in hct and ("${EDMD_ADMIN_PORT:-" + admin + "}" in hct or f":{admin}/" in hct),
+             hct)
+        R.ok(f"{n}: the per-address connection limit is set explicitly (per-ip-connection-limit)",
+             conf_text is not None and any(nm == "per-ip-connection-limit" for _, nm, _ in
+                                           edmd_options.parse_conf_text(conf_text)) or
+             "EDMD_PER_IP_CONNECTION_LIMIT" in env)
         if hc and "curl" in hct:
             pk = [p for _, t in run_texts(rt, repo) for p in apt_packages(t)]
             R.ok(f"{n}: curl (the healthcheck's client) is installed", "curl" in pk)

@@ -12,8 +12,11 @@ tools/k8s_schema.mjs).
     image's environment overrides, listens on 0.0.0.0 at the containerPort, names a bundled
     model; container flags and EDMD_* variables are real;
   - probes: liveness /healthz, readiness /readyz, a startup probe for loading, all on the
-    container's port, and those paths are edmd routes; the scrape annotations name /metrics
-    on that port;
+    container port of edmd's admin listener (its own connection budget: a flood of the API
+    port cannot fail them), which the Service does not expose, and those paths are admin
+    routes of edmd; the scrape annotations name /metrics on that port;
+  - floods: per-ip-connection-limit set explicitly, at or above what one balancer in front
+    may need (max-queue + max-batch), header-timeout set and non-zero;
   - drain: terminationGracePeriodSeconds >= preStop sleep + drain-timeout + edmd's answer
     flush (5 s) + 1; the Service drops a pod before edmd refuses work (preStop > 0);
   - resources: requests and limits for cpu and memory, nvidia.com/gpu: 1 in limits;
@@ -74,13 +77,15 @@ def find_port(container, ref):
     return None
 
 
-def routes(repo):
-    """The fixed GET paths of edmd's route table (server/routes.c)."""
+def routes(repo, admin=False):
+    """The fixed GET paths of edmd's route table (server/routes.c); admin: only those the
+    admin listener serves (flag ADMIN)."""
     try:
         with open(os.path.join(repo, "server", "routes.c"), encoding="utf-8") as f:
-            return set(re.findall(r'\{\s*GET,\s*"(/[a-z0-9/._-]*)"', f.read()))
+            rows = re.findall(r'\{\s*GET,\s*"(/[a-z0-9/._-]*)",\s*([A-Z_| ]*?),', f.read())
     except OSError:
         return set()
+    return {p for p, flags in rows if not admin or "ADMIN" in flags}
 
 
 def exported_series(repo):
@@ -234,29 +239,47 @@ def main():
             R.ok(f"{rel} exists", os.path.isfile(os.path.join(repo, rel)), "the image bundles it")
         drain = float(eff.get("drain-timeout", 30))
 
-        # --- probes
-        known = routes(repo)
-        R.ok("server/routes.c routes parsed", {"/healthz", "/readyz", "/metrics"} <= known, str(known))
+        # --- probes, on the admin listener
+        known = routes(repo, admin=True)
+        R.ok("server/routes.c admin routes parsed", {"/healthz", "/readyz", "/metrics"} <= known, str(known))
+        admin = int(eff.get("admin-port", -1))
+        admin_host = eff.get("admin-host") or eff.get("host")
+        R.ok(f"edmd's admin listener is on (admin-port = {admin}) on 0.0.0.0 (the kubelet probes the pod IP)",
+             admin > 0 and admin_host == "0.0.0.0", f"admin-host = {admin_host}")
+        admin_name = next((p.get("name") for p in c.get("ports", []) if p.get("containerPort") == admin), None)
+        R.ok(f"a containerPort is the admin port ({admin_name} = {admin})", admin_name is not None)
+        R.ok("the Service does not expose the admin port",
+             all(find_port(c, p.get("targetPort")) != admin for p in svc["spec"]["ports"]))
 
         def probe(name, path):
             p = c.get(name)
             g = (p or {}).get("httpGet", {})
-            okp = bool(p) and g.get("path") == path and find_port(c, g.get("port")) == port
-            R.ok(f"{name}: GET {path} on edmd's port", okp and path in known, str(g))
+            okp = bool(p) and g.get("path") == path and find_port(c, g.get("port")) == admin
+            R.ok(f"{name}: GET {path} on edmd's admin port", okp and path in known, str(g))
             return p or {}
         probe("livenessProbe", "/healthz")
         rp = probe("readinessProbe", "/readyz")
         sp = c.get("startupProbe") or {}
         sg = sp.get("httpGet", {})
-        R.ok("startupProbe: GET /readyz or /healthz on edmd's port", sg.get("path") in ("/readyz", "/healthz")
-             and find_port(c, sg.get("port")) == port)
+        R.ok("startupProbe: GET /readyz or /healthz on edmd's admin port", sg.get("path") in ("/readyz", "/healthz")
+             and find_port(c, sg.get("port")) == admin)
         budget = sp.get("periodSeconds", 10) * sp.get("failureThreshold", 3)
         R.ok(f"startupProbe allows at least 60 s for model loading ({budget} s)", budget >= 60)
         R.ok("readiness notices a drain within 10 s",
              rp.get("periodSeconds", 10) * rp.get("failureThreshold", 3) <= 10)
         ann = tmpl.get("metadata", {}).get("annotations", {})
-        R.ok("scrape annotations: /metrics on edmd's port", ann.get("prometheus.io/path") == "/metrics"
-             and str(ann.get("prometheus.io/port")) == str(port) and ann.get("prometheus.io/scrape") == "true")
+        R.ok("scrape annotations: /metrics on edmd's admin port", ann.get("prometheus.io/path") == "/metrics"
+             and str(ann.get("prometheus.io/port")) == str(admin) and ann.get("prometheus.io/scrape") == "true")
+
+        # --- floods
+        set_here = {nm for _, nm, _ in entries}
+        per_ip = int(eff.get("per-ip-connection-limit", 0))
+        need_ip = int(eff.get("max-queue", 256)) + int(eff.get("max-batch", 32))
+        R.ok(f"per-ip-connection-limit is set explicitly and 0 or >= max-queue + max-batch ({per_ip} vs {need_ip}):"
+             " an ingress funnels many clients through a few addresses",
+             "per-ip-connection-limit" in set_here and (per_ip == 0 or per_ip >= need_ip))
+        R.ok("header-timeout is set explicitly and not 0 (slow clients are closed)",
+             "header-timeout" in set_here and float(eff.get("header-timeout", 0)) > 0)
 
         # --- drain
         pre = c.get("lifecycle", {}).get("preStop", {})
@@ -354,10 +377,10 @@ def live(R, edmd, conf, env, args, model, repo, c, tgps, pre_s, hpa_metrics, ser
     with tempfile.TemporaryDirectory() as tmp:
         # the ConfigMap's file with what cannot work here replaced: loopback, any port, the
         # small model, the CPU backend
-        lines = [ln for ln in conf.splitlines()
-                 if not re.match(r"\s*(host|port|model|backend|devices|precision|port-file)\s*=", ln)]
+        lines = [ln for ln in conf.splitlines() if not re.match(
+            r"\s*(host|port|model|backend|devices|precision|port-file|admin-host|admin-port|admin-port-file)\s*=", ln)]
         lines += ["host = 127.0.0.1", "port = 0", f"port-file = {tmp}/port", f"model = {model}",
-                  "compute-threads = 1", "max-batch = 8"]
+                  "compute-threads = 1", "max-batch = 8", "admin-port = 0", f"admin-port-file = {tmp}/admin-port"]
         cf = os.path.join(tmp, "edmd.conf")
         with open(cf, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -367,21 +390,23 @@ def live(R, edmd, conf, env, args, model, repo, c, tgps, pre_s, hpa_metrics, ser
         log = open(os.path.join(tmp, "log"), "w+")
         proc = subprocess.Popen([edmd] + args, env=e, stdout=log, stderr=subprocess.STDOUT)
         try:
-            port = None
+            port = admin = None
             t0 = time.time()
             while time.time() - t0 < 20 and proc.poll() is None:
                 try:
                     with open(os.path.join(tmp, "port")) as f:
                         port = int(f.read().strip())
+                    with open(os.path.join(tmp, "admin-port")) as f:
+                        admin = int(f.read().strip())
                     break
                 except (OSError, ValueError):
                     time.sleep(0.05)
-            if port is None:
+            if port is None or admin is None:
                 log.seek(0)
                 R.ok("live: edmd starts with the ConfigMap's configuration", False, log.read()[-500:])
                 return
             R.ok("live: edmd starts with the ConfigMap's configuration", True)
-            base = f"http://127.0.0.1:{port}"
+            base = f"http://127.0.0.1:{admin}"  # the probes' and the scrape's listener
             st = None
             while time.time() - t0 < 30:
                 st, _ = http_get(base + c["startupProbe"]["httpGet"]["path"])
@@ -393,7 +418,10 @@ def live(R, edmd, conf, env, args, model, repo, c, tgps, pre_s, hpa_metrics, ser
             for name in ("livenessProbe", "readinessProbe"):
                 path = c[name]["httpGet"]["path"]
                 st, _ = http_get(base + path)
-                R.ok(f"live: {name} {path} answers 200", st == 200, f"status {st}")
+                R.ok(f"live: {name} {path} answers 200 on the admin port", st == 200, f"status {st}")
+            st, _ = http_get(base + "/v1/models")
+            R.ok("live: the admin port serves nothing but probes and metrics (/v1/models 404)", st == 404,
+                 f"status {st}")
             st, text = http_get(base + "/metrics")
             have = set(re.findall(r"(?m)^(edm_[a-z0-9_]+)", text))
             for n in hpa_metrics:
