@@ -120,7 +120,10 @@ check "no npm command: Debian's npm is asked for" grep -qx '    sudo apt-get ins
 mk() { # UID MISSING ARGS...: make with the stand-ins first on PATH
     local uid=$1 missing=$2; shift 2
     : >"$FAKE_LOG"
-    out=$(PATH=$TMP/bin:$PATH FAKE_UID=$uid FAKE_MISSING=$missing make --no-print-directory \
+    # not the outer make's settings: an inherited NO_INSTALL=1 (environment or MAKEFLAGS)
+    # would skip the check under test and run the real goal
+    out=$(env -u NO_INSTALL -u MAKEFLAGS -u MFLAGS -u MAKELEVEL PATH="$TMP/bin:$PATH" \
+          FAKE_UID="$uid" FAKE_MISSING="$missing" make --no-print-directory \
           BUILD="$TMP/build" CUDA=0 "$@" 2>&1)
     rc=$?
 }
