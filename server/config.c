@@ -19,7 +19,7 @@
 #include "edm.h"
 
 #ifndef EDMD_VERSION
-#define EDMD_VERSION "0.1.0"
+#define EDMD_VERSION EDM_VERSION
 #endif
 
 enum opt_type { OPT_STR, OPT_INT, OPT_DOUBLE, OPT_LIST };

@@ -220,8 +220,8 @@ if [ -n "$uncond" ]; then
     expect_ok "euler nfe" sample --model "$M" --seeds 0 --steps 3 --solver euler --disc vp --backend cpu
     grep -q '^image 0 seed 0 class -1 nfe 3 ' "$tmp/out" && ok || bad "euler NFE: $(head -n 1 "$tmp/out")"
     if [ $have_numpy -eq 1 ]; then
-        [ "$("$PY" $CHECK pngtext "$tmp/png_a/000005.png" seed)" = "5" ] && ok || bad "PNG tEXt seed"
-        "$PY" $CHECK pngtext "$tmp/png_a/000005.png" sampler | grep -q 'steps=3.*S_churn=1' && ok ||
+        [ "$("$PY" $CHECK pngtext "$tmp/png_a/000005.png" Seed)" = "5" ] && ok || bad "PNG tEXt seed"
+        "$PY" $CHECK pngtext "$tmp/png_a/000005.png" Sampler | grep -q 'steps=3.*S_churn=1' && ok ||
             bad "PNG tEXt sampler parameters"
     fi
 fi
