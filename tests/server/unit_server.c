@@ -1,7 +1,8 @@
 /*
  * unit_server.c - unit tests of the daemon's pure parts: the request parser (data-driven
- * cases: every field, every error and the field it names), constant-time key checks,
- * base64, the error JSON shape, and the metrics text format.
+ * cases: every field, OpenAI's and a PNG's Request text's included, every error and the
+ * field it names), Accept negotiation and media types, constant-time key checks, base64,
+ * the error JSON shape, and the metrics text format.
  * Built and run by tests/server/test_units.sh.
  */
 #include <jansson.h>
