@@ -1,38 +1,18 @@
 #!/usr/bin/env bash
 # edmd against the clients people already use (tests/clients/, npm packages pinned in its
 # package-lock.json; `cd tests/clients && npm ci` installs them):
-#   openai_sdk.ts       the official openai SDK: tsc type-checks the calls as a TypeScript user
+#   openai_sdk.mts      the official openai SDK: tsc type-checks the calls as a TypeScript user
 #                       writes them (strict, no casts), then the JavaScript it makes runs them:
 #                       images.generate (prompt as class name, n, size, response_format
 #                       b64_json and url, output_format, quality/style/user), models.list,
-#                       models.retrieve, and the SDK's error classes with OpenAI's fields
+#                       models.retrieve, API keys, and the SDK's error classes with OpenAI's fields
 #   eventsource.test.mjs  the standard EventSource client on a job's events: completed fires
 #                       exactly once in 10 s, ids, resume with Last-Event-ID, 204 after the end
 #   openapi.test.mjs    swagger-parser on the served OpenAPI document
-# Serves the bundled MNIST model (a copy whose default is 6 steps, to keep the test short) and
-# a second daemon with an API key. Skipped, saying why, without node or the npm packages.
-set -u
-cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-build}
-EDMD=${EDMD:-$BUILD/edmd}
+# Serves the bundled MNIST model (a copy whose default is 6 steps, to keep the test short),
+# then the same with an API key. Skipped, saying why, without node or the npm packages.
+source "$(dirname "$0")/../server/lib.sh"
 DIR=tests/clients
-T_PASS=0 T_FAIL=0 T_SKIP=0
-TMP=$(mktemp -d /tmp/edm-clients.XXXXXX)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    rm -rf "$TMP" "$DIR/out"
-}
-trap cleanup EXIT
-pass() { T_PASS=$((T_PASS + 1)); }
-fail() { T_FAIL=$((T_FAIL + 1)); echo "FAIL: $*"; }
-skip() { T_SKIP=$((T_SKIP + 1)); echo "SKIP: $*"; }
-finish() {
-    echo "$T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
-    [ "$T_FAIL" -eq 0 ]
-    exit $?
-}
 
 missing=""
 [ -x "$EDMD" ] || missing="$missing $EDMD (make)"
@@ -41,10 +21,11 @@ if command -v node >/dev/null; then
 else
     missing="$missing node>=20 (apt-get install nodejs npm)"
 fi
+npm_missing=""
 for p in openai eventsource typescript @apidevtools/swagger-parser; do
-    [ -f "$DIR/node_modules/$p/package.json" ] || missing="$missing $p"
+    [ -f "$DIR/node_modules/$p/package.json" ] || npm_missing="$npm_missing $p"
 done
-case "$missing" in *" openai"* | *" eventsource"* | *typescript* | *swagger*) missing="$missing (cd $DIR && npm ci)" ;; esac
+[ -z "$npm_missing" ] || missing="$missing$npm_missing (cd $DIR && npm ci)"
 MNIST=models/mnist-edm.safetensors
 [ -f "$MNIST" ] || missing="$missing $MNIST"
 if [ -n "$missing" ]; then
@@ -64,43 +45,15 @@ h += b" " * (-len(h) % 8)
 open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
 PY
 
-# start_edmd NAME [options]: sets URL_<NAME>
-start_edmd() {
-    local name=$1; shift
-    "$EDMD" --host 127.0.0.1 --port 0 --port-file "$TMP/$name.port" --access-log "$TMP/$name.access" \
-        --backend "${EDMD_TEST_BACKEND:-cpu}" --compute-threads "${EDMD_TEST_THREADS:-1}" "$@" >"$TMP/$name.log" 2>&1 &
-    local pid=$! i
-    PIDS+=("$pid")
-    eval "PID_$name=$pid"
-    for i in $(seq 1 300); do
-        if [ -s "$TMP/$name.port" ] && curl -fs -o /dev/null "http://127.0.0.1:$(cat "$TMP/$name.port")/readyz"; then
-            eval "URL_$name=http://127.0.0.1:$(cat "$TMP/$name.port")"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    cat "$TMP/$name.log"
-    return 1
-}
-stop_edmd() {
-    local pid rc=0
-    eval "pid=\$PID_$1"
-    kill -TERM "$pid" 2>/dev/null
-    wait "$pid" || rc=$?
-    if [ "$rc" -eq 0 ]; then pass; else fail "edmd ($1) exited $rc after SIGTERM"; fi
-}
-
 # run NAME COMMAND...: one client program; its closing line adds to the tally
 run() {
     local name=$1; shift
     "$@" >"$TMP/$name.out" 2>&1
     local rc=$? line p f s
-    grep -E '^(FAIL|SKIP)' "$TMP/$name.out"
+    grep -E '^(FAIL|SKIP)' "$TMP/$name.out" >&2
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$TMP/$name.out" | tail -n 1)
     if [ -z "$line" ]; then
-        fail "$name gave no result (exit $rc)"
-        tail -n 20 "$TMP/$name.out"
+        fail "$name gave no result (exit $rc): $(tail -n 20 "$TMP/$name.out")"
         return
     fi
     read -r p _ f _ s _ <<<"${line//,/}"
@@ -109,28 +62,27 @@ run() {
     echo "$name: $line"
 }
 
-API_KEY=client-test-key-$RANDOM$RANDOM
-start_edmd main --model "$TMP/mnist-edm.safetensors" --max-n 8 || { fail "edmd start"; finish; }
-start_edmd keyed --model "$TMP/mnist-edm.safetensors" --api-key "$API_KEY" || { fail "edmd start (api key)"; finish; }
-
-# TypeScript: the SDK calls type-check as written, then run
+# TypeScript: the SDK calls type-check as written; the JavaScript tsc makes of them runs (out
+# of the tree, finding the packages through a link)
 if (cd "$DIR" && node_modules/.bin/tsc -p . --noEmit) >"$TMP/tsc.out" 2>&1; then
     pass
-    echo "tsc: openai_sdk.ts type-checks (strict)"
+    echo "tsc: openai_sdk.mts type-checks (strict)"
 else
-    fail "tsc: openai_sdk.ts does not type-check"
-    head -n 20 "$TMP/tsc.out"
+    fail "tsc: openai_sdk.mts does not type-check: $(head -n 20 "$TMP/tsc.out")"
 fi
-(cd "$DIR" && node_modules/.bin/tsc -p . --noEmitOnError false) >/dev/null 2>&1
-if [ -f "$DIR/out/openai_sdk.js" ]; then
-    run openai_sdk env EDMD_URL="$URL_main" KEYED_URL="$URL_keyed" API_KEY="$API_KEY" MODEL=mnist-edm \
-        timeout -k 5 120 node "$DIR/out/openai_sdk.js"
-else
-    fail "tsc emitted no out/openai_sdk.js"
-fi
-run eventsource env EDMD_URL="$URL_main" STEPS=6 timeout -k 5 60 node "$DIR/eventsource.test.mjs"
-run openapi env EDMD_URL="$URL_main" timeout -k 5 30 node "$DIR/openapi.test.mjs"
+ln -s "$PWD/$DIR/node_modules" "$TMP/node_modules"
+(cd "$DIR" && node_modules/.bin/tsc -p . --noEmitOnError false --outDir "$TMP/js") >/dev/null 2>&1
+SDK=$TMP/js/openai_sdk.mjs
+[ -f "$SDK" ] || fail "tsc made no $SDK"
 
-stop_edmd main
-stop_edmd keyed
+srv_start clients --model "$TMP/mnist-edm.safetensors" --max-n 8 || { fail "edmd start"; finish; }
+[ -f "$SDK" ] && run openai_sdk env EDMD_URL="$SRV_URL" MODEL=mnist-edm timeout -k 5 120 node "$SDK"
+run eventsource env EDMD_URL="$SRV_URL" STEPS=6 timeout -k 5 60 node "$DIR/eventsource.test.mjs"
+run openapi env EDMD_URL="$SRV_URL" timeout -k 5 30 node "$DIR/openapi.test.mjs"
+check "stop exits 0" srv_stop
+
+API_KEY=client-test-key-$RANDOM$RANDOM
+srv_start keyed --model "$TMP/mnist-edm.safetensors" --api-key "$API_KEY" || { fail "edmd start (api key)"; finish; }
+[ -f "$SDK" ] && run openai_sdk_key env KEYED_URL="$SRV_URL" API_KEY="$API_KEY" MODEL=mnist-edm timeout -k 5 60 node "$SDK"
+check "stop exits 0" srv_stop
 finish

@@ -1,12 +1,13 @@
-// openai_sdk.ts - edmd through the official openai SDK, as its users write it.
+// openai_sdk.mts - edmd through the official openai SDK, as its users write it.
 //
 // test_clients.sh type-checks this file with tsc (strict, no casts in the SDK calls: what a
 // TypeScript user writes compiles as it is), then runs the JavaScript tsc makes from it
 // against a live edmd serving the bundled MNIST model. What edmd adds to OpenAI's answers
 // (class_label, the PNG's Request text) is read through edmExtra(), the one deliberate cast.
 //
-// Environment: EDMD_URL (the daemon), KEYED_URL and API_KEY (a daemon with an API key),
-// MODEL (a class-conditional model with class names, "mnist-edm").
+// Environment: EDMD_URL (the daemon; unset: only the API key part), KEYED_URL and API_KEY (a
+// daemon with an API key; unset: that part is left out), MODEL (a class-conditional model
+// with class names, "mnist-edm").
 // Prints PASS/FAIL lines and "N passed, N failed, N skipped".
 import OpenAI from 'openai';
 
@@ -66,6 +67,11 @@ async function expectError(desc: string, call: () => Promise<unknown>, status: n
 }
 
 async function main(): Promise<void> {
+  if (env.EDMD_URL) await withoutKey();
+  if (env.KEYED_URL && env.API_KEY) await withKey(env.KEYED_URL, env.API_KEY);
+}
+
+async function withoutKey(): Promise<void> {
   const client = new OpenAI({ baseURL: env.EDMD_URL + '/v1', apiKey: 'unused', maxRetries: 0 });
   const steps = Number(edmExtra(await client.models.retrieve(MODEL)).default_steps);
 
@@ -137,15 +143,16 @@ async function main(): Promise<void> {
   await expectError('models.retrieve("nope")', () => client.models.retrieve('nope'), 404,
     (e) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found');
 
-  // 6. API keys
-  if (env.KEYED_URL && env.API_KEY) {
-    const keyed = new OpenAI({ baseURL: env.KEYED_URL + '/v1', apiKey: env.API_KEY, maxRetries: 0 });
-    const k = await keyed.images.generate({ model: MODEL, prompt: 'one', response_format: 'b64_json' });
-    check('with the API key: an image of class 1', k.data?.[0] !== undefined && edmExtra(k.data[0]).class_label === 1);
-    const wrong = new OpenAI({ baseURL: env.KEYED_URL + '/v1', apiKey: 'wrong', maxRetries: 0 });
-    await expectError('a wrong API key', () => wrong.models.list(), 401,
-      (e) => e instanceof OpenAI.AuthenticationError && e.type === 'authentication_error');
-  }
+}
+
+// 6. API keys: the SDK's apiKey is the Bearer key
+async function withKey(url: string, key: string): Promise<void> {
+  const keyed = new OpenAI({ baseURL: url + '/v1', apiKey: key, maxRetries: 0 });
+  const k = await keyed.images.generate({ model: MODEL, prompt: 'one', response_format: 'b64_json' });
+  check('with the API key: an image of class 1', k.data?.[0] !== undefined && edmExtra(k.data[0]).class_label === 1);
+  const wrong = new OpenAI({ baseURL: url + '/v1', apiKey: 'wrong', maxRetries: 0 });
+  await expectError('a wrong API key', () => wrong.models.list(), 401,
+    (e) => e instanceof OpenAI.AuthenticationError && e.type === 'authentication_error');
 }
 
 main().then(
