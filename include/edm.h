@@ -339,7 +339,7 @@ typedef struct edm_record {
     const char *model;        /* the model's name (as the API serves it) */
     const char *model_sha256; /* edm_model_sha256 of the model */
     uint64_t seed;
-    int class_label;          /* -1: none (unconditional) */
+    int class_label; /* -1: none (unconditional) */
 } edm_record;
 /* One image's complete settings as a JSON object that is also a generation request of the
  * HTTP API reproducing it (PNG text "Request"): model, model_sha256, seed, class_label, every
@@ -413,8 +413,8 @@ enum edm_status edm_png_encode(const uint8_t *hwc, int W, int H, int C, const ch
 
 /* A finished sample as a PNG whose text says how to make it again: Software, Model, Seed,
  * Class, Steps, Sampler (edm_plan_describe) and Request (edm_plan_record_json, which POSTed to
- * edmd reproduces the pixels; left out when info->no_request). s must come from plan. On success *png is a new buffer (free
- * with free()). */
+ * edmd reproduces the pixels; left out when info->no_request). s must come from plan. On success
+ * *png is a new buffer (free with free()). */
 typedef struct edm_png_info {
     const char *software;     /* "edm-serve edmd" */
     const char *model;        /* the model's name */

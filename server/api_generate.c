@@ -32,8 +32,8 @@ enum srv_err srv_api_make_job(struct srv_request *r, int async, struct srv_job *
     struct srv_gen_request req;
     enum srv_err rc = srv_json_req_parse_generate(r->body.data ? r->body.data : "", r->body.len,
                                                   &srv->models->catalog, &srv->limits, &req, err);
-    if (rc == SRV_E_INVALID_JSON &&
-        srv_media_type_is(srv_request_header(r, "Content-Type"), "application/x-www-form-urlencoded")) {
+    if (rc == SRV_E_INVALID_JSON && srv_media_type_is(srv_request_header(r, "Content-Type"),
+                                                      "application/x-www-form-urlencoded")) {
         char why[sizeof err->message];
         snprintf(why, sizeof why, "%s", err->message);
         return srv_error_set(err, SRV_E_MEDIA_TYPE, NULL,
@@ -71,10 +71,12 @@ enum MHD_Result srv_api_generate(struct srv_request *r) {
     r->want_png = body == 1;
     if (body < 0 || (r->want_png && job->n != 1)) {
         if (body < 0)
-            srv_error_set(&err, SRV_E_NOT_ACCEPTABLE, NULL,
-                          "the answer is application/json, or image/png for n = 1; Accept takes neither");
+            srv_error_set(
+                &err, SRV_E_NOT_ACCEPTABLE, NULL,
+                "the answer is application/json, or image/png for n = 1; Accept takes neither");
         else
-            srv_error_set(&err, SRV_E_NOT_ACCEPTABLE, "n", "Accept: image/png needs n = 1 (got %d)", job->n);
+            srv_error_set(&err, SRV_E_NOT_ACCEPTABLE, "n", "Accept: image/png needs n = 1 (got %d)",
+                          job->n);
         srv_job_unref(job);
         return srv_respond_rejection(r, &err);
     }

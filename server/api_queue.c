@@ -25,7 +25,8 @@ enum MHD_Result srv_api_jobs_list(struct srv_request *r) {
         char *end;
         limit = strtol(limit_s, &end, 10);
         if (end == limit_s || *end || limit < 1 || limit > LIST_MAX) {
-            srv_error_set(&e, SRV_E_INVALID_PARAM, "limit", "'limit' must be an integer in 1..%d", LIST_MAX);
+            srv_error_set(&e, SRV_E_INVALID_PARAM, "limit", "'limit' must be an integer in 1..%d",
+                          LIST_MAX);
             return srv_respond_error(r, &e);
         }
     }
@@ -33,7 +34,8 @@ enum MHD_Result srv_api_jobs_list(struct srv_request *r) {
     struct srv_job *jobs[LIST_MAX];
     int has_more = 0, n = srv_sched_list_jobs(after, (int)limit, jobs, &has_more);
     if (n == -2) {
-        srv_error_set(&e, SRV_E_INVALID_PARAM, "after", "'after': no job '%.64s' (unknown, or expired)", after);
+        srv_error_set(&e, SRV_E_INVALID_PARAM, "after",
+                      "'after': no job '%.64s' (unknown, or expired)", after);
         return srv_respond_error(r, &e);
     }
     json_t *data = json_array();
@@ -47,10 +49,11 @@ enum MHD_Result srv_api_jobs_list(struct srv_request *r) {
             data = NULL;
         }
     }
-    json_t *body = data && n >= 0 ? json_pack("{s:s, s:o, s:s?, s:s?, s:b}", "object", "list", "data", data,
-                                              "first_id", n > 0 ? jobs[0]->id : NULL, "last_id",
-                                              n > 0 ? jobs[n - 1]->id : NULL, "has_more", has_more)
-                                  : (json_decref(data), NULL);
+    json_t *body = data && n >= 0
+                       ? json_pack("{s:s, s:o, s:s?, s:s?, s:b}", "object", "list", "data", data,
+                                   "first_id", n > 0 ? jobs[0]->id : NULL, "last_id",
+                                   n > 0 ? jobs[n - 1]->id : NULL, "has_more", has_more)
+                       : (json_decref(data), NULL);
     for (int i = 0; i < n; i++) srv_job_unref(jobs[i]);
     return srv_respond_json(r, 200, body, NULL);
 }

@@ -74,8 +74,8 @@ enum MHD_Result srv_api_model(struct srv_request *r) {
     json_t *m = srv_model_json(r->srv->models, r->model_id, &r->srv->limits);
     if (m) return srv_respond_json(r, 200, m, NULL);
     struct srv_error e;
-    srv_error_set(&e, SRV_E_MODEL_NOT_FOUND, "model", "model '%.128s' is not served here (GET /v1/models)",
-                  r->model_id);
+    srv_error_set(&e, SRV_E_MODEL_NOT_FOUND, "model",
+                  "model '%.128s' is not served here (GET /v1/models)", r->model_id);
     return srv_respond_error(r, &e);
 }
 
@@ -86,7 +86,9 @@ enum MHD_Result srv_api_openapi(struct srv_request *r) {
     char base[512];
     srv_public_url(r, base, sizeof base);
     if (doc) json_object_set_new(doc, "servers", json_pack("[{s:s}]", "url", base));
-    char *text = doc ? json_dumps(doc, JSON_PRESERVE_ORDER | JSON_INDENT(1) | JSON_REAL_PRECISION(17)) : NULL;
+    char *text = doc ? json_dumps(doc,
+                                  JSON_PRESERVE_ORDER | JSON_INDENT(1) | JSON_REAL_PRECISION(17))
+                     : NULL;
     json_decref(doc);
     if (!text) {
         struct srv_error e;

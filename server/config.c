@@ -45,8 +45,10 @@ static const struct opt opts[] = {
     {"port-file", OPT_STR, F(port_file), "", 0, 0, 0,
      "write the bound port to this file once listening"},
     {"public-url", OPT_STR, F(public_url), "", 0, 0, 0,
-     "the URL clients reach edmd at (image URLs, OpenAPI servers); empty: from each request's Host and X-Forwarded-*"},
-    {"backend", OPT_STR, F(backend), "auto", 0, 0, 0, "compute backend: auto (the first with a device), cpu or cuda"},
+     "the URL clients reach edmd at (image URLs, OpenAPI servers); empty: from each request's Host "
+     "and X-Forwarded-*"},
+    {"backend", OPT_STR, F(backend), "auto", 0, 0, 0,
+     "compute backend: auto (the first with a device), cpu or cuda"},
     {"devices", OPT_STR, F(devices), "0", 0, 0, 0,
      "device ordinals of the backend, comma-separated; one worker each (cpu: one device, 0)"},
     {"precision", OPT_STR, F(precision), "fp32", 0, 0, 0, "fp32, tf32, fp16 or bf16 (CUDA)"},

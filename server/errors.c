@@ -98,9 +98,9 @@ char *srv_error_json(const struct srv_error *err, size_t *len) {
     char message[sizeof err->message], param[sizeof err->param];
     ascii_copy(message, sizeof message, err->message[0] ? err->message : srv_error_code_name(err->code));
     ascii_copy(param, sizeof param, err->param);
-    json_t *inner = json_pack("{s:s, s:s, s:o, s:s}", "code", srv_error_code_name(err->code), "message",
-                              message, "param", param[0] ? json_string(param) : json_null(), "type",
-                              srv_error_type(err->code));
+    json_t *inner = json_pack(
+        "{s:s, s:s, s:o, s:s}", "code", srv_error_code_name(err->code), "message", message, "param",
+        param[0] ? json_string(param) : json_null(), "type", srv_error_type(err->code));
     if (!inner) return NULL;
     json_t *root = json_pack("{s:o}", "error", inner);
     if (!root) return NULL;

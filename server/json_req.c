@@ -35,14 +35,42 @@
  * sampler's in table order, then the rest), so that a body with several bad fields always
  * reports the same. */
 enum field {
-    F_MODEL, F_MODEL_SHA256, F_N, F_SEED, F_SEEDS, F_CLASS_LABEL, F_CLASS_LABELS, F_PROMPT,
-    F_TIMEOUT_MS, F_NFE, F_SIZE, F_RESPONSE_FORMAT, F_OUTPUT_FORMAT, F_QUALITY, F_STYLE, F_USER,
-    F_VERSION, F_COUNT
+    F_MODEL,
+    F_MODEL_SHA256,
+    F_N,
+    F_SEED,
+    F_SEEDS,
+    F_CLASS_LABEL,
+    F_CLASS_LABELS,
+    F_PROMPT,
+    F_TIMEOUT_MS,
+    F_NFE,
+    F_SIZE,
+    F_RESPONSE_FORMAT,
+    F_OUTPUT_FORMAT,
+    F_QUALITY,
+    F_STYLE,
+    F_USER,
+    F_VERSION,
+    F_COUNT
 };
-static const char *const field_names[F_COUNT] = {
-    "model",      "model_sha256", "n",    "seed",          "seeds",           "class_label",
-    "class_labels", "prompt",     "timeout_ms", "nfe",     "size",            "response_format",
-    "output_format", "quality",   "style", "user",         "edm_serve_version"};
+static const char *const field_names[F_COUNT] = {"model",
+                                                 "model_sha256",
+                                                 "n",
+                                                 "seed",
+                                                 "seeds",
+                                                 "class_label",
+                                                 "class_labels",
+                                                 "prompt",
+                                                 "timeout_ms",
+                                                 "nfe",
+                                                 "size",
+                                                 "response_format",
+                                                 "output_format",
+                                                 "quality",
+                                                 "style",
+                                                 "user",
+                                                 "edm_serve_version"};
 
 static enum srv_err bad(struct srv_error *err, const char *param, const char *what) {
     return srv_error_set(err, SRV_E_INVALID_PARAM, param, "'%s' %s", param, what);
@@ -144,7 +172,8 @@ static enum srv_err get_sampler_param(json_t *v, const edm_sampler_param *d,
 }
 
 /* A string field or null (*out NULL). */
-static enum srv_err get_string(json_t *v, const char *name, const char **out, struct srv_error *err) {
+static enum srv_err get_string(json_t *v, const char *name, const char **out,
+                               struct srv_error *err) {
     *out = NULL;
     if (!v || json_is_null(v)) return SRV_OK;
     if (!json_is_string(v)) return bad(err, name, "must be a string or null");
@@ -165,9 +194,11 @@ static enum srv_err get_word(json_t *v, const char *name, const char *const *wor
             *out = i;
             return SRV_OK;
         }
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? " or " : "", words[i]);
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? " or " : "",
+                 words[i]);
     }
-    return srv_error_set(err, SRV_E_INVALID_PARAM, name, "'%s' must be %s (got \"%.40s\")", name, list, s);
+    return srv_error_set(err, SRV_E_INVALID_PARAM, name, "'%s' must be %s (got \"%.40s\")", name,
+                         list, s);
 }
 
 /* The classes a model's names cover, for a message: "0/zero, 1/one, ..." (shortened). */
@@ -201,7 +232,8 @@ static enum srv_err prompt_label(const char *prompt, const struct srv_catalog_en
                              "prompt must be empty (got \"%.40s\")",
                              m->name, prompt);
     for (int i = 0; i < m->n_class_names; i++)
-        if (strlen(m->class_names[i].name) == len && strncasecmp(m->class_names[i].name, prompt, len) == 0) {
+        if (strlen(m->class_names[i].name) == len &&
+            strncasecmp(m->class_names[i].name, prompt, len) == 0) {
             *label = m->class_names[i].label;
             return SRV_OK;
         }
@@ -214,13 +246,16 @@ static enum srv_err prompt_label(const char *prompt, const struct srv_catalog_en
 }
 
 /* size: "WxH" equal to the model's resolution, or "auto" (the model's). */
-static enum srv_err check_size(const char *size, const struct srv_catalog_entry *m, struct srv_error *err) {
+static enum srv_err check_size(const char *size, const struct srv_catalog_entry *m,
+                               struct srv_error *err) {
     if (!size || strcmp(size, "auto") == 0) return SRV_OK;
     char *end;
     long w = strtol(size, &end, 10), h = -1;
-    if (end != size && isdigit((unsigned char)size[0]) && *end == 'x' && isdigit((unsigned char)end[1]))
+    if (end != size && isdigit((unsigned char)size[0]) && *end == 'x' &&
+        isdigit((unsigned char)end[1]))
         h = strtol(end + 1, &end, 10);
-    if (h >= 0 && *end == '\0' && (m->resolution == 0 || (w == m->resolution && h == m->resolution)))
+    if (h >= 0 && *end == '\0' &&
+        (m->resolution == 0 || (w == m->resolution && h == m->resolution)))
         return SRV_OK;
     if (m->resolution == 0) return bad(err, "size", "must be \"WIDTHxHEIGHT\" or \"auto\"");
     return srv_error_set(err, SRV_E_INVALID_PARAM, "size",
@@ -441,13 +476,15 @@ enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const str
     /* OpenAI's fields: what the images look like and how they come back */
     static const char *const formats[] = {"b64_json", "url", NULL}, *const png[] = {"png", NULL};
     int word;
-    if ((rc = get_string(f[F_SIZE], "size", &str, err)) || (rc = check_size(str, model, err))) goto fail;
+    if ((rc = get_string(f[F_SIZE], "size", &str, err)) || (rc = check_size(str, model, err)))
+        goto fail;
     if ((rc = get_word(f[F_RESPONSE_FORMAT], "response_format", formats, &word, err))) goto fail;
     out->want_url = word == 1;
     if ((rc = get_word(f[F_OUTPUT_FORMAT], "output_format", png, &word, err))) goto fail;
     /* accepted for compatibility, with no effect */
     if ((rc = get_string(f[F_QUALITY], "quality", &str, err)) ||
-        (rc = get_string(f[F_STYLE], "style", &str, err)) || (rc = get_string(f[F_USER], "user", &str, err)) ||
+        (rc = get_string(f[F_STYLE], "style", &str, err)) ||
+        (rc = get_string(f[F_USER], "user", &str, err)) ||
         (rc = get_string(f[F_VERSION], "edm_serve_version", &str, err)))
         goto fail;
     json_decref(root);

@@ -54,7 +54,7 @@ struct srv_gen_request {
     int *class_labels;      /* [n], owned; -1: drawn from the seed (or unconditional) */
     edm_sampler_params params;
     long timeout_ms;
-    int want_url;           /* response_format "url": images as URLs, kept for the job TTL */
+    int want_url; /* response_format "url": images as URLs, kept for the job TTL */
 };
 
 /* Parses body[0..len) into out (which the caller zero-initialises or clears first).

@@ -73,12 +73,15 @@ static int class_name_add(struct srv_class_name *names, int *n, json_t *v, int l
     const char *s = json_string_value(v);
     size_t len = s ? strlen(s) : 0;
     if (!s || len == 0 || len > 64 || strspn(s, " ") == len) {
-        snprintf(err, err_size, "class_names: class %d: a name must be a non-blank string of at most 64 bytes", label);
+        snprintf(err, err_size,
+                 "class_names: class %d: a name must be a non-blank string of at most 64 bytes",
+                 label);
         return -1;
     }
     for (int i = 0; i < *n; i++)
         if (strcasecmp(names[i].name, s) == 0) {
-            snprintf(err, err_size, "class_names: \"%.64s\" names class %d and class %d", s, names[i].label, label);
+            snprintf(err, err_size, "class_names: \"%.64s\" names class %d and class %d", s,
+                     names[i].label, label);
             return -1;
         }
     names[*n].name = strdup(s);
@@ -102,8 +105,10 @@ int srv_class_names_parse(const char *text, int label_dim, struct srv_class_name
     json_error_t jerr;
     json_t *root = text ? json_loads(text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (text && (!json_is_array(root) || json_array_size(root) != (size_t)label_dim)) {
-        snprintf(err, err_size, "class_names must be a JSON array of %d entries (a name or a list of names per class)",
-                 label_dim);
+        snprintf(
+            err, err_size,
+            "class_names must be a JSON array of %d entries (a name or a list of names per class)",
+            label_dim);
         json_decref(root);
         return -1;
     }
@@ -185,7 +190,8 @@ int srv_models_load(struct srv_models *m, const struct srv_strlist *specs, char 
         sm->default_steps = defaults.num_steps;
         edm_plan *plan = NULL;
         if (edm_plan_new(sm->model, &defaults, &plan, &eerr) != EDM_OK) {
-            snprintf(err, err_size, "model %s: the default sampler settings: %s", sm->path, eerr.message);
+            snprintf(err, err_size, "model %s: the default sampler settings: %s", sm->path,
+                     eerr.message);
             goto fail;
         }
         edm_plan_sigma_range(plan, &sm->default_sigma_min, &sm->default_sigma_max);
@@ -198,10 +204,15 @@ int srv_models_load(struct srv_models *m, const struct srv_strlist *specs, char 
             snprintf(err, err_size, "model %s: %s", sm->path, why);
             goto fail;
         }
-        m->entries[i] = (struct srv_catalog_entry){sm->name,          sm->cfg->label_dim,
-                                                   sm->default_steps, sm->cfg->img_resolution,
-                                                   edm_model_sha256(sm->model), sm->class_names,
-                                                   sm->n_class_names};
+        m->entries[i] = (struct srv_catalog_entry){
+            .name = sm->name,
+            .label_dim = sm->cfg->label_dim,
+            .default_steps = sm->default_steps,
+            .resolution = sm->cfg->img_resolution,
+            .sha256 = edm_model_sha256(sm->model),
+            .class_names = sm->class_names,
+            .n_class_names = sm->n_class_names,
+        };
     }
     m->catalog.models = m->entries;
     m->catalog.n = m->n;
@@ -231,7 +242,8 @@ void srv_models_free(struct srv_models *m) {
 static json_t *class_names_json(const struct srv_model *sm) {
     if (sm->cfg->label_dim == 0) return json_null();
     json_t *classes = json_array();
-    for (int l = 0; classes && l < sm->cfg->label_dim; l++) json_array_append_new(classes, json_array());
+    for (int l = 0; classes && l < sm->cfg->label_dim; l++)
+        json_array_append_new(classes, json_array());
     for (int i = 0; classes && i < sm->n_class_names; i++)
         json_array_append_new(json_array_get(classes, (size_t)sm->class_names[i].label),
                               json_string(sm->class_names[i].name));
@@ -250,12 +262,14 @@ static json_t *sampler_json(const struct srv_model *sm, const struct srv_req_lim
         const char *name = json_string_value(json_object_get(row, "name"));
         if (strcmp(name, "steps") == 0) {
             json_int_t hi = json_integer_value(json_object_get(row, "maximum"));
-            json_object_set_new(row, "maximum", json_integer(lim->max_steps < hi ? lim->max_steps : hi));
+            json_object_set_new(row, "maximum",
+                                json_integer(lim->max_steps < hi ? lim->max_steps : hi));
             json_object_set_new(row, "default", json_integer(sm->default_steps));
         } else if (strcmp(name, "sigma_min") == 0 || strcmp(name, "sigma_max") == 0) {
             /* edm_sampler's, in the network's range; the ablation sampler's depend on disc */
-            json_object_set_new(row, "default", json_real(name[6] == 'i' ? sm->default_sigma_min
-                                                                         : sm->default_sigma_max));
+            json_object_set_new(
+                row, "default",
+                json_real(name[6] == 'i' ? sm->default_sigma_min : sm->default_sigma_max));
         }
         json_object_set(out, name, row);
     }
@@ -268,19 +282,19 @@ static json_t *model_json(const struct srv_models *m, int i, const struct srv_re
     const char *owner = edm_model_metadata(sm->model, "owned_by");
     char size[32];
     snprintf(size, sizeof size, "%dx%d", sm->cfg->img_resolution, sm->cfg->img_resolution);
-    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:b, s:i, s:s, s:i, s:i, s:o, s:s, s:s, s:I, s:s, s:i,"
-                     " s:{s:i, s:i, s:I, s:I}, s:o, s:s?}",
-                     "id", sm->name, "object", "model", "created", (json_int_t)sm->created, "owned_by",
-                     owner ? owner : "edm-serve", "name", sm->name, "default", i == 0, "resolution",
-                     sm->cfg->img_resolution, "size", size, "channels", sm->cfg->img_channels,
-                     "label_dim", sm->cfg->label_dim, "class_names", class_names_json(sm),
-                     "preconditioner", srv_model_precond_name(sm->cfg), "architecture",
-                     srv_model_arch_name(sm->cfg), "parameters", (json_int_t)sm->parameters, "sha256",
-                     edm_model_sha256(sm->model), "default_steps", sm->default_steps, "limits", "max_n",
-                     lim->max_n, "max_steps", lim->max_steps, "default_timeout_ms",
-                     (json_int_t)lim->default_timeout_ms, "max_timeout_ms", (json_int_t)lim->max_timeout_ms,
-                     "sampler", sampler_json(sm, lim), "description",
-                     edm_model_metadata(sm->model, "description"));
+    return json_pack(
+        "{s:s, s:s, s:I, s:s, s:s, s:b, s:i, s:s, s:i, s:i, s:o, s:s, s:s, s:I, s:s, s:i,"
+        " s:{s:i, s:i, s:I, s:I}, s:o, s:s?}",
+        "id", sm->name, "object", "model", "created", (json_int_t)sm->created, "owned_by",
+        owner ? owner : "edm-serve", "name", sm->name, "default", i == 0, "resolution",
+        sm->cfg->img_resolution, "size", size, "channels", sm->cfg->img_channels, "label_dim",
+        sm->cfg->label_dim, "class_names", class_names_json(sm), "preconditioner",
+        srv_model_precond_name(sm->cfg), "architecture", srv_model_arch_name(sm->cfg), "parameters",
+        (json_int_t)sm->parameters, "sha256", edm_model_sha256(sm->model), "default_steps",
+        sm->default_steps, "limits", "max_n", lim->max_n, "max_steps", lim->max_steps,
+        "default_timeout_ms", (json_int_t)lim->default_timeout_ms, "max_timeout_ms",
+        (json_int_t)lim->max_timeout_ms, "sampler", sampler_json(sm, lim), "description",
+        edm_model_metadata(sm->model, "description"));
 }
 
 json_t *srv_models_json(const struct srv_models *m, const struct srv_req_limits *lim) {
@@ -295,7 +309,8 @@ json_t *srv_models_json(const struct srv_models *m, const struct srv_req_limits 
     return data ? json_pack("{s:s, s:o}", "object", "list", "data", data) : NULL;
 }
 
-json_t *srv_model_json(const struct srv_models *m, const char *id, const struct srv_req_limits *lim) {
+json_t *srv_model_json(const struct srv_models *m, const char *id,
+                       const struct srv_req_limits *lim) {
     for (int i = 0; i < m->n; i++)
         if (strcmp(m->items[i].name, id) == 0) return model_json(m, i, lim);
     return NULL;

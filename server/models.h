@@ -22,7 +22,7 @@ struct srv_model {
     int default_steps;
     double default_sigma_min, default_sigma_max; /* edm_sampler's, resolved for this network */
     int64_t parameters;
-    int64_t created;       /* unix seconds: the file's modification time */
+    int64_t created;                    /* unix seconds: the file's modification time */
     struct srv_class_name *class_names; /* [n_class_names] owned, label order; see models.c */
     int n_class_names;
 };
@@ -42,7 +42,8 @@ void srv_models_free(struct srv_models *m);
 /* The /v1/models body: every model with the server's limits. Returns a new reference. */
 json_t *srv_models_json(const struct srv_models *m, const struct srv_req_limits *lim);
 /* One model of it (GET /v1/models/{id}), or NULL when no model has that id. */
-json_t *srv_model_json(const struct srv_models *m, const char *id, const struct srv_req_limits *lim);
+json_t *srv_model_json(const struct srv_models *m, const char *id,
+                       const struct srv_req_limits *lim);
 /* Parses a model file's "class_names" metadata for label_dim classes into a list of
  * (name, label) in label order (free each name, then the list); NULL text gives the labels'
  * numbers as names. 0, or -1 with err filled. */

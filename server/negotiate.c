@@ -4,8 +4,8 @@
  * Accept is a comma-separated list of media ranges, each with optional parameters, of which
  * q (0..1, three decimals) weighs it; a range without q has q=1. For each offered type the
  * most specific matching range decides its weight ("image/png;q=0, image/ *" without the space
- * refuses PNG but takes other images); the offer with the highest weight wins. A malformed q reads as 0, a
- * malformed range matches nothing: a broken header cannot promote a type.
+ * refuses PNG but takes other images); the offer with the highest weight wins. A malformed q reads
+ * as 0, a malformed range matches nothing: a broken header cannot promote a type.
  */
 #include "negotiate.h"
 
@@ -59,7 +59,9 @@ static int specificity(const char *range, size_t len, const char *type) {
     if (major == 1 && range[0] == '*') return minor == 1 && slash[1] == '*' ? 1 : 0;
     if (major != type_major || strncasecmp(range, type, major) != 0) return 0;
     if (minor == 1 && slash[1] == '*') return 2;
-    return minor == strlen(type_slash + 1) && strncasecmp(slash + 1, type_slash + 1, minor) == 0 ? 3 : 0;
+    return minor == strlen(type_slash + 1) && strncasecmp(slash + 1, type_slash + 1, minor) == 0
+               ? 3
+               : 0;
 }
 
 int srv_accept_choose(const char *accept, const char *const *offers, int n) {

@@ -43,9 +43,11 @@ void srv_public_url(struct srv_request *r, char *buf, size_t size) {
     if (!first_value(srv_request_header(r, "X-Forwarded-Host"), ALNUM ".-:[]", host, sizeof host) &&
         !first_value(srv_request_header(r, "Host"), ALNUM ".-:[]", host, sizeof host)) {
         const char *h = r->srv->cfg->host && *r->srv->cfg->host ? r->srv->cfg->host : "127.0.0.1";
-        snprintf(host, sizeof host, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, (unsigned)r->srv->port);
+        snprintf(host, sizeof host, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h,
+                 (unsigned)r->srv->port);
     }
-    if (first_value(srv_request_header(r, "X-Forwarded-Prefix"), ALNUM "/-._~", prefix, sizeof prefix)) {
+    if (first_value(srv_request_header(r, "X-Forwarded-Prefix"), ALNUM "/-._~", prefix,
+                    sizeof prefix)) {
         size_t n = strlen(prefix);
         while (n > 0 && prefix[n - 1] == '/') prefix[--n] = '\0';
         if (prefix[0] && prefix[0] != '/') prefix[0] = '\0'; /* a path, or nothing */

@@ -111,7 +111,8 @@ static enum MHD_Result scan_lengths(void *cls, enum MHD_ValueKind kind, const ch
 /* JSON, or a form-encoded body (what `curl -d` sends), which the handler reads as JSON (and
  * refuses with 415 when it is not) */
 static int is_json_type(const char *ct) {
-    return srv_media_type_is(ct, "application/json") || srv_media_type_is(ct, "application/x-www-form-urlencoded");
+    return srv_media_type_is(ct, "application/json") ||
+           srv_media_type_is(ct, "application/x-www-form-urlencoded");
 }
 
 static enum srv_err too_large(const struct srv_server *srv, struct srv_error *e) {

@@ -29,10 +29,11 @@ int srv_sched_list_jobs(const char *after, int limit, struct srv_job **out, int 
     } else {
         long k = 0;
         while (k < n && strcmp(order[k]->id, after) != 0) k++;
-        start = k - 1; /* the one submitted before `after` */
+        start = k - 1;          /* the one submitted before `after` */
         if (k == n) count = -2; /* `after` names no job the table holds */
     }
-    for (long k = start; count >= 0 && k >= 0 && count < limit; k--) out[count++] = srv_job_ref(order[k]);
+    for (long k = start; count >= 0 && k >= 0 && count < limit; k--)
+        out[count++] = srv_job_ref(order[k]);
     *has_more = count >= 0 && start + 1 > count;
     pthread_mutex_unlock(&g->lock);
     free(order);

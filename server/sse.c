@@ -37,7 +37,7 @@ struct srv_sse {
     struct srv_watch watch;
     struct srv_susp susp;
     int sent_queued, sent_running, last_step, sent_end; /* [lock] */
-    long resume_after;                                   /* Last-Event-ID: send later ids only */
+    long resume_after; /* Last-Event-ID: send only the events after it */
     struct srv_buf out;                                  /* [lock] */
     size_t off;
 };
@@ -69,24 +69,28 @@ static void sse_event(struct srv_sse *s, long seq, const char *name, json_t *dat
 static void sse_fill(struct srv_sse *s) {
     const struct srv_job *job = s->job;
     if (!s->sent_queued) {
-        sse_event(s, SSE_QUEUED, "queued", json_pack("{s:s, s:s}", "id", job->id, "status", "queued"));
+        sse_event(s, SSE_QUEUED, "queued",
+                  json_pack("{s:s, s:s}", "id", job->id, "status", "queued"));
         s->sent_queued = 1;
     }
     if (!s->sent_running && job->t_started) {
-        sse_event(s, SSE_RUNNING, "running", json_pack("{s:s, s:s, s:i, s:i}", "id", job->id, "status", "running",
-                                          "steps", job->steps, "nfe_total", job->nfe_per_image * job->n));
+        sse_event(s, SSE_RUNNING, "running",
+                  json_pack("{s:s, s:s, s:i, s:i}", "id", job->id, "status", "running", "steps",
+                            job->steps, "nfe_total", job->nfe_per_image * job->n));
         s->sent_running = 1;
     }
     while (s->last_step < job->step_done) {
         int k = ++s->last_step;
-        sse_event(s, sse_seq(job, k), "progress", json_pack("{s:s, s:i, s:i, s:I, s:i}", "id", job->id, "step", k, "steps",
-                                           job->steps, "nfe", (json_int_t)job->nfe_at_step[k], "nfe_total",
-                                           job->nfe_per_image * job->n));
+        sse_event(s, sse_seq(job, k), "progress",
+                  json_pack("{s:s, s:i, s:i, s:I, s:i}", "id", job->id, "step", k, "steps",
+                            job->steps, "nfe", (json_int_t)job->nfe_at_step[k], "nfe_total",
+                            job->nfe_per_image * job->n));
     }
     if (srv_job_state_terminal(job->state) && !s->sent_end) {
         struct srv_job_snapshot snap;
         srv_job_snapshot(job, &snap);
-        sse_event(s, sse_seq(job, -1), srv_job_state_name(job->state), srv_job_status_json(job, &snap, 0));
+        sse_event(s, sse_seq(job, -1), srv_job_state_name(job->state),
+                  srv_job_status_json(job, &snap, 0));
         s->sent_end = 1;
     }
 }

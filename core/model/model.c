@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
 #include "io/sha256.h"
+#include "model.h"
 #include "model_config.h"
 #include "precond.h"
 #include "status.h"

@@ -21,7 +21,7 @@ const char *edm_sampler_param_type_name(const edm_sampler_param *d) {
 /* A number as JSON: integral values as integers (18, not 18.0). */
 static json_t *number(double v) {
     return v == floor(v) && fabs(v) < 9007199254740992.0 ? json_integer((json_int_t)v)
-                                                           : json_real(v);
+                                                         : json_real(v);
 }
 
 /* One row as a JSON object; NULL when out of memory. */
@@ -35,7 +35,8 @@ static json_t *row_json(const edm_sampler_param *d) {
     bad |= json_object_set_new(o, "doc", json_string(d->doc));
     if (d->type == EDM_PARAM_CHOICE) {
         json_t *names = json_array();
-        for (int i = 0; d->choices[i]; i++) bad |= json_array_append_new(names, json_string(d->choices[i]));
+        for (int i = 0; d->choices[i]; i++)
+            bad |= json_array_append_new(names, json_string(d->choices[i]));
         bad |= json_object_set_new(o, "enum", names);
         bad |= json_object_set_new(o, "default", json_string(d->choices[(int)d->def]));
         return bad ? (json_decref(o), NULL) : o;

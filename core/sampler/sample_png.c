@@ -37,8 +37,9 @@ enum edm_status edm_sample_png(const edm_plan *plan, const edm_sample *s, const 
     edm_plan_record_json(plan, &rec, request, (size_t)need + 1);
     edm_image_to_u8(edm_sample_x(s), C, R, R, hwc);
     const char *keys[] = {"Software", "Model", "Seed", "Class", "Steps", "Sampler", "Request"};
-    const char *values[] = {info->software, info->model, seed, rec.class_label >= 0 ? label : "none",
-                            steps, sampler, request};
+    const char *values[] = {
+        info->software, info->model, seed,   rec.class_label >= 0 ? label : "none",
+        steps,          sampler,     request};
     enum edm_status st = edm_png_encode(hwc, R, R, C, keys, values, info->no_request ? 6 : 7,
                                         info->level, png, png_len, err);
     free(request);

@@ -389,7 +389,6 @@ int edm_plan_record_json(const edm_plan *plan, const edm_record *rec, char *buf,
         append(buf, size, &total, ",\"%s\":%s%s%s", d->name, quoted ? "\"" : "", value,
                quoted ? "\"" : "");
     }
-    append(buf, size, &total, ",\"nfe\":%d,\"edm_serve_version\":\"%s\"}", plan->nfe,
-           EDM_VERSION);
+    append(buf, size, &total, ",\"nfe\":%d,\"edm_serve_version\":\"%s\"}", plan->nfe, EDM_VERSION);
     return total;
 }

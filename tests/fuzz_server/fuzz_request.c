@@ -17,7 +17,6 @@
 #include "fuzz.h"
 #include "json_req.h"
 
-
 static const struct srv_class_name names[] = {{"0", 0}, {"zero", 0}, {"cat", 3}, {"Dog", 5}};
 static const struct srv_catalog_entry models[] = {{"uncond", 0, 18, 8, "00ff", NULL, 0},
                                                   {"cond", 10, 40, 32, NULL, names, 4},

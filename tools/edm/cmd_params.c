@@ -4,8 +4,8 @@
  *
  * Text for people (name, type, range, default, which sampler, doc), or with --json one
  * object per row in JSON Schema words (type, minimum / exclusiveMinimum, maximum, enum,
- * default; edm_sampler_param_table_json), which tests/server/test_params.sh compares with the documents that cannot read
- * the table themselves: the OpenAPI description and the web form.
+ * default; edm_sampler_param_table_json), which tests/server/test_params.sh compares with the
+ * documents that cannot read the table themselves: the OpenAPI description and the web form.
  */
 #include <math.h>
 #include <stdio.h>
