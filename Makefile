@@ -30,7 +30,7 @@
 #                pure modules (test_server)
 #   conformance  tests/conformance, tests/vectors, tests/cli, tests/converter: the engine, the `edm`
 #                command and the converter against what the official code produced
-#   server       tests/server: the real edmd over HTTP
+#   server       tests/server, tests/clients: the real edmd over HTTP, and the openai SDK etc.
 #   reliability  tests/reliability: edmd under attack and abuse (EDM_RELIABILITY_LONG=1: long form)
 #   fuzz         tests/fuzz, tests/fuzz_server: the committed corpora replayed
 #   deploy       tests/deploy: Dockerfile, Kubernetes manifests, the load-balanced local setup

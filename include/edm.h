@@ -23,6 +23,9 @@
 extern "C" {
 #endif
 
+/* The version of edm-serve: the engine, `edm` and `edmd` (also in each PNG's Request text). */
+#define EDM_VERSION "0.1.0"
+
 /* ---------------------------------------------------------------------------------------- */
 /* Errors                                                                                     */
 
@@ -112,6 +115,9 @@ char *edm_config_to_json(const edm_config *cfg);
 const edm_config *edm_model_config(const edm_model *model);
 /* A metadata string of the file (for example "name", "description"), or NULL. Borrowed. */
 const char *edm_model_metadata(const edm_model *model, const char *key);
+/* The SHA-256 of the model file's bytes, 64 lower-case hex digits (a random-weight model: of
+ * the file it was built as). Borrowed. */
+const char *edm_model_sha256(const edm_model *model);
 int64_t edm_model_param_count(const edm_model *model);
 /* Floating-point operations of one network evaluation of one image (multiply-add = 2). */
 double edm_model_flops_per_image(const edm_model *model);
@@ -325,6 +331,30 @@ double edm_plan_sigma(const edm_plan *plan, int i);
  * "edm steps=18 nfe=35 sigma_min=0.002 sigma_max=80 rho=7 S_churn=0 ...". Returns the
  * length snprintf would. */
 int edm_plan_describe(const edm_plan *plan, char *buf, size_t size);
+/* The resolved sigma range of the plan (the values edm_plan_describe writes). */
+void edm_plan_sigma_range(const edm_plan *plan, double *sigma_min, double *sigma_max);
+
+/* What names one image besides its plan: the model and the image's own seed and class. */
+typedef struct edm_record {
+    const char *model;        /* the model's name (as the API serves it) */
+    const char *model_sha256; /* edm_model_sha256 of the model */
+    uint64_t seed;
+    int class_label; /* -1: none (unconditional) */
+} edm_record;
+/* One image's complete settings as a JSON object that is also a generation request of the
+ * HTTP API reproducing it (PNG text "Request"): model, model_sha256, seed, class_label, every
+ * sampler setting the plan runs with defaults filled in (sigma_min / sigma_max resolved; the
+ * ablation-only ones only for the ablation sampler, whose choice they imply), nfe and
+ * edm_serve_version. Numbers are written so that they read back exactly; S_max's infinity is
+ * "inf". Returns the length snprintf would (buf may be too small: then truncated). */
+int edm_plan_record_json(const edm_plan *plan, const edm_record *rec, char *buf, size_t size);
+/* The parameter table as a JSON array, one object per row in JSON Schema words (name, alias,
+ * type, minimum or exclusiveMinimum, maximum, inf_ok, enum, default, ablation_only, doc), as
+ * `edm params --json` prints it. indent: spaces per level, 0 for one line. Returns a new
+ * string (free with free()), or NULL when out of memory. */
+char *edm_sampler_param_table_json(int indent);
+/* Row d's type in JSON Schema words: "integer", "number" or "string" (a choice). Static. */
+const char *edm_sampler_param_type_name(const edm_sampler_param *d);
 
 /* One image being sampled. The plan must outlive it. */
 typedef struct edm_sample edm_sample;
@@ -380,6 +410,20 @@ void edm_image_to_u8_f32(const float *x, int C, int H, int W, uint8_t *hwc);
 enum edm_status edm_png_encode(const uint8_t *hwc, int W, int H, int C, const char *const *keys,
                                const char *const *values, int n_text, int level, uint8_t **png,
                                size_t *png_len, edm_error *err);
+
+/* A finished sample as a PNG whose text says how to make it again: Software, Model, Seed,
+ * Class, Steps, Sampler (edm_plan_describe) and Request (edm_plan_record_json, which POSTed to
+ * edmd reproduces the pixels; left out when info->no_request). s must come from plan. On success
+ * *png is a new buffer (free with free()). */
+typedef struct edm_png_info {
+    const char *software;     /* "edm-serve edmd" */
+    const char *model;        /* the model's name */
+    const char *model_sha256; /* edm_model_sha256 */
+    int level;                /* zlib level 0..9 */
+    int no_request;           /* 1: no Request text (the noise came from files, not the seed) */
+} edm_png_info;
+enum edm_status edm_sample_png(const edm_plan *plan, const edm_sample *s, const edm_png_info *info,
+                               uint8_t **png, size_t *png_len, edm_error *err);
 
 /* NPY v1.0 float32 / little-endian / C-order arrays (spec section 0). */
 #define EDM_NPY_MAX_DIMS 8

@@ -4,15 +4,24 @@
  * The body is parsed and validated (json_req.c), turned into a job (one edm_sample per
  * image, seeds reported back even when chosen here), queued, and the connection is parked
  * until the job ends. Then one answer: 200 with JSON (every image as base64 PNG, the NFE,
- * timings and batch figures), or with "Accept: image/png" and n=1 the PNG itself with the
- * same figures in headers; or the job's error (504 deadline, 503 drained, 500 engine).
+ * timings and batch figures), or the PNG itself with the same figures in headers when Accept
+ * prefers it (q-values and image/ ranges count; n must be 1); or the job's error (504 deadline,
+ * 503 drained, 500 engine).
+ *
+ * OpenAI's response_format "url" answers with absolute URLs of the images instead of their
+ * bytes; they must stay readable, so such a generation is kept in the job table like an
+ * asynchronous job (GET /v1/jobs/{id}, until --job-ttl after it ends). A body sent as
+ * application/x-www-form-urlencoded (curl -d) is read as JSON; when it is not JSON it really
+ * was a form, and the answer is 415.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "negotiate.h"
 #include "park.h"
+#include "public_url.h"
 #include "respond.h"
 #include "routes.h"
 #include "scheduler.h"
@@ -23,22 +32,32 @@ enum srv_err srv_api_make_job(struct srv_request *r, int async, struct srv_job *
     struct srv_gen_request req;
     enum srv_err rc = srv_json_req_parse_generate(r->body.data ? r->body.data : "", r->body.len,
                                                   &srv->models->catalog, &srv->limits, &req, err);
+    if (rc == SRV_E_INVALID_JSON && srv_media_type_is(srv_request_header(r, "Content-Type"),
+                                                      "application/x-www-form-urlencoded")) {
+        char why[sizeof err->message];
+        snprintf(why, sizeof why, "%s", err->message);
+        return srv_error_set(err, SRV_E_MEDIA_TYPE, NULL,
+                             "the body must be JSON (application/json; a form-encoded body is read "
+                             "as JSON, and this one is not: %.200s)",
+                             why);
+    }
     if (rc) return rc;
     if (!req.seeds_given) /* generate.py's seeds are 32-bit; keep chosen ones readable */
         srv_gen_request_fill_seeds(&req, srv_random_u64() & 0xffffffffu);
     long timeout_ms = req.timeout_ms;
-    int model = req.model;
-    rc = srv_job_new(&req, &srv->models->items[model], model, async, timeout_ms, out, err);
+    int model = req.model, keep = async || req.want_url; /* URLs must stay readable */
+    rc = srv_job_new(&req, &srv->models->items[model], model, keep, timeout_ms, out, err);
     srv_gen_request_clear(&req);
     return rc;
 }
 
-/* "Accept: image/png" (and not JSON first): the raw PNG is wanted. */
-static int accepts_png_only(const char *accept) {
-    if (!accept) return 0;
-    const char *png = strcasestr(accept, "image/png");
-    const char *json = strcasestr(accept, "application/json");
-    return png && (!json || json > png);
+/* What the answer is, from Accept: 0 JSON, 1 the PNG, -1 neither is acceptable (406). A PNG
+ * for n > 1 images falls back to JSON when that is acceptable too. */
+static int wanted_body(const char *accept, int n) {
+    static const char *const offers[] = {"application/json", "image/png"};
+    int choice = srv_accept_choose(accept, offers, 2);
+    if (choice == 1 && n != 1 && srv_accept_choose(accept, offers, 1) == 0) return 0;
+    return choice;
 }
 
 static enum MHD_Result generate_resumed(struct srv_request *r);
@@ -48,9 +67,16 @@ enum MHD_Result srv_api_generate(struct srv_request *r) {
     srv_error_clear(&err);
     struct srv_job *job = NULL;
     if (srv_api_make_job(r, 0, &job, &err)) return srv_respond_rejection(r, &err);
-    r->want_png = accepts_png_only(srv_request_header(r, "Accept"));
-    if (r->want_png && job->n != 1) {
-        srv_error_set(&err, SRV_E_NOT_ACCEPTABLE, "n", "Accept: image/png needs n = 1 (got %d)", job->n);
+    int body = wanted_body(srv_request_header(r, "Accept"), job->n);
+    r->want_png = body == 1;
+    if (body < 0 || (r->want_png && job->n != 1)) {
+        if (body < 0)
+            srv_error_set(
+                &err, SRV_E_NOT_ACCEPTABLE, NULL,
+                "the answer is application/json, or image/png for n = 1; Accept takes neither");
+        else
+            srv_error_set(&err, SRV_E_NOT_ACCEPTABLE, "n", "Accept: image/png needs n = 1 (got %d)",
+                          job->n);
         srv_job_unref(job);
         return srv_respond_rejection(r, &err);
     }
@@ -96,5 +122,11 @@ static enum MHD_Result generate_resumed(struct srv_request *r) {
         return srv_respond(r, 200, "image/png", png, img->png_len, headers);
     }
     const char *headers[] = {"Server-Timing", timing, "X-EDM-NFE", nfe, "X-EDM-Steps", steps, NULL};
+    if (job->req.want_url) { /* OpenAI's response_format "url": absolute URLs, no bytes */
+        char prefix[512];
+        srv_public_url(r, prefix, sizeof prefix - 64);
+        snprintf(prefix + strlen(prefix), sizeof prefix - strlen(prefix), "/v1/jobs/%s", job->id);
+        return srv_respond_json(r, 200, srv_job_result_json(job, &snap, prefix, 0), headers);
+    }
     return srv_respond_json(r, 200, srv_job_result_json(job, &snap, NULL, 1), headers);
 }

@@ -1,5 +1,6 @@
 /*
- * api_status.c - GET /healthz, /readyz, /metrics, /v1/models and /openapi.json.
+ * api_status.c - GET /healthz, /readyz, /metrics, /v1/models, /v1/models/{id} and
+ * /openapi.json.
  *
  * /healthz is liveness: 200 unless a compute device failed (then the process should be
  * restarted). /readyz is readiness: 503 while loading models and after SIGTERM, so a load
@@ -14,6 +15,7 @@
 #include "linger.h"
 #include "metrics.h"
 #include "openapi_doc.h"
+#include "public_url.h"
 #include "respond.h"
 #include "routes.h"
 #include "scheduler.h"
@@ -70,13 +72,33 @@ enum MHD_Result srv_api_metrics(struct srv_request *r) {
 }
 
 enum MHD_Result srv_api_models(struct srv_request *r) {
-    return srv_respond_json(r, 200, srv_models_json(r->srv->models), NULL);
+    return srv_respond_json(r, 200, srv_models_json(r->srv->models, &r->srv->limits), NULL);
 }
 
+enum MHD_Result srv_api_model(struct srv_request *r) {
+    json_t *m = srv_model_json(r->srv->models, r->model_id, &r->srv->limits);
+    if (m) return srv_respond_json(r, 200, m, NULL);
+    struct srv_error e;
+    srv_error_set(&e, SRV_E_MODEL_NOT_FOUND, "model",
+                  "model '%.128s' is not served here (GET /v1/models)", r->model_id);
+    return srv_respond_error(r, &e);
+}
+
+/* server/openapi.json, its servers entry the address this client reaches edmd at (the file
+ * says "/": the document's own origin). */
 enum MHD_Result srv_api_openapi(struct srv_request *r) {
-    size_t len = srv_openapi_len();
-    char *copy = malloc(len ? len : 1);
-    if (!copy) return MHD_NO;
-    memcpy(copy, srv_openapi_text(), len);
-    return srv_respond(r, 200, "application/json", copy, len, NULL);
+    json_t *doc = json_loadb(srv_openapi_text(), srv_openapi_len(), 0, NULL);
+    char base[512];
+    srv_public_url(r, base, sizeof base);
+    if (doc) json_object_set_new(doc, "servers", json_pack("[{s:s}]", "url", base));
+    char *text = doc ? json_dumps(doc,
+                                  JSON_PRESERVE_ORDER | JSON_INDENT(1) | JSON_REAL_PRECISION(17))
+                     : NULL;
+    json_decref(doc);
+    if (!text) {
+        struct srv_error e;
+        srv_error_set(&e, SRV_E_INTERNAL, NULL, "out of memory");
+        return srv_respond_error(r, &e);
+    }
+    return srv_respond(r, 200, "application/json", text, strlen(text), NULL);
 }

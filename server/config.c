@@ -19,7 +19,7 @@
 #include "edm.h"
 
 #ifndef EDMD_VERSION
-#define EDMD_VERSION "0.1.0"
+#define EDMD_VERSION EDM_VERSION
 #endif
 
 enum opt_type { OPT_STR, OPT_INT, OPT_DOUBLE, OPT_LIST };
@@ -44,7 +44,11 @@ static const struct opt opts[] = {
     {"port", OPT_INT, F(port), "8080", 0, 65535, 0, "TCP port (0: any free port)"},
     {"port-file", OPT_STR, F(port_file), "", 0, 0, 0,
      "write the bound port to this file once listening"},
-    {"backend", OPT_STR, F(backend), "auto", 0, 0, 0, "compute backend: auto (the first with a device), cpu or cuda"},
+    {"public-url", OPT_STR, F(public_url), "", 0, 0, 0,
+     "the URL clients reach edmd at (image URLs, OpenAPI servers); empty: from each request's Host "
+     "and X-Forwarded-*"},
+    {"backend", OPT_STR, F(backend), "auto", 0, 0, 0,
+     "compute backend: auto (the first with a device), cpu or cuda"},
     {"devices", OPT_STR, F(devices), "0", 0, 0, 0,
      "device ordinals of the backend, comma-separated; one worker each (cpu: one device, 0)"},
     {"precision", OPT_STR, F(precision), "fp32", 0, 0, 0, "fp32, tf32, fp16 or bf16 (CUDA)"},
@@ -434,6 +438,11 @@ enum srv_config_result srv_config_load(struct srv_config *c, int argc, char **ar
     if (c->timeout_ms > c->max_timeout_ms) {
         set_err(&L, "timeout-ms (%ld) exceeds max-timeout-ms (%ld)", c->timeout_ms,
                 c->max_timeout_ms);
+        return SRV_CONFIG_ERROR;
+    }
+    if (c->public_url && *c->public_url && strncmp(c->public_url, "http://", 7) != 0 &&
+        strncmp(c->public_url, "https://", 8) != 0) {
+        set_err(&L, "public-url '%s' must start with http:// or https://", c->public_url);
         return SRV_CONFIG_ERROR;
     }
     if (print) {

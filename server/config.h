@@ -25,6 +25,7 @@ struct srv_config {
     char *host;
     long port;
     char *port_file;
+    char *public_url; /* "" : built from each request (public_url.c) */
     char *backend, *devices, *precision;
     long compute_threads;
     long max_batch, max_queue, threads, encode_threads;

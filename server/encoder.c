@@ -7,9 +7,10 @@
  * PNGs: a 64x64x3 sample holds ~0.5 MB of fp64 state), and then completes the job, unless
  * it was cancelled or expired meanwhile.
  *
- * PNG text per image: Software, Model, Seed, Class, Steps, and Sampler, every sampler
- * setting of the job as edm_plan_describe writes it (from the engine's parameter table, the
- * same line `edm sample` writes), so an image says how to make it again.
+ * PNG text per image (edm_sample_png, the same as `edm sample` writes): Software, Model, Seed,
+ * Class, Steps, Sampler (every sampler setting, edm_plan_describe) and Request, the resolved
+ * settings as JSON that POSTed back makes the same pixels, so an image says how to make it
+ * again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,45 +20,28 @@
 #include "util.h"
 
 static struct srv_image_result *encode_job(struct srv_job *job, int level, struct srv_error *err) {
-    const edm_config *cfg = job->model->cfg;
-    const int C = cfg->img_channels, R = cfg->img_resolution;
     struct srv_image_result *res = calloc((size_t)job->n, sizeof *res);
-    uint8_t *hwc = malloc((size_t)C * R * R);
-    if (!res || !hwc) {
+    if (!res) {
         srv_error_set(err, SRV_E_INTERNAL, NULL, "out of memory encoding images");
-        goto fail;
+        return NULL;
     }
-    /* the job's settings, as `edm sample` writes them: "edm steps=18 nfe=35 sigma_min=..." */
-    char sampler[512];
-    edm_plan_describe(job->plan, sampler, sizeof sampler);
+    const edm_png_info info = {"edm-serve edmd " EDM_VERSION, job->model->name,
+                               edm_model_sha256(job->model->model), level, 0};
     for (int i = 0; i < job->n; i++) {
         const edm_sample *s = job->samples[i];
         struct srv_image_result *r = &res[i];
         r->seed = edm_sample_seed(s);
         r->class_label = edm_sample_class_label(s);
         r->nfe = edm_sample_nfe_done(s);
-        edm_image_to_u8(edm_sample_x(s), C, R, R, hwc);
-        char seed[32], label[16], steps[16];
-        snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
-        snprintf(label, sizeof label, "%d", r->class_label);
-        snprintf(steps, sizeof steps, "%d", job->steps);
-        const char *keys[] = {"Software", "Model", "Seed", "Class", "Steps", "Sampler"};
-        const char *values[] = {"edm-serve edmd", job->model->name, seed,
-                                r->class_label >= 0 ? label : "none", steps, sampler};
         edm_error eerr;
-        if (edm_png_encode(hwc, R, R, C, keys, values, 6, level, &r->png, &r->png_len, &eerr) != EDM_OK) {
+        if (edm_sample_png(job->plan, s, &info, &r->png, &r->png_len, &eerr) != EDM_OK) {
             srv_error_set(err, SRV_E_INTERNAL, NULL, "PNG encoding failed: %s", eerr.message);
-            goto fail;
+            for (int k = 0; k < i; k++) free(res[k].png);
+            free(res);
+            return NULL;
         }
     }
-    free(hwc);
     return res;
-fail:
-    if (res)
-        for (int i = 0; i < job->n; i++) free(res[i].png);
-    free(res);
-    free(hwc);
-    return NULL;
 }
 
 void *srv_encoder_main(void *arg) {

@@ -2,7 +2,8 @@
  * errors.c - the error table: status, code name, and the JSON body.
  *
  * One table, so a status and its code can never disagree between endpoints (the design
- * notes warn against several error shapes). "param" is null when no field is to blame.
+ * notes warn against several error shapes). "param" is null when no field is to blame;
+ * "type" is OpenAI's class of the error, which its SDKs read.
  */
 #include "errors.h"
 
@@ -71,6 +72,13 @@ const char *srv_error_code_name(enum srv_err code) {
     return error_table[code].name;
 }
 
+const char *srv_error_type(enum srv_err code) {
+    int st = srv_error_http_status(code);
+    if (st == 401) return "authentication_error";
+    if (st == 429) return "rate_limit_error";
+    return st >= 500 ? "server_error" : "invalid_request_error";
+}
+
 int srv_error_retryable(enum srv_err code) {
     int st = srv_error_http_status(code);
     return st == 429 || st == 503;
@@ -91,8 +99,9 @@ char *srv_error_json(const struct srv_error *err, size_t *len) {
     char message[sizeof err->message], param[sizeof err->param];
     ascii_copy(message, sizeof message, err->message[0] ? err->message : srv_error_code_name(err->code));
     ascii_copy(param, sizeof param, err->param);
-    json_t *inner = json_pack("{s:s, s:s, s:o}", "code", srv_error_code_name(err->code),
-                              "message", message, "param", param[0] ? json_string(param) : json_null());
+    json_t *inner = json_pack(
+        "{s:s, s:s, s:o, s:s}", "code", srv_error_code_name(err->code), "message", message, "param",
+        param[0] ? json_string(param) : json_null(), "type", srv_error_type(err->code));
     if (!inner) return NULL;
     json_t *root = json_pack("{s:o}", "error", inner);
     if (!root) return NULL;

@@ -1,5 +1,5 @@
 /*
- * errors.h - the one error shape of the API, {"error": {"code", "message", "param"}}, and
+ * errors.h - the one error shape of the API, {"error": {"code", "message", "param", "type"}}, and
  * the one table that maps each error to its HTTP status and machine-readable code.
  *
  * Everything that the outside world can cause ends up as a struct srv_error value; the HTTP
@@ -52,6 +52,9 @@ void srv_error_clear(struct srv_error *err);
 int srv_error_http_status(enum srv_err code);
 /* The machine-readable code ("invalid_parameter", "queue_full", ...). Never NULL. */
 const char *srv_error_code_name(enum srv_err code);
+/* OpenAI's error type, from the status: "invalid_request_error" (4xx), "authentication_error"
+ * (401), "rate_limit_error" (429) or "server_error" (5xx). Never NULL. */
+const char *srv_error_type(enum srv_err code);
 /* Whether the answer should carry Retry-After (429, 503). */
 int srv_error_retryable(enum srv_err code);
 

@@ -145,7 +145,7 @@ json_t *srv_job_result_json(const struct srv_job *job, const struct srv_job_snap
             if (!s || json_object_set_new(d, "b64_json", s)) goto fail;
         }
         if (url_prefix) {
-            char url[256];
+            char url[640];
             snprintf(url, sizeof url, "%s/images/%d", url_prefix, i);
             if (json_object_set_new(d, "url", json_string(url))) goto fail;
         }

@@ -9,23 +9,68 @@
  * (solver, disc, schedule, scaling, alpha) selects the ablation sampler with the others at
  * their ablation defaults. Range errors come from edm_sampler_params_validate, whose
  * err.field is the request's field name.
+ *
+ * OpenAI's Images API fields, so that its SDKs and the tools built on them work unchanged:
+ * prompt names the class of a class-conditional model (its class names, matched without
+ * regard to case; empty: a class drawn from each seed), size must be the model's own, output
+ * format PNG, response_format b64_json or url; quality, style and user are accepted and have
+ * no effect. And the informational fields of a PNG's Request text (edm_plan_record_json), so
+ * that the text POSTed back makes the same image: model_sha256 must be the served file's,
+ * nfe must be what the settings cost, edm_serve_version is not checked.
  */
 #include "json_req.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SEED_MAX 0xffffffffffffffffull
 
-/* The request's own fields. They are checked in a fixed order (these up to class_labels, then
- * the sampler's in table order, then timeout_ms), so that a body with several bad fields
- * always reports the same. */
-enum field { F_MODEL, F_N, F_SEED, F_SEEDS, F_CLASS_LABEL, F_CLASS_LABELS, F_TIMEOUT_MS, F_COUNT };
-static const char *const field_names[F_COUNT] = {"model",       "n",            "seed",      "seeds",
-                                                 "class_label", "class_labels", "timeout_ms"};
+/* The request's own fields. They are checked in a fixed order (these up to prompt, then the
+ * sampler's in table order, then the rest), so that a body with several bad fields always
+ * reports the same. */
+enum field {
+    F_MODEL,
+    F_MODEL_SHA256,
+    F_N,
+    F_SEED,
+    F_SEEDS,
+    F_CLASS_LABEL,
+    F_CLASS_LABELS,
+    F_PROMPT,
+    F_TIMEOUT_MS,
+    F_NFE,
+    F_SIZE,
+    F_RESPONSE_FORMAT,
+    F_OUTPUT_FORMAT,
+    F_QUALITY,
+    F_STYLE,
+    F_USER,
+    F_VERSION,
+    F_COUNT
+};
+static const char *const field_names[F_COUNT] = {"model",
+                                                 "model_sha256",
+                                                 "n",
+                                                 "seed",
+                                                 "seeds",
+                                                 "class_label",
+                                                 "class_labels",
+                                                 "prompt",
+                                                 "timeout_ms",
+                                                 "nfe",
+                                                 "size",
+                                                 "response_format",
+                                                 "output_format",
+                                                 "quality",
+                                                 "style",
+                                                 "user",
+                                                 "edm_serve_version"};
 
 static enum srv_err bad(struct srv_error *err, const char *param, const char *what) {
     return srv_error_set(err, SRV_E_INVALID_PARAM, param, "'%s' %s", param, what);
@@ -126,6 +171,99 @@ static enum srv_err get_sampler_param(json_t *v, const edm_sampler_param *d,
     return SRV_OK;
 }
 
+/* A string field or null (*out NULL). */
+static enum srv_err get_string(json_t *v, const char *name, const char **out,
+                               struct srv_error *err) {
+    *out = NULL;
+    if (!v || json_is_null(v)) return SRV_OK;
+    if (!json_is_string(v)) return bad(err, name, "must be a string or null");
+    *out = json_string_value(v);
+    return SRV_OK;
+}
+
+/* A string field that must be one of words (NULL-terminated), or null (*out -1). */
+static enum srv_err get_word(json_t *v, const char *name, const char *const *words, int *out,
+                             struct srv_error *err) {
+    const char *s;
+    enum srv_err rc = get_string(v, name, &s, err);
+    *out = -1;
+    if (rc || !s) return rc;
+    char list[96] = "";
+    for (int i = 0; words[i]; i++) {
+        if (strcmp(words[i], s) == 0) {
+            *out = i;
+            return SRV_OK;
+        }
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? " or " : "",
+                 words[i]);
+    }
+    return srv_error_set(err, SRV_E_INVALID_PARAM, name, "'%s' must be %s (got \"%.40s\")", name,
+                         list, s);
+}
+
+/* The classes a model's names cover, for a message: "0/zero, 1/one, ..." (shortened). */
+static void class_name_list(const struct srv_catalog_entry *m, char *buf, size_t size) {
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < m->n_class_names && at + 8 < size; i++) {
+        const struct srv_class_name *c = &m->class_names[i];
+        const char *sep = i == 0 ? "" : c->label == m->class_names[i - 1].label ? "/" : ", ";
+        int k = snprintf(buf + at, size - at, "%s%s", sep, c->name);
+        if (k < 0 || (size_t)k >= size - at) {
+            snprintf(buf + (size > 6 ? size - 6 : 0), size > 6 ? 6 : size, ", ...");
+            return;
+        }
+        at += (size_t)k;
+    }
+}
+
+/* The class a prompt names: -1 for an empty prompt (a class drawn from each seed); an error
+ * for a name the model does not have, or any name for an unconditional model. */
+static enum srv_err prompt_label(const char *prompt, const struct srv_catalog_entry *m, int *label,
+                                 struct srv_error *err) {
+    while (isspace((unsigned char)*prompt)) prompt++;
+    size_t len = strlen(prompt);
+    while (len && isspace((unsigned char)prompt[len - 1])) len--;
+    *label = -1;
+    if (len == 0) return SRV_OK;
+    if (m->label_dim == 0)
+        return srv_error_set(err, SRV_E_INVALID_PARAM, "prompt",
+                             "'prompt': model '%s' is unconditional and makes no class, so the "
+                             "prompt must be empty (got \"%.40s\")",
+                             m->name, prompt);
+    for (int i = 0; i < m->n_class_names; i++)
+        if (strlen(m->class_names[i].name) == len &&
+            strncasecmp(m->class_names[i].name, prompt, len) == 0) {
+            *label = m->class_names[i].label;
+            return SRV_OK;
+        }
+    char names[200];
+    class_name_list(m, names, sizeof names);
+    return srv_error_set(err, SRV_E_INVALID_PARAM, "prompt",
+                         "'prompt' \"%.*s\" is not a class of model '%s'; it names one of: %s "
+                         "(any case), or is empty for a class drawn from the seed",
+                         (int)(len > 40 ? 40 : len), prompt, m->name, names);
+}
+
+/* size: "WxH" equal to the model's resolution, or "auto" (the model's). */
+static enum srv_err check_size(const char *size, const struct srv_catalog_entry *m,
+                               struct srv_error *err) {
+    if (!size || strcmp(size, "auto") == 0) return SRV_OK;
+    char *end;
+    long w = strtol(size, &end, 10), h = -1;
+    if (end != size && isdigit((unsigned char)size[0]) && *end == 'x' &&
+        isdigit((unsigned char)end[1]))
+        h = strtol(end + 1, &end, 10);
+    if (h >= 0 && *end == '\0' &&
+        (m->resolution == 0 || (w == m->resolution && h == m->resolution)))
+        return SRV_OK;
+    if (m->resolution == 0) return bad(err, "size", "must be \"WIDTHxHEIGHT\" or \"auto\"");
+    return srv_error_set(err, SRV_E_INVALID_PARAM, "size",
+                         "'size' must be \"%dx%d\", the size model '%s' makes, or \"auto\" (got "
+                         "\"%.32s\")",
+                         m->resolution, m->resolution, m->name, size);
+}
+
 void srv_gen_request_clear(struct srv_gen_request *r) {
     free(r->seeds);
     free(r->class_labels);
@@ -202,6 +340,15 @@ enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const str
         goto fail;
     }
     const struct srv_catalog_entry *model = &cat->models[out->model];
+    const char *str;
+    if ((rc = get_string(f[F_MODEL_SHA256], "model_sha256", &str, err))) goto fail;
+    if (str && model->sha256 && strcasecmp(str, model->sha256) != 0) {
+        rc = srv_error_set(err, SRV_E_INVALID_PARAM, "model_sha256",
+                           "'model_sha256': the file served as model '%s' is not the one asked "
+                           "for (its sha256 is %.16s..., not %.16s...)",
+                           model->name, model->sha256, str);
+        goto fail;
+    }
 
     long long x;
     int n = -1; /* -1: not given */
@@ -281,6 +428,21 @@ enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const str
             goto fail;
     }
 
+    /* prompt: the class of every image; a class given as well must agree */
+    if ((rc = get_string(f[F_PROMPT], "prompt", &str, err))) goto fail;
+    if (str) {
+        if ((rc = prompt_label(str, model, &label, err))) goto fail;
+        for (int i = 0; label >= 0 && i < n; i++) {
+            if (out->class_labels[i] >= 0 && out->class_labels[i] != label) {
+                rc = srv_error_set(err, SRV_E_INVALID_PARAM, "prompt",
+                                   "'prompt' names class %d but %s asks for class %d", label,
+                                   labels ? "class_labels" : "class_label", out->class_labels[i]);
+                goto fail;
+            }
+            out->class_labels[i] = label;
+        }
+    }
+
     edm_sampler_params *p = &out->params;
     p->num_steps = model->default_steps >= 2 ? model->default_steps : p->num_steps;
     for (int s = 0; s < EDM_SAMPLER_PARAM_COUNT; s++) {
@@ -299,6 +461,32 @@ enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const str
         rc = srv_error_set(err, SRV_E_INVALID_PARAM, eerr.field, "%s", eerr.message);
         goto fail;
     }
+    if (f[F_NFE] && !json_is_null(f[F_NFE])) {
+        int nfe = edm_sampler_params_nfe(p);
+        if ((rc = get_int(f[F_NFE], "nfe", 1, INT32_MAX, &x, err))) goto fail;
+        if (x != nfe) {
+            rc = srv_error_set(err, SRV_E_INVALID_PARAM, "nfe",
+                               "'nfe' is %d for these settings, not %lld (it is not a setting: "
+                               "steps and solver decide it)",
+                               nfe, x);
+            goto fail;
+        }
+    }
+
+    /* OpenAI's fields: what the images look like and how they come back */
+    static const char *const formats[] = {"b64_json", "url", NULL}, *const png[] = {"png", NULL};
+    int word;
+    if ((rc = get_string(f[F_SIZE], "size", &str, err)) || (rc = check_size(str, model, err)))
+        goto fail;
+    if ((rc = get_word(f[F_RESPONSE_FORMAT], "response_format", formats, &word, err))) goto fail;
+    out->want_url = word == 1;
+    if ((rc = get_word(f[F_OUTPUT_FORMAT], "output_format", png, &word, err))) goto fail;
+    /* accepted for compatibility, with no effect */
+    if ((rc = get_string(f[F_QUALITY], "quality", &str, err)) ||
+        (rc = get_string(f[F_STYLE], "style", &str, err)) ||
+        (rc = get_string(f[F_USER], "user", &str, err)) ||
+        (rc = get_string(f[F_VERSION], "edm_serve_version", &str, err)))
+        goto fail;
     json_decref(root);
     return SRV_OK;
 

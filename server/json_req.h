@@ -4,7 +4,10 @@
  * The parser is pure: bytes, the catalog of served models and the limits in; a complete,
  * validated request or an error naming the field out. It allocates only what it returns,
  * touches no global state, and never calls the network, so the fuzzer can run it millions
- * of times. Field names are those of the `edm` command and the official generate.py.
+ * of times. Field names are those of the `edm` command and the official generate.py, plus
+ * OpenAI's Images API (prompt, size, response_format, output_format, quality, style, user),
+ * so that its SDKs work unchanged, and the informational fields of a PNG's Request text
+ * (model_sha256, nfe, edm_serve_version), so that the text POSTed back reproduces the image.
  */
 #ifndef SRV_JSON_REQ_H
 #define SRV_JSON_REQ_H
@@ -15,11 +18,22 @@
 #include "edm.h"
 #include "errors.h"
 
+/* One name of a class (a class may have several: "7", "seven"), matched case-insensitively
+ * by the request's prompt. */
+struct srv_class_name {
+    const char *name;
+    int label;
+};
+
 /* What the parser needs to know about a served model. */
 struct srv_catalog_entry {
     const char *name;
     int label_dim;     /* 0: unconditional */
     int default_steps; /* steps when the request gives none */
+    int resolution;    /* the one image size it makes ("RxR"); 0: not checked */
+    const char *sha256; /* of the model file (a request's model_sha256 must match), or NULL */
+    const struct srv_class_name *class_names; /* [n_class_names], in label order */
+    int n_class_names;
 };
 
 struct srv_catalog {
@@ -40,6 +54,7 @@ struct srv_gen_request {
     int *class_labels;      /* [n], owned; -1: drawn from the seed (or unconditional) */
     edm_sampler_params params;
     long timeout_ms;
+    int want_url; /* response_format "url": images as URLs, kept for the job TTL */
 };
 
 /* Parses body[0..len) into out (which the caller zero-initialises or clears first).

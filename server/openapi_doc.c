@@ -2,10 +2,10 @@
  * openapi_doc.c - embeds server/openapi.json with the assembler's .incbin.
  *
  * The JSON file in the repository is the one truth: tests/server/test_openapi.sh checks
- * that GET /openapi.json returns it byte for byte and validates real responses against its
- * schemas. The path is relative to the repository root, where make runs the compiler.
- * (Make does not know this object depends on the JSON file; the test above catches a stale
- * build, and the Makefile can name the dependency.)
+ * that GET /openapi.json returns it (with its servers entry set to the address the client
+ * used, api_status.c) and validates real responses against its schemas. The path is relative to the
+ * repository root, where make runs the compiler. (Make does not know this object depends on the
+ * JSON file; the test above catches a stale build, and the Makefile can name the dependency.)
  */
 #include "openapi_doc.h"
 

@@ -71,6 +71,7 @@ struct srv_request {
     char job_id[64];         /* {id} */
     int image_index;         /* {i} */
     int asset;               /* {asset}: the index in srv_assets */
+    char model_id[136];      /* {model} */
     enum srv_phase phase;
     srv_handler resume;      /* SRV_PHASE_WAIT: runs when the parked connection resumes */
     struct srv_buf body;

@@ -28,6 +28,7 @@
 #include <strings.h>
 
 #include "auth.h"
+#include "negotiate.h"
 #include "respond.h"
 #include "routes.h"
 
@@ -44,7 +45,7 @@ static unsigned method_bit(const char *m) {
 
 /* The captures of one match, copied into the request once a row is chosen. */
 struct captures {
-    char id[64];
+    char id[64], model[136];
     int i, asset;
 };
 
@@ -69,6 +70,10 @@ static int capture(const char *pattern, const char *name, size_t len, const char
         n = strspn(p, "0123456789");
         if (n == 0 || n > 6) return -1;
         c->i = atoi(p);
+    } else if (is_name(name, len, "model")) {
+        n = strlen(p);
+        if (n == 0 || n > 128) return -1;
+        memcpy(c->model, p, n + 1);
     } else if (is_name(name, len, "asset")) {
         c->asset = srv_web_find(p);
         if (c->asset < 0) return -1;
@@ -170,10 +175,11 @@ static enum srv_err check_framing(struct srv_request *r, const struct framing *f
     return rc;
 }
 
+/* JSON, or a form-encoded body (what `curl -d` sends), which the handler reads as JSON (and
+ * refuses with 415 when it is not) */
 static int is_json_type(const char *ct) {
-    if (strncasecmp(ct, "application/json", 16) != 0) return 0;
-    char c = ct[16];
-    return c == '\0' || c == ';' || c == ' ' || c == '\t';
+    return srv_media_type_is(ct, "application/json") ||
+           srv_media_type_is(ct, "application/x-www-form-urlencoded");
 }
 
 static enum srv_err too_large(const struct srv_server *srv, struct srv_error *e) {
@@ -247,6 +253,7 @@ enum MHD_Result srv_router_begin(struct srv_request *r) {
         return srv_respond_rejection(r, &e);
     }
     snprintf(r->job_id, sizeof r->job_id, "%s", found.id);
+    snprintf(r->model_id, sizeof r->model_id, "%s", found.model);
     r->image_index = found.i;
     r->asset = found.asset;
     snprintf(r->allow, sizeof r->allow, "%s%s%sOPTIONS", allowed & SRV_GET ? "GET, HEAD, " : "",

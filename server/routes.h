@@ -13,6 +13,8 @@
  *   {i}      1..6 decimal digits                         -> r->image_index
  *   {asset}  the rest of the path, naming a file of the
  *            web page (server/web/; "/" is /index.html)  -> r->asset
+ *   {model}  the rest of the path, 1..128 characters
+ *            (model names may hold '/')                  -> r->model_id
  */
 #ifndef SRV_ROUTES_H
 #define SRV_ROUTES_H
@@ -51,8 +53,10 @@ enum MHD_Result srv_api_readyz(struct srv_request *r);
 enum MHD_Result srv_api_metrics(struct srv_request *r);
 enum MHD_Result srv_api_openapi(struct srv_request *r);
 enum MHD_Result srv_api_models(struct srv_request *r);
+enum MHD_Result srv_api_model(struct srv_request *r);
 enum MHD_Result srv_api_generate(struct srv_request *r);
 enum MHD_Result srv_api_jobs_create(struct srv_request *r);
+enum MHD_Result srv_api_jobs_list(struct srv_request *r);
 enum MHD_Result srv_api_job_get(struct srv_request *r);
 enum MHD_Result srv_api_job_delete(struct srv_request *r);
 enum MHD_Result srv_api_job_events(struct srv_request *r);

@@ -61,6 +61,10 @@ void srv_sched_unwatch(struct srv_job *job, struct srv_watch *w);
 
 /* An async job by id, with a reference for the caller (srv_job_unref), or NULL. */
 struct srv_job *srv_sched_find(const char *id);
+/* The queue view (sched_list.c): up to `limit` async jobs into out[], newest first, starting
+ * after the job `after` (NULL: with the newest), each with a reference for the caller;
+ * *has_more: older jobs remain. Returns the count, -1 out of memory, -2 `after` unknown. */
+int srv_sched_list_jobs(const char *after, int limit, struct srv_job **out, int *has_more);
 
 /* [lock] Notes that a completed job's image `index` (-1: all of them) went out to a client. */
 void srv_sched_mark_read(struct srv_job *job, int index);

@@ -6,6 +6,14 @@
  * "failed" or "cancelled" (with the error), after which the stream ends. A client that
  * connects late gets the history first, so every stream tells the whole story.
  *
+ * For standard EventSource clients (the WHATWG rules): every event has an id, the job's own
+ * sequence number of it (sse_seq: queued 1, running 2, progress k 2+k, the final event
+ * steps+3; a job's story is fixed, so its numbers are too, and any copy of its events - a
+ * replica reading a shared job store - numbers them the same); each stream starts with
+ * "retry:". A client reconnecting with Last-Event-ID gets only the events after that one,
+ * and one that has already seen the final event gets 204, which tells EventSource to stop
+ * reconnecting (without it, each reconnect after the end replayed the whole story).
+ *
  * The stream is an MHD content reader. When it has nothing to send it parks its connection
  * (srv_park_suspend, under the scheduler lock); every change of the job wakes it, and so does
  * the disconnect check every --sse-keepalive seconds, for a ": keepalive" comment line.
@@ -20,12 +28,16 @@
 #include "routes.h"
 #include "scheduler.h"
 
+/* How long EventSource waits before reconnecting (its own default is a few seconds). */
+#define SSE_RETRY_MS 1000
+
 struct srv_sse {
     struct srv_server *srv;
     struct srv_job *job; /* a reference */
     struct srv_watch watch;
     struct srv_susp susp;
     int sent_queued, sent_running, last_step, sent_end; /* [lock] */
+    long resume_after; /* Last-Event-ID: send only the events after it */
     struct srv_buf out;                                  /* [lock] */
     size_t off;
 };
@@ -35,10 +47,21 @@ static void sse_wake(struct srv_watch *w) {
     srv_park_resume(s->srv, &s->susp);
 }
 
-static void sse_event(struct srv_sse *s, const char *name, json_t *data) {
+/* The sequence number of a job's event: "queued" 1, "running" 2, "progress" of step k 2+k,
+ * the final event steps+3 (-1 for step: the final one). */
+enum { SSE_QUEUED = 1, SSE_RUNNING = 2 };
+static long sse_seq(const struct srv_job *job, int step) {
+    return step >= 0 ? SSE_RUNNING + step : (long)job->steps + 3;
+}
+
+static void sse_event(struct srv_sse *s, long seq, const char *name, json_t *data) {
+    if (seq <= s->resume_after) { /* the client has it */
+        json_decref(data);
+        return;
+    }
     char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
     json_decref(data);
-    srv_buf_printf(&s->out, "event: %s\ndata: %s\n\n", name, text ? text : "{}");
+    srv_buf_printf(&s->out, "id: %ld\nevent: %s\ndata: %s\n\n", seq, name, text ? text : "{}");
     free(text);
 }
 
@@ -46,24 +69,28 @@ static void sse_event(struct srv_sse *s, const char *name, json_t *data) {
 static void sse_fill(struct srv_sse *s) {
     const struct srv_job *job = s->job;
     if (!s->sent_queued) {
-        sse_event(s, "queued", json_pack("{s:s, s:s}", "id", job->id, "status", "queued"));
+        sse_event(s, SSE_QUEUED, "queued",
+                  json_pack("{s:s, s:s}", "id", job->id, "status", "queued"));
         s->sent_queued = 1;
     }
     if (!s->sent_running && job->t_started) {
-        sse_event(s, "running", json_pack("{s:s, s:s, s:i, s:i}", "id", job->id, "status", "running",
-                                          "steps", job->steps, "nfe_total", job->nfe_per_image * job->n));
+        sse_event(s, SSE_RUNNING, "running",
+                  json_pack("{s:s, s:s, s:i, s:i}", "id", job->id, "status", "running", "steps",
+                            job->steps, "nfe_total", job->nfe_per_image * job->n));
         s->sent_running = 1;
     }
     while (s->last_step < job->step_done) {
         int k = ++s->last_step;
-        sse_event(s, "progress", json_pack("{s:s, s:i, s:i, s:I, s:i}", "id", job->id, "step", k, "steps",
-                                           job->steps, "nfe", (json_int_t)job->nfe_at_step[k], "nfe_total",
-                                           job->nfe_per_image * job->n));
+        sse_event(s, sse_seq(job, k), "progress",
+                  json_pack("{s:s, s:i, s:i, s:I, s:i}", "id", job->id, "step", k, "steps",
+                            job->steps, "nfe", (json_int_t)job->nfe_at_step[k], "nfe_total",
+                            job->nfe_per_image * job->n));
     }
     if (srv_job_state_terminal(job->state) && !s->sent_end) {
         struct srv_job_snapshot snap;
         srv_job_snapshot(job, &snap);
-        sse_event(s, srv_job_state_name(job->state), srv_job_status_json(job, &snap, 0));
+        sse_event(s, sse_seq(job, -1), srv_job_state_name(job->state),
+                  srv_job_status_json(job, &snap, 0));
         s->sent_end = 1;
     }
 }
@@ -125,11 +152,24 @@ enum MHD_Result srv_api_job_events(struct srv_request *r) {
         srv_error_set(&e, SRV_E_JOB_NOT_FOUND, "id", "no job '%.64s' (unknown, or expired)", r->job_id);
         return srv_respond_error(r, &e);
     }
+    /* Last-Event-ID: a reconnect; after the final event there is nothing more (204) */
+    const char *last = srv_request_header(r, "Last-Event-ID");
+    char *end = NULL;
+    long resume_after = last ? strtol(last, &end, 10) : 0;
+    if (!last || end == last || *end || resume_after < 0) resume_after = 0;
+    srv_sched_lock();
+    int over = srv_job_state_terminal(job->state) && resume_after >= sse_seq(job, -1);
+    srv_sched_unlock();
+    if (over) {
+        r->job = job; /* for the access log */
+        return srv_respond(r, 204, NULL, NULL, 0, NULL);
+    }
     struct srv_sse *s = calloc(1, sizeof *s);
     if (!s) {
         srv_job_unref(job);
         return MHD_NO;
     }
+    s->resume_after = resume_after;
     s->srv = r->srv;
     s->job = job;
     s->watch.wake = sse_wake;
@@ -137,6 +177,7 @@ enum MHD_Result srv_api_job_events(struct srv_request *r) {
     s->susp.sock = r->susp.sock;
     s->susp.job = job;
     srv_buf_init(&s->out);
+    srv_buf_printf(&s->out, "retry: %d\n\n", SSE_RETRY_MS);
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
     if (!resp) {
         srv_job_unref(job);

@@ -16,7 +16,7 @@ folders_of() {
     case $1 in
         unit) echo "unit" ;;                                      # ops, sampler, formats, daemon modules
         conformance) echo "conformance vectors cli converter" ;; # against the official code's output
-        server) echo "server" ;;                                  # the real edmd over HTTP
+        server) echo "server clients" ;;                          # the real edmd over HTTP, and real clients
         reliability) echo "reliability" ;;                        # edmd under attack and abuse
         fuzz) echo "fuzz fuzz_server" ;;                          # the corpora replayed
         deploy) echo "deploy" ;;                                  # container, Kubernetes, load balancer

@@ -2,7 +2,7 @@
 """Convert an official NVlabs/edm network pickle into an edm-safetensors/1 model file (spec 5).
 
     edm2safetensors.py INPUT.pkl OUTPUT.safetensors [--name N] [--description D]
-                       [--dtype F32|F16|BF16] [--dump-src FILE]
+                       [--dtype F32|F16|BF16] [--dump-src FILE] [--class-names FILE]
 
 Needs only the Python standard library and numpy. It does NOT import torch or the official
 code, and it never executes anything from the pickle: a whitelisting unpickler maps the few
@@ -25,6 +25,10 @@ Every configuration value comes from the pickle: the preconditioner's attributes
 constructor arguments (_init_kwargs, plus _init_args mapped onto the signature). Anything not
 recorded gets the official default (tools/edmfile.py fill_config). Tensors are written in
 state_dict order (spec 1.10). Exit status: 0 on success, 1 on any error, 2 on usage errors.
+
+A class-conditional network gets the names of its classes in the metadata (class_names, the
+names edmd's prompt matches; tools/edmfile.py): from --class-names FILE, or CIFAR-10's ten when
+the network has ten classes and its pickle's name or training set names CIFAR-10.
 """
 
 import argparse
@@ -405,7 +409,30 @@ def load_pickle(path):
                                % (path, type(e).__name__, e))
 
 
-def convert(src, dst, name=None, description=None, dtype="F32", dump_src=None):
+def class_names_for(src, data, label_dim, class_names_file=None):
+    """The class_names metadata value: from the file, else CIFAR-10's for a 10-class network
+    whose pickle or training set names CIFAR-10, else None."""
+    if class_names_file:
+        try:
+            classes = edmfile.read_class_names(class_names_file)
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConvertError("cannot read the class names %s: %s" % (class_names_file, e))
+        if len(classes) != label_dim:
+            raise ConvertError("%s names %d classes but the network has label_dim %d"
+                               % (class_names_file, len(classes), label_dim))
+    else:
+        ds = data.get("dataset_kwargs")
+        where = os.path.basename(src) + " " + str(ds.get("path", "") if isinstance(ds, dict) else "")
+        if label_dim != 10 or "cifar10" not in where.lower().replace("-", ""):
+            return None
+        classes = edmfile.CIFAR10_CLASSES
+    try:
+        return edmfile.class_names_json(classes)
+    except ValueError as e:
+        raise ConvertError("class names: %s" % e)
+
+
+def convert(src, dst, name=None, description=None, dtype="F32", dump_src=None, class_names=None):
     data = load_pickle(src)
     if not isinstance(data, dict):
         raise ConvertError("%s is not a network pickle (top level is %s, expected a dict)"
@@ -437,6 +464,9 @@ def convert(src, dst, name=None, description=None, dtype="F32", dump_src=None):
         if dump_src:
             with open(dump_src, "w") as f:
                 f.write(ema.module_src)
+    names = class_names_for(src, data, config["label_dim"], class_names)
+    if names is not None:
+        meta["class_names"] = names
     ds = data.get("dataset_kwargs")
     if isinstance(ds, dict):
         try:
@@ -465,10 +495,14 @@ def main(argv=None):
                     help="tensor storage type (default F32; the pickles hold fp32). The buffers "
                          "u (iDDPM) and model.map_noise.freqs (Fourier) always stay F32")
     ap.add_argument("--dump-src", metavar="FILE", help="also write the pickle's embedded networks.py source")
+    ap.add_argument("--class-names", metavar="FILE",
+                    help="names of the classes, what edmd's prompt matches: one line per class in label "
+                         "order, several names of a class separated by commas (default: CIFAR-10's ten "
+                         "for a 10-class network whose pickle or training set names CIFAR-10)")
     args = ap.parse_args(argv)
     try:
         config, tensors = convert(args.input, args.output, args.name, args.description, args.dtype,
-                                  args.dump_src)
+                                  args.dump_src, args.class_names)
     except ConvertError as e:
         print("edm2safetensors: error: %s" % e, file=sys.stderr)
         return 1

@@ -31,6 +31,24 @@ read_model(path) -> (tensors, config, metadata)
     metadata: the other __metadata__ keys (str -> str).
     Raises ValueError on a malformed file (bad lengths, offsets, dtypes, overlapping data).
 
+set_metadata(path, updates, out=None)
+    Rewrites the file's __metadata__ with `updates` (str -> str; a None value deletes the key),
+    keeping every tensor byte as it is (only the header changes), into `out` (default: in place).
+
+Class names (metadata "class_names", what edmd's prompt matches)
+    A JSON string: an array with one entry per class label, in label order, each a name or a
+    list of names, the first being the one to show: '[["0", "zero"], ["1", "one"], ...]' or
+    '["airplane", "automobile", ...]'. Names are non-blank, at most 64 bytes, and unique
+    without regard to case across all classes (edmd refuses a file that breaks this).
+class_names_json(classes) -> str
+    The metadata value for a list (one entry per class) of names or lists of names.
+read_class_names(path) -> list of lists of names
+    A class-names file: one line per class in label order, its names separated by commas
+    (the form of ImageNet's synset lists: "tench, Tinca tinca"); blank lines and lines
+    starting with '#' are skipped.
+CIFAR10_CLASSES
+    CIFAR-10's ten class names in label order.
+
 fill_config(precond, model_type, img_resolution, img_channels, label_dim, use_fp16,
             precond_kwargs=None, model_kwargs=None) -> dict
     Builds a complete edm_config: the given kwargs with every official default filled in
@@ -364,6 +382,65 @@ def read_model(path):
         arr = np.frombuffer(data[begin:end], dtype=_DTYPES[dt][0]).reshape(shape)
         tensors[name] = _bf16_to_f32(arr) if dt == "BF16" else arr.copy()
     return tensors, config, meta
+
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                   "truck"]
+
+
+def class_names_json(classes):
+    """The "class_names" metadata value (see the module docstring)."""
+    out, seen = [], {}
+    for label, names in enumerate(classes):
+        names = [names] if isinstance(names, str) else list(names)
+        if not names:
+            raise ValueError("class %d has no name" % label)
+        for n in names:
+            if not isinstance(n, str) or not n.strip() or len(n.encode("utf-8")) > 64:
+                raise ValueError("class %d: bad name %r (non-blank, at most 64 bytes)" % (label, n))
+            if n.lower() in seen:
+                raise ValueError("%r names class %d and class %d" % (n, seen[n.lower()], label))
+            seen[n.lower()] = label
+        out.append(names[0] if len(names) == 1 else names)
+    return json.dumps(out, ensure_ascii=False)
+
+
+def read_class_names(path):
+    """A class-names file: one class per line, names separated by commas (see above)."""
+    classes = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            classes.append([n.strip() for n in line.split(",") if n.strip()])
+    return classes
+
+
+def set_metadata(path, updates, out=None):
+    """Rewrite __metadata__ (updates: str -> str, None deletes), tensor bytes untouched."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n].decode("utf-8"), object_pairs_hook=OrderedDict)
+    meta = OrderedDict(header.pop("__metadata__", {}))
+    for k, v in updates.items():
+        if k == "edm_config":
+            raise ValueError("metadata key edm_config is not for set_metadata")
+        if v is None:
+            meta.pop(k, None)
+        elif not isinstance(k, str) or not isinstance(v, str):
+            raise ValueError("metadata must map str to str (key %r)" % (k,))
+        else:
+            meta[k] = v
+    new = OrderedDict([("__metadata__", meta)])
+    new.update(header)
+    hjson = json.dumps(new, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    hjson += b" " * ((-len(hjson)) % 8)
+    with open(out or path, "wb") as f:
+        f.write(struct.pack("<Q", len(hjson)))
+        f.write(hjson)
+        f.write(raw[8 + n:])
 
 
 if __name__ == "__main__":

@@ -511,3 +511,9 @@ void edm_st_metadata_at(const edm_st_file *f, int i, const char **key, const cha
     if (key) *key = f->meta_keys[i];
     if (value) *value = f->meta_values[i];
 }
+
+const void *edm_st_bytes(const edm_st_file *f, size_t *len) {
+    EDM_ASSERT(f && len);
+    *len = f->len;
+    return f->buf;
+}

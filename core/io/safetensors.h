@@ -58,6 +58,9 @@ const char *edm_st_metadata(const edm_st_file *f, const char *key);
 int edm_st_metadata_count(const edm_st_file *f);
 void edm_st_metadata_at(const edm_st_file *f, int i, const char **key, const char **value);
 
+/* The whole file as read (header and data). Borrowed. */
+const void *edm_st_bytes(const edm_st_file *f, size_t *len);
+
 /* The safetensors name of a dtype: "F32", "F16" or "BF16". */
 const char *edm_st_dtype_name(enum edm_dtype t);
 

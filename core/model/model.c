@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/sha256.h"
 #include "model.h"
 #include "model_config.h"
 #include "precond.h"
@@ -119,6 +120,9 @@ enum edm_status edm_model_from_file(edm_st_file *file, const char *what, edm_mod
     }
     if ((st = edm_denoiser_measure(m->net, 1, &m->workspace_per_image, &m->flops_per_image, err)))
         goto fail;
+    size_t len;
+    const void *bytes = edm_st_bytes(m->file, &len);
+    edm_sha256_hex(bytes, len, m->sha256);
     *out = m;
     return EDM_OK;
 fail:
@@ -152,6 +156,9 @@ const edm_config *edm_model_config(const edm_model *m) {
 }
 const char *edm_model_metadata(const edm_model *m, const char *key) {
     return edm_st_metadata(m->file, key);
+}
+const char *edm_model_sha256(const edm_model *m) {
+    return m->sha256;
 }
 int64_t edm_model_param_count(const edm_model *m) {
     return m->param_count;

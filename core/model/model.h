@@ -18,6 +18,7 @@ struct edm_model {
     int64_t param_count;
     double flops_per_image;
     size_t workspace_per_image;
+    char sha256[65]; /* of the file's bytes (edm_model_sha256) */
 };
 
 /* Builds a model from an opened file (takes ownership of file, also on failure). `what`

@@ -321,6 +321,24 @@ int edm_sampler_params_nfe(const edm_sampler_params *p) {
 
 /* ---- a plan's settings as text ---------------------------------------------------------- */
 
+/* Row d's value as the plan runs it: sigma_min / sigma_max resolved (the sampler's default,
+ * then the network's range), the others as given. */
+static double plan_value(const edm_plan *plan, const edm_sampler_param *d) {
+    if (d->offset == offsetof(edm_sampler_params, sigma_min)) return plan->sigma_lo;
+    if (d->offset == offsetof(edm_sampler_params, sigma_max)) return plan->sigma_hi;
+    return edm_sampler_param_get(&plan->params, d);
+}
+
+/* Whether the plan's sampler has row d (the ablation-only rows belong to ablation_sampler). */
+static int plan_has(const edm_plan *plan, const edm_sampler_param *d) {
+    return !d->ablation_only || plan->params.ablation;
+}
+
+void edm_plan_sigma_range(const edm_plan *plan, double *sigma_min, double *sigma_max) {
+    *sigma_min = plan->sigma_lo;
+    *sigma_max = plan->sigma_hi;
+}
+
 int edm_plan_describe(const edm_plan *plan, char *buf, size_t size) {
     const edm_sampler_params *p = &plan->params;
     int total = 0;
@@ -328,15 +346,49 @@ int edm_plan_describe(const edm_plan *plan, char *buf, size_t size) {
     append(buf, size, &total, "%s", p->ablation ? "ablation" : "edm");
     for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++) {
         const edm_sampler_param *d = &edm_sampler_param_table[i];
-        if (d->ablation_only && !p->ablation) continue;
-        double v = edm_sampler_param_get(p, d);
-        if (d->offset == offsetof(edm_sampler_params, sigma_min)) v = plan->sigma_lo;
-        if (d->offset == offsetof(edm_sampler_params, sigma_max)) v = plan->sigma_hi;
+        if (!plan_has(plan, d)) continue;
         char value[40];
-        edm_sampler_param_format(d, v, value, sizeof value);
+        edm_sampler_param_format(d, plan_value(plan, d), value, sizeof value);
         append(buf, size, &total, " %s=%s", d->name, value);
         if (d->offset == offsetof(edm_sampler_params, num_steps)) /* nfe follows steps */
             append(buf, size, &total, " nfe=%d", plan->nfe);
     }
+    return total;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped (other bytes pass). */
+static void append_json_string(char *buf, size_t size, int *total, const char *s) {
+    append(buf, size, total, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') append(buf, size, total, "\\%c", c);
+        else if (c < 0x20) append(buf, size, total, "\\u%04x", c);
+        else append(buf, size, total, "%c", c);
+    }
+    append(buf, size, total, "\"");
+}
+
+int edm_plan_record_json(const edm_plan *plan, const edm_record *rec, char *buf, size_t size) {
+    int total = 0;
+    if (size) buf[0] = '\0';
+    append(buf, size, &total, "{\"model\":");
+    append_json_string(buf, size, &total, rec->model ? rec->model : "");
+    append(buf, size, &total, ",\"model_sha256\":");
+    append_json_string(buf, size, &total, rec->model_sha256 ? rec->model_sha256 : "");
+    append(buf, size, &total, ",\"seed\":%llu,\"class_label\":", (unsigned long long)rec->seed);
+    if (rec->class_label >= 0) append(buf, size, &total, "%d", rec->class_label);
+    else append(buf, size, &total, "null");
+    for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++) {
+        const edm_sampler_param *d = &edm_sampler_param_table[i];
+        if (!plan_has(plan, d)) continue;
+        double v = plan_value(plan, d);
+        char value[40];
+        edm_sampler_param_format(d, v, value, sizeof value);
+        /* choices and infinity are strings in JSON, numbers are bare */
+        int quoted = d->type == EDM_PARAM_CHOICE || isinf(v);
+        append(buf, size, &total, ",\"%s\":%s%s%s", d->name, quoted ? "\"" : "", value,
+               quoted ? "\"" : "");
+    }
+    append(buf, size, &total, ",\"nfe\":%d,\"edm_serve_version\":\"%s\"}", plan->nfe, EDM_VERSION);
     return total;
 }

@@ -12,6 +12,12 @@
  * images with fetch() into blob: URLs. Without a key it uses EventSource; the images are
  * fetched as blobs either way (that also gives the download links a file to save).
  * If the event stream breaks, the page falls back to polling GET /v1/jobs/{id}.
+ *
+ * Limits: the page asks for no more than the server gives. Each model of GET /v1/models
+ * carries the server's limits (max_n, max_steps) and every sampler setting's range; the form's
+ * n and steps take their max from them, so the page refuses what the server would refuse
+ * before sending anything. A request that fails clears the result shown before it, so an
+ * error never sits above images that are not its request's.
  */
 'use strict';
 
@@ -208,14 +214,32 @@
     for (let c = 0; c < m.label_dim; c++) {
       const o = document.createElement('option');
       o.value = String(c);
-      o.textContent = String(c);
+      /* the class's names, when they say more than its number ("7 · seven") */
+      const names = (m.class_names && m.class_names[c]) || [];
+      const words = names.filter((x) => x !== String(c));
+      o.textContent = String(c) + (words.length ? ' · ' + words.join(', ') : '');
       cls.append(o);
     }
     cls.disabled = !m.label_dim;
     $('class-field').classList.toggle('disabled', !m.label_dim);
     $('steps').placeholder = String(m.default_steps);
     if (!$('steps').dataset.touched) $('steps').value = String(m.default_steps);
+    applyLimits(m);
     updateEstimate();
+  }
+
+  /* The server's limits as the form's ranges: n up to max_n, steps up to max_steps (the
+   * model's sampler.steps.maximum), shown in the fields' hints. */
+  function applyLimits(m) {
+    const limits = m.limits || {};
+    const steps = (m.sampler && m.sampler.steps) || {};
+    const maxSteps = steps.maximum !== undefined ? steps.maximum : limits.max_steps;
+    for (const [id, max] of [['n', limits.max_n], ['steps', maxSteps]]) {
+      if (max === undefined) $(id).removeAttribute('max');
+      else $(id).max = String(max);
+    }
+    $('n-limit').textContent = limits.max_n !== undefined ? '(at most ' + limits.max_n + ')' : '';
+    if (limits.max_n !== undefined && intField('n') > limits.max_n) $('n').value = String(limits.max_n);
   }
 
   function intField(name) {
@@ -272,7 +296,9 @@
   /* Client-side checks of what the browser can tell; the server checks everything again. */
   function checkRequest(body) {
     const bad = (param, message) => new ApiError(0, 'invalid_parameter', message, param);
-    if (body.n !== undefined && !(Number.isInteger(body.n) && body.n >= 1)) return bad('n', 'n must be an integer ≥ 1');
+    const maxN = $('n').getAttribute('max');
+    if (body.n !== undefined && !(Number.isInteger(body.n) && body.n >= 1 && (maxN === null || body.n <= Number(maxN))))
+      return bad('n', 'n must be an integer ≥ 1' + (maxN === null ? '' : ' and ≤ ' + maxN + ', this server\'s limit'));
     if (body.seed !== undefined && !(Number.isSafeInteger(body.seed) && body.seed >= 0)) return bad('seed', 'seed must be an integer ≥ 0');
     for (const el of samplerFields()) {
       if (body[el.name] === undefined) continue;
@@ -544,19 +570,30 @@
 
   /* ---- submit and cancel ---------------------------------------------------------------- */
 
+  /* Hides the result and the progress of the request before (a new request replaces them,
+   * and one that fails must not leave them under its error). */
+  function clearResult() {
+    $('result').hidden = true;
+    $('images').textContent = '';
+    delete $('result').dataset.jobId;
+    $('progress-box').hidden = true;
+    for (const u of state.blobUrls) URL.revokeObjectURL(u);
+    state.blobUrls = [];
+  }
+
   async function onSubmit(ev) {
     ev.preventDefault();
     clearInvalid();
     showError(null);
+    stopFollowing();
+    state.job = null;
+    clearResult();
     const body = buildRequest();
     const bad = checkRequest(body);
     if (bad) {
       showError(bad);
       return;
     }
-    stopFollowing();
-    for (const u of state.blobUrls) URL.revokeObjectURL(u);
-    state.blobUrls = [];
     $('generate').disabled = true;
     $('gen-form').setAttribute('aria-busy', 'true');
     let job;
@@ -576,7 +613,6 @@
       return;
     }
     state.job = job;
-    $('result').hidden = true;
     $('progress-box').hidden = false;
     $('progress-box').dataset.jobId = job.id;
     setJobState(job.status);

@@ -220,9 +220,11 @@ if [ -n "$uncond" ]; then
     expect_ok "euler nfe" sample --model "$M" --seeds 0 --steps 3 --solver euler --disc vp --backend cpu
     grep -q '^image 0 seed 0 class -1 nfe 3 ' "$tmp/out" && ok || bad "euler NFE: $(head -n 1 "$tmp/out")"
     if [ $have_numpy -eq 1 ]; then
-        [ "$("$PY" $CHECK pngtext "$tmp/png_a/000005.png" seed)" = "5" ] && ok || bad "PNG tEXt seed"
-        "$PY" $CHECK pngtext "$tmp/png_a/000005.png" sampler | grep -q 'steps=3.*S_churn=1' && ok ||
+        [ "$("$PY" $CHECK pngtext "$tmp/png_a/000005.png" Seed)" = "5" ] && ok || bad "PNG tEXt seed"
+        "$PY" $CHECK pngtext "$tmp/png_a/000005.png" Sampler | grep -q 'steps=3.*S_churn=1' && ok ||
             bad "PNG tEXt sampler parameters"
+        "$PY" $CHECK pngtext "$tmp/png_a/000005.png" Request | "$PY" -c 'import json, sys; r = json.load(sys.stdin); assert r["seed"] == 5 and r["steps"] == 3 and r["S_churn"] == 1 and len(r["model_sha256"]) == 64, r' &&
+            ok || bad "PNG tEXt Request (the settings as JSON)"
     fi
 fi
 
@@ -295,6 +297,10 @@ for d in "${sample_cases[@]}"; do
         >"$tmp/out" 2>"$tmp/err"; then
         msg=$("$PY" $CHECK cmp "$tmp/x.npy" "$d/x.npy" 5e-4) && ok || bad "sample $name: x $msg"
         msg=$("$PY" $CHECK png "$tmp/png" "$d/u8.npy" "$d/x.npy") && ok || bad "sample $name: PNG $msg"
+        # noise from files: no seed makes this image again, so its PNG has no Request text
+        first=$(ls "$tmp/png" | head -n 1)
+        [ -z "$("$PY" $CHECK pngtext "$tmp/png/$first" Request)" ] && [ -n "$("$PY" $CHECK pngtext "$tmp/png/$first" Sampler)" ] &&
+            ok || bad "sample $name: a Request text although the noise came from files"
         nfe=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['nfe'])" "$d/params.json")
         grep -q "^image 0 seed 0 .* nfe $nfe " "$tmp/out" && ok || bad "sample $name: NFE not $nfe: $(head -n 1 "$tmp/out")"
     else

@@ -65,6 +65,38 @@ else
     bad "--dtype F16, --name, --description"
 fi
 
+# 2b. Class names: from a file (commas separate a class's names), and CIFAR-10's known ten.
+names_of() { "$PY" -c "import sys; sys.path.insert(0,'tools'); import edmfile; print(edmfile.read_model('$1')[2].get('class_names'))"; }
+printf '# digits\nzero, 0\none,1\n\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine, 9\n' >"$TMP/names.txt"
+if conv "$pkl" "$TMP/named.safetensors" --class-names "$TMP/names.txt" >"$TMP/log" 2>&1 &&
+    [ "$(names_of "$TMP/named.safetensors")" = '[["zero", "0"], ["one", "1"], "two", "three", "four", "five", "six", "seven", "eight", ["nine", "9"]]' ]; then
+    ok "--class-names FILE"
+else
+    names_of "$TMP/named.safetensors" >>"$TMP/log" 2>&1
+    bad "--class-names FILE"
+fi
+cp "$pkl" "$TMP/edm-cifar10-32x32-cond-vp.pkl"
+if conv "$TMP/edm-cifar10-32x32-cond-vp.pkl" "$TMP/cifar.safetensors" >"$TMP/log" 2>&1 &&
+    [ "$(names_of "$TMP/cifar.safetensors")" = '["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]' ] &&
+    [ "$(names_of "$TMP/vp_ddpmpp_cond.safetensors")" = None ]; then
+    ok "CIFAR-10's class names (and none for another 10-class pickle)"
+else
+    bad "CIFAR-10's class names"
+fi
+printf 'a\nb\n' >"$TMP/two.txt"
+printf 'a\nA\nc\nd\ne\nf\ng\nh\ni\nj\n' >"$TMP/dup.txt"
+conv "$pkl" "$TMP/x.safetensors" --class-names "$TMP/two.txt" >"$TMP/log" 2>&1
+rc1=$?
+grep -q "names 2 classes but the network has label_dim 10" "$TMP/log"
+g1=$?
+conv "$pkl" "$TMP/x.safetensors" --class-names "$TMP/dup.txt" >"$TMP/log" 2>&1
+rc2=$?
+if [ $rc1 -eq 1 ] && [ $g1 -eq 0 ] && [ $rc2 -eq 1 ] && grep -q "names class 0 and class 1" "$TMP/log"; then
+    ok "--class-names refuses a wrong count and a name of two classes"
+else
+    bad "--class-names refuses a wrong count and a name of two classes"
+fi
+
 # 3. Hostile and malformed inputs: exit 1 with a clean error, no traceback, nothing executed.
 MARKER="$TMP/PWNED"
 "$PY" tests/converter/make_hostile.py "$TMP/h" "$MARKER" >"$TMP/log" 2>&1 || { bad "make_hostile.py"; }

@@ -17,8 +17,10 @@
 #include "fuzz.h"
 #include "json_req.h"
 
-
-static const struct srv_catalog_entry models[] = {{"uncond", 0, 18}, {"cond", 10, 40}, {"m3", 1000, 2}};
+static const struct srv_class_name names[] = {{"0", 0}, {"zero", 0}, {"cat", 3}, {"Dog", 5}};
+static const struct srv_catalog_entry models[] = {{"uncond", 0, 18, 8, "00ff", NULL, 0},
+                                                  {"cond", 10, 40, 32, NULL, names, 4},
+                                                  {"m3", 1000, 2, 0, NULL, NULL, 0}};
 static const struct srv_catalog catalog = {models, 3};
 static const struct srv_req_limits limits = {16, 1000, 600000, 3600000};
 

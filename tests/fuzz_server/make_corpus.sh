@@ -20,6 +20,10 @@ while IFS= read -r line; do add "$line"; done <<'CASES'
 {"alpha": 0.5, "steps": 3}
 {"disc": "iddpm", "sigma_min": 0.002, "sigma_max": 81}
 {"timeout_ms": 1}
+{"model": "cond", "prompt": "dog", "n": 2, "size": "32x32", "response_format": "url", "output_format": "png", "quality": "hd", "style": "vivid", "user": "u"}
+{"model": "cond", "prompt": " Zero ", "class_labels": [0, null]}
+{"prompt": "", "size": "auto", "response_format": "b64_json"}
+{"model": "uncond", "model_sha256": "00FF", "seed": 3, "class_label": null, "steps": 4, "sigma_min": 0.002, "sigma_max": 80, "rho": 7, "S_churn": 0, "S_min": 0, "S_max": "inf", "S_noise": 1, "nfe": 7, "edm_serve_version": "0.1.0"}
 {"timeout_ms": 3600000}
 {"model": null, "n": null, "seed": null, "seeds": null, "class_label": null, "class_labels": null, "steps": null, "sigma_min": null, "sigma_max": null, "rho": null, "S_churn": null, "S_min": null, "S_max": null, "S_noise": null, "solver": null, "disc": null, "schedule": null, "scaling": null, "timeout_ms": null}
 {"n": 16, "seed": 18446744073709551600}

@@ -10,8 +10,8 @@ too: every $ref resolves, and (when the jsonschema package is present) every sch
 valid JSON Schema 2020-12.
 
 The validator below covers the JSON Schema subset the document uses (type, enum, const,
-properties, required, additionalProperties, items, minItems, minimum, exclusiveMinimum,
-maximum, oneOf, $ref), so the check needs nothing beyond the standard library.
+properties, required, additionalProperties (false or a schema), items, minItems, minimum,
+exclusiveMinimum, maximum, pattern, oneOf, $ref), so the check needs nothing beyond the standard library.
 Prints FAIL lines and "RESULT <passed> <failed>".
 """
 import json
@@ -63,16 +63,21 @@ def validate(v, s, path="$"):
             errs.append("%s: %r <= %r" % (path, v, s["exclusiveMinimum"]))
         if "maximum" in s and v > s["maximum"]:
             errs.append("%s: %r > %r" % (path, v, s["maximum"]))
+    if isinstance(v, str) and "pattern" in s and not re.search(s["pattern"], v):
+        errs.append("%s: %r does not match %r" % (path, v, s["pattern"]))
     if isinstance(v, dict):
         props = s.get("properties", {})
+        extra = s.get("additionalProperties")
         for k in s.get("required", []):
             if k not in v:
                 errs.append("%s: missing %r" % (path, k))
         for k, x in v.items():
             if k in props:
                 errs += validate(x, props[k], path + "." + k)
-            elif s.get("additionalProperties") is False:
+            elif extra is False:
                 errs.append("%s: undocumented field %r" % (path, k))
+            elif isinstance(extra, dict):
+                errs += validate(x, extra, path + "." + k)
     if isinstance(v, list):
         if "minItems" in s and len(v) < s["minItems"]:
             errs.append("%s: fewer than %d items" % (path, s["minItems"]))
@@ -135,7 +140,7 @@ for line in open(sys.argv[2]):
     desc = "%s %s -> %d %s" % (method, path, status, ctype)
     # the document's general rules (info.description): HEAD is GET without a body; every
     # path answers OPTIONS with 204 and other methods with 405 and an Error
-    template, op = find_op("GET" if method == "HEAD" else method, path)
+    template, op = find_op("GET" if method == "HEAD" else method, path.split("?")[0])
     if op is None and template is not None and status in (204, 405):
         ok(desc + ": general rule", method == "OPTIONS" if status == 204 else True)
         if status == 405:

@@ -30,7 +30,10 @@ ok("the table has rows", len(table) > 0)
 
 # ---- OpenAPI ----------------------------------------------------------------------------------
 # The request's own fields, which are not sampler parameters.
-REQUEST_FIELDS = {"model", "n", "seed", "seeds", "class_label", "class_labels", "timeout_ms"}
+REQUEST_FIELDS = {"model", "n", "seed", "seeds", "class_label", "class_labels", "timeout_ms",
+                  # OpenAI's Images fields, and the informational ones of a PNG's Request text
+                  "prompt", "size", "response_format", "output_format", "quality", "style", "user",
+                  "model_sha256", "nfe", "edm_serve_version"}
 spec = json.load(open("server/openapi.json"))
 props = spec["components"]["schemas"]["GenerationRequest"]["properties"]
 extra = sorted(set(props) - REQUEST_FIELDS - set(names))

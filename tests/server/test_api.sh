@@ -2,8 +2,10 @@
 # Every endpoint and every error of the API against the real daemon: health, readiness,
 # models, metrics, OpenAPI; synchronous generation as JSON and as PNG (the PNGs decode to
 # the model's shape; NFE = 2*steps-1 for Heun, steps for Euler); conditional models and
-# labels; asynchronous jobs, their images and their event stream; the error shape and its
-# status codes (400, 404, 405, 406, 409, 413, 415).
+# labels; asynchronous jobs, their images and their event stream (ids, Last-Event-ID, 204);
+# the queue view (GET /v1/jobs); OpenAI's fields (prompt, size, response_format url) and model
+# objects; curl habits (curl -d, Accept q-values, image/*); the error shape and its status
+# codes (400, 404, 405, 406, 409, 413, 415).
 source "$(dirname "$0")/lib.sh"
 need_daemon
 srv_start api --model fast="$MODEL_FAST" --model rgb="$MODEL_RGB" --model cond="$MODEL_COND" --max-n 8 \
@@ -150,7 +152,7 @@ err_case "model not a string" '{"model": 3}' 400 invalid_parameter '"model"'
 out=$(curl -s -w '\n%{http_code}' -X POST "$SRV_URL/v1/images/generations" -H 'Content-Type: text/plain' -d 'hello')
 eq "415 status" "$(status_of "$out")" 415
 eq "415 code" "$(body_of "$out" | jq -r .error.code)" unsupported_media_type
-out=$(curl -s -w '\n%{http_code}' -X POST "$SRV_URL/v1/images/generations" -d '{"steps": 2}')
+out=$(curl -s -w '\n%{http_code}' -X POST "$SRV_URL/v1/images/generations" -H 'Content-Type:' -d '{"steps": 2}')
 eq "415 without Content-Type" "$(status_of "$out")" 415
 out=$(curl -s -w '\n%{http_code}' -X POST "$SRV_URL/v1/images/generations" -H 'Content-Type: application/json; charset=utf-8' -d '{"steps": 2}')
 eq "JSON with charset accepted" "$(status_of "$out")" 200
@@ -172,15 +174,16 @@ eq "404 route" "$(status_of "$out")" 404
 eq "404 code" "$(body_of "$out" | jq -r .error.code)" not_found
 out=$(curl -s -D "$TMP/hopt" -o /dev/null -w '%{http_code}' -X OPTIONS "$SRV_URL/v1/jobs")
 eq "OPTIONS" "$out" 204
-check "OPTIONS Allow" grep -qi '^Allow: POST, OPTIONS' "$TMP/hopt"
+check "OPTIONS Allow" grep -qi '^Allow: GET, HEAD, POST, OPTIONS' "$TMP/hopt"
 
 # ---- routing: the path patterns, their captures and the Allow header ----------------------
 allow_of() { curl -s -D - -o /dev/null "$@" | tr -d '\r' | sed -n 's/^[Aa]llow: //p'; }
 eq "405 Allow (GET route)" "$(allow_of -X POST "$SRV_URL/healthz")" "GET, HEAD, OPTIONS"
-eq "405 Allow (POST route)" "$(allow_of "$SRV_URL/v1/jobs")" "POST, OPTIONS"
+eq "405 Allow (POST route)" "$(allow_of "$SRV_URL/v1/images/generations")" "POST, OPTIONS"
+eq "Allow (GET and POST rows of one path)" "$(allow_of -X DELETE "$SRV_URL/v1/jobs")" "GET, HEAD, POST, OPTIONS"
 eq "405 Allow (job)" "$(allow_of -X POST "$SRV_URL/v1/jobs/x")" "GET, HEAD, DELETE, OPTIONS"
 eq "OPTIONS Allow (job image)" "$(allow_of -X OPTIONS "$SRV_URL/v1/jobs/x/images/0")" "GET, HEAD, OPTIONS"
-eq "HEAD on a POST route: 405" "$(curl -s -o /dev/null -w '%{http_code}' -I "$SRV_URL/v1/jobs")" 405
+eq "HEAD on a POST route: 405" "$(curl -s -o /dev/null -w '%{http_code}' -I "$SRV_URL/v1/images/generations")" 405
 eq "DELETE events: 405" "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$SRV_URL/v1/jobs/x/events")" 405
 eq "OPTIONS unknown path: 404" "$(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS "$SRV_URL/v1/nothing")" 404
 for p in /healthz/ /v1/jobs/ /v1/jobs//events /v1/jobs/x/ /v1/jobs/x/other /v1/jobs/x/images/ \
@@ -234,6 +237,63 @@ eq "unknown job delete 404" "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE 
 out=$(post /v1/jobs '{"steps": 1}')
 eq "job validation 400" "$(status_of "$out")" 400
 eq "POST /v1/jobs/{id}: 405" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$SRV_URL/v1/jobs/$id")" 405
+
+# ---- event ids, retry, Last-Event-ID, 204 after the end ------------------------------------
+eq "SSE ids: 1 to steps+3" "$(grep '^id:' <<<"$ev" | cut -d' ' -f2 | tr '\n' ' ')" "1 2 3 4 5 6 7 "
+eq "SSE retry first" "$(head -n 1 <<<"$ev")" "retry: 1000"
+ev3=$(timeout 10 curl -s -N -H 'Last-Event-ID: 4' "$SRV_URL/v1/jobs/$id/events")
+eq "Last-Event-ID 4: the events after it" "$(grep '^id:' <<<"$ev3" | cut -d' ' -f2 | tr '\n' ' ')" "5 6 7 "
+eq "Last-Event-ID of the final event: 204" "$(curl -s -o /dev/null -w '%{http_code}' -H 'Last-Event-ID: 7' "$SRV_URL/v1/jobs/$id/events")" 204
+eq "a Last-Event-ID that is no id: the whole story" "$(timeout 10 curl -s -N -H 'Last-Event-ID: x' "$SRV_URL/v1/jobs/$id/events" | grep -c '^id:')" 7
+
+# ---- the queue view: GET /v1/jobs ------------------------------------------------------------
+for k in 1 2 3; do post /v1/jobs "{\"steps\": 2, \"seed\": $k}" | sed '$d' | jq -r .id; done >"$TMP/ids"
+newest=$(tail -n 1 "$TMP/ids")
+out=$(get '/v1/jobs?limit=2'); l=$(body_of "$out")
+eq "jobs list: a page, newest first" "$(jq -c '[.object, (.data | length), .data[0].id == "'"$newest"'", .has_more, .first_id == .data[0].id, .last_id == .data[1].id]' <<<"$l")" '["list",2,true,true,true,true]'
+eq "jobs list: entries are jobs" "$(jq -c '[.data[0] | .object, has("status"), has("progress"), has("created"), .model]' <<<"$l")" '["job",true,true,true,"fast"]'
+out=$(get "/v1/jobs?limit=2&after=$(jq -r .last_id <<<"$l")"); l2=$(body_of "$out")
+eq "jobs list: the next page" "$(jq -c '[(.data | length), .data[-1].id == "'"$id"'", .has_more]' <<<"$l2")" '[2,true,false]'
+eq "jobs list: limit 0 is a 400" "$(status_of "$(get '/v1/jobs?limit=0')")" 400
+eq "jobs list: an unknown after is a 400" "$(status_of "$(get '/v1/jobs?after=job_nope')")" 400
+
+# ---- OpenAI's Images fields, models, errors' type ------------------------------------------
+out=$(get /v1/models/cond); m=$(body_of "$out")
+eq "GET /v1/models/{id}" "$(status_of "$out") $(jq -c '[.id, .object, (.created > 0), .owned_by, .size, .class_names, .limits.max_n]' <<<"$m")" \
+    '200 ["cond","model",true,"edm-serve","8x8",[["0"],["1"],["2"]],8]'
+eq "model sampler ranges" "$(jq -c '[.sampler.steps.maximum, .sampler.steps.default, .sampler.alpha.exclusiveMinimum, .sampler.solver.enum]' <<<"$m")" '[1000,18,0,["euler","heun"]]'
+eq "GET /v1/models/{unknown}: 404" "$(status_of "$(get /v1/models/dall-e-3)")" 404
+out=$(post /v1/images/generations '{"model": "cond", "prompt": "2", "n": 2, "steps": 2, "size": "8x8", "quality": "hd", "style": "vivid", "user": "u", "output_format": "png"}')
+eq "prompt names the class" "$(status_of "$out") $(body_of "$out" | jq -c '[.data[].class_label]')" "200 [2,2]"
+err_case "prompt: not a class" '{"model": "cond", "prompt": "seven"}' 400 invalid_parameter '"prompt"'
+err_case "prompt against class_label" '{"model": "cond", "prompt": "1", "class_label": 2}' 400 invalid_parameter '"prompt"'
+err_case "size not the model's" '{"size": "1024x1024"}' 400 invalid_parameter '"size"'
+err_case "response_format" '{"response_format": "png"}' 400 invalid_parameter '"response_format"'
+eq "errors have OpenAI's type" "$(post /v1/images/generations '{"n": 0}' | sed '$d' | jq -r .error.type)" invalid_request_error
+out=$(post /v1/images/generations '{"n": 2, "steps": 2, "seed": 3, "response_format": "url"}')
+urls=$(body_of "$out" | jq -r '.data[].url')
+check "response_format url: absolute URLs" grep -q "^$SRV_URL/v1/jobs/job_.*/images/1$" <<<"$urls"
+eq "response_format url: no bytes" "$(body_of "$out" | jq -c '[.data[] | has("b64_json")]')" "[false,false]"
+eq "the URL serves the PNG" "$(curl -s -o /dev/null -w '%{http_code} %{content_type}' "$(head -n 1 <<<"$urls")")" "200 image/png"
+eq "URLs behind a proxy" "$(post /v1/images/generations '{"steps": 2, "response_format": "url"}' -H 'X-Forwarded-Proto: https' \
+    -H 'X-Forwarded-Host: edm.example.com, inner' -H 'X-Forwarded-Prefix: /x/' | sed '$d' | jq -r '.data[0].url' | cut -d/ -f1-6)" "https://edm.example.com/x/v1/jobs"
+eq "a crafted Host is not echoed" "$(post /v1/images/generations '{"steps": 2, "response_format": "url"}' -H 'X-Forwarded-Host: a"b<c>' \
+    | sed '$d' | jq -r '.data[0].url' | cut -d/ -f1-3)" "$SRV_URL"
+
+# ---- curl habits: curl -d (form-encoded) JSON, Accept with q-values and image/* ------------
+out=$(curl -s -w '\n%{http_code}' -X POST "$SRV_URL/v1/images/generations" -d '{"steps": 2, "seed": 4}')
+eq "curl -d JSON (form-encoded): accepted" "$(status_of "$out") $(body_of "$out" | jq -c '[.data[0].seed]')" "200 [4]"
+out=$(curl -s -w '\n%{http_code}' -X POST "$SRV_URL/v1/images/generations" -d 'steps=2&seed=4')
+eq "a real form: 415" "$(status_of "$out") $(body_of "$out" | jq -r .error.code)" "415 unsupported_media_type"
+accept() { curl -s -o /dev/null -w '%{http_code} %{content_type}' -X POST "$SRV_URL/v1/images/generations" -d '{"steps": 2}' -H "Accept: $1"; }
+eq "Accept: image/*" "$(accept 'image/*')" "200 image/png"
+eq "Accept: q-values prefer JSON" "$(accept 'image/png;q=0.5, application/json')" "200 application/json"
+eq "Accept: q-values prefer PNG" "$(accept 'application/json;q=0.2, image/png;q=0.9')" "200 image/png"
+eq "Accept: */*" "$(accept '*/*')" "200 application/json"
+eq "Accept: image/png;q=0 alone: 406" "$(accept 'image/png;q=0')" "406 application/json"
+eq "Accept: image/webp: 406" "$(accept 'image/webp')" "406 application/json"
+eq "Accept: image/* with n=2 and JSON acceptable: JSON" "$(curl -s -o /dev/null -w '%{http_code} %{content_type}' -X POST \
+    "$SRV_URL/v1/images/generations" -d '{"steps": 2, "n": 2}' -H 'Accept: image/*, application/json;q=0.1')" "200 application/json"
 
 # ---- the access log: one JSON line per request ---------------------------------------------
 check "stop exits 0" srv_stop

@@ -145,11 +145,18 @@ check "preflight methods" grep -qi '^Access-Control-Allow-Methods: POST' "$TMP/h
 check "preflight headers" grep -qi '^Access-Control-Allow-Headers:.*Authorization' "$TMP/hp"
 check "stop exits 0" srv_stop
 
-srv_start nocors --model "$MODEL_FAST" || { fail start; finish; }
+srv_start nocors --model "$MODEL_FAST" --public-url https://edm.example.com/api/ || { fail start; finish; }
 curl -s -D "$TMP/hn" -o /dev/null -H 'Origin: https://app.example' "$SRV_URL/v1/models"
 check "CORS off by default" bash -c "! grep -qi '^Access-Control-Allow-Origin' '$TMP/hn'"
 eq "no keys: open" "$(gen_status)" 200
+# --public-url: the image URLs and the OpenAPI servers entry start with it, whatever Host says
+eq "public-url: image URLs" "$(post /v1/images/generations '{"steps": 2, "response_format": "url"}' -H 'Host: other:1' \
+    | sed '$d' | jq -r '.data[0].url' | cut -d/ -f1-6)" "https://edm.example.com/api/v1/jobs"
+eq "public-url: OpenAPI servers" "$(curl -s "$SRV_URL/openapi.json" | jq -r '.servers[0].url')" "https://edm.example.com/api"
 check "stop exits 0" srv_stop
+rc=0; "$EDMD" --model "$MODEL_FAST" --public-url edm.example.com --print-config >/dev/null 2>"$TMP/pu.err" || rc=$?
+check "public-url without a scheme: refused" test "$rc" -ne 0
+check "public-url: says why" grep -q "must start with http:// or https://" "$TMP/pu.err"
 
 # ---- listening: a port in use is an error, not a hang -----------------------------------
 srv_start first --model "$MODEL_FAST" || { fail start; finish; }

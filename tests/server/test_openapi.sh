@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The OpenAPI document (server/openapi.json) against the real daemon: GET /openapi.json
-# serves it byte for byte (a stale build fails here), and real responses of every endpoint,
-# success and error, validate against its schemas (tests/server/openapi_check.py).
+# serves it (a stale build fails here) with its servers entry the address the client used,
+# and real responses of every endpoint, success and error, validate against its schemas
+# (tests/server/openapi_check.py).
 source "$(dirname "$0")/lib.sh"
 need_daemon
 LIST=$TMP/responses
@@ -27,14 +28,25 @@ J=(-H 'Content-Type: application/json')
 srv_start oa --model fast="$MODEL_FAST" --model cond="$MODEL_COND" --max-batch 1 --max-queue 1 --max-body 2048 \
     || { fail start; finish; }
 curl -s -o "$TMP/served.json" "$SRV_URL/openapi.json"
-check "GET /openapi.json is server/openapi.json byte for byte (rebuild if not)" cmp -s "$TMP/served.json" server/openapi.json
+check "GET /openapi.json is server/openapi.json but for servers (rebuild if not)" \
+    cmp -s <(jq -S 'del(.servers)' "$TMP/served.json") <(jq -S 'del(.servers)' server/openapi.json)
+eq "servers: the address the client used" "$(jq -c .servers "$TMP/served.json")" "[{\"url\":\"$SRV_URL\"}]"
+eq "servers: behind a proxy" "$(curl -s -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Host: edm.example.com' \
+    -H 'X-Forwarded-Prefix: /edm' "$SRV_URL/openapi.json" | jq -r '.servers[0].url')" "https://edm.example.com/edm"
 
 rec GET /; rec GET /healthz; rec GET /readyz; rec GET /metrics; rec GET /openapi.json; rec GET /v1/models
+rec GET /v1/models/cond; rec GET /v1/models/none
 rec HEAD /healthz
 rec POST /v1/images/generations "${J[@]}" -d '{"seed": 1, "steps": 3, "n": 2}'
 rec POST /v1/images/generations "${J[@]}" -d '{"model": "cond", "class_label": 1, "steps": 3}'
 rec POST /v1/images/generations "${J[@]}" -H 'Accept: image/png' -d '{"steps": 3}'
 rec POST /v1/images/generations "${J[@]}" -H 'Accept: image/png' -d '{"steps": 3, "n": 2}'
+rec POST /v1/images/generations "${J[@]}" -H 'Accept: text/html' -d '{"steps": 3}'
+rec POST /v1/images/generations "${J[@]}" -H 'Accept: image/*;q=0.9, application/json;q=0.1' -d '{"steps": 3}'
+rec POST /v1/images/generations -d '{"steps": 3, "n": 2, "response_format": "url", "prompt": ""}'
+rec POST /v1/images/generations -d 'steps=3'
+rec POST /v1/images/generations "${J[@]}" -d '{"model": "cond", "prompt": "1", "size": "8x8", "output_format": "png", "quality": "hd", "style": "vivid", "user": "u"}'
+rec POST /v1/images/generations "${J[@]}" -d '{"model": "cond", "prompt": "none of them"}'
 rec POST /v1/images/generations "${J[@]}" -d '{"steps": '
 rec POST /v1/images/generations "${J[@]}" -d '{"steps": 1}'
 rec POST /v1/images/generations "${J[@]}" -d '{"model": "none"}'
@@ -46,6 +58,9 @@ rec POST /v1/images/generations "${J[@]}" -d '{"steps": 900, "timeout_ms": 100}'
 rec POST /v1/jobs "${J[@]}" -d '{"seed": 3, "steps": 4}'
 id=$(jq -r .id "$LAST")
 rec GET "/v1/jobs/$id/events"
+rec GET "/v1/jobs/$id/events" -H 'Last-Event-ID: 2'
+rec GET "/v1/jobs/$id/events" -H 'Last-Event-ID: 7'
+rec GET /v1/jobs; rec GET '/v1/jobs?limit=1'; rec GET '/v1/jobs?limit=0'; rec GET '/v1/jobs?after=job_unknown'
 rec GET "/v1/jobs/$id"
 rec GET "/v1/jobs/$id/images/0"
 rec GET "/v1/jobs/$id/images/1"

@@ -3,7 +3,8 @@
  * hostile ones: every truncation of a small file, wrong header lengths, lying and overlapping
  * offsets, bad dtypes and shapes, non-string metadata, duplicate keys, bad UTF-8 and single
  * byte mutations. Every bad file must fail with EDM_EFORMAT and a message naming the problem,
- * leave *out NULL, and (under ASan) touch no byte outside the input.
+ * leave *out NULL, and (under ASan) touch no byte outside the input. Also SHA-256 (the
+ * model file's identity, core/io/sha256.c) on the FIPS 180-4 vectors and every padding edge.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "check.h"
 #include "edm.h"
 #include "io/safetensors.h"
+#include "io/sha256.h"
 
 /* u64 N | header (+ pad spaces) | data. Returns the length. */
 static size_t build(uint8_t *buf, size_t cap, const char *header, size_t pad, const void *data,
@@ -430,7 +432,37 @@ static void test_files(void) {
     unlink(path);
 }
 
+/* FIPS 180-2 appendix B vectors, and lengths around the padding edges (55, 56, 63, 64 bytes:
+ * one tail block or two) against digests from Python's hashlib. */
+static void test_sha256(void) {
+    static const struct {
+        const char *msg;
+        size_t repeat;
+        const char *hex;
+    } cases[] = {
+        {"", 1, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", 1, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 1,
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+        {"a", 1000000, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"},
+        {"a", 55, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
+        {"a", 56, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"},
+        {"a", 63, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34"},
+        {"a", 64, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = strlen(cases[i].msg), len = n * cases[i].repeat;
+        char *buf = malloc(len + 1), hex[65];
+        for (size_t k = 0; k < cases[i].repeat; k++) memcpy(buf + k * n, cases[i].msg, n);
+        edm_sha256_hex(buf, len, hex);
+        CHECK(strcmp(hex, cases[i].hex) == 0, "sha256 of %zu bytes: %s, want %s", len, hex,
+              cases[i].hex);
+        free(buf);
+    }
+}
+
 int main(void) {
+    test_sha256();
     test_good();
     test_f16_exhaustive();
     test_lengths();

@@ -1,7 +1,8 @@
 /*
  * test_server.c - unit tests of the daemon's pure parts: the request parser (data-driven
- * cases: every field, every error and the field it names), constant-time key checks,
- * base64, the error JSON shape, and the metrics text format.
+ * cases: every field, OpenAI's and a PNG's Request text's included, every error and the
+ * field it names), Accept negotiation and media types, constant-time key checks, base64,
+ * the error JSON shape, and the metrics text format.
  * Links build/libedmd.a (the daemon without its main()); built by make (Makefile).
  */
 #include <jansson.h>
@@ -14,11 +15,18 @@
 #include "errors.h"
 #include "json_req.h"
 #include "metrics.h"
+#include "negotiate.h"
 #include "util.h"
 
 #include "check.h"
 
-static const struct srv_catalog_entry models[] = {{"uncond", 0, 18}, {"cond", 10, 40}};
+#define SHA "e4379e708ebd91bee4e99a34476454cc330069797931e2170655ae62d93b8d6c"
+static const struct srv_class_name digits[] = {
+    {"0", 0}, {"zero", 0}, {"1", 1}, {"one", 1}, {"2", 2}, {"two", 2}, {"3", 3}, {"three", 3},
+    {"4", 4}, {"four", 4}, {"5", 5}, {"five", 5}, {"6", 6}, {"six", 6}, {"7", 7}, {"seven", 7},
+    {"8", 8}, {"eight", 8}, {"9", 9}, {"nine", 9}};
+static const struct srv_catalog_entry models[] = {{"uncond", 0, 18, 8, SHA, NULL, 0},
+                                                  {"cond", 10, 40, 28, NULL, digits, 20}};
 static const struct srv_catalog catalog = {models, 2};
 static const struct srv_req_limits limits = {8, 100, 60000, 120000};
 
@@ -85,9 +93,47 @@ static const struct bad_case bad_cases[] = {
     {"{\"discretization\":\"vp\"}", SRV_E_INVALID_PARAM, "discretization"}, /* is not a field */
     {"{\"timeout_ms\":0}", SRV_E_INVALID_PARAM, "timeout_ms"},
     {"{\"timeout_ms\":120001}", SRV_E_INVALID_PARAM, "timeout_ms"},
+    /* OpenAI's fields */
+    {"{\"prompt\":\"a cat\"}", SRV_E_INVALID_PARAM, "prompt"}, /* unconditional: empty only */
+    {"{\"prompt\":7}", SRV_E_INVALID_PARAM, "prompt"},
+    {"{\"model\":\"cond\",\"prompt\":\"ten\"}", SRV_E_INVALID_PARAM, "prompt"},
+    {"{\"model\":\"cond\",\"prompt\":\"sev\"}", SRV_E_INVALID_PARAM, "prompt"},
+    {"{\"model\":\"cond\",\"prompt\":\"seven\",\"class_label\":3}", SRV_E_INVALID_PARAM, "prompt"},
+    {"{\"model\":\"cond\",\"prompt\":\"1\",\"class_labels\":[1,2]}", SRV_E_INVALID_PARAM, "prompt"},
+    {"{\"size\":\"1024x1024\"}", SRV_E_INVALID_PARAM, "size"},
+    {"{\"size\":\"8x9\"}", SRV_E_INVALID_PARAM, "size"},
+    {"{\"size\":\"8x8 \"}", SRV_E_INVALID_PARAM, "size"},
+    {"{\"size\":\"x8\"}", SRV_E_INVALID_PARAM, "size"},
+    {"{\"size\":8}", SRV_E_INVALID_PARAM, "size"},
+    {"{\"model\":\"cond\",\"size\":\"8x8\"}", SRV_E_INVALID_PARAM, "size"},
+    {"{\"response_format\":\"png\"}", SRV_E_INVALID_PARAM, "response_format"},
+    {"{\"output_format\":\"jpeg\"}", SRV_E_INVALID_PARAM, "output_format"},
+    {"{\"quality\":1}", SRV_E_INVALID_PARAM, "quality"},
+    {"{\"style\":[]}", SRV_E_INVALID_PARAM, "style"},
+    {"{\"user\":{}}", SRV_E_INVALID_PARAM, "user"},
+    {"{\"background\":\"auto\"}", SRV_E_INVALID_PARAM, "background"},
+    /* a PNG's Request text */
+    {"{\"model_sha256\":\"00\"}", SRV_E_INVALID_PARAM, "model_sha256"},
+    {"{\"nfe\":18}", SRV_E_INVALID_PARAM, "nfe"},
+    {"{\"nfe\":35.0}", SRV_E_INVALID_PARAM, "nfe"},
+    {"{\"solver\":\"euler\",\"nfe\":35}", SRV_E_INVALID_PARAM, "nfe"},
+    {"{\"edm_serve_version\":1}", SRV_E_INVALID_PARAM, "edm_serve_version"},
     {"{\"seed\":18446744073709551615}", SRV_E_INVALID_JSON, NULL}, /* beyond int64 */
     {"{\"rho\":1e999}", SRV_E_INVALID_JSON, NULL},
 };
+
+/* The message of an unknown class name lists the names. */
+static void test_prompt_message(void) {
+    struct srv_gen_request r;
+    struct srv_error e;
+    const char *body = "{\"model\":\"cond\",\"prompt\":\"Ten\"}";
+    srv_json_req_parse_generate(body, strlen(body), &catalog, &limits, &r, &e);
+    CHECK(strstr(e.message, "\"Ten\"") && strstr(e.message, "0/zero, 1/one") && strstr(e.message, "9/nine"),
+          "unknown class: %s", e.message);
+    body = "{\"size\":\"1024x1024\"}";
+    srv_json_req_parse_generate(body, strlen(body), &catalog, &limits, &r, &e);
+    CHECK(strstr(e.message, "\"8x8\""), "size names the supported size: %s", e.message);
+}
 
 static void test_bad(void) {
     for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
@@ -178,9 +224,93 @@ static void test_good(void) {
     srv_gen_request_clear(&r);
     CHECK(parse(" {\"steps\" : 2 } \n", &r) == SRV_OK && r.params.num_steps == 2, "whitespace");
     srv_gen_request_clear(&r);
+    /* OpenAI's Images fields */
+    CHECK(parse("{\"model\":\"cond\",\"prompt\":\" Seven \",\"n\":2}", &r) == SRV_OK &&
+              r.class_labels[0] == 7 && r.class_labels[1] == 7,
+          "prompt names the class, any case, spaces trimmed");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"model\":\"cond\",\"prompt\":\"3\",\"class_label\":3}", &r) == SRV_OK &&
+              r.class_labels[0] == 3,
+          "prompt agreeing with class_label");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"model\":\"cond\",\"prompt\":\"nine\",\"class_labels\":[null,9,-1]}", &r) == SRV_OK &&
+              r.n == 3 && r.class_labels[0] == 9 && r.class_labels[2] == 9,
+          "prompt fills the labels left to chance");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"model\":\"cond\",\"prompt\":\"\"}", &r) == SRV_OK && r.class_labels[0] == -1,
+          "empty prompt: a class drawn from the seed");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"prompt\":\" \",\"size\":\"8x8\",\"response_format\":\"url\",\"output_format\":\"png\","
+                "\"quality\":\"hd\",\"style\":\"vivid\",\"user\":\"u-1\"}",
+                &r) == SRV_OK &&
+              r.want_url && r.class_labels[0] == -1,
+          "OpenAI's fields on an unconditional model");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"prompt\":null,\"size\":null,\"response_format\":null,\"output_format\":null,"
+                "\"quality\":null,\"style\":null,\"user\":null,\"model_sha256\":null,\"nfe\":null,"
+                "\"edm_serve_version\":null}",
+                &r) == SRV_OK && !r.want_url,
+          "OpenAI's fields as null");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"size\":\"auto\",\"response_format\":\"b64_json\"}", &r) == SRV_OK && !r.want_url, "auto size");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"model\":\"cond\",\"size\":\"28x28\"}", &r) == SRV_OK, "the model's size");
+    srv_gen_request_clear(&r);
+    /* a PNG's Request text */
+    CHECK(parse("{\"model\":\"uncond\",\"model_sha256\":\"" SHA "\",\"seed\":3,\"class_label\":null,"
+                "\"steps\":4,\"sigma_min\":0.002,\"sigma_max\":80,\"rho\":7,\"S_churn\":0,\"S_min\":0,"
+                "\"S_max\":\"inf\",\"S_noise\":1,\"nfe\":7,\"edm_serve_version\":\"0.0.1\"}",
+                &r) == SRV_OK && r.params.num_steps == 4 && !r.params.ablation,
+          "a Request text");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"model_sha256\":\"E4379E708EBD91BEE4E99A34476454CC330069797931E2170655AE62D93B8D6C\"}", &r) == SRV_OK,
+          "model_sha256 in capitals");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"model\":\"cond\",\"model_sha256\":\"00\"}", &r) == SRV_OK, "no hash known: not checked");
+    srv_gen_request_clear(&r);
+    CHECK(parse("{\"solver\":\"euler\",\"steps\":5,\"nfe\":5}", &r) == SRV_OK, "euler nfe");
+    srv_gen_request_clear(&r);
     CHECK(parse("{\"seed\":9223372036854775807,\"n\":2}", &r) == SRV_OK, "seed range near the top");
     CHECK(r.seeds[1] == 9223372036854775808ull, "consecutive seed past int64 is fine (uint64)");
     srv_gen_request_clear(&r);
+}
+
+static void test_negotiate(void) {
+    static const char *const offers[] = {"application/json", "image/png"};
+    static const struct {
+        const char *accept;
+        int want;
+    } cases[] = {
+        {NULL, 0},
+        {"", 0},
+        {"*/*", 0},
+        {"image/png", 1},
+        {"IMAGE/PNG", 1},
+        {"image/*", 1},
+        {"image/png, application/json", 0}, /* equal q: the server's order */
+        {"application/json;q=0.5, image/png", 1},
+        {"image/png;q=0.4, application/json;q=0.5", 0},
+        {"image/png ; q=0.9 , */*;q=0.1", 1},
+        {"image/*;q=0.8, application/json;q=0.2", 1},
+        {"image/png;q=0, */*", 0},  /* the most specific range decides */
+        {"image/png;q=0, image/*", -1},
+        {"image/webp", -1},
+        {"text/html", -1},
+        {"application/json;q=0", -1},
+        {"image/png;q=abc", -1},     /* a broken q counts as 0 */
+        {"image/png;level=1;q=0.5, application/json;q=0.4", 1},
+        {"image", -1},
+        {"application/*", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int got = srv_accept_choose(cases[i].accept, offers, 2);
+        CHECK(got == cases[i].want, "Accept '%s': %d, want %d", cases[i].accept ? cases[i].accept : "(none)",
+              got, cases[i].want);
+    }
+    CHECK(srv_media_type_is("application/json; charset=utf-8", "application/json"), "media type with parameters");
+    CHECK(srv_media_type_is("Application/X-WWW-Form-Urlencoded", "application/x-www-form-urlencoded"), "case");
+    CHECK(!srv_media_type_is("application/jsonx", "application/json") && !srv_media_type_is(NULL, "a/b"),
+          "not a prefix");
 }
 
 static void test_auth(void) {
@@ -215,8 +345,11 @@ static void test_errors(void) {
     char *s = srv_error_json(&e, &len);
     json_t *j = s ? json_loads(s, 0, NULL) : NULL;
     CHECK(j != NULL, "error JSON parses (invalid UTF-8 sanitised)");
-    CHECK(j && json_object_size(j) == 1 && json_object_size(json_object_get(j, "error")) == 3,
-          "one shape: error{code,message,param}");
+    CHECK(j && json_object_size(j) == 1 && json_object_size(json_object_get(j, "error")) == 4,
+          "one shape: error{code,message,param,type}");
+    CHECK(j && strcmp(json_string_value(json_object_get(json_object_get(j, "error"), "type")),
+                      "invalid_request_error") == 0,
+          "OpenAI's type");
     CHECK(j && strcmp(json_string_value(json_object_get(json_object_get(j, "error"), "param")), "steps") == 0,
           "param");
     json_decref(j);
@@ -226,6 +359,11 @@ static void test_errors(void) {
     CHECK(s && strstr(s, "\"param\":null"), "null param");
     free(s);
     CHECK(srv_error_http_status(SRV_E_QUEUE_FULL) == 429 && srv_error_retryable(SRV_E_QUEUE_FULL), "429");
+    CHECK(strcmp(srv_error_type(SRV_E_QUEUE_FULL), "rate_limit_error") == 0 &&
+              strcmp(srv_error_type(SRV_E_UNAUTHORIZED), "authentication_error") == 0 &&
+              strcmp(srv_error_type(SRV_E_ENGINE), "server_error") == 0 &&
+              strcmp(srv_error_type(SRV_E_MODEL_NOT_FOUND), "invalid_request_error") == 0,
+          "types");
     CHECK(srv_error_http_status(SRV_E_DRAINING) == 503 && srv_error_retryable(SRV_E_DRAINING), "503");
     CHECK(srv_error_http_status(SRV_E_DEADLINE) == 504 && !srv_error_retryable(SRV_E_DEADLINE), "504");
     for (int c = 0; c < SRV_ERR_COUNT; c++)
@@ -265,7 +403,9 @@ static void test_metrics(void) {
 int main(void) {
     json_object_seed(1);
     test_bad();
+    test_prompt_message();
     test_good();
+    test_negotiate();
     test_auth();
     test_base64();
     test_errors();

@@ -259,24 +259,57 @@ async function scenarioErrorAndCancel(context) {
   const w = watch(page, [new URL(WEB_URL).origin]);
   await page.goto(WEB_URL);
   await page.waitForSelector('#model option', { state: 'attached', timeout: 10000 });
-  /* an error of the API, shown with its code and field */
+  const posts = [];
+  page.on('request', (r) => { if (r.method() === 'POST') posts.push(r.url()); });
+
+  /* a result first, to see that a failed request clears it */
+  await page.selectOption('[data-testid="model"]', COND);
+  await page.fill('[data-testid="n"]', '1');
+  await page.fill('[data-testid="steps"]', '2');
+  await page.click('[data-testid="generate"]');
+  await page.waitForSelector('[data-testid="result"][data-loaded="true"]', { timeout: 20000 });
+  pass('a result to replace');
+
+  /* an error of the API (a noise range the page cannot judge), shown with its code and field */
   w.expectErrors = true; /* the browser logs the 400 to the console */
-  await page.fill('[data-testid="steps"]', '100000');
+  await page.evaluate(() => { document.getElementById('advanced').open = true; });
+  await page.fill('[data-testid="sigma_min"]', '500');
   await page.click('[data-testid="generate"]');
   await page.waitForSelector('[data-testid="error"]:not([hidden])', { timeout: 10000 });
   const code = await page.textContent('[data-testid="error-code"]');
   const param = await page.textContent('[data-testid="error-param"]').catch(() => '');
   eq('API error code shown', code, 'invalid_parameter');
-  eq('API error field shown', param, 'field: steps');
-  eq('the field is marked invalid', await page.getAttribute('#steps', 'aria-invalid'), 'true');
-  check('the message is under the field', await page.isVisible('.field:has(#steps) [data-testid="field-error"]'));
-  eq('the field has the focus', await page.evaluate(() => document.activeElement.id), 'steps');
+  eq('API error field shown', param, 'field: sigma_min');
+  eq('the field is marked invalid', await page.getAttribute('#sigma_min', 'aria-invalid'), 'true');
+  check('the message is under the field', await page.isVisible('.field:has(#sigma_min) [data-testid="field-error"]'));
+  eq('the field has the focus', await page.evaluate(() => document.activeElement.id), 'sigma_min');
   check('generate enabled again after the error', await page.isEnabled('[data-testid="generate"]'));
+  check('the failed request cleared the old result', await page.isHidden('[data-testid="result"]') &&
+    (await page.$$('[data-testid="image-card"]')).length === 0);
+  check('and its progress', await page.isHidden('[data-testid="progress-box"]'));
   await page.screenshot({ path: path.join(OUT_DIR, 'phone-error.png') });
+  await page.fill('[data-testid="sigma_min"]', '');
+
+  /* the server's limits, from GET /v1/models: the page refuses more before sending */
+  const model = (await apiGet(API_URL, '/v1/models')).body.data.find((m) => m.id === COND);
+  const lim = model.limits;
+  eq('n: max from the server\'s limits', await page.getAttribute('#n', 'max'), String(lim.max_n));
+  eq('steps: max from the server\'s limits', await page.getAttribute('#steps', 'max'), String(lim.max_steps));
+  check('the limit is shown', (await page.textContent('[data-testid="n-limit"]')).includes(String(lim.max_n)));
+  const sent = posts.length;
+  for (const [field, value, other] of [['n', lim.max_n + 1, ['steps', '2']], ['steps', lim.max_steps + 1, ['n', '1']]]) {
+    await page.fill('[data-testid="' + other[0] + '"]', other[1]);
+    await page.fill('[data-testid="' + field + '"]', String(value));
+    await page.click('[data-testid="generate"]');
+    await page.waitForSelector('[data-testid="error"]:not([hidden])', { timeout: 10000 });
+    eq(field + ' past the limit: refused by the page', await page.textContent('[data-testid="error-param"]'), 'field: ' + field);
+    check(field + ' past the limit: the message names it', (await page.textContent('[data-testid="error-message"]')).includes(String(value - 1)));
+  }
+  eq('nothing sent past the limits', posts.length, sent);
+  await page.fill('[data-testid="n"]', '1');
 
   /* a range the page checks itself, from its field's min/max (the parameter table's) */
   await page.fill('[data-testid="steps"]', '4');
-  await page.evaluate(() => { document.getElementById('advanced').open = true; });
   await page.fill('[data-testid="alpha"]', '2');
   await page.click('[data-testid="generate"]');
   await page.waitForSelector('[data-testid="error"]:not([hidden])', { timeout: 10000 });
@@ -284,6 +317,7 @@ async function scenarioErrorAndCancel(context) {
   check('page check: the range in the message', /alpha must be a number > 0 and ≤ 1/.test(
     await page.textContent('[data-testid="error-message"]')));
   await page.fill('[data-testid="alpha"]', '');
+  eq('nothing sent for the page\'s own checks', posts.length, sent);
 
   /* cancel: a long job on the RGB model, cancelled after its first progress */
   w.expectErrors = false;

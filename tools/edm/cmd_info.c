@@ -65,6 +65,9 @@ int cmd_info(int argc, char **argv) {
     printf("model:        %s\n", a.model);
     if (name) printf("name:         %s\n", name);
     if (description) printf("description:  %s\n", description);
+    printf("sha256:       %s\n", edm_model_sha256(model));
+    const char *classes = edm_model_metadata(model, "class_names");
+    if (classes) printf("class names:  %s\n", classes);
     printf("precond:      %s", precond_name(c->precond));
     switch (c->precond) {
     case EDM_PRECOND_VP:

@@ -19,7 +19,8 @@
  *
  * Output: per image a line (seed, class, NFE, wall time), a summary (images/s, ms per NFE),
  * --out X.npy (final x as float32) and --png-dir DIR (%06d.png, with the generation
- * parameters in tEXt chunks).
+ * parameters in tEXt chunks, as edmd writes them: edm_sample_png, whose Request chunk POSTed
+ * to edmd makes the same image).
  */
 #include <errno.h>
 #include <math.h>
@@ -110,6 +111,7 @@ typedef struct sample_job {
     const char *cmd;
     const sample_args *a;
     const edm_model *model;
+    char model_name[256]; /* as edmd serves it: the metadata's name, else the file's */
     const edm_plan *plan;
     edm_denoiser *den;
     int N;               /* images */
@@ -124,11 +126,8 @@ typedef struct sample_job {
     long long evaluations, image_nfe;
 } sample_job;
 
-static int save_png(sample_job *job, int idx, const edm_sample *s, uint8_t *hwc) {
-    const edm_config *c = edm_model_config(job->model);
-    const int C = c->img_channels, R = c->img_resolution;
-    edm_image_to_u8(edm_sample_x(s), C, R, R, hwc);
-    char path[4200], seed_s[32], class_s[16], params_s[512];
+static int save_png(sample_job *job, int idx, const edm_sample *s) {
+    char path[4200];
     unsigned long long id = job->name_by_seed ? (unsigned long long)job->seeds[idx]
                                               : (unsigned long long)idx;
     if (job->a->subdirs) {
@@ -139,17 +138,12 @@ static int save_png(sample_job *job, int idx, const edm_sample *s, uint8_t *hwc)
     } else {
         snprintf(path, sizeof path, "%s/%06llu.png", job->a->png_dir, id);
     }
-    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)edm_sample_seed(s));
-    snprintf(class_s, sizeof class_s, "%d", edm_sample_class_label(s));
-    edm_plan_describe(job->plan, params_s, sizeof params_s);
-    const char *name = edm_model_metadata(job->model, "name");
-    const char *keys[] = {"Software", "model", "seed", "class", "sampler"};
-    const char *values[] = {"edm-serve (edm sample)", name ? name : job->a->model, seed_s,
-                            class_s, params_s};
+    const edm_png_info info = {"edm-serve (edm sample) " EDM_VERSION, job->model_name,
+                               edm_model_sha256(job->model), 6, job->latents || job->noise};
     uint8_t *png = NULL;
     size_t png_len = 0;
     edm_error err;
-    if (edm_png_encode(hwc, R, R, C, keys, values, 5, 6, &png, &png_len, &err) != EDM_OK)
+    if (edm_sample_png(job->plan, s, &info, &png, &png_len, &err) != EDM_OK)
         return cli_fail(job->cmd, "PNG for image %d: %s", idx, err.message);
     int bad = write_file(path, png, png_len);
     free(png);
@@ -158,7 +152,7 @@ static int save_png(sample_job *job, int idx, const edm_sample *s, uint8_t *hwc)
 }
 
 /* Runs images [first, first+count) as one batch. */
-static int run_batch(sample_job *job, int first, int count, uint8_t *hwc) {
+static int run_batch(sample_job *job, int first, int count) {
     edm_sample **samples = calloc((size_t)count, sizeof *samples);
     double *finish = calloc((size_t)count, sizeof *finish);
     int rc = 1;
@@ -212,7 +206,7 @@ static int run_batch(sample_job *job, int first, int count, uint8_t *hwc) {
             float *dst = job->out + (size_t)idx * job->n;
             for (size_t k = 0; k < job->n; k++) dst[k] = (float)x[k];
         }
-        if (job->a->png_dir && save_png(job, idx, s, hwc)) goto done;
+        if (job->a->png_dir && save_png(job, idx, s)) goto done;
     }
     fflush(stdout);
     rc = 0;
@@ -261,7 +255,6 @@ int cmd_sample(int argc, char **argv) {
     uint64_t *seeds = NULL;
     int *classes = NULL, n_seeds = 0;
     float *noise_t = NULL, *out = NULL;
-    uint8_t *hwc = NULL;
     rc = 1;
 
     /* Images: seeds and/or latents. */
@@ -360,12 +353,13 @@ int cmd_sample(int argc, char **argv) {
                      strerror(errno));
             goto done;
         }
-        hwc = malloc(n);
-        if (!hwc) {
-            cli_fail(cmd, "out of memory");
-            goto done;
-        }
     }
+    /* the name edmd serves the model under without NAME=PATH: the metadata's, else the
+     * file's name without its extension */
+    const char *meta_name = edm_model_metadata(model, "name"), *file = strrchr(a.model, '/');
+    file = file ? file + 1 : a.model;
+    const char *dot = strrchr(file, '.');
+    int file_len = dot && dot != file ? (int)(dot - file) : (int)strlen(file);
 
     /* generate.py's batching: ceil(N/batch) near-equal consecutive chunks */
     const int num_batches = (N - 1) / a.batch + 1;
@@ -386,10 +380,12 @@ int cmd_sample(int argc, char **argv) {
         .seeds = seeds, .name_by_seed = a.seeds != NULL || !a.latents, .classes = classes,
         .latents = a.latents ? latents.data : NULL, .noise = noise_t, .out = out, .n = n,
     };
+    if (meta_name) snprintf(job.model_name, sizeof job.model_name, "%s", meta_name);
+    else snprintf(job.model_name, sizeof job.model_name, "%.*s", file_len, file);
     const double t0 = cli_now();
     for (int b = 0, first = 0; b < num_batches; b++) {
         const int count = base + (b < extra ? 1 : 0);
-        if (run_batch(&job, first, count, hwc)) goto done;
+        if (run_batch(&job, first, count)) goto done;
         first += count;
     }
     const double dt = cli_now() - t0;
@@ -407,7 +403,6 @@ int cmd_sample(int argc, char **argv) {
     rc = 0;
 
 done:
-    free(hwc);
     free(out);
     free(noise_t);
     free(classes);

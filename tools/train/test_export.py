@@ -61,7 +61,8 @@ def main():
           and cfg["img_resolution"] == 32 and cfg["img_channels"] == 1
           and cfg["model_kwargs"]["channel_mult"] == [1, 2, 2], "edm_config")
     check(all(k in meta for k in ("name", "description", "license", "training_data", "training", "sampler",
-                                  "default_steps")) and meta["name"] == "mnist-edm"
+                                  "default_steps", "class_names")) and meta["name"] == "mnist-edm"
+          and json.loads(meta["class_names"])[7] == ["7", "seven"]
           and json.loads(meta["training"])["steps"] == 1 and json.loads(meta["sampler"])["num_steps"] == 18,
           "metadata keys")
     check(os.path.getsize(path) < 4_000_000, "file size %.2f MB < 4 MB" % (os.path.getsize(path) / 1e6))

@@ -153,6 +153,9 @@ def validation_loss(net, x, labels, seed=12345):
     return total / max(count, 1)
 
 
+DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
 def export_model(path, ema, args, mkw, info, dtype):
     """Write the EMA weights as edm-safetensors/1 (atomic: write path.tmp, then rename)."""
     tensors = [(k, v.detach().float().cpu().numpy()) for k, v in ema.state_dict().items()]
@@ -179,6 +182,7 @@ def export_model(path, ema, args, mkw, info, dtype):
         "sampler": json.dumps({"sampler": "edm", "num_steps": 18, "sigma_min": 0.002, "sigma_max": 80,
                                "rho": 7, "S_churn": 0}),
         "default_steps": "18",
+        "class_names": edmfile.class_names_json([[str(d), w] for d, w in enumerate(DIGIT_NAMES)]),
     }
     out_dir = os.path.dirname(os.path.abspath(path))
     os.makedirs(out_dir, exist_ok=True)

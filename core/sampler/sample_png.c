@@ -1,0 +1,48 @@
+/*
+ * sample_png.c - a finished image as a PNG that says how to make it again (edm.h,
+ * edm_sample_png): edmd's encoder and `edm sample --png-dir` both write it, so the two carry
+ * the same text.
+ *
+ * Text chunks: Software; Model, Seed, Class and Steps for people; Sampler, the plan's one-line
+ * description (edm_plan_describe); and Request, the complete resolved settings as JSON
+ * (edm_plan_record_json), which POSTed to edmd's /v1/images/generations makes the same
+ * pixels (tests/server/test_reproduce.sh). An image whose noise came from files (`edm sample
+ * --latents/--noise`) cannot be made from a request, and gets no Request text.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "edm.h"
+#include "sampler.h"
+#include "status.h"
+
+enum edm_status edm_sample_png(const edm_plan *plan, const edm_sample *s, const edm_png_info *info,
+                               uint8_t **png, size_t *png_len, edm_error *err) {
+    const int C = plan->C, R = plan->R;
+    const edm_record rec = {info->model, info->model_sha256, edm_sample_seed(s),
+                            edm_sample_class_label(s)};
+    char seed[24], label[16], steps[16], sampler[512];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)rec.seed);
+    snprintf(label, sizeof label, "%d", rec.class_label);
+    snprintf(steps, sizeof steps, "%d", plan->num_steps);
+    edm_plan_describe(plan, sampler, sizeof sampler);
+    int need = edm_plan_record_json(plan, &rec, NULL, 0);
+    char *request = malloc((size_t)need + 1);
+    uint8_t *hwc = malloc((size_t)C * R * R);
+    if (!request || !hwc) {
+        free(request);
+        free(hwc);
+        return edm_error_set(err, EDM_ENOMEM, "out of memory encoding a PNG");
+    }
+    edm_plan_record_json(plan, &rec, request, (size_t)need + 1);
+    edm_image_to_u8(edm_sample_x(s), C, R, R, hwc);
+    const char *keys[] = {"Software", "Model", "Seed", "Class", "Steps", "Sampler", "Request"};
+    const char *values[] = {
+        info->software, info->model, seed,   rec.class_label >= 0 ? label : "none",
+        steps,          sampler,     request};
+    enum edm_status st = edm_png_encode(hwc, R, R, C, keys, values, info->no_request ? 6 : 7,
+                                        info->level, png, png_len, err);
+    free(request);
+    free(hwc);
+    return st;
+}
