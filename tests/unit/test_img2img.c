@@ -22,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <png.h>
-
 #include "check.h"
 #include "edm.h"
 #include "sampler/sampler.h"
@@ -437,7 +435,130 @@ done:
     edm_model_free(model);
 }
 
+static int read_all(const char *path, uint8_t **buf, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    *buf = malloc(1 << 16);
+    *len = fread(*buf, 1, 1 << 16, f);
+    fclose(f);
+    return 0;
+}
+
+/* Decodes tests/fuzz/corpus_png/NAME.png; 0 when missing or refused (counted as a failure). */
+static int decode_corpus(const char *name, edm_png_image *img) {
+    char path[256];
+    snprintf(path, sizeof path, "tests/fuzz/corpus_png/%s.png", name);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    edm_error err;
+    if (read_all(path, &buf, &len)) {
+        CHECK(0, "cannot read %s", path);
+        return 0;
+    }
+    enum edm_status st = edm_png_decode(buf, len, img, &err);
+    free(buf);
+    CHECK(st == EDM_OK, "%s: %s", path, err.message);
+    return st == EDM_OK;
+}
+
+static void test_png_decode(void) {
+    edm_png_image img;
+    if (decode_corpus("ok_gray8", &img)) {
+        int ok = img.W == 4 && img.H == 3 && img.C == 1;
+        for (int y = 0; ok && y < 3; y++)
+            for (int x = 0; x < 4; x++) ok &= img.data[y * 4 + x] == (float)(((x * 37 + y * 11) & 255) / 255.0);
+        CHECK(ok, "gray8 values");
+        /* as an init image: 2 u - 1, and back to the same bytes */
+        float *init = malloc(3 * 4 * 4 * sizeof *init);
+        edm_png_image sq = img;
+        sq.W = sq.H = 3; /* the 3x3 corner, same size: no resampling */
+        float corner[9];
+        for (int y = 0; y < 3; y++)
+            for (int x = 0; x < 3; x++) corner[y * 3 + x] = img.data[y * 4 + x];
+        sq.data = corner;
+        edm_error err;
+        CHECK(edm_png_to_init_image(&sq, 3, 3, init, &err) == EDM_OK, "%s", err.message);
+        uint8_t back[27];
+        edm_image_to_u8_f32(init, 3, 3, 3, back);
+        int same = 1;
+        for (int y = 0; y < 3; y++)
+            for (int x = 0; x < 3; x++)
+                for (int c = 0; c < 3; c++)
+                    same &= back[(y * 3 + x) * 3 + c] == ((x * 37 + y * 11) & 255);
+        CHECK(same, "8-bit gray -> RGB init image -> uint8 gives the same bytes");
+        free(init);
+        edm_png_image_clear(&img);
+    }
+    if (decode_corpus("ok_gray16", &img)) {
+        CHECK(img.C == 1 && img.data[0] == 0 && img.data[1] == 1 &&
+                  img.data[2] == (float)(32768 / 65535.0) && img.data[3] == (float)(1 / 65535.0),
+              "gray16 values %g %g %g %g", img.data[0], img.data[1], img.data[2], img.data[3]);
+        edm_png_image_clear(&img);
+    }
+    if (decode_corpus("ok_gray1", &img)) { /* 0xa5 = 10100101 */
+        static const float want[8] = {1, 0, 1, 0, 0, 1, 0, 1};
+        CHECK(img.W == 8 && !memcmp(img.data, want, sizeof want), "gray1 bits");
+        edm_png_image_clear(&img);
+    }
+    if (decode_corpus("ok_palette", &img)) { /* red, green, blue */
+        CHECK(img.C == 3 && img.W == 3 && img.data[0] == 1 && img.data[1] == 0 &&
+                  img.data[3 + 1] == 1 && img.data[6 + 2] == 1,
+              "palette -> RGB");
+        float lum[9];
+        edm_error err;
+        edm_png_image one = img;
+        one.W = 1, one.H = 1;
+        float px[3] = {1, 0, 0};
+        one.data = px;
+        CHECK(edm_png_to_mask(&one, 1, lum, &err) == EDM_OK && fabsf(lum[0] - 0.299f) < 1e-6f,
+              "luminance of red %g", lum[0]);
+        edm_png_image_clear(&img);
+    }
+    if (decode_corpus("ok_rgba8", &img)) {
+        CHECK(img.C == 3 && img.data[0] == 10 / 255.0f && img.data[2] == 20 / 255.0f &&
+                  img.data[4] == 30 / 255.0f,
+              "RGBA: alpha dropped, colour kept");
+        edm_png_image_clear(&img);
+    }
+    /* every truncated prefix of a valid file is refused cleanly */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (read_all("tests/fuzz/corpus_png/ok_32x32.png", &buf, &len) == 0) {
+        int refused = 1;
+        for (size_t cut = 0; cut < len - 12; cut++) { /* IEND is the last 12 bytes */
+            edm_error err;
+            refused &= edm_png_decode(buf, cut, &img, &err) == EDM_EFORMAT && !img.data;
+        }
+        CHECK(refused, "a truncated PNG was accepted");
+        free(buf);
+    }
+}
+
+static void test_resize_sha(void) {
+    /* a constant image stays constant; a 2x2 checker shrinks to its mean */
+    float src[3 * 5 * 7], dst[3 * 4 * 4];
+    for (int k = 0; k < 3 * 5 * 7; k++) src[k] = 0.25f * (float)(k / 35);
+    edm_image_resize(src, 3, 5, 7, 4, dst);
+    int flat = 1;
+    for (int k = 0; k < 48; k++) flat &= fabsf(dst[k] - 0.25f * (float)(k / 16)) < 1e-6f;
+    CHECK(flat, "resizing a constant image keeps it");
+    float chk[4 * 4], one[1];
+    for (int k = 0; k < 16; k++) chk[k] = (float)(((k / 4) + (k % 4)) % 2);
+    edm_image_resize(chk, 1, 4, 4, 1, one);
+    CHECK(fabsf(one[0] - 0.5f) < 1e-6f, "4x4 checker -> 1x1 is the mean: %g", one[0]);
+    char hex[65];
+    edm_sha256_hex((const uint8_t *)"abc", 3, hex);
+    CHECK(!strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"), "%s", hex);
+    edm_sha256_hex((const uint8_t *)"", 0, hex);
+    CHECK(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), "%s", hex);
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    edm_sha256_hex((const uint8_t *)m, strlen(m), hex);
+    CHECK(!strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"), "%s", hex);
+}
+
 int main(void) {
+    test_png_decode();
+    test_resize_sha();
     test_strength_mapping();
     test_validation();
     test_img2img();
