@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""img2img_check.py - helpers of test_img2img.sh (stdlib; numpy only for the array checks).
+"""img2img_check.py - helpers of test_img2img.sh (pngs: stdlib; the others numpy, and
+cli_check.py's PNG reader).
 
   pngs DIR                  writes DIR/digit.png (32x32 gray, a ring), DIR/mask.png (lower
                             half white), DIR/big.png (the digit at 96x96) and DIR/rgb.png
@@ -32,26 +33,6 @@ def digit():
     return rows
 
 
-def read_png(path):
-    """(width, height, pixels row-major, text dict) of an 8-bit gray PNG written above or by edm."""
-    data = open(path, "rb").read()
-    pos, idat, text = 8, b"", {}
-    while pos < len(data):
-        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + n]
-        if kind == b"IHDR":
-            w, h = struct.unpack(">II", body[:8])
-        elif kind == b"IDAT":
-            idat += body
-        elif kind == b"tEXt":
-            k, v = body.split(b"\0", 1)
-            text[k.decode("latin-1")] = v.decode("latin-1")
-        pos += 12 + n
-    raw = zlib.decompress(idat)
-    px = [raw[1 + y * (w + 1):(y + 1) * (w + 1)] for y in range(h)]  # filter 0 only (ours)
-    return w, h, px, text
-
-
 def main():
     cmd = sys.argv[1]
     if cmd == "pngs":
@@ -62,13 +43,14 @@ def main():
         write_png(d + "/big.png", 96, 96, [[v for v in rows[y // 3] for _ in range(3)] for y in range(96)])
         write_png(d + "/rgb.png", 32, 32, [[c for v in r for c in (v, v, v)] for r in rows], color=2)
         return 0
-    if cmd == "text":
-        print(read_png(sys.argv[2])[3].get(sys.argv[3], ""))
-        return 0
     import numpy as np
+    from cli_check import read_png  # (H, W, C) uint8 and the tEXt chunks
+    if cmd == "text":
+        print(read_png(sys.argv[2])[1].get(sys.argv[3], ""))
+        return 0
     if cmd in ("known", "near"):
         x = np.load(sys.argv[2])
-        y = np.array([list(r) for r in read_png(sys.argv[3])[2]], dtype=np.float64)
+        y = read_png(sys.argv[3])[0][:, :, 0].astype(np.float64)
         if cmd == "known":
             want = (y / 255 * 2 - 1).astype(np.float32)
             ok = all((x[i, 0, :16] == want[:16]).all() for i in range(len(x)))
