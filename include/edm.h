@@ -256,7 +256,9 @@ typedef struct edm_sampler_params {
     /* RePaint resampling (Lugmayr et al. 2022) for inpainting: after the steps that reach
      * levels resample_jump, 2 resample_jump, ... (< N), the image is renoised back
      * resample_jump levels and those steps run again, resample_count - 1 times each.
-     * 0 / 1: off. The extra evaluations are counted in edm_sampler_params_nfe. */
+     * 0 / 1: off. Meant for inpainting, but a plan's setting: every image of the plan
+     * resamples (so the plan's NFE is each image's). The extra evaluations are counted in
+     * edm_sampler_params_nfe. */
     int resample_jump;  /* 0 (off) or 1..num_steps-1 */
     int resample_count; /* 1 (off) .. EDM_MAX_RESAMPLE_COUNT */
 } edm_sampler_params;

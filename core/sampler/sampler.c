@@ -91,7 +91,7 @@ static void sample_begin_step(edm_sample *s) {
 static int sample_resample(edm_sample *s) {
     const edm_plan *plan = s->plan;
     const int j = plan->params.resample_jump, L = s->step;
-    if (!s->mask || edm_sampler_resample_points(&plan->params) == 0 || L % j != 0 ||
+    if (edm_sampler_resample_points(&plan->params) == 0 || L % j != 0 ||
         L >= plan->num_steps)
         return 0;
     if (s->jump_level != L) s->jump_level = L, s->jumps_done = 0;

@@ -308,6 +308,12 @@ static void test_inpaint(void) {
     edm_sample *again = new_sample(plan, &init);
     run_to_end(again);
     CHECK(!memcmp(edm_sample_x(s), edm_sample_x(again), sizeof(double) * n), "RePaint repeatable");
+    edm_sample_init plain_i = {.seed = 3, .class_label = -1}; /* no mask: resamples too */
+    edm_sample *plain = new_sample(plan, &plain_i);
+    run_to_end(plain);
+    CHECK(edm_sample_nfe_done(plain) == edm_plan_nfe(plan), "RePaint without a mask: %d of %d",
+          edm_sample_nfe_done(plain), edm_plan_nfe(plan));
+    edm_sample_free(plain);
     char desc[512];
     edm_plan_describe(plan, desc, sizeof desc);
     CHECK(strstr(desc, "nfe=73") && strstr(desc, "resample_jump=3 resample_count=4"), "%s", desc);
