@@ -210,11 +210,13 @@ FUZZ_FLAGS := -std=c11 -O1 -g -D_GNU_SOURCE -Iinclude -Icore -Iserver -Itests/fu
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 $(BUILD)/fuzz/fuzz_safetensors: core/io/safetensors.c core/status.c
 $(BUILD)/fuzz/fuzz_npy: core/io/npy.c core/status.c
+$(BUILD)/fuzz/fuzz_png: core/io/png_read.c core/io/image_in.c core/status.c
+$(BUILD)/fuzz/fuzz_png: FUZZ_LIBS := -lpng -lz
 $(BUILD)/fuzz_server/fuzz_request: server/json_req.c server/errors.c core/sampler/sampler_params.c \
                                    core/status.c
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_FLAGS) $^ -ljansson -lm -o $@
+	$(CLANG) $(FUZZ_FLAGS) $^ -ljansson $(FUZZ_LIBS) -lm -o $@
 $(BUILD)/fuzz_server/fuzz_%: tests/fuzz_server/fuzz_%.c
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_FLAGS) $^ -ljansson -lm -o $@

@@ -513,7 +513,7 @@ int main(int argc, char **argv) {
                     double ts[5];
                     int ok = 1;
                     for (int r = 0; r < 5 && ok; r++) {
-                        edm_sample_init si = {(uint64_t)(100 + r), -1, NULL, NULL};
+                        edm_sample_init si = {.seed = (uint64_t)(100 + r), .class_label = -1};
                         edm_sample *s = NULL;
                         if (edm_sample_new(plan, &si, &s, &err)) {
                             ok = 0;

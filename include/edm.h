@@ -215,7 +215,13 @@ enum edm_status edm_denoiser_eval(edm_denoiser *den, int n, const float *x, cons
 /* Randomness: Philox4x32-10 keyed by the seed, counter (purpose, step, index); Box-Muller.  */
 /* One image's latents, label and step noise depend only on its seed.                        */
 
-enum edm_rng_purpose { EDM_RNG_LATENTS = 1, EDM_RNG_LABEL = 2, EDM_RNG_STEP_NOISE = 3 };
+enum edm_rng_purpose {
+    EDM_RNG_LATENTS = 1,    /* the initial noise n (also img2img's x = y + sigma_start n) */
+    EDM_RNG_LABEL = 2,
+    EDM_RNG_STEP_NOISE = 3, /* churn noise eps_i */
+    EDM_RNG_KNOWN_NOISE = 4,   /* inpainting: the known region's noise n_i, step = visit i */
+    EDM_RNG_RESAMPLE_NOISE = 5 /* inpainting: RePaint's jump-back noise, step = jump number */
+};
 
 /* Fills out[0..n) with N(0,1) samples for (seed, purpose, step). */
 void edm_rng_normal(uint64_t seed, uint32_t purpose, uint32_t step, float *out, size_t n);
@@ -245,7 +251,28 @@ typedef struct edm_sampler_params {
     double alpha;            /* ablation only; default 1 */
     double epsilon_s, C_1, C_2; /* ablation only; 1e-3, 0.001, 0.008 */
     int M;                   /* ablation only; 1000 */
+    /* Starting from an image (edm_sample_init.init_image). Not rows of the table below yet:
+     * the HTTP request schema and the web form follow the table, and they gain these with the
+     * HTTP change. At most one of strength / sigma_start; both NaN: the full schedule
+     * (strength 1). The step count stays num_steps: the plan's N steps run from sigma_start
+     * (instead of sigma_max) down to sigma_min, so NFE is not cut by a low strength. */
+    double strength;    /* (0, 1]: sigma_start = (lo^(1/rho) + strength (hi^(1/rho) -
+                           lo^(1/rho)))^rho over the resolved [sigma_min, sigma_max]; NaN */
+    double sigma_start; /* (sigma_min, sigma_max] as resolved; NaN */
+    /* RePaint resampling (Lugmayr et al. 2022) for inpainting: after the steps that reach
+     * levels resample_jump, 2 resample_jump, ... (< N), the image is renoised back
+     * resample_jump levels and those steps run again, resample_count - 1 times each.
+     * 0 / 1: off. Meant for inpainting, but a plan's setting: every image of the plan
+     * resamples (so the plan's NFE is each image's). The extra evaluations are counted in
+     * edm_sampler_params_nfe. */
+    int resample_jump;  /* 0 (off) or 1..num_steps-1 */
+    int resample_count; /* 1 (off) .. EDM_MAX_RESAMPLE_COUNT */
 } edm_sampler_params;
+
+#define EDM_MAX_RESAMPLE_COUNT 100
+/* The strength `edm sample --init-image` (and the HTTP API) uses for img2img / variations of
+ * an image when neither strength nor sigma_start is given and there is no mask. */
+#define EDM_IMG2IMG_DEFAULT_STRENGTH 0.5
 
 /* Every field at its default: the table's (below), then ablation 0 and generate.py's
  * constants epsilon_s, C_1, C_2, M. */
@@ -253,7 +280,9 @@ void edm_sampler_params_default(edm_sampler_params *p);
 /* Checks every table row's range, then sigma_min < sigma_max and S_min <= S_max, then the
  * fields no interface sets; err->field names the bad parameter (the table's name). */
 enum edm_status edm_sampler_params_validate(const edm_sampler_params *p, edm_error *err);
-/* Number of network evaluations per image: N (euler) or 2N-1 (heun). */
+/* Number of network evaluations per image: N (euler) or 2N-1 (heun) for the N steps, plus
+ * those of the steps RePaint resampling runs again (each Heun step 2 but the last, 1). An
+ * image whose mask has nothing to repaint takes none (edm_sample_nfe_done says 0). */
 int edm_sampler_params_nfe(const edm_sampler_params *p);
 
 /*
@@ -365,7 +394,27 @@ typedef struct edm_sample_init {
     const float *latents;   /* [C,R,R] N(0,1) or NULL: drawn from the seed */
     const float *noise;     /* [N][C,R,R] per-step N(0,1) or NULL: drawn from the seed; borrowed,
                                must outlive the sample */
+    /* Starting from an image (img2img / SDEdit): x_0 = s(t_0) (y + sigma_0 n), n the latents
+     * (seed's, slerped with variation_seed's, or given), sigma_0 the plan's first level
+     * (sigma_start). Copied: need not outlive edm_sample_new. */
+    const float *init_image; /* [C,R,R] y in the data range [-1,1], or NULL: from noise */
+    /* Inpainting (needs init_image): [R,R] in [0,1], 1 = repaint, 0 = keep, between = blend.
+     * Before every network evaluation at level sigma the input becomes
+     *   m x + (1 - m) s (y + sigma n_v)      (n_v: EDM_RNG_KNOWN_NOISE, step = visit v)
+     * and the final image m x + (1 - m) y, so pixels with m = 0 are exactly y. A mask that is
+     * 0 everywhere finishes at once with x = y and no network evaluation. NULL: repaint all. */
+    const float *mask;
+    /* Variations from seeds: the latents are slerp(n(seed), n(variation_seed), t) with
+     * t = variation_strength in [0,1] (0: off; 1: variation_seed's latents); spherical, so
+     * the mix keeps the norm that a plain linear mix shrinks. Step, known-region and class
+     * draws stay the seed's. Ignored with `latents`. */
+    uint64_t variation_seed;
+    double variation_strength;
 } edm_sample_init;
+
+/* slerp(a, b, t) of two latents of n values, computed in fp64 per the angle of the whole
+ * vectors: (sin((1-t) w) a + sin(t w) b) / sin w, w = angle(a, b); linear where w ~ 0. */
+void edm_latents_slerp(const float *a, const float *b, size_t n, double t, float *out);
 
 /* Returns a new sample (free with edm_sample_free). */
 enum edm_status edm_sample_new(const edm_plan *plan, const edm_sample_init *init, edm_sample **out,
@@ -420,10 +469,47 @@ typedef struct edm_png_info {
     const char *model;        /* the model's name */
     const char *model_sha256; /* edm_model_sha256 */
     int level;                /* zlib level 0..9 */
-    int no_request;           /* 1: no Request text (the noise came from files, not the seed) */
+    int no_request;           /* 1: no Request text (the request alone cannot remake it: the
+                                 noise came from files, or it started from an image) */
+    /* further text after those (an init image's hash, say): at most EDM_PNG_MAX_EXTRA */
+    const char *const *extra_keys, *const *extra_values;
+    int n_extra;
 } edm_png_info;
+#define EDM_PNG_MAX_EXTRA 8
 enum edm_status edm_sample_png(const edm_plan *plan, const edm_sample *s, const edm_png_info *info,
                                uint8_t **png, size_t *png_len, edm_error *err);
+
+/* PNG decoding (core/io/png_read.c), for init images and masks. Strict limits: at most
+ * EDM_PNG_MAX_SIDE pixels a side, EDM_PNG_MAX_PIXELS pixels and EDM_PNG_MAX_BYTES of input;
+ * 1, 2, 4, 8 or 16-bit gray, gray+alpha, RGB, RGBA or palette, interlaced or not. Alpha is
+ * ignored (the colour as stored). Anything else, or a malformed file, is EDM_EFORMAT. */
+#define EDM_PNG_MAX_SIDE 4096
+#define EDM_PNG_MAX_PIXELS (4096 * 4096)
+#define EDM_PNG_MAX_BYTES (64u << 20)
+typedef struct edm_png_image {
+    int W, H, C;   /* C: 1 (gray) or 3 (RGB), as stored (palette -> RGB, alpha dropped) */
+    float *data;   /* [C,H,W] in [0,1]: value / (2^bit_depth - 1); owned */
+} edm_png_image;
+/* Decodes png[0..len). On success *out holds a new image (free with edm_png_image_clear). */
+enum edm_status edm_png_decode(const uint8_t *png, size_t len, edm_png_image *out, edm_error *err);
+void edm_png_image_clear(edm_png_image *img);
+
+/* Resamples [C,H,W] to [C,R,R] with a separable triangle (bilinear) filter whose support is
+ * widened by the scale factor when shrinking (antialiased, as PIL's Image.resize BILINEAR);
+ * pixel centres aligned ((i + 0.5) / R * H - 0.5). Same size: an exact copy. */
+void edm_image_resize(const float *src, int C, int H, int W, int R, float *dst);
+
+/* A decoded PNG as a model's input, resized to R x R (edm_image_resize) when its size
+ * differs: init images [C,R,R] in [-1,1] (2 u - 1) with RGB -> gray by luminance
+ * 0.299 R + 0.587 G + 0.114 B (ITU-R 601, PIL's "L") and gray -> RGB by replication; masks
+ * [R,R] in [0,1] (luminance; white = 1 = repaint). out has room for C*R*R / R*R floats. */
+enum edm_status edm_png_to_init_image(const edm_png_image *img, int C, int R, float *out,
+                                      edm_error *err);
+enum edm_status edm_png_to_mask(const edm_png_image *img, int R, float *out, edm_error *err);
+
+/* SHA-256 of data, as 64 lower-case hex digits and a NUL (PNG text: the init image's and the
+ * mask's hashes). */
+void edm_sha256_hex(const void *data, size_t len, char hex[65]);
 
 /* NPY v1.0 float32 / little-endian / C-order arrays (spec section 0). */
 #define EDM_NPY_MAX_DIMS 8

@@ -25,8 +25,10 @@ static struct srv_image_result *encode_job(struct srv_job *job, int level, struc
         srv_error_set(err, SRV_E_INTERNAL, NULL, "out of memory encoding images");
         return NULL;
     }
-    const edm_png_info info = {"edm-serve edmd " EDM_VERSION, job->model->name,
-                               edm_model_sha256(job->model->model), level, 0};
+    const edm_png_info info = {.software = "edm-serve edmd " EDM_VERSION,
+                               .model = job->model->name,
+                               .model_sha256 = edm_model_sha256(job->model->model),
+                               .level = level};
     for (int i = 0; i < job->n; i++) {
         const edm_sample *s = job->samples[i];
         struct srv_image_result *r = &res[i];

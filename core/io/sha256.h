@@ -1,5 +1,6 @@
 /*
- * sha256.h - SHA-256 (FIPS 180-4), for the identity of model files (internal).
+ * sha256.h - SHA-256 (FIPS 180-4): the identity of model files, and of init images and masks
+ * in the PNG text (edm_sha256_hex is also public, in include/edm.h).
  *
  * A model is named in every PNG it makes by the SHA-256 of its file, the digest that model
  * hubs print next to a download, so a reader can tell which file made an image.

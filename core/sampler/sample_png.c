@@ -36,12 +36,16 @@ enum edm_status edm_sample_png(const edm_plan *plan, const edm_sample *s, const 
     }
     edm_plan_record_json(plan, &rec, request, (size_t)need + 1);
     edm_image_to_u8(edm_sample_x(s), C, R, R, hwc);
-    const char *keys[] = {"Software", "Model", "Seed", "Class", "Steps", "Sampler", "Request"};
-    const char *values[] = {
+    const char *keys[7 + EDM_PNG_MAX_EXTRA] = {"Software", "Model", "Seed",   "Class",
+                                               "Steps",    "Sampler", "Request"};
+    const char *values[7 + EDM_PNG_MAX_EXTRA] = {
         info->software, info->model, seed,   rec.class_label >= 0 ? label : "none",
         steps,          sampler,     request};
-    enum edm_status st = edm_png_encode(hwc, R, R, C, keys, values, info->no_request ? 6 : 7,
-                                        info->level, png, png_len, err);
+    int n = info->no_request ? 6 : 7;
+    for (int i = 0; i < info->n_extra && i < EDM_PNG_MAX_EXTRA; i++, n++)
+        keys[n] = info->extra_keys[i], values[n] = info->extra_values[i];
+    enum edm_status st =
+        edm_png_encode(hwc, R, R, C, keys, values, n, info->level, png, png_len, err);
     free(request);
     free(hwc);
     return st;

@@ -34,6 +34,8 @@ struct edm_plan {
     int num_steps;             /* N */
     int nfe;                   /* evaluations per image */
     double sigma_lo, sigma_hi; /* the sigma range after defaults and clamping */
+    double sigma_start;        /* sigma_0: sigma_hi, or the start from an image (strength) */
+    double *s_level;           /* [N+1] s(t_i): the scale of x at level i */
     double vp_beta_d, vp_beta_min; /* ablation: re-derived VP betas (spec 3.2 step 2) */
     double x_init_scale;       /* x = latents * x_init_scale: t_0 (edm), sigma(t_0) s(t_0) */
     double *sigma;             /* [N+1] sigma(t_i), sigma_N = 0 */
@@ -60,6 +62,9 @@ enum edm_status edm_plan_new_custom(const edm_sampler_params *p, const edm_plan_
 /* The fp64 ablation sampler's own iDDPM table u[0..M] (spec 3.2 step 3): fp64 recurrence with
  * alpha_bar evaluated in fp32, as the reference does. u must hold M+1 values. */
 void edm_plan_iddpm_u(int M, double C_1, double C_2, double *u);
+
+/* The number of RePaint jump points (levels j, 2j, .. < N), 0 when resampling is off. */
+int edm_sampler_resample_points(const edm_sampler_params *p);
 
 /* fp64 versions of edm_sample_next_input / edm_sample_advance: the state machine itself.
  * The public functions convert to and from fp32 around these (the network is fp32). */

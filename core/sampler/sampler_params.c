@@ -250,6 +250,10 @@ void edm_sampler_params_default(edm_sampler_params *p) {
     p->C_1 = 0.001;
     p->C_2 = 0.008;
     p->M = 1000;
+    p->strength = NAN;
+    p->sigma_start = NAN;
+    p->resample_jump = 0;
+    p->resample_count = 1;
 }
 
 /* Row d's range check, with a message that states the range. */
@@ -283,6 +287,34 @@ static enum edm_status check_row(const edm_sampler_params *p, const edm_sampler_
     return EDM_EINVAL;
 }
 
+/* The settings of a start from an image (edm.h); the range of sigma_start against the
+ * resolved sigma range is the plan's check. */
+static enum edm_status init_params_validate(const edm_sampler_params *p, edm_error *err) {
+    if (!isnan(p->strength) && !(p->strength > 0 && p->strength <= 1))
+        return edm_error_set_field(err, EDM_EINVAL, "strength", "strength must be in (0, 1] (got %g)",
+                                   p->strength);
+    if (!isnan(p->sigma_start) && !(p->sigma_start > 0 && isfinite(p->sigma_start)))
+        return edm_error_set_field(err, EDM_EINVAL, "sigma_start",
+                                   "sigma_start must be a finite number > 0 (got %g)",
+                                   p->sigma_start);
+    if (!isnan(p->strength) && !isnan(p->sigma_start))
+        return edm_error_set_field(err, EDM_EINVAL, "sigma_start",
+                                   "give either strength or sigma_start, not both");
+    if (p->resample_jump < 0 || p->resample_jump >= p->num_steps)
+        return edm_error_set_field(err, EDM_EINVAL, "resample_jump",
+                                   "resample_jump must be in 0..%d (steps - 1; got %d)",
+                                   p->num_steps - 1, p->resample_jump);
+    if (p->resample_count < 1 || p->resample_count > EDM_MAX_RESAMPLE_COUNT)
+        return edm_error_set_field(err, EDM_EINVAL, "resample_count",
+                                   "resample_count must be in 1..%d (got %d)",
+                                   EDM_MAX_RESAMPLE_COUNT, p->resample_count);
+    if (p->resample_count > 1 && p->resample_jump == 0)
+        return edm_error_set_field(err, EDM_EINVAL, "resample_jump",
+                                   "resample_count %d needs a resample_jump of at least 1",
+                                   p->resample_count);
+    return edm_error_set(err, EDM_OK, NULL);
+}
+
 enum edm_status edm_sampler_params_validate(const edm_sampler_params *p, edm_error *err) {
     enum edm_status st;
     for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++)
@@ -311,12 +343,21 @@ enum edm_status edm_sampler_params_validate(const edm_sampler_params *p, edm_err
     if (p->M < 1 || p->M > EDM_MAX_IDDPM_M)
         return edm_error_set_field(err, EDM_EINVAL, "M", "M must be in 1..%d (got %d)",
                                    EDM_MAX_IDDPM_M, p->M);
-    return edm_error_set(err, EDM_OK, NULL);
+    return init_params_validate(p, err);
+}
+
+int edm_sampler_resample_points(const edm_sampler_params *p) {
+    return p->resample_jump > 0 && p->resample_count > 1 ? (p->num_steps - 1) / p->resample_jump
+                                                         : 0;
 }
 
 int edm_sampler_params_nfe(const edm_sampler_params *p) {
     int heun = !p->ablation || p->solver == EDM_SOLVER_HEUN;
-    return heun ? 2 * p->num_steps - 1 : p->num_steps;
+    int nfe = heun ? 2 * p->num_steps - 1 : p->num_steps;
+    /* Each jump point L = j, 2j, .. < N reruns steps L-j .. L-1 (none of them the last step,
+     * so each costs 2 with Heun), resample_count - 1 times. */
+    return nfe + edm_sampler_resample_points(p) * (p->resample_count - 1) * p->resample_jump *
+                     (heun ? 2 : 1);
 }
 
 /* ---- a plan's settings as text ---------------------------------------------------------- */
@@ -353,6 +394,19 @@ int edm_plan_describe(const edm_plan *plan, char *buf, size_t size) {
         if (d->offset == offsetof(edm_sampler_params, num_steps)) /* nfe follows steps */
             append(buf, size, &total, " nfe=%d", plan->nfe);
     }
+    /* From an image: only when set, so that the line of a plain plan is unchanged. */
+    char value[40];
+    if (!isnan(p->strength)) {
+        format_double(p->strength, value, sizeof value);
+        append(buf, size, &total, " strength=%s", value);
+    }
+    if (!isnan(p->strength) || !isnan(p->sigma_start)) {
+        format_double(plan->sigma_start, value, sizeof value);
+        append(buf, size, &total, " sigma_start=%s", value);
+    }
+    if (edm_sampler_resample_points(p) > 0)
+        append(buf, size, &total, " resample_jump=%d resample_count=%d", p->resample_jump,
+               p->resample_count);
     return total;
 }
 

@@ -187,6 +187,7 @@ void edm_plan_free(edm_plan *plan) {
     if (!plan) return;
     free(plan->sigma);
     free(plan->t);
+    free(plan->s_level);
     free(plan->steps);
     free(plan);
 }
@@ -269,6 +270,34 @@ static enum edm_status plan_check(const edm_plan *plan, const edm_plan_net *net,
     return EDM_OK;
 }
 
+/*
+ * A start from an image (edm.h, strength / sigma_start): the top of the schedule becomes
+ * sigma_start, so the N steps run from there to sigma_min. strength s maps to the level at
+ * fraction s of the way from sigma_min to sigma_max in sigma^(1/rho), the space in which the
+ * EDM schedule spaces its steps evenly:
+ *   sigma_start = (lo^(1/rho) + s (hi^(1/rho) - lo^(1/rho)))^rho
+ * so strength 1 is sigma_max (the full schedule) and strength -> 0 tends to sigma_min.
+ */
+static enum edm_status plan_start(const edm_sampler_params *p, double lo, double *hi,
+                                  edm_error *err) {
+    if (!isnan(p->sigma_start)) {
+        if (!(p->sigma_start > lo && p->sigma_start <= *hi))
+            return edm_error_set_field(err, EDM_EINVAL, "sigma_start",
+                                       "sigma_start must be in (%g, %g], the sigma range (got %g)",
+                                       lo, *hi, p->sigma_start);
+        *hi = p->sigma_start;
+    } else if (!isnan(p->strength)) {
+        const double a = pow(lo, 1 / p->rho), b = pow(*hi, 1 / p->rho);
+        const double start = fmin(pow(a + p->strength * (b - a), p->rho), *hi);
+        if (!(start > lo))
+            return edm_error_set_field(err, EDM_EINVAL, "strength",
+                                       "strength %g gives no noise above sigma_min = %g",
+                                       p->strength, lo);
+        *hi = start;
+    }
+    return EDM_OK;
+}
+
 enum edm_status edm_plan_new_custom(const edm_sampler_params *p, const edm_plan_net *net,
                                     edm_plan **out, edm_error *err) {
     *out = NULL;
@@ -287,8 +316,9 @@ enum edm_status edm_plan_new_custom(const edm_sampler_params *p, const edm_plan_
     plan->nfe = edm_sampler_params_nfe(p);
     plan->sigma = calloc((size_t)N + 1, sizeof *plan->sigma);
     plan->t = calloc((size_t)N + 1, sizeof *plan->t);
+    plan->s_level = calloc((size_t)N + 1, sizeof *plan->s_level);
     plan->steps = calloc((size_t)N, sizeof *plan->steps);
-    if (!plan->sigma || !plan->t || !plan->steps) {
+    if (!plan->sigma || !plan->t || !plan->s_level || !plan->steps) {
         st = edm_error_set(err, EDM_ENOMEM, "out of memory for a sampler plan");
         goto fail;
     }
@@ -322,6 +352,8 @@ enum edm_status edm_plan_new_custom(const edm_sampler_params *p, const edm_plan_
     }
     plan->sigma_lo = lo;
     plan->sigma_hi = hi;
+    if ((st = plan_start(p, lo, &hi, err)) != EDM_OK) goto fail;
+    plan->sigma_start = hi;
 
     /* 2. Re-derived VP betas (always computed, used by the vp discretization and schedule). */
     const double eps_s = p->epsilon_s;
@@ -345,7 +377,10 @@ enum edm_status edm_plan_new_custom(const edm_sampler_params *p, const edm_plan_
         for (int i = 0; i < N; i++) plan->t[i] = sched_sigma_inv(&k, net_round(net, plan->sigma[i]));
     }
     plan->t[N] = 0;
-    for (int i = 0; i <= N; i++) plan->sigma[i] = sched_sigma(&k, plan->t[i]);
+    for (int i = 0; i <= N; i++) {
+        plan->sigma[i] = sched_sigma(&k, plan->t[i]);
+        plan->s_level[i] = sched_s(&k, plan->t[i]);
+    }
     plan->x_init_scale = plan->sigma[0] * sched_s(&k, plan->t[0]);
 
     /* 4. Per-step scalars. */

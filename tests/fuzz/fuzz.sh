@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (make fuzz) and fuzzes each for SECONDS (default 60).
-#   tests/fuzz/fuzz.sh [SECONDS] [safetensors|npy ...]
+#   tests/fuzz/fuzz.sh [SECONDS] [safetensors|npy|png ...]
 # Works on a scratch copy of the committed corpus under $BUILD/fuzz/ (so the repository is
 # not flooded with generated inputs); crashes land in $BUILD/fuzz/crashes_<name>/. To keep a
 # crash as a regression input, copy it to tests/fuzz/crashes_<name>/ (test_replay.sh replays it).
@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-safetensors npy}
+TARGETS=${*:-safetensors npy png}
 BUILD=${BUILD:-build}
 OUT=$BUILD/fuzz
 CLANG=${CLANG:-clang}

@@ -5,6 +5,7 @@
 #   corpus_safetensors/, corpus_npy/   any outcome, no crash
 #   tests/data/bad_models/            must be rejected
 #   tests/data/npy/*.npy              no crash
+#   corpus_png/ok_*, bad_*            must be accepted / rejected
 #   crashes_*/ (if present)           inputs that once crashed: must not any more
 # Ends with "N passed, N failed, N skipped" (the sum over all runs).
 set -u
@@ -34,5 +35,8 @@ run "$OUT/replay_safetensors" tests/fuzz/corpus_safetensors --expect-reject test
 [ -d tests/fuzz/crashes_safetensors ] && run "$OUT/replay_safetensors" tests/fuzz/crashes_safetensors
 run "$OUT/replay_npy" tests/fuzz/corpus_npy tests/data/npy/*.npy
 [ -d tests/fuzz/crashes_npy ] && run "$OUT/replay_npy" tests/fuzz/crashes_npy
+run "$OUT/replay_png" --expect-accept tests/fuzz/corpus_png/ok_*.png \
+    --expect-reject tests/fuzz/corpus_png/bad_*.png
+[ -d tests/fuzz/crashes_png ] && run "$OUT/replay_png" tests/fuzz/crashes_png
 echo "$p passed, $f failed, $s skipped"
 [ "$f" -eq 0 ]

@@ -17,10 +17,21 @@
  * generate.py does; each chunk's samples share batched network evaluations through
  * edm_denoiser_step until all are finished. Images do not depend on the batching.
  *
+ * Starting from an image (edm.h edm_sample_init): --init-image PNG (every image; resized to
+ * the model's resolution, RGB -> gray by luminance, gray -> RGB by replication) or X.npy
+ * (N,C,R,R) in [-1,1], one per image (or (1,C,R,R) for all); --mask PNG (white = repaint)
+ * or M.npy (N,R,R) / (1,R,R) in [0,1]. --strength S or --sigma-start X choose the start;
+ * without either, inpainting (a mask) runs the full schedule and img2img uses strength
+ * EDM_IMG2IMG_DEFAULT_STRENGTH (0.5): with fresh seeds, that is "variations of an image".
+ * The step count stays --steps (NFE 2N-1 for Heun, whatever the strength). --resample-jump
+ * and --resample-count add RePaint resampling. --variation-seed S --variation-strength T mix
+ * each seed's latents with S's (slerp): variations of a seed, or seed travel.
+ *
  * Output: per image a line (seed, class, NFE, wall time), a summary (images/s, ms per NFE),
  * --out X.npy (final x as float32) and --png-dir DIR (%06d.png, with the generation
  * parameters in tEXt chunks, as edmd writes them: edm_sample_png, whose Request chunk POSTed
- * to edmd makes the same image).
+ * to edmd makes the same image; from an image also the SHA-256 of the init image and mask
+ * files, with "[i]" for row i of an NPY, and the variation settings, and no Request).
  */
 #include <errno.h>
 #include <math.h>
@@ -33,6 +44,8 @@
 
 typedef struct sample_args {
     const char *model, *latents, *seeds, *labels, *noise, *out, *png_dir;
+    const char *init_image, *mask, *variation_seed;
+    double variation_strength;
     int class_idx, batch, subdirs;
     edm_sampler_params params; /* the sampler's options (cli_sampler_options) */
     cli_backend_args backend;
@@ -53,6 +66,26 @@ static const cli_option input_options[] = {
      "class of every image (default: drawn from each seed)", 0, 1 << 30, NULL, NULL},
     {"class-labels", "class_labels", CLI_STRING, offsetof(sample_args, labels), "L.npy",
      "one-hot classes (N,label_dim); the argmax of each row", 0, 0, NULL, NULL},
+    {"init-image", "init_image", CLI_STRING, offsetof(sample_args, init_image), "PNG|X.npy",
+     "start from this image (PNG for every image, or (N,C,R,R) in [-1,1])", 0, 0, NULL, NULL},
+    {"mask", NULL, CLI_STRING, offsetof(sample_args, mask), "PNG|M.npy",
+     "inpainting mask, white/1 = repaint (PNG, or (N,R,R) in [0,1]); needs --init-image", 0, 0,
+     NULL, NULL},
+    {"strength", NULL, CLI_DOUBLE, offsetof(sample_args, params.strength), "S",
+     "img2img strength in (0,1] (default 0.5 without --mask, 1 with); steps are kept", 0, 1,
+     NULL, NULL},
+    {"sigma-start", "sigma_start", CLI_DOUBLE, offsetof(sample_args, params.sigma_start), "X",
+     "img2img starting noise level instead of --strength", 0, INFINITY, NULL, NULL},
+    {"resample-jump", "resample_jump", CLI_INT, offsetof(sample_args, params.resample_jump), "J",
+     "inpainting: RePaint jump length in steps (default 0 = off)", 0, 10000, NULL, NULL},
+    {"resample-count", "resample_count", CLI_INT, offsetof(sample_args, params.resample_count),
+     "R", "inpainting: RePaint passes per jump (default 1 = off)", 1, EDM_MAX_RESAMPLE_COUNT,
+     NULL, NULL},
+    {"variation-seed", "variation_seed", CLI_STRING, offsetof(sample_args, variation_seed), "S",
+     "mix every image's latents with this seed's (slerp)", 0, 0, NULL, NULL},
+    {"variation-strength", "variation_strength", CLI_DOUBLE,
+     offsetof(sample_args, variation_strength), "T",
+     "weight of --variation-seed in [0,1] (default 0)", 0, 1, NULL, NULL},
 };
 static const cli_option output_options[] = {
     {"batch", NULL, CLI_INT, offsetof(sample_args, batch), "B",
@@ -120,11 +153,21 @@ typedef struct sample_job {
     const int *classes;  /* [N] or NULL (drawn from the seed) */
     const float *latents; /* [N][n] or NULL */
     const float *noise;  /* [N][steps][n] (transposed from the file) or NULL */
+    const float *init, *mask; /* [1 or N][n] / [1 or N][R*R], or NULL */
+    int init_many, mask_many; /* one per image (NPY rows) rather than one for all */
+    char init_hash[65], mask_hash[65];
+    uint64_t variation_seed;
     float *out;          /* [N][n] or NULL */
     size_t n;            /* C*R*R */
     /* totals */
     long long evaluations, image_nfe;
 } sample_job;
+
+/* "HEX", or "HEX[i]" for row i of an NPY of many. */
+static void input_hash(char *buf, size_t size, const char *hex, int many, int idx) {
+    if (many) snprintf(buf, size, "%s[%d]", hex, idx);
+    else snprintf(buf, size, "%s", hex);
+}
 
 static int save_png(sample_job *job, int idx, const edm_sample *s) {
     char path[4200];
@@ -138,8 +181,27 @@ static int save_png(sample_job *job, int idx, const edm_sample *s) {
     } else {
         snprintf(path, sizeof path, "%s/%06llu.png", job->a->png_dir, id);
     }
+    const char *keys[3], *values[3];
+    int n_extra = 0;
+    char init_s[80], mask_s[80], var_s[64];
+    if (job->init) {
+        input_hash(init_s, sizeof init_s, job->init_hash, job->init_many, idx);
+        keys[n_extra] = "init_image_sha256", values[n_extra++] = init_s;
+    }
+    if (job->mask) {
+        input_hash(mask_s, sizeof mask_s, job->mask_hash, job->mask_many, idx);
+        keys[n_extra] = "mask_sha256", values[n_extra++] = mask_s;
+    }
+    if (job->a->variation_strength > 0) {
+        snprintf(var_s, sizeof var_s, "variation_seed=%llu variation_strength=%.17g",
+                 (unsigned long long)job->variation_seed, job->a->variation_strength);
+        keys[n_extra] = "variation", values[n_extra++] = var_s;
+    }
+    /* The Request JSON remakes an image from its seed alone: not one that came from files or
+     * from an image, nor a variation (edmd's request has no field for those yet). */
     const edm_png_info info = {"edm-serve (edm sample) " EDM_VERSION, job->model_name,
-                               edm_model_sha256(job->model), 6, job->latents || job->noise};
+                               edm_model_sha256(job->model), 6,
+                               job->latents || job->noise || n_extra > 0, keys, values, n_extra};
     uint8_t *png = NULL;
     size_t png_len = 0;
     edm_error err;
@@ -169,6 +231,11 @@ static int run_batch(sample_job *job, int first, int count) {
             .class_label = job->classes ? job->classes[idx] : -1,
             .latents = job->latents ? job->latents + (size_t)idx * job->n : NULL,
             .noise = job->noise ? job->noise + (size_t)idx * (size_t)steps * job->n : NULL,
+            .init_image = job->init ? job->init + (job->init_many ? (size_t)idx * job->n : 0) : NULL,
+            .mask = job->mask ? job->mask + (job->mask_many ? (size_t)idx * (job->n / (size_t)
+                                  edm_model_config(job->model)->img_channels) : 0) : NULL,
+            .variation_seed = job->variation_seed,
+            .variation_strength = job->a->variation_strength,
         };
         if (edm_sample_new(job->plan, &init, &samples[j], &err) != EDM_OK) {
             cli_fail(job->cmd, "image %d: %s", idx, err.message);
@@ -218,11 +285,87 @@ done:
     return rc;
 }
 
+/* Reads a whole file into a new buffer (free with free()); 0 on success. */
+static int read_whole(const char *cmd, const char *what, const char *path, uint8_t **buf,
+                      size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_fail(cmd, "%s %s: %s", what, path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *b = malloc(cap);
+    for (;;) {
+        if (!b) {
+            fclose(f);
+            return cli_fail(cmd, "%s %s: out of memory", what, path);
+        }
+        n += fread(b + n, 1, cap - n, f);
+        if (n < cap || cap > EDM_PNG_MAX_BYTES) break;
+        uint8_t *bigger = realloc(b, cap * 2);
+        if (!bigger) free(b);
+        b = bigger, cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(b);
+        return cli_fail(cmd, "%s %s: read error", what, path);
+    }
+    *buf = b, *len = n;
+    return 0;
+}
+
+/* An init image (channels C) or a mask (is_mask, 1 channel): a PNG for every image, or an
+ * NPY of one or N rows, into a new [rows][channels*R*R] array; *many: one row per image;
+ * hex: SHA-256 of the file. */
+static int load_input(const char *cmd, const char *what, const char *path, int C, int R, int N,
+                      int is_mask, float **out, int *many, char hex[65]) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    edm_error err;
+    if (read_whole(cmd, what, path, &buf, &len)) return 1;
+    edm_sha256_hex(buf, len, hex);
+    const size_t n = (size_t)C * R * R;
+    size_t plen = strlen(path);
+    *many = 0;
+    if (plen >= 4 && strcmp(path + plen - 4, ".npy") == 0) {
+        free(buf);
+        edm_npy a = {0};
+        int64_t shape4[4] = {-1, C, R, R}, shape3[3] = {-1, R, R};
+        if (cli_npy_read(cmd, what, path, is_mask ? 3 : 4, is_mask ? shape3 : shape4, &a))
+            return 1;
+        if (a.shape[0] != 1 && a.shape[0] != N) {
+            edm_npy_clear(&a);
+            return cli_fail(cmd, "%s %s: %lld rows for %d images", what, path,
+                            (long long)a.shape[0], N);
+        }
+        *many = a.shape[0] > 1;
+        *out = a.data; /* owned now */
+        return 0;
+    }
+    edm_png_image img;
+    enum edm_status st = edm_png_decode(buf, len, &img, &err);
+    free(buf);
+    if (st != EDM_OK) return cli_fail(cmd, "%s %s: %s", what, path, err.message);
+    *out = malloc(n * sizeof **out);
+    if (!*out) {
+        edm_png_image_clear(&img);
+        return cli_fail(cmd, "%s %s: out of memory", what, path);
+    }
+    if (is_mask) st = edm_png_to_mask(&img, R, *out, &err);
+    else st = edm_png_to_init_image(&img, C, R, *out, &err);
+    if (st == EDM_OK && (img.W != R || img.H != R))
+        fprintf(stderr, "edm sample: %s %s: %dx%d resized to %dx%d (bilinear, antialiased)\n", what,
+                path, img.W, img.H, R, R);
+    edm_png_image_clear(&img);
+    if (st != EDM_OK) return cli_fail(cmd, "%s %s: %s", what, path, err.message);
+    return 0;
+}
+
 int cmd_sample(int argc, char **argv) {
     static const char *cmd = "sample";
     sample_args a = {0};
     a.class_idx = -1;
     a.batch = 64;
+    a.variation_strength = 0;
     edm_sampler_params_default(&a.params);
     cli_backend_args_default(&a.backend);
     sample_options_build();
@@ -241,6 +384,23 @@ int cmd_sample(int argc, char **argv) {
         cli_given(sample_options, &parsed, "class-labels"))
         return cli_fail(cmd, "give either --class or --class-labels, not both") + 1;
 
+    if (a.mask && !a.init_image) return cli_fail(cmd, "--mask needs --init-image") + 1;
+    if ((cli_given(sample_options, &parsed, "strength") ||
+         cli_given(sample_options, &parsed, "sigma-start")) && !a.init_image)
+        return cli_fail(cmd, "--strength / --sigma-start need --init-image") + 1;
+    if (a.init_image && !a.mask && isnan(a.params.strength) && isnan(a.params.sigma_start))
+        a.params.strength = EDM_IMG2IMG_DEFAULT_STRENGTH;
+    uint64_t variation_seed = 0;
+    if (a.variation_seed) {
+        char *end;
+        errno = 0;
+        variation_seed = strtoull(a.variation_seed, &end, 10);
+        if (!*a.variation_seed || *end || errno || *a.variation_seed == '-')
+            return cli_fail(cmd, "--variation-seed '%s' is not a seed", a.variation_seed) + 1;
+    } else if (a.variation_strength > 0) {
+        return cli_fail(cmd, "--variation-strength needs --variation-seed") + 1;
+    }
+
     /* Sampler parameters: options left unset keep the sampler's defaults; an ablation-only
      * option has selected the ablation sampler while parsing. */
     const edm_sampler_params p = a.params;
@@ -252,6 +412,9 @@ int cmd_sample(int argc, char **argv) {
     edm_denoiser *den = NULL;
     edm_plan *plan = NULL;
     edm_npy latents = {0}, labels = {0}, noise = {0};
+    float *init = NULL, *mask = NULL;
+    int init_many = 0, mask_many = 0;
+    char init_hash[65] = "", mask_hash[65] = "";
     uint64_t *seeds = NULL;
     int *classes = NULL, n_seeds = 0;
     float *noise_t = NULL, *out = NULL;
@@ -336,6 +499,12 @@ int cmd_sample(int argc, char **argv) {
         edm_npy_clear(&noise);
     }
 
+    if (a.init_image &&
+        load_input(cmd, "--init-image", a.init_image, C, R, N, 0, &init, &init_many, init_hash))
+        goto done;
+    if (a.mask && load_input(cmd, "--mask", a.mask, 1, R, N, 1, &mask, &mask_many, mask_hash))
+        goto done;
+
     if (edm_plan_new(model, &p, &plan, &err) != EDM_OK) {
         cli_fail(cmd, "%s", err.message);
         goto done;
@@ -379,9 +548,13 @@ int cmd_sample(int argc, char **argv) {
         .cmd = cmd, .a = &a, .model = model, .plan = plan, .den = den, .N = N,
         .seeds = seeds, .name_by_seed = a.seeds != NULL || !a.latents, .classes = classes,
         .latents = a.latents ? latents.data : NULL, .noise = noise_t, .out = out, .n = n,
+        .init = init, .mask = mask, .init_many = init_many, .mask_many = mask_many,
+        .variation_seed = variation_seed,
     };
     if (meta_name) snprintf(job.model_name, sizeof job.model_name, "%s", meta_name);
     else snprintf(job.model_name, sizeof job.model_name, "%.*s", file_len, file);
+    memcpy(job.init_hash, init_hash, sizeof init_hash);
+    memcpy(job.mask_hash, mask_hash, sizeof mask_hash);
     const double t0 = cli_now();
     for (int b = 0, first = 0; b < num_batches; b++) {
         const int count = base + (b < extra ? 1 : 0);
@@ -403,6 +576,8 @@ int cmd_sample(int argc, char **argv) {
     rc = 0;
 
 done:
+    free(init);
+    free(mask);
     free(out);
     free(noise_t);
     free(classes);

@@ -1,0 +1,146 @@
+/*
+ * png_read.c - PNG decoding from memory with libpng's read API (include/edm.h), for init
+ * images and masks that arrive from users: every input is hostile until proven otherwise.
+ *
+ * Limits, checked before any pixel memory is allocated: at most EDM_PNG_MAX_BYTES of input,
+ * EDM_PNG_MAX_SIDE pixels a side and EDM_PNG_MAX_PIXELS in all (also given to libpng as its
+ * user limits), ancillary chunks cached at most 256 and 1 MiB each (a flood of text chunks
+ * or a zip bomb in iCCP/zTXt is an error, not memory). Transformations: palette and gray
+ * below 8 bits expanded, tRNS turned to alpha and every alpha channel dropped (the colour as
+ * stored), 16-bit kept, interlacing undone. Output: [C,H,W] floats v / (2^depth - 1).
+ *
+ * libpng reports errors by longjmp: everything the jump could leave indeterminate lives in a
+ * heap context fixed before setjmp (C11 7.13.2.1); the one local written after setjmp is the
+ * volatile status. Warnings are ignored.
+ */
+#include <png.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edm.h"
+#include "status.h"
+
+typedef struct png_source {
+    const uint8_t *data;
+    size_t len, pos;
+    uint8_t *pixels; /* the decoded rows, owned until handed over */
+    png_bytep *rows;
+    char msg[256];
+} png_source;
+
+static void source_read(png_structp png, png_bytep out, png_size_t n) {
+    png_source *s = png_get_io_ptr(png);
+    if (n > s->len - s->pos) png_error(png, "truncated file");
+    memcpy(out, s->data + s->pos, n);
+    s->pos += n;
+}
+
+static void source_error(png_structp png, png_const_charp msg) {
+    png_source *s = png_get_error_ptr(png);
+    snprintf(s->msg, sizeof s->msg, "%s", msg ? msg : "unknown libpng error");
+    png_longjmp(png, 1);
+}
+
+static void source_warning(png_structp png, png_const_charp msg) {
+    (void)png, (void)msg;
+}
+
+void edm_png_image_clear(edm_png_image *img) {
+    if (!img) return;
+    free(img->data);
+    memset(img, 0, sizeof *img);
+}
+
+/* Reads the header and the pixels into ctx (8 or 16-bit gray or RGB rows); 0 or an error. */
+static enum edm_status png_read_pixels(png_structp png, png_infop info, png_source *ctx,
+                                       edm_png_image *out, int *depth, edm_error *err) {
+    png_set_read_fn(png, ctx, source_read);
+    png_set_user_limits(png, EDM_PNG_MAX_SIDE, EDM_PNG_MAX_SIDE);
+    png_set_chunk_cache_max(png, 256);
+    png_set_chunk_malloc_max(png, 1u << 20);
+    png_read_info(png, info);
+    png_uint_32 W = 0, H = 0;
+    int bit_depth = 0, color = 0, interlace = 0;
+    png_get_IHDR(png, info, &W, &H, &bit_depth, &color, &interlace, NULL, NULL);
+    if (W == 0 || H == 0 || W > EDM_PNG_MAX_SIDE || H > EDM_PNG_MAX_SIDE ||
+        (uint64_t)W * H > EDM_PNG_MAX_PIXELS)
+        return edm_error_set(err, EDM_EFORMAT, "PNG of %ux%u pixels: at most %d a side and %d in all",
+                             (unsigned)W, (unsigned)H, EDM_PNG_MAX_SIDE, EDM_PNG_MAX_PIXELS);
+    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (color == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    png_set_strip_alpha(png);
+    if (bit_depth == 16) png_set_swap(png); /* host order (little-endian) below */
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    const int C = png_get_channels(png, info);
+    *depth = png_get_bit_depth(png, info);
+    const size_t rowbytes = png_get_rowbytes(png, info);
+    if ((C != 1 && C != 3) || (*depth != 8 && *depth != 16) ||
+        rowbytes != (size_t)W * C * (*depth / 8))
+        return edm_error_set(err, EDM_EFORMAT, "PNG layout not understood (%d channels, %d bits)",
+                             C, *depth);
+    ctx->pixels = malloc(rowbytes * H);
+    ctx->rows = malloc(H * sizeof *ctx->rows);
+    if (!ctx->pixels || !ctx->rows)
+        return edm_error_set(err, EDM_ENOMEM, "out of memory for a %ux%u PNG", (unsigned)W,
+                             (unsigned)H);
+    for (png_uint_32 r = 0; r < H; r++) ctx->rows[r] = ctx->pixels + r * rowbytes;
+    png_read_image(png, ctx->rows);
+    png_read_end(png, NULL);
+    out->W = (int)W, out->H = (int)H, out->C = C;
+    return EDM_OK;
+}
+
+enum edm_status edm_png_decode(const uint8_t *data, size_t len, edm_png_image *out,
+                               edm_error *err) {
+    memset(out, 0, sizeof *out);
+    if (len > EDM_PNG_MAX_BYTES)
+        return edm_error_set(err, EDM_EFORMAT, "PNG of %zu bytes: at most %u", len,
+                             EDM_PNG_MAX_BYTES);
+    if (len < 8 || png_sig_cmp(data, 0, 8))
+        return edm_error_set(err, EDM_EFORMAT, "not a PNG file (bad signature)");
+    png_source *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return edm_error_set(err, EDM_ENOMEM, "out of memory for a PNG decoder");
+    ctx->data = data;
+    ctx->len = len;
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, ctx, source_error,
+                                             source_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    volatile enum edm_status st = EDM_OK;
+    int depth = 8;
+    if (!png || !info) {
+        st = edm_error_set(err, EDM_ENOMEM, "out of memory for a PNG decoder");
+    } else if (setjmp(png_jmpbuf(png))) {
+        st = edm_error_set(err, EDM_EFORMAT, "bad PNG: %s", ctx->msg);
+    } else {
+        st = png_read_pixels(png, info, ctx, out, &depth, err);
+    }
+    png_destroy_read_struct(png ? &png : NULL, info ? &info : NULL, NULL);
+    if (st == EDM_OK) {
+        const size_t plane = (size_t)out->W * out->H;
+        out->data = malloc(plane * out->C * sizeof *out->data);
+        if (!out->data) st = edm_error_set(err, EDM_ENOMEM, "out of memory for a PNG's pixels");
+    }
+    if (st == EDM_OK) {
+        /* interleaved HWC rows -> CHW floats */
+        const double scale = depth == 16 ? 1.0 / 65535 : 1.0 / 255;
+        const size_t plane = (size_t)out->W * out->H;
+        for (size_t p = 0; p < plane; p++)
+            for (int c = 0; c < out->C; c++) {
+                const size_t at = p * out->C + c;
+                unsigned v = depth == 16 ? (unsigned)ctx->pixels[2 * at] |
+                                               (unsigned)ctx->pixels[2 * at + 1] << 8
+                                         : ctx->pixels[at];
+                out->data[c * plane + p] = (float)(v * scale);
+            }
+    }
+    free(ctx->pixels);
+    free(ctx->rows);
+    free(ctx);
+    if (st != EDM_OK) {
+        edm_png_image_clear(out);
+        return st;
+    }
+    return edm_error_set(err, EDM_OK, NULL);
+}
