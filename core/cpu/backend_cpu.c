@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include <cblas.h>
+#include <dnnl.h>
 
 #include "cpu_internal.h"
 #include "status.h"
@@ -61,6 +62,7 @@ int edm_cpu_scratch_reserve(struct cpu_ctx *cx, size_t floats, char *msg) {
         }
         free(cx->scratch[t]);
         cx->scratch[t] = p;
+        cx->scratch_allocs++;
         cx->scratch_cap[t] = want;
     }
     return 0;
@@ -118,13 +120,15 @@ static void *cpu_alloc(void *ctx, size_t bytes) {
 }
 
 static void cpu_free(void *ctx, void *ptr) {
-    (void)ctx;
+    struct cpu_ctx *cx = ctx;
+    edm_cpu_dnnl_forget_alloc(cx->dnnl, ptr); /* reordered copies of weights in it */
     free(ptr);
 }
 
 static int cpu_upload(void *ctx, edm_tensor *dst, const float *src, char *msg) {
-    (void)ctx;
+    struct cpu_ctx *cx = ctx;
     CPU_CHECK_F32(msg, dst);
+    edm_cpu_dnnl_forget(cx->dnnl, dst->data, (size_t)edm_tensor_numel(dst) * sizeof(float));
     memcpy(dst->data, src, (size_t)edm_tensor_numel(dst) * sizeof(float));
     return 0;
 }
@@ -133,6 +137,13 @@ static int cpu_download(void *ctx, float *dst, const edm_tensor *src, char *msg)
     (void)ctx;
     CPU_CHECK_F32(msg, src);
     memcpy(dst, src->data, (size_t)edm_tensor_numel(src) * sizeof(float));
+    return 0;
+}
+
+static int cpu_counter(void *ctx, const char *name, long *value) {
+    const struct cpu_ctx *cx = ctx;
+    if (strcmp(name, "scratch_allocs") != 0) return 1;
+    *value = cx->scratch_allocs;
     return 0;
 }
 
@@ -245,6 +256,7 @@ static void cpu_destroy(void *ctx) {
     struct cpu_ctx *cx = ctx;
     if (!cx) return;
     for (int t = 0; t < EDM_CPU_MAX_THREADS; t++) free(cx->scratch[t]);
+    edm_cpu_dnnl_free(cx->dnnl);
     free(cx);
 }
 
@@ -254,6 +266,7 @@ static const edm_ops cpu_ops = {
     .free = cpu_free,
     .upload = cpu_upload,
     .download = cpu_download,
+    .counter = cpu_counter,
     .sync = cpu_sync,
     .conv2d = edm_cpu_conv2d,
     .fir_down = edm_cpu_fir_down,
@@ -288,9 +301,9 @@ static void blas_version(char *buf, size_t size) {
 static enum edm_status cpu_backend_new(const edm_backend_options *opts, edm_backend **out,
                                     edm_error *err) {
     *out = NULL;
-    if (opts->precision != EDM_PRECISION_FP32) {
+    if (opts->precision != EDM_PRECISION_FP32 && opts->precision != EDM_PRECISION_BF16) {
         return edm_error_set(err, EDM_EUNSUPPORTED,
-                             "the cpu backend computes in fp32 only (precision %s needs the "
+                             "the cpu backend computes in fp32 or bf16 (precision %s needs the "
                              "cuda backend)",
                              edm_precision_name(opts->precision));
     }
@@ -318,17 +331,23 @@ static enum edm_status cpu_backend_new(const edm_backend_options *opts, edm_back
         return edm_error_set(err, EDM_ENOMEM, "out of memory creating the cpu backend");
     }
     cx->threads = threads;
+    cx->bf16 = opts->precision == EDM_PRECISION_BF16;
+    const char *conv = getenv("EDM_CPU_CONV");
+    cx->conv_im2col = conv && strcmp(conv, "im2col") == 0;
     /* Process-wide: OpenBLAS runs on the caller's thread; our OpenMP team does the splitting. */
     openblas_set_num_threads(1);
 
     b->ops = &cpu_ops;
     b->ctx = cx;
-    b->precision = EDM_PRECISION_FP32;
-    b->act_dtype = EDM_F32;
+    b->precision = opts->precision;
+    b->act_dtype = EDM_F32; /* bf16 rounds conv operands only; activations stay fp32 */
     char blas[96];
     blas_version(blas, sizeof blas);
-    snprintf(b->description, sizeof b->description, "cpu (%s, %d thread%s, fp32)", blas, threads,
-             threads == 1 ? "" : "s");
+    const dnnl_version_t *dv = dnnl_version();
+    snprintf(b->description, sizeof b->description,
+             "cpu (%s, oneDNN %d.%d convs%s, %d thread%s, %s)", blas, dv->major, dv->minor,
+             cx->conv_im2col ? " off" : "", threads, threads == 1 ? "" : "s",
+             cx->bf16 ? "bf16 convs" : "fp32");
     *out = b;
     edm_error_clear(err);
     return EDM_OK;

@@ -22,8 +22,14 @@
  * per-call buffers, so more concurrent single-threaded calls than that are not safe. */
 #define EDM_CPU_MAX_THREADS 64
 
+struct cpu_dnnl; /* cpu_dnnl.c: oneDNN engine, primitive and weight caches */
+
 struct cpu_ctx {
     int threads;
+    int bf16;        /* precision bf16: conv operands rounded to bf16 (oneDNN), fp32 elsewhere */
+    int conv_im2col; /* EDM_CPU_CONV=im2col: always the im2col + OpenBLAS conv */
+    struct cpu_dnnl *dnnl; /* made on the first conv, NULL until then */
+    long scratch_allocs;   /* growths of any scratch (counter "scratch_allocs") */
     /* Per-thread scratch (im2col columns, GEMM tiles, attention scores), 64-byte aligned,
      * grown by edm_cpu_scratch_reserve before a parallel region and kept: no allocation per
      * op in steady state. */
@@ -60,6 +66,19 @@ int edm_cpu_group_norm(void *ctx, edm_tensor *out, const edm_tensor *in, const e
 int edm_cpu_linear(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *weight,
                    const edm_tensor *bias, float alpha, float beta, int act_silu, char *msg);
 int edm_cpu_attention(void *ctx, edm_tensor *out, const edm_tensor *qkv, int heads, char *msg);
+
+/*
+ * conv2d through oneDNN (cpu_dnnl.c): returns 0 when done, 1 when oneDNN refuses the shape
+ * (nothing written; the caller uses im2col + OpenBLAS), -1 on an error (msg set).
+ */
+int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *in,
+                        const edm_tensor *weight, const edm_tensor *bias, int pad,
+                        const edm_tensor *residual, float out_scale, char *msg);
+/* Drops cached reordered weights made from memory in [ptr, ptr + bytes) (freed or rewritten),
+ * or from the allocation ptr; frees the whole state. All accept NULL. */
+void edm_cpu_dnnl_forget(struct cpu_dnnl *d, const void *ptr, size_t bytes);
+void edm_cpu_dnnl_forget_alloc(struct cpu_dnnl *d, void *ptr);
+void edm_cpu_dnnl_free(struct cpu_dnnl *d);
 
 /* Returns 0 when every non-NULL tensor is fp32 with data, else writes msg and returns 1. */
 int edm_cpu_check_f32(char *msg, const char *what, int n, const edm_tensor *const *t);
