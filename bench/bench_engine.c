@@ -2,10 +2,11 @@
  * bench_engine.c - ms per network evaluation and achieved GFLOP/s of the whole denoiser,
  * next to the machine's measured SGEMM rate, so the fraction of peak is visible.
  *
- *   bench_engine [--preset cifar10-ddpmpp] [--batch 1,16] [--backend cpu|cuda|auto]
+ *   bench_engine [--preset cifar10-ddpmpp | --model FILE] [--batch 1,16] [--backend cpu|cuda|auto]
  *                [--precision fp32|tf32|fp16|bf16] [--seconds 3]
  *
  * The network has random weights (edm_model_new_random): speed does not depend on values.
+ * --model times a model file instead (bench/vs_pytorch.py: the file the official code wrote).
  * The SGEMM reference is one large square-ish cblas_sgemm on the same threads.
  */
 #include <cblas.h>
@@ -45,7 +46,7 @@ static double sgemm_gflops(int threads) {
 }
 
 int main(int argc, char **argv) {
-    const char *preset = "cifar10-ddpmpp", *batches = "1,16";
+    const char *preset = "cifar10-ddpmpp", *batches = "1,16", *model_path = NULL;
     double seconds = 3;
     edm_error err;
     edm_backend_options bo;
@@ -58,6 +59,7 @@ int main(int argc, char **argv) {
             return 2;
         }
         if (strcmp(argv[i], "--preset") == 0) preset = v;
+        else if (strcmp(argv[i], "--model") == 0) model_path = v;
         else if (strcmp(argv[i], "--batch") == 0) batches = v;
         else if (strcmp(argv[i], "--seconds") == 0) seconds = atof(v);
         else if (strcmp(argv[i], "--backend") == 0) {
@@ -73,14 +75,18 @@ int main(int argc, char **argv) {
     edm_config cfg;
     edm_model *model = NULL;
     edm_backend *b = NULL;
-    if (edm_config_preset(preset, &cfg, &err) || edm_model_new_random(&cfg, 1, &model, &err) ||
-        edm_backend_new(&bo, &b, &err)) {
+    enum edm_status st = model_path ? edm_model_load(model_path, &model, &err)
+                                    : edm_config_preset(preset, &cfg, &err) ? err.status
+                                    : edm_model_new_random(&cfg, 1, &model, &err);
+    if (model_path && st == EDM_OK) cfg = *edm_model_config(model);
+    if (st != EDM_OK || edm_backend_new(&bo, &b, &err)) {
         fprintf(stderr, "bench_engine: %s\n", err.message);
         return 1;
     }
     double flops = edm_model_flops_per_image(model);
     double peak = strcmp(edm_backend_name(b), "cpu") == 0 ? sgemm_gflops(bo.threads) : 0;
-    printf("network: %s, %.1f M parameters, %.2f GFLOP per evaluation per image\n", preset,
+    printf("network: %s, %.1f M parameters, %.2f GFLOP per evaluation per image\n",
+           model_path ? model_path : preset,
            edm_model_param_count(model) / 1e6, flops / 1e9);
     printf("backend: %s\n", edm_backend_describe(b));
     if (peak > 0) printf("machine SGEMM (1024x1024x2304, same threads): %.1f GFLOP/s\n", peak);

@@ -10,6 +10,11 @@
  *  - fp32 only: the CPU has no fast narrow types worth the conversion, and the reference is
  *    fp32 (spec section 1.12: only CUDA runs the image path in fp16).
  *  - One thread pool (OpenMP); OpenBLAS runs single-threaded inside it (cpu_internal.h).
+ *  - oneDNN (cpu_dnnl.c) runs the convolutions and the GEMMs (dnnl_sgemm, single-threaded
+ *    inside our team like OpenBLAS): it picks kernels by the ISA the CPU reports, where
+ *    Debian's OpenBLAS 0.3.21 picks them by CPU model and falls back to generic SSE3
+ *    ("Prescott") on models newer than it knows. EDM_CPU_ONEDNN=0 turns oneDNN off (the
+ *    im2col + OpenBLAS engine, fp32 only), for comparison.
  *  - Memory is host memory, 64-byte aligned (cache lines, AVX-512 loads in OpenBLAS);
  *    upload/download are copies and sync is a no-op: every op is synchronous.
  *  - Semantics of every op: core/ops.h (spec section 1).
@@ -74,8 +79,13 @@ int edm_cpu_team(const struct cpu_ctx *cx, double work, double grain) {
     return t >= cx->threads ? cx->threads : (int)t;
 }
 
-static void sgemm1(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                   int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+void edm_cpu_gemm1(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, int N, int K,
+                   float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                   float *C, int ldc) {
+    if (cx->onednn &&
+        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb,
+                   beta, C, ldc) == dnnl_success)
+        return;
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -92,7 +102,7 @@ void edm_cpu_sgemm(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, in
     int by_cols = N >= M || N / team >= 64;
     int parts = by_cols ? (N / 64 < team ? N / 64 : team) : (M / 32 < team ? M / 32 : team);
     if (parts <= 1 || K <= 0) {
-        sgemm1(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        edm_cpu_gemm1(cx, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #pragma omp parallel for num_threads(parts) schedule(static)
@@ -100,11 +110,11 @@ void edm_cpu_sgemm(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, in
         if (by_cols) {
             int n0 = (int)((int64_t)N * t / parts), n1 = (int)((int64_t)N * (t + 1) / parts);
             const float *Bt = trans_b ? B + (size_t)n0 * ldb : B + n0;
-            sgemm1(trans_a, trans_b, M, n1 - n0, K, alpha, A, lda, Bt, ldb, beta, C + n0, ldc);
+            edm_cpu_gemm1(cx, trans_a, trans_b, M, n1 - n0, K, alpha, A, lda, Bt, ldb, beta, C + n0, ldc);
         } else {
             int m0 = (int)((int64_t)M * t / parts), m1 = (int)((int64_t)M * (t + 1) / parts);
             const float *At = trans_a ? A + m0 : A + (size_t)m0 * lda;
-            sgemm1(trans_a, trans_b, m1 - m0, N, K, alpha, At, lda, B, ldb, beta,
+            edm_cpu_gemm1(cx, trans_a, trans_b, m1 - m0, N, K, alpha, At, lda, B, ldb, beta,
                    C + (size_t)m0 * ldc, ldc);
         }
     }
@@ -332,8 +342,8 @@ static enum edm_status cpu_backend_new(const edm_backend_options *opts, edm_back
     }
     cx->threads = threads;
     cx->bf16 = opts->precision == EDM_PRECISION_BF16;
-    const char *conv = getenv("EDM_CPU_CONV");
-    cx->conv_im2col = conv && strcmp(conv, "im2col") == 0;
+    const char *onednn = getenv("EDM_CPU_ONEDNN");
+    cx->onednn = cx->bf16 || !(onednn && strcmp(onednn, "0") == 0); /* bf16 needs it */
     /* Process-wide: OpenBLAS runs on the caller's thread; our OpenMP team does the splitting. */
     openblas_set_num_threads(1);
 
@@ -345,8 +355,8 @@ static enum edm_status cpu_backend_new(const edm_backend_options *opts, edm_back
     blas_version(blas, sizeof blas);
     const dnnl_version_t *dv = dnnl_version();
     snprintf(b->description, sizeof b->description,
-             "cpu (%s, oneDNN %d.%d convs%s, %d thread%s, %s)", blas, dv->major, dv->minor,
-             cx->conv_im2col ? " off" : "", threads, threads == 1 ? "" : "s",
+             "cpu (%s, oneDNN %d.%d%s, %d thread%s, %s)", blas, dv->major, dv->minor,
+             cx->onednn ? "" : " off", threads, threads == 1 ? "" : "s",
              cx->bf16 ? "bf16 convs" : "fp32");
     *out = b;
     edm_error_clear(err);

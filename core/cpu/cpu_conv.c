@@ -19,7 +19,7 @@
  * is overwritten. Scratch (im2col columns + tile) is per thread, owned by the backend.
  *
  * This im2col path is the fallback: cpu_dnnl.c runs every conv oneDNN accepts (all of the
- * networks' on AVX-512 CPUs); EDM_CPU_CONV=im2col forces this path (fp32 only).
+ * networks' on AVX-512 CPUs); EDM_CPU_ONEDNN=0 forces this path (fp32 only).
  *
  * FIR resampling (depthwise, stride 2) runs one (n, c) plane per iteration; the filter
  * length is a compile-time constant in the common cases (2 and 4) so the tap loops unroll.
@@ -106,7 +106,7 @@ int edm_cpu_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_t
                    char *msg) {
     struct cpu_ctx *cx = ctx;
     CPU_CHECK_F32(msg, out, in, weight, bias, residual);
-    if (!cx->conv_im2col || cx->bf16) {
+    if (cx->onednn || cx->bf16) {
         int r = edm_cpu_dnnl_conv2d(cx, out, in, weight, bias, pad, residual, out_scale, msg);
         if (r <= 0) return r ? 1 : 0;
         if (cx->bf16) {

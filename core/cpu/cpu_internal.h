@@ -27,7 +27,7 @@ struct cpu_dnnl; /* cpu_dnnl.c: oneDNN engine, primitive and weight caches */
 struct cpu_ctx {
     int threads;
     int bf16;        /* precision bf16: conv operands rounded to bf16 (oneDNN), fp32 elsewhere */
-    int conv_im2col; /* EDM_CPU_CONV=im2col: always the im2col + OpenBLAS conv */
+    int onednn;      /* oneDNN convs and GEMMs; 0 (EDM_CPU_ONEDNN=0): im2col + OpenBLAS */
     struct cpu_dnnl *dnnl; /* made on the first conv, NULL until then */
     long scratch_allocs;   /* growths of any scratch (counter "scratch_allocs") */
     /* Per-thread scratch (im2col columns, GEMM tiles, attention scores), 64-byte aligned,
@@ -43,9 +43,15 @@ int edm_cpu_scratch_reserve(struct cpu_ctx *cx, size_t floats, char *msg);
 /* Threads worth using for `work` units of roughly `grain` units each (at least 1). */
 int edm_cpu_team(const struct cpu_ctx *cx, double work, double grain);
 
+/* One single-threaded GEMM on the calling thread (dnnl_sgemm, or cblas_sgemm when oneDNN is
+ * off), row-major, arguments as edm_cpu_sgemm. */
+void edm_cpu_gemm1(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, int N, int K,
+                   float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                   float *C, int ldc);
+
 /*
  * Row-major C[M,N] = alpha * op(A)[M,K] . op(B)[K,N] + beta * C, split across the team by
- * columns (or rows when N is small); each piece is one single-threaded cblas_sgemm.
+ * columns (or rows when N is small); each piece is one edm_cpu_gemm1.
  * trans_a/trans_b: 0 = as stored, 1 = transposed.
  */
 void edm_cpu_sgemm(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, int N, int K,
