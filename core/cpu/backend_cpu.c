@@ -7,7 +7,9 @@
  * with the exp-based row kernels (silu, softmax) in cpu_vec.c.
  *
  * Design notes
- *  - fp32 only: the CPU has no fast narrow types worth the conversion, and the reference is
+ *  - fp32, and bf16 where oneDNN has it: --precision bf16 rounds the convolutions' operands
+ *    (input and weights) to bf16, accumulating in fp32 (AMX or AVX512_BF16); activations and
+ *    every other op stay fp32 (act_dtype F32). Otherwise fp32, as the reference is
  *    fp32 (spec section 1.12: only CUDA runs the image path in fp16).
  *  - One thread pool (OpenMP); OpenBLAS runs single-threaded inside it (cpu_internal.h).
  *  - oneDNN (cpu_dnnl.c) runs the convolutions and the GEMMs (dnnl_sgemm, single-threaded

@@ -215,54 +215,55 @@ static inline uint16_t to_bf16(float f) {
 
 #define TB 32 /* transpose tile: TB channels x TB pixels */
 
-/* NCHW [n, C, P] -> NHWC [n, P, C] for `n` images, as fp32 or bf16. */
-static void to_nhwc(void *dst, const float *src, int64_t n, int C, int64_t P, int bf16, int team) {
-    const int64_t ct = (C + TB - 1) / TB, pt = (P + TB - 1) / TB;
-#pragma omp parallel for num_threads(team) schedule(static) collapse(2)
-    for (int64_t i = 0; i < n; i++) {
-        for (int64_t tile = 0; tile < ct * pt; tile++) {
-            const int c0 = (int)(tile / pt) * TB;
-            const int64_t p0 = tile % pt * TB;
-            const int c1 = c0 + TB < C ? c0 + TB : C;
-            const int64_t p1 = p0 + TB < P ? p0 + TB : P;
-            const float *s = src + i * C * P;
-            if (bf16) {
-                uint16_t *o = (uint16_t *)dst + i * C * P;
-                for (int64_t p = p0; p < p1; p++)
-                    for (int c = c0; c < c1; c++) o[p * C + c] = to_bf16(s[(int64_t)c * P + p]);
-            } else {
-                float *o = (float *)dst + i * C * P;
-                for (int64_t p = p0; p < p1; p++)
-                    for (int c = c0; c < c1; c++) o[p * C + c] = s[(int64_t)c * P + p];
+/* One transpose between NCHW [n, C, P] and NHWC [n, P, C] for `n` images, tile by tile. */
+struct xpose {
+    enum { TO_NHWC_F32, TO_NHWC_BF16, FROM_NHWC } kind;
+    void *dst;
+    const float *src;
+    const float *res; /* FROM_NHWC: NCHW residual or NULL */
+    float s;          /* FROM_NHWC: out_scale */
+    int C;
+    int64_t P;
+};
+
+/* Image i, channels [c0, c1), pixels [p0, p1):
+ *   TO_NHWC_*: dst (NHWC, fp32 or bf16) = src (NCHW);
+ *   FROM_NHWC: dst (NCHW) = (src (NHWC, bias already added) + res) * s. res may be dst
+ *   itself: each element is read before it is written. */
+static void xpose_tile(const struct xpose *x, int64_t i, int c0, int c1, int64_t p0, int64_t p1) {
+    const int C = x->C;
+    const int64_t P = x->P, base = i * C * P;
+    const float *s = x->src + base;
+    if (x->kind == TO_NHWC_BF16) {
+        uint16_t *o = (uint16_t *)x->dst + base;
+        for (int64_t p = p0; p < p1; p++)
+            for (int c = c0; c < c1; c++) o[p * C + c] = to_bf16(s[(int64_t)c * P + p]);
+    } else if (x->kind == TO_NHWC_F32) {
+        float *o = (float *)x->dst + base;
+        for (int64_t p = p0; p < p1; p++)
+            for (int c = c0; c < c1; c++) o[p * C + c] = s[(int64_t)c * P + p];
+    } else {
+        for (int c = c0; c < c1; c++) {
+            float *orow = (float *)x->dst + base + (int64_t)c * P;
+            const float *rrow = x->res ? x->res + base + (int64_t)c * P : NULL;
+            for (int64_t p = p0; p < p1; p++) {
+                float v = s[p * C + c];
+                if (rrow) v = v + rrow[p];
+                orow[p] = x->s == 1.0f ? v : v * x->s;
             }
         }
     }
 }
 
-/* NHWC acc [n, P, C] -> NCHW out [n, C, P] with out = (acc + res) * s (res NCHW or NULL; the
- * bias is already in acc). res may be out itself: each element is read before it is written. */
-static void from_nhwc(float *out, const float *acc, const float *res, int64_t n, int C, int64_t P,
-                      float s, int team) {
-    const int64_t ct = (C + TB - 1) / TB, pt = (P + TB - 1) / TB;
+static void xpose_run(const struct xpose *x, int64_t n, int team) {
+    const int C = x->C;
+    const int64_t P = x->P, ct = (C + TB - 1) / TB, pt = (P + TB - 1) / TB;
 #pragma omp parallel for num_threads(team) schedule(static) collapse(2)
     for (int64_t i = 0; i < n; i++) {
         for (int64_t tile = 0; tile < ct * pt; tile++) {
             const int c0 = (int)(tile / pt) * TB;
             const int64_t p0 = tile % pt * TB;
-            const int c1 = c0 + TB < C ? c0 + TB : C;
-            const int64_t p1 = p0 + TB < P ? p0 + TB : P;
-            const float *a = acc + i * C * P;
-            float *o = out + i * C * P;
-            const float *r = res ? res + i * C * P : NULL;
-            for (int c = c0; c < c1; c++) {
-                float *orow = o + (int64_t)c * P;
-                const float *rrow = r ? r + (int64_t)c * P : NULL;
-                for (int64_t p = p0; p < p1; p++) {
-                    float v = a[p * C + c];
-                    if (rrow) v = v + rrow[p];
-                    orow[p] = s == 1.0f ? v : v * s;
-                }
-            }
+            xpose_tile(x, i, c0, c0 + TB < C ? c0 + TB : C, p0, p0 + TB < P ? p0 + TB : P);
         }
     }
 }
@@ -312,7 +313,9 @@ int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *i
         const int nb = N - n0 < chunk ? N - n0 : chunk;
         const struct dnnl_prim *p = nb == chunk ? pf : pr;
         void *wd = nb == chunk ? wdata : wdata_r;
-        to_nhwc(xs, cpu_f(in) + (int64_t)n0 * Ci * Pi, nb, Ci, Pi, bf16, team);
+        const struct xpose xin = {bf16 ? TO_NHWC_BF16 : TO_NHWC_F32, xs,
+                                  cpu_f(in) + (int64_t)n0 * Ci * Pi, NULL, 1.0f, Ci, Pi};
+        xpose_run(&xin, nb, team);
         const_dnnl_primitive_desc_t pd;
         dnnl_primitive_get_primitive_desc(p->prim, &pd);
         dnnl_memory_t m[5] = {0};
@@ -338,8 +341,9 @@ int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *i
             if (m[i]) dnnl_memory_destroy(m[i]);
         if (s) return -dnnl_fail(msg, "convolution", s);
         const int64_t o = (int64_t)n0 * Co * Po;
-        from_nhwc(cpu_f(out) + o, (const float *)ys, residual ? cpu_f(residual) + o : NULL, nb,
-                  Co, Po, out_scale, team);
+        const struct xpose xout = {FROM_NHWC, cpu_f(out) + o, (const float *)ys,
+                                   residual ? cpu_f(residual) + o : NULL, out_scale, Co, Po};
+        xpose_run(&xout, nb, team);
     }
     return 0;
 }
