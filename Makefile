@@ -58,7 +58,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werr
 CFLAGS  += -std=c11 $(OPT) -g $(WARN) -D_GNU_SOURCE -fopenmp -Iinclude \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread $(SAN)
 LDFLAGS += -fopenmp $(SAN)
-LDLIBS  += -lopenblas -ljansson -lpng -lz -lm -lpthread
+LDLIBS  += -lopenblas -ldnnl -ljansson -lpng -lz -lm -lpthread
 
 ifeq ($(origin NVCC),undefined)
   NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)

@@ -143,7 +143,7 @@ enum edm_precision { EDM_PRECISION_FP32, EDM_PRECISION_TF32, EDM_PRECISION_FP16,
 typedef struct edm_backend_options {
     const char *name;             /* "auto" (the default; NULL too) or a registry name; borrowed */
     int device;                   /* device ordinal within the backend (the CPU has one: 0) */
-    enum edm_precision precision; /* CPU: fp32 only */
+    enum edm_precision precision; /* CPU: fp32, or bf16 (conv operands; oneDNN) */
     int threads;                  /* CPU threads; 0 = all cores */
 } edm_backend_options;
 

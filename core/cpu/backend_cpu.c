@@ -7,9 +7,16 @@
  * with the exp-based row kernels (silu, softmax) in cpu_vec.c.
  *
  * Design notes
- *  - fp32 only: the CPU has no fast narrow types worth the conversion, and the reference is
+ *  - fp32, and bf16 where oneDNN has it: --precision bf16 rounds the convolutions' operands
+ *    (input and weights) to bf16, accumulating in fp32 (AMX or AVX512_BF16); activations and
+ *    every other op stay fp32 (act_dtype F32). Otherwise fp32, as the reference is
  *    fp32 (spec section 1.12: only CUDA runs the image path in fp16).
  *  - One thread pool (OpenMP); OpenBLAS runs single-threaded inside it (cpu_internal.h).
+ *  - oneDNN (cpu_dnnl.c) runs the convolutions and the GEMMs (dnnl_sgemm, single-threaded
+ *    inside our team like OpenBLAS): it picks kernels by the ISA the CPU reports, where
+ *    Debian's OpenBLAS 0.3.21 picks them by CPU model and falls back to generic SSE3
+ *    ("Prescott") on models newer than it knows. EDM_CPU_ONEDNN=0 turns oneDNN off (the
+ *    im2col + OpenBLAS engine, fp32 only), for comparison.
  *  - Memory is host memory, 64-byte aligned (cache lines, AVX-512 loads in OpenBLAS);
  *    upload/download are copies and sync is a no-op: every op is synchronous.
  *  - Semantics of every op: core/ops.h (spec section 1).
@@ -22,6 +29,7 @@
 #include <string.h>
 
 #include <cblas.h>
+#include <dnnl.h>
 
 #include "cpu_internal.h"
 #include "status.h"
@@ -61,6 +69,7 @@ int edm_cpu_scratch_reserve(struct cpu_ctx *cx, size_t floats, char *msg) {
         }
         free(cx->scratch[t]);
         cx->scratch[t] = p;
+        cx->scratch_allocs++;
         cx->scratch_cap[t] = want;
     }
     return 0;
@@ -72,8 +81,13 @@ int edm_cpu_team(const struct cpu_ctx *cx, double work, double grain) {
     return t >= cx->threads ? cx->threads : (int)t;
 }
 
-static void sgemm1(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                   int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+void edm_cpu_gemm1(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, int N, int K,
+                   float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                   float *C, int ldc) {
+    if (cx->onednn &&
+        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb,
+                   beta, C, ldc) == dnnl_success)
+        return;
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -90,7 +104,7 @@ void edm_cpu_sgemm(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, in
     int by_cols = N >= M || N / team >= 64;
     int parts = by_cols ? (N / 64 < team ? N / 64 : team) : (M / 32 < team ? M / 32 : team);
     if (parts <= 1 || K <= 0) {
-        sgemm1(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        edm_cpu_gemm1(cx, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #pragma omp parallel for num_threads(parts) schedule(static)
@@ -98,11 +112,11 @@ void edm_cpu_sgemm(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, in
         if (by_cols) {
             int n0 = (int)((int64_t)N * t / parts), n1 = (int)((int64_t)N * (t + 1) / parts);
             const float *Bt = trans_b ? B + (size_t)n0 * ldb : B + n0;
-            sgemm1(trans_a, trans_b, M, n1 - n0, K, alpha, A, lda, Bt, ldb, beta, C + n0, ldc);
+            edm_cpu_gemm1(cx, trans_a, trans_b, M, n1 - n0, K, alpha, A, lda, Bt, ldb, beta, C + n0, ldc);
         } else {
             int m0 = (int)((int64_t)M * t / parts), m1 = (int)((int64_t)M * (t + 1) / parts);
             const float *At = trans_a ? A + m0 : A + (size_t)m0 * lda;
-            sgemm1(trans_a, trans_b, m1 - m0, N, K, alpha, At, lda, B, ldb, beta,
+            edm_cpu_gemm1(cx, trans_a, trans_b, m1 - m0, N, K, alpha, At, lda, B, ldb, beta,
                    C + (size_t)m0 * ldc, ldc);
         }
     }
@@ -118,13 +132,15 @@ static void *cpu_alloc(void *ctx, size_t bytes) {
 }
 
 static void cpu_free(void *ctx, void *ptr) {
-    (void)ctx;
+    struct cpu_ctx *cx = ctx;
+    edm_cpu_dnnl_forget_alloc(cx->dnnl, ptr); /* reordered copies of weights in it */
     free(ptr);
 }
 
 static int cpu_upload(void *ctx, edm_tensor *dst, const float *src, char *msg) {
-    (void)ctx;
+    struct cpu_ctx *cx = ctx;
     CPU_CHECK_F32(msg, dst);
+    edm_cpu_dnnl_forget(cx->dnnl, dst->data, (size_t)edm_tensor_numel(dst) * sizeof(float));
     memcpy(dst->data, src, (size_t)edm_tensor_numel(dst) * sizeof(float));
     return 0;
 }
@@ -133,6 +149,13 @@ static int cpu_download(void *ctx, float *dst, const edm_tensor *src, char *msg)
     (void)ctx;
     CPU_CHECK_F32(msg, src);
     memcpy(dst, src->data, (size_t)edm_tensor_numel(src) * sizeof(float));
+    return 0;
+}
+
+static int cpu_counter(void *ctx, const char *name, long *value) {
+    const struct cpu_ctx *cx = ctx;
+    if (strcmp(name, "scratch_allocs") != 0) return 1;
+    *value = cx->scratch_allocs;
     return 0;
 }
 
@@ -245,6 +268,7 @@ static void cpu_destroy(void *ctx) {
     struct cpu_ctx *cx = ctx;
     if (!cx) return;
     for (int t = 0; t < EDM_CPU_MAX_THREADS; t++) free(cx->scratch[t]);
+    edm_cpu_dnnl_free(cx->dnnl);
     free(cx);
 }
 
@@ -254,6 +278,7 @@ static const edm_ops cpu_ops = {
     .free = cpu_free,
     .upload = cpu_upload,
     .download = cpu_download,
+    .counter = cpu_counter,
     .sync = cpu_sync,
     .conv2d = edm_cpu_conv2d,
     .fir_down = edm_cpu_fir_down,
@@ -288,9 +313,9 @@ static void blas_version(char *buf, size_t size) {
 static enum edm_status cpu_backend_new(const edm_backend_options *opts, edm_backend **out,
                                     edm_error *err) {
     *out = NULL;
-    if (opts->precision != EDM_PRECISION_FP32) {
+    if (opts->precision != EDM_PRECISION_FP32 && opts->precision != EDM_PRECISION_BF16) {
         return edm_error_set(err, EDM_EUNSUPPORTED,
-                             "the cpu backend computes in fp32 only (precision %s needs the "
+                             "the cpu backend computes in fp32 or bf16 (precision %s needs the "
                              "cuda backend)",
                              edm_precision_name(opts->precision));
     }
@@ -318,17 +343,23 @@ static enum edm_status cpu_backend_new(const edm_backend_options *opts, edm_back
         return edm_error_set(err, EDM_ENOMEM, "out of memory creating the cpu backend");
     }
     cx->threads = threads;
+    cx->bf16 = opts->precision == EDM_PRECISION_BF16;
+    const char *onednn = getenv("EDM_CPU_ONEDNN");
+    cx->onednn = cx->bf16 || !(onednn && strcmp(onednn, "0") == 0); /* bf16 needs it */
     /* Process-wide: OpenBLAS runs on the caller's thread; our OpenMP team does the splitting. */
     openblas_set_num_threads(1);
 
     b->ops = &cpu_ops;
     b->ctx = cx;
-    b->precision = EDM_PRECISION_FP32;
-    b->act_dtype = EDM_F32;
+    b->precision = opts->precision;
+    b->act_dtype = EDM_F32; /* bf16 rounds conv operands only; activations stay fp32 */
     char blas[96];
     blas_version(blas, sizeof blas);
-    snprintf(b->description, sizeof b->description, "cpu (%s, %d thread%s, fp32)", blas, threads,
-             threads == 1 ? "" : "s");
+    const dnnl_version_t *dv = dnnl_version();
+    snprintf(b->description, sizeof b->description,
+             "cpu (%s, oneDNN %d.%d%s, %d thread%s, %s)", blas, dv->major, dv->minor,
+             cx->onednn ? "" : " off", threads, threads == 1 ? "" : "s",
+             cx->bf16 ? "bf16 convs" : "fp32");
     *out = b;
     edm_error_clear(err);
     return EDM_OK;

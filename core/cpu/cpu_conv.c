@@ -18,6 +18,9 @@
  * When residual is out itself, the GEMM goes to the tile so the residual is read before it
  * is overwritten. Scratch (im2col columns + tile) is per thread, owned by the backend.
  *
+ * This im2col path is the fallback: cpu_dnnl.c runs every conv oneDNN accepts (all of the
+ * networks' on AVX-512 CPUs); EDM_CPU_ONEDNN=0 forces this path (fp32 only).
+ *
  * FIR resampling (depthwise, stride 2) runs one (n, c) plane per iteration; the filter
  * length is a compile-time constant in the common cases (2 and 4) so the tap loops unroll.
  */
@@ -103,6 +106,14 @@ int edm_cpu_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_t
                    char *msg) {
     struct cpu_ctx *cx = ctx;
     CPU_CHECK_F32(msg, out, in, weight, bias, residual);
+    if (cx->onednn || cx->bf16) {
+        int r = edm_cpu_dnnl_conv2d(cx, out, in, weight, bias, pad, residual, out_scale, msg);
+        if (r <= 0) return r ? 1 : 0;
+        if (cx->bf16) {
+            snprintf(msg, EDM_OPS_MSG, "oneDNN has no bf16 convolution for this shape or CPU");
+            return 1;
+        }
+    }
     const int Ci = in->c, H = in->h, W = in->w, Co = out->c, k = weight->h, Wo = out->w;
     const int64_t P = (int64_t)out->h * Wo, K = (int64_t)Ci * k * k, total = (int64_t)in->n * P;
     const int no_im2col = (k == 1 && pad == 0); /* the input is already col_n */

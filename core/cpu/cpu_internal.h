@@ -22,8 +22,14 @@
  * per-call buffers, so more concurrent single-threaded calls than that are not safe. */
 #define EDM_CPU_MAX_THREADS 64
 
+struct cpu_dnnl; /* cpu_dnnl.c: oneDNN engine, primitive and weight caches */
+
 struct cpu_ctx {
     int threads;
+    int bf16;        /* precision bf16: conv operands rounded to bf16 (oneDNN), fp32 elsewhere */
+    int onednn;      /* oneDNN convs and GEMMs; 0 (EDM_CPU_ONEDNN=0): im2col + OpenBLAS */
+    struct cpu_dnnl *dnnl; /* made on the first conv, NULL until then */
+    long scratch_allocs;   /* growths of any scratch (counter "scratch_allocs") */
     /* Per-thread scratch (im2col columns, GEMM tiles, attention scores), 64-byte aligned,
      * grown by edm_cpu_scratch_reserve before a parallel region and kept: no allocation per
      * op in steady state. */
@@ -37,9 +43,15 @@ int edm_cpu_scratch_reserve(struct cpu_ctx *cx, size_t floats, char *msg);
 /* Threads worth using for `work` units of roughly `grain` units each (at least 1). */
 int edm_cpu_team(const struct cpu_ctx *cx, double work, double grain);
 
+/* One single-threaded GEMM on the calling thread (dnnl_sgemm, or cblas_sgemm when oneDNN is
+ * off), row-major, arguments as edm_cpu_sgemm. */
+void edm_cpu_gemm1(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, int N, int K,
+                   float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                   float *C, int ldc);
+
 /*
  * Row-major C[M,N] = alpha * op(A)[M,K] . op(B)[K,N] + beta * C, split across the team by
- * columns (or rows when N is small); each piece is one single-threaded cblas_sgemm.
+ * columns (or rows when N is small); each piece is one edm_cpu_gemm1.
  * trans_a/trans_b: 0 = as stored, 1 = transposed.
  */
 void edm_cpu_sgemm(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, int N, int K,
@@ -60,6 +72,19 @@ int edm_cpu_group_norm(void *ctx, edm_tensor *out, const edm_tensor *in, const e
 int edm_cpu_linear(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *weight,
                    const edm_tensor *bias, float alpha, float beta, int act_silu, char *msg);
 int edm_cpu_attention(void *ctx, edm_tensor *out, const edm_tensor *qkv, int heads, char *msg);
+
+/*
+ * conv2d through oneDNN (cpu_dnnl.c): returns 0 when done, 1 when oneDNN refuses the shape
+ * (nothing written; the caller uses im2col + OpenBLAS), -1 on an error (msg set).
+ */
+int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *in,
+                        const edm_tensor *weight, const edm_tensor *bias, int pad,
+                        const edm_tensor *residual, float out_scale, char *msg);
+/* Drops cached reordered weights made from memory in [ptr, ptr + bytes) (freed or rewritten),
+ * or from the allocation ptr; frees the whole state. All accept NULL. */
+void edm_cpu_dnnl_forget(struct cpu_dnnl *d, const void *ptr, size_t bytes);
+void edm_cpu_dnnl_forget_alloc(struct cpu_dnnl *d, void *ptr);
+void edm_cpu_dnnl_free(struct cpu_dnnl *d);
 
 /* Returns 0 when every non-NULL tensor is fp32 with data, else writes msg and returns 1. */
 int edm_cpu_check_f32(char *msg, const char *what, int n, const edm_tensor *const *t);

@@ -18,8 +18,6 @@
 #include <math.h>
 #include <omp.h>
 
-#include <cblas.h>
-
 #include "cpu_internal.h"
 
 int edm_cpu_linear(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *weight,
@@ -74,12 +72,10 @@ int edm_cpu_attention(void *ctx, edm_tensor *out, const edm_tensor *qkv, int hea
         const float *q = src + ((int64_t)n * 3 * C + 3 * (int64_t)hd * Ch) * P; /* row c: +3cP */
         const float *k = q + P, *v = q + 2 * P;
         const int ld = (int)(3 * P);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)P, Ch, alpha, q + i0,
-                    ld, k, ld, 0.0f, S, (int)P);
+        edm_cpu_gemm1(cx, 1, 0, (int)rows, (int)P, Ch, alpha, q + i0, ld, k, ld, 0.0f, S, (int)P);
         for (int64_t i = 0; i < rows; i++) edm_cpu_softmax_row(S + i * P, P);
         float *o = y + ((int64_t)n * C + (int64_t)hd * Ch) * P + i0;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Ch, (int)rows, (int)P, 1.0f, v, ld, S,
-                    (int)P, 0.0f, o, (int)P);
+        edm_cpu_gemm1(cx, 0, 1, Ch, (int)rows, (int)P, 1.0f, v, ld, S, (int)P, 0.0f, o, (int)P);
     }
     return 0;
 }

@@ -93,7 +93,7 @@ int cli_parse_precision(const char *s, int *out);
     {"device", NULL, CLI_INT, offsetof(type, backend.device), "N",                            \
      "device ordinal within the backend (default 0)", 0, 1024, NULL, NULL},                   \
     {"precision", NULL, CLI_CHOICE, offsetof(type, backend.precision), "fp32|tf32|fp16|bf16", \
-     "arithmetic precision (default fp32; the CPU backend is fp32 only)", 0, 0,               \
+     "arithmetic precision (default fp32; the CPU backend: fp32 or bf16)", 0, 0,               \
      cli_parse_precision, NULL},                                                               \
     {"threads", NULL, CLI_INT, offsetof(type, backend.threads), "N",                          \
      "CPU threads (default 0 = all cores)", 0, 4096, NULL, NULL}
