@@ -19,18 +19,8 @@
 
 enum srv_err srv_api_make_job(struct srv_request *r, int async, struct srv_job **out,
                               struct srv_error *err) {
-    struct srv_server *srv = r->srv;
-    struct srv_gen_request req;
-    enum srv_err rc = srv_json_req_parse_generate(r->body.data ? r->body.data : "", r->body.len,
-                                                  &srv->models->catalog, &srv->limits, &req, err);
-    if (rc) return rc;
-    if (!req.seeds_given) /* generate.py's seeds are 32-bit; keep chosen ones readable */
-        srv_gen_request_fill_seeds(&req, srv_random_u64() & 0xffffffffu);
-    long timeout_ms = req.timeout_ms;
-    int model = req.model;
-    rc = srv_job_new(&req, &srv->models->items[model], model, async, timeout_ms, out, err);
-    srv_gen_request_clear(&req);
-    return rc;
+    return srv_job_from_body(r->srv->models, &r->srv->limits, r->body.data ? r->body.data : "", r->body.len, async,
+                             0, out, err);
 }
 
 /* "Accept: image/png" (and not JSON first): the raw PNG is wanted. */
@@ -54,7 +44,7 @@ enum MHD_Result srv_api_generate(struct srv_request *r) {
         srv_job_unref(job);
         return srv_respond_rejection(r, &err);
     }
-    if (srv_sched_submit(job, &err)) {
+    if (srv_sched_submit(job, NULL, &err)) {
         srv_job_unref(job);
         return srv_respond_rejection(r, &err);
     }

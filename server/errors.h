@@ -32,6 +32,7 @@ enum srv_err {
     SRV_E_NOT_READY,        /* 503 still loading models */
     SRV_E_DRAINING,         /* 503 shutting down */
     SRV_E_UNAVAILABLE,      /* 503 the compute device failed */
+    SRV_E_STORE_UNAVAILABLE, /* 503 the shared job store (Redis) cannot be reached */
     SRV_E_DEADLINE,         /* 504 */
     SRV_ERR_COUNT
 };
@@ -50,6 +51,8 @@ void srv_error_clear(struct srv_error *err);
 int srv_error_http_status(enum srv_err code);
 /* The machine-readable code ("invalid_parameter", "queue_full", ...). Never NULL. */
 const char *srv_error_code_name(enum srv_err code);
+/* The code whose name is `name` ("queue_full"), or SRV_E_INTERNAL when none is. */
+enum srv_err srv_error_code_parse(const char *name);
 /* Whether the answer should carry Retry-After (429, 503). */
 int srv_error_retryable(enum srv_err code);
 

@@ -6,6 +6,10 @@
  * "failed" or "cancelled" (with the error), after which the stream ends. A client that
  * connects late gets the history first, so every stream tells the whole story.
  *
+ * The job comes from the job store (jobstore.h): the running job itself with the memory
+ * store; with Redis a view that the store keeps up to date from the job's event stream,
+ * whichever replica runs it.
+ *
  * The stream is an MHD content reader. When it has nothing to send it parks its connection
  * (srv_park_suspend, under the scheduler lock); every change of the job wakes it, and so does
  * the disconnect check every --sse-keepalive seconds, for a ": keepalive" comment line.
@@ -15,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobstore.h"
 #include "park.h"
 #include "respond.h"
 #include "routes.h"
@@ -113,21 +118,18 @@ static void sse_free(void *cls) {
     srv_sched_unwatch(s->job, &s->watch);
     srv_park_resume(s->srv, &s->susp);
     srv_sched_unlock();
-    srv_job_unref(s->job);
+    srv_jobstore()->unfollow(s->job);
     srv_buf_clear(&s->out);
     free(s);
 }
 
 enum MHD_Result srv_api_job_events(struct srv_request *r) {
-    struct srv_job *job = srv_sched_find(r->job_id);
-    if (!job) {
-        struct srv_error e;
-        srv_error_set(&e, SRV_E_JOB_NOT_FOUND, "id", "no job '%.64s' (unknown, or expired)", r->job_id);
-        return srv_respond_error(r, &e);
-    }
+    struct srv_error e;
+    struct srv_job *job = NULL;
+    if (srv_jobstore()->follow(r->job_id, &job, &e)) return srv_respond_error(r, &e);
     struct srv_sse *s = calloc(1, sizeof *s);
     if (!s) {
-        srv_job_unref(job);
+        srv_jobstore()->unfollow(job);
         return MHD_NO;
     }
     s->srv = r->srv;
@@ -139,7 +141,7 @@ enum MHD_Result srv_api_job_events(struct srv_request *r) {
     srv_buf_init(&s->out);
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
     if (!resp) {
-        srv_job_unref(job);
+        srv_jobstore()->unfollow(job);
         free(s);
         return MHD_NO;
     }
