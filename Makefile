@@ -87,7 +87,7 @@ BENCH_BINS  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 TEST_HELP   := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(TEST_SRCS),$(wildcard tests/unit/*.c)))
 LIB         := $(BUILD)/libedm.a
 
-SRV_LDLIBS  := -lmicrohttpd
+SRV_LDLIBS  := -lmicrohttpd -lhiredis
 WEB_FILES   := $(sort $(wildcard server/web/*))
 # The web page is compiled into edmd (tools/embed); server/web_assets.h declares the table.
 ifneq ($(SRV_OBJS),)

@@ -93,8 +93,10 @@ const struct srv_jobstore_ops *srv_jobstore(void) { return store; }
 
 int srv_jobstore_select(const char *spec, char *err, size_t err_size) {
     if (!spec || !*spec || strcmp(spec, "memory") == 0) store = &memory_store;
+    else if (strncmp(spec, "redis://", 8) == 0) store = &srv_jobstore_redis;
     else {
-        snprintf(err, err_size, "job-store: expected memory, got '%.200s'", spec);
+        snprintf(err, err_size, "job-store: expected memory or redis://[:PASSWORD@]HOST[:PORT][/DB], got '%.200s'",
+                 spec);
         return -1;
     }
     return 0;

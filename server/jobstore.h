@@ -94,4 +94,7 @@ int srv_jobstore_select(const char *spec, char *err, size_t err_size);
 enum srv_err srv_jobstore_not_found(const char *id, struct srv_error *err);
 enum srv_err srv_jobstore_ended(const struct srv_job *job, struct srv_error *err);
 
+/* The Redis store (jobstore_redis.c). */
+extern const struct srv_jobstore_ops srv_jobstore_redis;
+
 #endif /* SRV_JOBSTORE_H */
