@@ -99,7 +99,7 @@ static struct {
     int opened, started;
 
     pthread_mutex_t lock; /* everything below; taken after the scheduler lock, never before */
-    pthread_cond_t wake, flushed, pool_free;
+    pthread_cond_t wake, flushed, pool_free; /* timed waits: CLOCK_MONOTONIC (wait_ms) */
     char sha[S_COUNT][41];
     atomic_int up;
     char why[256];
@@ -114,8 +114,7 @@ static struct {
     long st_unfinished, st_running, st_oldest_ms;
     pthread_t puller, publisher, follower;
     int threads;
-} R = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
-       .flushed = PTHREAD_COND_INITIALIZER, .pool_free = PTHREAD_COND_INITIALIZER};
+} R = {.lock = PTHREAD_MUTEX_INITIALIZER}; /* the conditions: r_open (on the monotonic clock) */
 
 static atomic_long n_pulled, n_reclaimed, n_completed, n_discarded, n_lost, n_handed_back;
 
@@ -365,6 +364,17 @@ static void pool_put(struct rconn *rc) {
     pthread_mutex_unlock(&R.lock);
 }
 
+/* A script on a connection of the pool. NULL with err set when none could be had; else the
+ * reply (NULL when Redis could not be reached meanwhile: see unavailable). */
+static redisReply *pooled_script(enum script s, int nkeys, struct rargs *a, int *had_conn, struct srv_error *err) {
+    struct rconn *rc = pool_get(err);
+    *had_conn = rc != NULL;
+    if (!rc) return NULL;
+    redisReply *r = run_script(rc, s, nkeys, a);
+    pool_put(rc);
+    return r;
+}
+
 static enum srv_err unavailable(struct srv_error *err) {
     char why[256];
     pthread_mutex_lock(&R.lock);
@@ -516,12 +526,11 @@ static enum srv_err r_create(struct srv_job *job, const char *body, size_t len, 
     arg_int(&a, job->steps), arg(&a, "nfe"), arg_int(&a, job->nfe_per_image), arg(&a, "created");
     arg_int(&a, job->created), arg(&a, "request"), arg(&a, request);
     enum srv_err rc = SRV_OK;
-    struct rconn *rc_conn = pool_get(err);
-    redisReply *r = rc_conn ? run_script(rc_conn, S_CREATE, 3, &a) : NULL;
-    if (rc_conn) pool_put(rc_conn);
+    int had_conn;
+    redisReply *r = pooled_script(S_CREATE, 3, &a, &had_conn, err);
     args_clear(&a);
     free(request);
-    if (!rc_conn) return err->code;
+    if (!had_conn) return err->code;
     if (is_error(r) || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
         rc = unavailable(err);
     } else if (strcmp(r->element[0]->str, "existing") == 0) {
@@ -588,12 +597,11 @@ static enum srv_err r_cancel(const char *id, struct srv_job **out, struct srv_er
     struct rargs a = {0};
     arg(&a, rec), arg(&a, lease), arg(&a, QUEUE), arg(&a, events), arg(&a, CANCELS);
     arg(&a, GROUP), arg_int(&a, (long long)(R.ttl_s + 0.5)), arg(&a, inner ? inner : "{}"), arg(&a, id);
-    struct rconn *rc = pool_get(err);
-    redisReply *r = rc ? run_script(rc, S_CANCEL, 5, &a) : NULL;
-    if (rc) pool_put(rc);
+    int had_conn;
+    redisReply *r = pooled_script(S_CANCEL, 5, &a, &had_conn, err);
     args_clear(&a);
     free(inner);
-    if (!rc) return err->code;
+    if (!had_conn) return err->code;
     enum srv_err ret = SRV_OK;
     if (is_error(r) || r->type != REDIS_REPLY_ARRAY || r->elements < 1) ret = unavailable(err);
     else if (strcmp(r->element[0]->str, "gone") == 0 || r->elements < 2 || !(*out = view_new(r->element[1])))
@@ -1013,7 +1021,7 @@ static void take(struct rconn *rc, const char *entry, const char *id, int reclai
     snprintf(job->entry, sizeof job->entry, "%s", entry);
     job->durable = 1;
     job->attempt = attempt;
-    job->created = (int64_t)(atoll(r->element[5]->str ? r->element[5]->str : "0") / 1000);
+    job->created = (int64_t)atoll(r->element[5]->str ? r->element[5]->str : "0"); /* as the POST said */
     uint64_t waited_ns = waited_ms > 0 ? (uint64_t)waited_ms * 1000000u : 0;
     if (waited_ns < job->t_received) job->t_received -= waited_ns; /* total_ms counts from the POST */
     freeReplyObject(r);
@@ -1339,6 +1347,13 @@ static int r_open(const struct srv_jobstore_options *o, char *err, size_t err_si
     R.models = o->models;
     R.limits = o->limits;
     R.pool_n = (int)(sizeof R.pool / sizeof R.pool[0]);
+    pthread_condattr_t ca; /* wait_ms's deadlines are on the monotonic clock */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&R.wake, &ca);
+    pthread_cond_init(&R.flushed, &ca);
+    pthread_cond_init(&R.pool_free, &ca);
+    pthread_condattr_destroy(&ca);
     char host[64] = "edmd";
     gethostname(host, sizeof host - 1);
     char tag[16];

@@ -43,9 +43,9 @@
     "return {'created', entry}\n"
 
 /* ACQUIRE: KEYS record, lease, queue, events; ARGV group, entry, consumer, lease_ms.
- * -> {'run', attempt, request, remaining_ms, waited_ms, created_ms} | {'skip', why} | {'held'} */
+ * -> {'run', attempt, request, remaining_ms, waited_ms, created} | {'skip', why} | {'held'} */
 #define LUA_ACQUIRE                                                                              \
-    "local h = redis.call('HMGET', KEYS[1], 'state', 'entry', 'request', 'deadline', 'created_ms')\n" \
+    "local h = redis.call('HMGET', KEYS[1], 'state', 'entry', 'request', 'deadline', 'created_ms', 'created')\n" \
     "if not h[1] or ended(h[1]) or h[2] ~= ARGV[2] then drop_entry(KEYS[3], ARGV[1], ARGV[2]) " \
     "return {'skip', h[1] or 'gone'} end\n"                                                      \
     "if redis.call('EXISTS', KEYS[2]) == 1 then return {'held'} end\n"                           \
@@ -55,7 +55,7 @@
     "if attempt > 1 then redis.call('XADD', KEYS[4], '*', 't', 'restart', 'attempt', attempt) "  \
     "expire_like(KEYS[4], KEYS[1]) end\n"                                                        \
     "local now = now_ms()\n"                                                                     \
-    "return {'run', attempt, h[3], tonumber(h[4]) - now, now - tonumber(h[5]), h[5]}\n"
+    "return {'run', attempt, h[3], tonumber(h[4]) - now, now - tonumber(h[5]), h[6]}\n"
 
 /* PROGRESS: KEYS record, events; ARGV attempt, running ('1': publish that it runs),
  * step_done, nfe_done, then step/nfe pairs of the steps reached. -> 1 | 0 (not ours) */
