@@ -20,7 +20,8 @@ redis_start || { fail "redis-server starts"; finish; }
 for r in a b c; do
     extra=()
     [ "$r" = c ] && extra=(--drain-timeout 1)
-    rep_start "$r" --max-batch 2 --max-steps 20000 "${extra[@]}" || { fail "replica $r starts"; finish; }
+    # four images a batch: whatever a holds when it dies, the survivors have room to take it
+    rep_start "$r" --max-batch 4 --max-steps 20000 "${extra[@]}" || { fail "replica $r starts"; finish; }
 done
 
 # references: each seed alone (n = 1, one request at a time per replica), synchronously
@@ -57,9 +58,13 @@ same_image() { # JOB_ID REF: the job's image 0 against $TMP/refREF.png (largest 
 
 echo "[${SECONDS}s] jobs"
 # ---- SIGKILL mid-job --------------------------------------------------------------------------
+# b and c paused while the jobs arrive, so that a surely takes some (its four slots); at most
+# one each reaches them meanwhile (a blocking read they had asked for before the pause)
+rep_kill b STOP
+rep_kill c STOP
 posts=()
-for i in $(seq 0 5); do # all at once, so that every replica has work when a is killed
-    curl -s -o "$TMP/job$i.json" -X POST "${REP_URL[${names[$((i % 3))]}]}/v1/jobs" "${J[@]}" \
+for i in $(seq 0 5); do
+    curl -s --max-time 10 -o "$TMP/job$i.json" -X POST "${REP_URL[a]}/v1/jobs" "${J[@]}" \
         -d "{\"seed\": $((300 + i)), \"steps\": $STEPS}" &
     posts+=($!)
 done
@@ -74,6 +79,8 @@ while [ $((SECONDS - t0)) -lt 20 ]; do # until a is in the middle of a job
     [ -n "$busy" ] && break
     sleep 0.01
 done
+rep_kill b CONT
+rep_kill c CONT
 steps_at_kill=$(job_field "${busy:-none}" step_done)
 t_kill=$(date +%s%N)
 rep_kill a KILL
@@ -91,7 +98,7 @@ for t in $(seq 1 1200); do # every job ends (at most 60 s)
     [ "${#done_at[@]}" -eq "${#ids[@]}" ] && break
     sleep 0.05
 done
-lost=0 dups=0 wrong=0 recover_ms=0 pairs=()
+lost=0 dups=0 wrong=0 identical=0 recover_ms=0 pairs=()
 for i in "${!ids[@]}"; do
     id=${ids[$i]}
     [ "$(job_field "$id" state)" = completed ] || { lost=$((lost + 1)); echo "not completed: $id: $(job_field "$id" state)" >&2; continue; }
@@ -100,7 +107,11 @@ for i in "${!ids[@]}"; do
     curl -s -o "$TMP/got$i.png" "${REP_URL[c]}/v1/jobs/$id/images/0"
     pairs+=("$TMP/got$i.png" "$TMP/ref$i.png")
 done
-[ "${#pairs[@]}" -gt 0 ] && wrong=$(largest_diffs "${pairs[@]}" | awk '$1 > 2' | wc -l)
+if [ "${#pairs[@]}" -gt 0 ]; then
+    largest_diffs "${pairs[@]}" >"$TMP/diffs"
+    wrong=$(awk '$1 > 2' "$TMP/diffs" | wc -l)
+    identical=$(awk '$1 == 0' "$TMP/diffs" | wc -l)
+fi
 taken_ms=0
 for id in "${victim_jobs[@]}"; do
     eq "a's job ${id:0:12}... ran again (attempt 2)" "$(job_field "$id" attempt)" 2
@@ -110,7 +121,8 @@ for id in "${victim_jobs[@]}"; do
     [ "$ms" -gt "$taken_ms" ] && taken_ms=$ms
 done
 echo "figures (SIGKILL mid-job): jobs sent ${#ids[@]}, replicas killed 1 (a, holding ${#victim_jobs[@]} unfinished job(s), one at step" \
-    "${steps_at_kill:-?} of $STEPS), jobs lost $lost, duplicate completions $dups, images not the seed's $wrong," \
+    "${steps_at_kill:-?} of $STEPS), jobs lost $lost, duplicate completions $dups, images not the seed's $wrong" \
+    "(pixel-identical to the seed run alone: $identical of $((${#ids[@]} - lost)))," \
     "time from the kill until another replica ran each of a's jobs ${taken_ms} ms (job-lease ${LEASE} s)," \
     "until the last of them completed there ${recover_ms} ms (a rerun from step 0 behind the survivors' own jobs)"
 eq "no job lost" "$lost" 0
@@ -157,10 +169,10 @@ fi
 
 echo "[${SECONDS}s] drain"
 # ---- drain: the job running on c at the drain timeout goes back to the queue -----------------
-# two long jobs of two images fill b and c (max-batch 2), one each
+# two long jobs of four images fill b and c (max-batch 4), one each
 long=()
 for r in b c; do
-    out=$(curl -s -X POST "${REP_URL[$r]}/v1/jobs" "${J[@]}" -d '{"seed": 400, "n": 2, "steps": 8000}')
+    out=$(curl -s -X POST "${REP_URL[$r]}/v1/jobs" "${J[@]}" -d '{"seed": 400, "n": 4, "steps": 8000}')
     long+=("$(jq -r .id <<<"$out")")
 done
 on_c="" on_b=""
