@@ -200,7 +200,7 @@ cmd_down() {
         pid_alive "$pid" && kill -TERM "$pid"
     done
     local t0=$SECONDS
-    for f in "$DIR"/r*.pid "$DIR/nginx.pid"; do
+    for f in "$DIR"/r[0-9]*.pid "$DIR/nginx.pid"; do
         [ -f "$f" ] || continue
         pid=$(cat "$f")
         while pid_alive "$pid" && [ $((SECONDS - t0)) -lt 40 ]; do sleep 0.05; done
