@@ -218,8 +218,12 @@ int main(int argc, char **argv) {
                 unread == 1 ? "" : "s", unread == 1 ? "its images are" : "their images are");
     if (left > 0) {
         long back = srv_jobstore()->hand_back();
-        fprintf(stderr, "edmd: %ld request%s unfinished at the drain timeout; answering 503%s\n", left - back,
-                left - back == 1 ? "" : "s", back ? ", handing the queue's jobs back" : "");
+        if (left > back)
+            fprintf(stderr, "edmd: %ld request%s unfinished at the drain timeout; answering 503\n", left - back,
+                    left - back == 1 ? "" : "s");
+        if (back)
+            fprintf(stderr, "edmd: %ld job%s of the shared queue still running at the drain timeout; handing %s back\n",
+                    back, back == 1 ? "" : "s", back == 1 ? "it" : "them");
         srv_sched_abort_all(SRV_E_DRAINING, "the server shut down before this work finished");
     }
     long unwritten = srv_jobstore()->flush(5.0);

@@ -188,7 +188,7 @@ if [ -n "$on_c" ] && [ -n "$on_b" ]; then
     check "c drains (drain timeout 1 s) and exits 0" rep_stop c
     drain_ms=$((($(date +%s%N) - t0) / 1000000))
     check "c exited within its drain timeout and the flush (${drain_ms} ms)" test "$drain_ms" -lt 8000
-    check "c said it handed its job back" grep -q "handing the queue's jobs back" "$TMP/c.log"
+    check "c said it handed its job back" grep -q "of the shared queue still running at the drain timeout; handing it back" "$TMP/c.log"
     eq "the handed-back job waits in the queue" "$(job_field "$on_c" state) $(rcli get "edm:job:$on_c:lease")" "queued "
     curl -s -o /dev/null -X DELETE "${REP_URL[b]}/v1/jobs/$on_b" # b has room again
     for t in $(seq 1 100); do [ "$(job_field "$on_c" attempt)" = 2 ] && break; sleep 0.05; done
