@@ -178,26 +178,25 @@ def main():
     redis = state.get("STORE") == "redis"
     a.async_steps = a.async_steps or 3 * a.steps
 
-    # references: each seed once, straight through the balancer before any disruption
-    ref = {}
-    c = Client(url, a.timeout)
-    for s in range(a.seeds):
-        st, h, body = c.request("POST", "/v1/images/generations", {"n": 1, "seed": 1000 + s, "steps": a.steps})
-        if st != 200:
-            print(f"FAIL reference for seed {1000 + s}: HTTP {st}: {body[:200]!r}")
-            print("0 passed, 1 failed, 0 skipped")
-            return 1
-        ref[1000 + s] = png_pixels(base64.b64decode(json.loads(body)["data"][0]["b64_json"]))
+    def references(first, count, steps):
+        """{seed: pixels} of seeds first.. first+count-1, each once, straight through the
+        balancer before any disruption; None (after a FAIL line) when one fails."""
+        out, c = {}, Client(url, a.timeout)
+        for seed in range(first, first + count):
+            st, h, body = c.request("POST", "/v1/images/generations", {"n": 1, "seed": seed, "steps": steps})
+            if st != 200:
+                print(f"FAIL reference for seed {seed}: HTTP {st}: {body[:200]!r}")
+                return None
+            out[seed] = png_pixels(base64.b64decode(json.loads(body)["data"][0]["b64_json"]))
+        c.close()
+        return out
+
+    ref = references(1000, a.seeds, a.steps)
     # redis: the async stream's seeds, at its step count
-    ref_long = {}
-    for s in range(a.stream_seeds if redis else 0):
-        st, h, body = c.request("POST", "/v1/images/generations", {"n": 1, "seed": 5000 + s, "steps": a.async_steps})
-        if st != 200:
-            print(f"FAIL reference for seed {5000 + s}: HTTP {st}: {body[:200]!r}")
-            print("0 passed, 1 failed, 0 skipped")
-            return 1
-        ref_long[5000 + s] = png_pixels(base64.b64decode(json.loads(body)["data"][0]["b64_json"]))
-    c.close()
+    ref_long = references(5000, a.stream_seeds if redis else 0, a.async_steps) if ref is not None else None
+    if ref is None or ref_long is None:
+        print("0 passed, 1 failed, 0 skipped")
+        return 1
 
     records, lock = [], threading.Lock()
     events = []  # (t, text)

@@ -19,7 +19,6 @@ Redis and KEDA (the schemas are checked by tools/k8s_schema.mjs).
 Prints one line per check, closing with "N passed, N failed, N skipped".
 """
 import argparse
-import glob
 import os
 import re
 import sys
@@ -29,7 +28,7 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import edmd_options  # noqa: E402
 from check_dockerfile import Result  # noqa: E402
-from check_kubernetes import exported_series, load_all  # noqa: E402
+from check_kubernetes import exported_series, load_all, parse_folder  # noqa: E402
 
 
 def source_constant(repo, name):
@@ -63,13 +62,7 @@ def main():
     edmd = a.edmd or os.path.join(repo, os.environ.get("BUILD", "build"), "edmd")
     R = Result()
 
-    docs = {}
-    for f in sorted(glob.glob(os.path.join(odir, "*.yaml"))):
-        try:
-            docs[os.path.basename(f)] = load_all(f)
-            R.ok(f"{os.path.relpath(f, repo)} parses", True)
-        except yaml.YAMLError as e:
-            R.ok(f"{os.path.relpath(f, repo)} parses", False, str(e).splitlines()[0])
+    docs = parse_folder(R, odir, repo)
     kust = (docs.get("kustomization.yaml") or [{}])[0]
     patches = kust.get("patches", [])
     listed = set(kust.get("resources", [])) | {p["path"] for p in patches if "path" in p}
