@@ -92,6 +92,8 @@ if [ -n "$runner" ]; then
         sleep 0.02
     done
     check "the runner ($runner) stopped the job (${stopped:-never} ms after the DELETE)" test -n "$stopped"
+    echo "figures (cancel across replicas): DELETE on $other, the run on $runner stopped ${stopped:-never} ms later" \
+        "(at step $(job_field "$long" step_done) of 5000)"
     eq "the runner has no image left in its batch" "$(metric edm_images_in_flight)" 0
     nfe1=$(job_field "$long" nfe_done); sleep 0.5
     eq "no progress after the cancel" "$(job_field "$long" nfe_done)" "$nfe1"

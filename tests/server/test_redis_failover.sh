@@ -162,8 +162,11 @@ if [ -n "$r" ]; then
     eq "the job completed once" "$(job_field "$slow" state) $(job_field "$slow" completions)" "completed 1"
     check "its image is the seed's" same_image "$slow" _slow
     SRV_URL=${REP_URL[$r]}
-    late=$(($(metric edm_job_store_runs_dropped_total) + $(metric edm_job_store_outcomes_discarded_total)))
-    check "the slow replica dropped its late run ($late)" test "$late" -ge 1
+    dropped=$(metric edm_job_store_runs_dropped_total) discarded=$(metric edm_job_store_outcomes_discarded_total)
+    check "the slow replica dropped its late run ($dropped dropped, $discarded outcomes discarded)" \
+        test $((dropped + discarded)) -ge 1
+    echo "figures (slow replica): $r stopped past its lease; ${took:-no one} took the job over; after SIGCONT $r" \
+        "dropped $dropped run(s) and had $discarded outcome(s) refused; completions of the job: $(job_field "$slow" completions)"
     eq "the slow replica is still ready" "$(curl -s -o /dev/null -w '%{http_code}' "${REP_URL[$r]}/readyz")" 200
 fi
 
@@ -188,6 +191,7 @@ if [ -n "$on_c" ] && [ -n "$on_b" ]; then
     check "c drains (drain timeout 1 s) and exits 0" rep_stop c
     drain_ms=$((($(date +%s%N) - t0) / 1000000))
     check "c exited within its drain timeout and the flush (${drain_ms} ms)" test "$drain_ms" -lt 8000
+    echo "figures (drain): c (drain timeout 1 s) exited 0 in ${drain_ms} ms, handing back its running job"
     check "c said it handed its job back" grep -q "of the shared queue still running at the drain timeout; handing it back" "$TMP/c.log"
     eq "the handed-back job waits in the queue" "$(job_field "$on_c" state) $(rcli get "edm:job:$on_c:lease")" "queued "
     curl -s -o /dev/null -X DELETE "${REP_URL[b]}/v1/jobs/$on_b" # b has room again
