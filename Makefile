@@ -127,7 +127,7 @@ FUZZ_BINS   := $(subst /replay_,/fuzz_,$(REPLAY_BINS))
 LIB         := $(BUILD)/libedm.a
 SRV_LIB     := $(BUILD)/libedmd.a
 
-SRV_LDLIBS  := -lmicrohttpd
+SRV_LDLIBS  := -lmicrohttpd -lhiredis
 WEB_FILES   := $(sort $(wildcard server/web/*))
 # The web page is compiled into edmd (tools/embed); server/web_assets.h declares the table.
 ifneq ($(SRV_OBJS),)

@@ -29,9 +29,8 @@
 enum srv_err srv_api_make_job(struct srv_request *r, int async, struct srv_job **out,
                               struct srv_error *err) {
     struct srv_server *srv = r->srv;
-    struct srv_gen_request req;
-    enum srv_err rc = srv_json_req_parse_generate(r->body.data ? r->body.data : "", r->body.len,
-                                                  &srv->models->catalog, &srv->limits, &req, err);
+    enum srv_err rc = srv_job_from_body(srv->models, &srv->limits, r->body.data ? r->body.data : "",
+                                        r->body.len, async, 0, out, err);
     if (rc == SRV_E_INVALID_JSON && srv_media_type_is(srv_request_header(r, "Content-Type"),
                                                       "application/x-www-form-urlencoded")) {
         char why[sizeof err->message];
@@ -41,13 +40,6 @@ enum srv_err srv_api_make_job(struct srv_request *r, int async, struct srv_job *
                              "as JSON, and this one is not: %.200s)",
                              why);
     }
-    if (rc) return rc;
-    if (!req.seeds_given) /* generate.py's seeds are 32-bit; keep chosen ones readable */
-        srv_gen_request_fill_seeds(&req, srv_random_u64() & 0xffffffffu);
-    long timeout_ms = req.timeout_ms;
-    int model = req.model, keep = async || req.want_url; /* URLs must stay readable */
-    rc = srv_job_new(&req, &srv->models->items[model], model, keep, timeout_ms, out, err);
-    srv_gen_request_clear(&req);
     return rc;
 }
 
@@ -80,7 +72,7 @@ enum MHD_Result srv_api_generate(struct srv_request *r) {
         srv_job_unref(job);
         return srv_respond_rejection(r, &err);
     }
-    if (srv_sched_submit(job, &err)) {
+    if (srv_sched_submit(job, NULL, &err)) {
         srv_job_unref(job);
         return srv_respond_rejection(r, &err);
     }

@@ -4,7 +4,8 @@
  *
  * /healthz is liveness: 200 unless a compute device failed (then the process should be
  * restarted). /readyz is readiness: 503 while loading models and after SIGTERM, so a load
- * balancer stops sending work before the drain begins. Neither needs an API key, nor does
+ * balancer stops sending work before the drain begins, and while a shared job store
+ * (Redis) cannot be reached, saying why. Neither needs an API key, nor does
  * /metrics (scrapers rarely carry secrets). Their 503s report a state, so they are not
  * counted as rejections. All three are also served by the admin listener (--admin-port).
  */
@@ -13,6 +14,7 @@
 
 #include "conn.h"
 #include "linger.h"
+#include "jobstore.h"
 #include "metrics.h"
 #include "openapi_doc.h"
 #include "public_url.h"
@@ -43,6 +45,11 @@ enum MHD_Result srv_api_readyz(struct srv_request *r) {
         srv_error_set(&e, SRV_E_UNAVAILABLE, NULL, "a compute device failed");
         return srv_respond_report(r, &e);
     }
+    char why[256];
+    if (!srv_jobstore()->ready(why, sizeof why)) {
+        srv_error_set(&e, SRV_E_STORE_UNAVAILABLE, NULL, "the job store is unavailable: %s", why);
+        return srv_respond_error(r, &e);
+    }
     return srv_respond_json(r, 200, json_pack("{s:s}", "status", "ready"), NULL);
 }
 
@@ -61,6 +68,7 @@ enum MHD_Result srv_api_metrics(struct srv_request *r) {
     struct srv_buf out;
     srv_buf_init(&out);
     srv_metrics_render(&out, &g, names, n);
+    srv_jobstore()->metrics(&out);
     size_t len = 0;
     char *text = srv_buf_steal(&out, &len);
     if (!text) {

@@ -72,6 +72,12 @@ static const struct opt opts[] = {
      "seconds a finished asynchronous job stays readable"},
     {"max-jobs", OPT_INT, F(max_jobs), "4096", 1, 10000000, 0,
      "asynchronous jobs remembered; the oldest finished ones go first"},
+    {"job-store", OPT_STR, F(job_store), "memory", 0, 0, 1,
+     "where asynchronous jobs live: memory (this process) or redis://[:PASSWORD@]HOST[:PORT][/DB] (shared by replicas)"},
+    {"job-store-password-file", OPT_STR, F(job_store_password_file), "", 0, 0, 0,
+     "file whose first line is the Redis password (instead of one in the URL)"},
+    {"job-lease", OPT_DOUBLE, F(job_lease_s), "30", 0.5, 3600, 0,
+     "seconds a replica's claim on a Redis job lasts unless renewed; a dead replica's jobs rerun elsewhere after it"},
     {"api-key", OPT_LIST, F(api_keys), "", 0, 0, 1,
      "accepted Bearer key; repeatable; none: no authentication"},
     {"api-key-file", OPT_STR, F(api_key_file), "", 0, 0, 0,
@@ -359,9 +365,14 @@ void srv_config_print(const struct srv_config *c, FILE *f) {
         const struct opt *o = &opts[i];
         const void *field = (const char *)c + o->offset;
         switch (o->type) {
-        case OPT_STR:
-            fprintf(f, "%s = %s\n", o->name, *(char *const *)field ? *(char *const *)field : "");
+        case OPT_STR: {
+            const char *v = *(char *const *)field ? *(char *const *)field : "";
+            /* a secret string is a URL: its password is printed as ******** */
+            const char *scheme = o->secret ? strstr(v, "://") : NULL, *at = scheme ? strchr(scheme, '@') : NULL;
+            if (at) fprintf(f, "%s = %.*s********%s\n", o->name, (int)(scheme + 3 - v), v, at);
+            else fprintf(f, "%s = %s\n", o->name, v);
             break;
+        }
         case OPT_INT: fprintf(f, "%s = %ld\n", o->name, *(const long *)field); break;
         case OPT_DOUBLE: fprintf(f, "%s = %g\n", o->name, *(const double *)field); break;
         case OPT_LIST: {

@@ -33,6 +33,8 @@ struct srv_config {
     long timeout_ms, max_timeout_ms;
     double job_ttl_s;
     long max_jobs;
+    char *job_store, *job_store_password_file;
+    double job_lease_s;
     struct srv_strlist api_keys;
     char *api_key_file;
     struct srv_strlist cors_origins;

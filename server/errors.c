@@ -40,6 +40,7 @@ static const struct {
     [SRV_E_NOT_READY] = {503, "not_ready"},
     [SRV_E_DRAINING] = {503, "draining"},
     [SRV_E_UNAVAILABLE] = {503, "device_failed"},
+    [SRV_E_STORE_UNAVAILABLE] = {503, "job_store_unavailable"},
     [SRV_E_DEADLINE] = {504, "deadline_exceeded"},
 };
 
@@ -77,6 +78,12 @@ const char *srv_error_type(enum srv_err code) {
     if (st == 401) return "authentication_error";
     if (st == 429) return "rate_limit_error";
     return st >= 500 ? "server_error" : "invalid_request_error";
+}
+
+enum srv_err srv_error_code_parse(const char *name) {
+    for (int c = 1; c < SRV_ERR_COUNT; c++)
+        if (error_table[c].name && strcmp(error_table[c].name, name) == 0) return (enum srv_err)c;
+    return SRV_E_INTERNAL;
 }
 
 int srv_error_retryable(enum srv_err code) {

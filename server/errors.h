@@ -34,6 +34,7 @@ enum srv_err {
     SRV_E_NOT_READY,        /* 503 still loading models */
     SRV_E_DRAINING,         /* 503 shutting down */
     SRV_E_UNAVAILABLE,      /* 503 the compute device failed */
+    SRV_E_STORE_UNAVAILABLE, /* 503 the shared job store (Redis) cannot be reached */
     SRV_E_DEADLINE,         /* 504 */
     SRV_ERR_COUNT
 };
@@ -55,6 +56,8 @@ const char *srv_error_code_name(enum srv_err code);
 /* OpenAI's error type, from the status: "invalid_request_error" (4xx), "authentication_error"
  * (401), "rate_limit_error" (429) or "server_error" (5xx). Never NULL. */
 const char *srv_error_type(enum srv_err code);
+/* The code whose name is `name` ("queue_full"), or SRV_E_INTERNAL when none is. */
+enum srv_err srv_error_code_parse(const char *name);
 /* Whether the answer should carry Retry-After (429, 503). */
 int srv_error_retryable(enum srv_err code);
 

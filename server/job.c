@@ -30,8 +30,17 @@ static void job_free(struct srv_job *job) {
     free(job->nfe_at_step);
     free(job->image_done);
     free(job->image_read);
+    free(job->view_model);
     srv_gen_request_clear(&job->req);
     free(job);
+}
+
+/* The per-image and per-step arrays every job has. */
+static int job_alloc_arrays(struct srv_job *job) {
+    job->image_done = calloc((size_t)job->n, sizeof *job->image_done);
+    job->image_read = calloc((size_t)job->n, sizeof *job->image_read);
+    job->nfe_at_step = calloc((size_t)job->steps + 1, sizeof *job->nfe_at_step);
+    return job->image_done && job->image_read && job->nfe_at_step ? 0 : -1;
 }
 
 enum srv_err srv_job_new(struct srv_gen_request *req, const struct srv_model *model, int model_index,
@@ -64,10 +73,7 @@ enum srv_err srv_job_new(struct srv_gen_request *req, const struct srv_model *mo
     job->steps = edm_plan_num_steps(job->plan);
     job->nfe_per_image = edm_plan_nfe(job->plan);
     job->samples = calloc((size_t)job->n, sizeof *job->samples);
-    job->image_done = calloc((size_t)job->n, sizeof *job->image_done);
-    job->image_read = calloc((size_t)job->n, sizeof *job->image_read);
-    job->nfe_at_step = calloc((size_t)job->steps + 1, sizeof *job->nfe_at_step);
-    if (!job->samples || !job->image_done || !job->image_read || !job->nfe_at_step) {
+    if (!job->samples || job_alloc_arrays(job)) {
         rc = srv_error_set(err, SRV_E_INTERNAL, NULL, "out of memory");
         goto fail;
     }
@@ -84,6 +90,45 @@ enum srv_err srv_job_new(struct srv_gen_request *req, const struct srv_model *mo
 fail:
     job_free(job);
     return rc;
+}
+
+enum srv_err srv_job_from_body(const struct srv_models *models, const struct srv_req_limits *limits,
+                               const char *body, size_t len, int async, long timeout_ms, struct srv_job **out,
+                               struct srv_error *err) {
+    struct srv_gen_request req;
+    *out = NULL;
+    enum srv_err rc = srv_json_req_parse_generate(body, len, &models->catalog, limits, &req, err);
+    if (rc) return rc;
+    if (!req.seeds_given) /* generate.py's seeds are 32-bit; keep chosen ones readable */
+        srv_gen_request_fill_seeds(&req, srv_random_u64() & 0xffffffffu);
+    if (timeout_ms <= 0) timeout_ms = req.timeout_ms;
+    int model = req.model, keep = async || req.want_url; /* URLs must stay readable */
+    rc = srv_job_new(&req, &models->items[model], model, keep, timeout_ms, out, err);
+    srv_gen_request_clear(&req);
+    return rc;
+}
+
+struct srv_job *srv_job_view_new(const char *id, const char *model, int n, int steps, int nfe_per_image) {
+    struct srv_job *job = calloc(1, sizeof *job);
+    if (!job) return NULL;
+    atomic_init(&job->refs, 1);
+    snprintf(job->id, sizeof job->id, "%s", id);
+    job->async = 1;
+    job->view = 1;
+    job->n = n;
+    job->steps = steps;
+    job->nfe_per_image = nfe_per_image;
+    job->state = SRV_JOB_QUEUED;
+    job->view_model = strdup(model);
+    if (!job->view_model || job_alloc_arrays(job)) {
+        job_free(job);
+        return NULL;
+    }
+    return job;
+}
+
+const char *srv_job_model_name(const struct srv_job *job) {
+    return job->view_model ? job->view_model : job->model->name;
 }
 
 struct srv_job *srv_job_ref(struct srv_job *job) {
@@ -116,6 +161,11 @@ void srv_job_snapshot(const struct srv_job *job, struct srv_job_snapshot *snap) 
 
 void srv_job_timings(const struct srv_job *job, const struct srv_job_snapshot *snap, double *queue_ms,
                      double *sampling_ms, double *encode_ms, double *total_ms) {
+    if (job->view) { /* as the replica that ran it measured them */
+        *queue_ms = job->view_timings[0], *sampling_ms = job->view_timings[1];
+        *encode_ms = job->view_timings[2], *total_ms = job->view_timings[3];
+        return;
+    }
     uint64_t end = snap->t_done ? snap->t_done : srv_now_ns();
     *queue_ms = srv_ms_between(job->t_queued, snap->t_started ? snap->t_started : end);
     *sampling_ms = srv_ms_between(snap->t_started, snap->t_sampled);
@@ -152,10 +202,12 @@ json_t *srv_job_result_json(const struct srv_job *job, const struct srv_job_snap
     }
     double queue_ms, sampling_ms, encode_ms, total_ms;
     srv_job_timings(job, snap, &queue_ms, &sampling_ms, &encode_ms, &total_ms);
-    double mean = snap->batch_ticks ? (double)snap->batch_sum / (double)snap->batch_ticks : 0.0;
+    double mean = job->view         ? job->view_batch_mean
+                  : snap->batch_ticks ? (double)snap->batch_sum / (double)snap->batch_ticks
+                                      : 0.0;
     return json_pack("{s:s, s:s, s:I, s:s, s:o, s:i, s:i, s:{s:f, s:f, s:f, s:f}, s:{s:f, s:i}}",
                      "id", job->id, "object", "image.generation", "created", (json_int_t)job->created,
-                     "model", job->model->name, "data", data, "steps", job->steps, "nfe",
+                     "model", srv_job_model_name(job), "data", data, "steps", job->steps, "nfe",
                      job->nfe_per_image, "timings", "queue_ms", queue_ms, "sampling_ms",
                      sampling_ms, "encode_ms", encode_ms, "total_ms", total_ms, "batch",
                      "mean_size", mean, "max_size", snap->batch_max);
@@ -167,7 +219,7 @@ fail:
 json_t *srv_job_status_json(const struct srv_job *job, const struct srv_job_snapshot *snap, int with_b64) {
     json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:i, s:i, s:i, s:{s:i, s:i, s:I, s:I}}", "id",
                           job->id, "object", "job", "status", srv_job_state_name(snap->state),
-                          "created", (json_int_t)job->created, "model", job->model->name, "n",
+                          "created", (json_int_t)job->created, "model", srv_job_model_name(job), "n",
                           job->n, "steps", job->steps, "nfe", job->nfe_per_image, "progress",
                           "steps_done", snap->step_done, "steps", job->steps, "nfe_done",
                           (json_int_t)snap->nfe_done, "nfe_total",

@@ -76,12 +76,39 @@ struct srv_job {
     struct srv_watch *watches;
     struct srv_job *q_prev, *q_next;  /* the queue or a worker's active list */
     struct srv_job *t_next, *h_next;  /* the async job table: age order, hash chain */
+
+    /* The job store (jobstore.h). */
+    char idem_key[72];             /* an async job's Idempotency-Key, or "" */
+    int durable;                   /* a job of the shared (Redis) queue run here: the store
+                                    * publishes its progress and writes its outcome */
+    char entry[48];                /* durable: its entry in the queue stream */
+    long attempt;                  /* durable: the run this replica holds the lease for */
+    unsigned store_flags;          /* [lock] durable: the store's SRV_STORE_* bookkeeping */
+    int store_sent_step;           /* durable: steps published so far (the store thread's) */
+    struct srv_job *store_next;    /* [store lock] the store's list of jobs to publish */
+
+    /* A view: a job as the store recorded it (another replica may be running it); it never
+     * runs here. Its figures are filled by the store, its model may not be served here. */
+    int view;
+    char *view_model;              /* owned */
+    double view_timings[4];        /* queue, sampling, encode, total (ms) */
+    double view_batch_mean;
 };
 
 /* Makes a job from a parsed request (takes ownership of req's arrays, clearing *req): the
  * plan and one edm_sample per image. refs = 1. */
 enum srv_err srv_job_new(struct srv_gen_request *req, const struct srv_model *model, int model_index,
                          int async, long timeout_ms, struct srv_job **out, struct srv_error *err);
+/* Parses a generation body (json_req.c) for a model of `models` into a job ready to submit,
+ * choosing seeds when the body gives none. timeout_ms > 0 replaces the request's own. */
+enum srv_err srv_job_from_body(const struct srv_models *models, const struct srv_req_limits *limits,
+                               const char *body, size_t len, int async, long timeout_ms, struct srv_job **out,
+                               struct srv_error *err);
+/* A view (see above) of n images and `steps` steps, state queued, no results. refs = 1;
+ * NULL when out of memory. */
+struct srv_job *srv_job_view_new(const char *id, const char *model, int n, int steps, int nfe_per_image);
+/* The model's name (a view's own). */
+const char *srv_job_model_name(const struct srv_job *job);
 struct srv_job *srv_job_ref(struct srv_job *job);
 void srv_job_unref(struct srv_job *job);
 

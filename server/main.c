@@ -12,6 +12,9 @@
  * answers are sent; then the process exits 0. Within the same timeout the drain also waits
  * for the results of finished async jobs that no client has read yet (their images live only
  * in this process), so a client polling its job still gets it from a replica that is stopping.
+ * With a shared job store (Redis) the drain stops pulling jobs, finishes what it holds or
+ * hands it back to the queue at the timeout, and waits only for the outcomes to be written
+ * there: results live in Redis, not in this process.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -27,6 +30,7 @@
 #include "config.h"
 #include "conn.h"
 #include "http.h"
+#include "jobstore.h"
 #include "metrics.h"
 #include "models.h"
 #include "park.h"
@@ -121,6 +125,7 @@ int main(int argc, char **argv) {
         srv_config_clear(&cfg);
         return 2;
     }
+    srv.limits = (struct srv_req_limits){(int)cfg.max_n, (int)cfg.max_steps, cfg.timeout_ms, cfg.max_timeout_ms};
     edm_backend_options bo;
     edm_backend_options_default(&bo);
     bo.threads = (int)cfg.compute_threads;
@@ -142,6 +147,10 @@ int main(int argc, char **argv) {
         snprintf(err, sizeof err, "no model given (--model PATH or --model NAME=PATH; see --help)");
         goto fail;
     }
+    struct srv_jobstore_options jo = {cfg.job_store, cfg.job_store_password_file, cfg.job_lease_s, cfg.job_ttl_s,
+                                      cfg.max_jobs, &models, &srv.limits};
+    if (srv_jobstore_select(cfg.job_store, err, sizeof err) || srv_jobstore()->open(&jo, err, sizeof err))
+        goto fail;
     if (srv_access_log_open(cfg.access_log)) {
         snprintf(err, sizeof err, "access-log %s: %s", cfg.access_log, strerror(errno));
         goto fail;
@@ -157,7 +166,6 @@ int main(int argc, char **argv) {
     }
 
     srv.cfg = &cfg;
-    srv.limits = (struct srv_req_limits){(int)cfg.max_n, (int)cfg.max_steps, cfg.timeout_ms, cfg.max_timeout_ms};
     if (srv_http_start(&srv, err, sizeof err)) goto fail;
     int v6 = strchr(cfg.host, ':') != NULL; /* an IPv6 address goes in brackets in a URL */
     fprintf(stderr, "edmd: listening on http://%s%s%s:%u (loading %d model%s)\n", v6 ? "[" : "", cfg.host,
@@ -184,6 +192,7 @@ int main(int argc, char **argv) {
         .png_level = (int)cfg.png_level, .max_jobs = (int)cfg.max_jobs, .job_ttl_s = cfg.job_ttl_s};
     if (srv_sched_start(&so, err, sizeof err)) goto fail;
     sched_started = 1;
+    if (srv_jobstore()->start(err, sizeof err)) goto fail;
     srv.models = &models;
     atomic_store(&srv.ready, 1);
     for (int i = 0; i < models.n; i++)
@@ -191,8 +200,8 @@ int main(int argc, char **argv) {
                 i == 0 ? " (default)" : "", models.items[i].path, models.items[i].cfg->img_channels,
                 models.items[i].cfg->img_resolution, models.items[i].cfg->img_resolution,
                 models.items[i].cfg->label_dim, (long long)models.items[i].parameters);
-    fprintf(stderr, "edmd: ready: %s, max batch %ld, queue %ld\n", srv_sched_describe(), cfg.max_batch,
-            cfg.max_queue);
+    fprintf(stderr, "edmd: ready: %s, max batch %ld, queue %ld, job store %s\n", srv_sched_describe(),
+            cfg.max_batch, cfg.max_queue, srv_jobstore()->name);
 
     int sig;
     while ((sig = wait_signal(TICK_NS)) == 0) housekeeping(&srv);
@@ -200,6 +209,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "edmd: %s: draining (up to %g s)\n", strsignal(sig), cfg.drain_timeout_s);
     atomic_store(&srv.draining, 1);
     srv_sched_set_draining();
+    srv_jobstore()->stop_pulling();
     uint64_t until = srv_now_ns() + (uint64_t)(cfg.drain_timeout_s * 1e9);
     long left, unread = 0, told = 0;
     for (;;) {
@@ -219,10 +229,18 @@ int main(int argc, char **argv) {
         fprintf(stderr, "edmd: %ld finished job%s never read; %s lost with this process\n", unread,
                 unread == 1 ? "" : "s", unread == 1 ? "its images are" : "their images are");
     if (left > 0) {
-        fprintf(stderr, "edmd: %ld request%s unfinished at the drain timeout; answering 503\n", left,
-                left == 1 ? "" : "s");
+        long back = srv_jobstore()->hand_back();
+        if (left > back)
+            fprintf(stderr, "edmd: %ld request%s unfinished at the drain timeout; answering 503\n", left - back,
+                    left - back == 1 ? "" : "s");
+        if (back)
+            fprintf(stderr, "edmd: %ld job%s of the shared queue still running at the drain timeout; handing %s back\n",
+                    back, back == 1 ? "" : "s", back == 1 ? "it" : "them");
         srv_sched_abort_all(SRV_E_DRAINING, "the server shut down before this work finished");
     }
+    long unwritten = srv_jobstore()->flush(5.0);
+    if (unwritten) fprintf(stderr, "edmd: %ld job outcome%s not written to the job store\n", unwritten,
+                           unwritten == 1 ? "" : "s");
     /* Let the answers go out: no new connections, then wait for requests in progress. */
     srv_http_quiesce(&srv);
     until = srv_now_ns() + 5000000000ull;
@@ -240,6 +258,7 @@ fail:
     if (sched_started) srv_sched_abort_all(SRV_E_DRAINING, "the server is stopping");
     srv_http_stop(&srv);
     if (sched_started) srv_sched_stop();
+    srv_jobstore()->close();
     srv_models_free(&models);
     srv_access_log_close();
     free(devices);

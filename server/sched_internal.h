@@ -55,8 +55,6 @@ void srv_job_list_push(struct srv_job_list *l, struct srv_job *job);
 void srv_job_list_remove(struct srv_job_list *l, struct srv_job *job);
 struct srv_job *srv_job_list_pop(struct srv_job_list *l);
 
-/* [lock] Wakes every watcher of the job. */
-void srv_sched_notify(struct srv_job *job);
 /* [lock] Fails every queued job (no worker left to run them). */
 void srv_sched_fail_queue(enum srv_err code, const char *message);
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jobstore.h"
 #include "util.h"
 
 struct srv_sched srv_sched_g = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -94,6 +95,14 @@ static void table_remove_after(struct srv_sched *g, struct srv_job *prev) {
     srv_job_unref(job);
 }
 
+/* The unexpired job of the table made with this Idempotency-Key, or NULL. */
+static struct srv_job *table_find_key(struct srv_sched *g, const char *key) {
+    uint64_t now = srv_now_ns();
+    for (struct srv_job *j = g->table_head; j; j = j->t_next)
+        if (strcmp(j->idem_key, key) == 0 && !(srv_job_state_terminal(j->state) && now >= j->expires_at)) return j;
+    return NULL;
+}
+
 /* Makes room for one more job: evicts the oldest finished job. 0 on success. */
 static int table_make_room(struct srv_sched *g) {
     if (g->table_len < g->opts.max_jobs) return 0;
@@ -124,6 +133,7 @@ void srv_sched_unwatch(struct srv_job *job, struct srv_watch *w) {
 
 void srv_sched_notify(struct srv_job *job) {
     for (struct srv_watch *w = job->watches; w; w = w->next) w->wake(w);
+    if (job->durable) srv_jobstore()->changed(job); /* the shared store hears of it too */
 }
 
 int srv_sched_finish(struct srv_job *job, enum srv_job_state state, const struct srv_error *err) {
@@ -168,18 +178,23 @@ void srv_sched_fail_queue(enum srv_err code, const char *message) {
 
 /* ---- entry ------------------------------------------------------------------------------ */
 
-enum srv_err srv_sched_submit(struct srv_job *job, struct srv_error *err) {
+enum srv_err srv_sched_submit(struct srv_job *job, struct srv_job **existing, struct srv_error *err) {
     struct srv_sched *g = &srv_sched_g;
     enum srv_err rc = SRV_OK;
+    int in_table = job->async && !job->durable; /* a durable job's record is the store's */
+    struct srv_job *same = NULL;
+    if (existing) *existing = NULL;
     pthread_mutex_lock(&g->lock);
-    if (g->draining || g->stopping) {
+    if (in_table && existing && job->idem_key[0] && (same = table_find_key(g, job->idem_key)) != NULL) {
+        *existing = srv_job_ref(same);
+    } else if (g->draining || g->stopping) {
         rc = srv_error_set(err, SRV_E_DRAINING, NULL, "the server is shutting down");
     } else if (g->n_workers == 0 || g->n_failed_workers == g->n_workers) {
         rc = srv_error_set(err, SRV_E_UNAVAILABLE, NULL, "no working compute device");
     } else if (g->queue.len >= g->opts.max_queue) {
         rc = srv_error_set(err, SRV_E_QUEUE_FULL, NULL, "the queue is full (%d requests waiting)",
                            g->opts.max_queue);
-    } else if (job->async && table_make_room(g) != 0) {
+    } else if (in_table && table_make_room(g) != 0) {
         rc = srv_error_set(err, SRV_E_QUEUE_FULL, NULL, "too many unfinished jobs (%d)",
                            g->opts.max_jobs);
     } else {
@@ -187,7 +202,7 @@ enum srv_err srv_sched_submit(struct srv_job *job, struct srv_error *err) {
         job->in_queue = 1;
         srv_job_list_push(&g->queue, srv_job_ref(job));
         g->unfinished++;
-        if (job->async) table_insert(g, job);
+        if (in_table) table_insert(g, job);
         pthread_cond_signal(&g->work);
     }
     pthread_mutex_unlock(&g->lock);
@@ -272,6 +287,16 @@ void srv_sched_housekeeping(void) {
         else prev = j;
     }
     pthread_mutex_unlock(&g->lock);
+}
+
+int srv_sched_room(void) {
+    struct srv_sched *g = &srv_sched_g;
+    pthread_mutex_lock(&g->lock);
+    long room = (long)(g->n_workers - g->n_failed_workers) * g->opts.max_batch - g->images_in_flight;
+    for (const struct srv_job *j = g->queue.head; j; j = j->q_next) room -= j->n;
+    int ok = !g->draining && !g->stopping && room > 0;
+    pthread_mutex_unlock(&g->lock);
+    return ok;
 }
 
 int srv_sched_device_failed(void) {

@@ -45,9 +45,12 @@ const char *srv_sched_describe(void);
 void srv_sched_lock(void);
 void srv_sched_unlock(void);
 
-/* Queues the job (takes a reference) and, for an async job, enters it in the table (another
- * reference). Fails with 429 (queue or table full), 503 (draining, device failed). */
-enum srv_err srv_sched_submit(struct srv_job *job, struct srv_error *err);
+/* Queues the job (takes a reference) and, for an async job that is not durable (jobstore.h),
+ * enters it in the table (another reference). An async job whose idem_key names a job of
+ * the table is not queued: *existing gets that job (a reference for the caller; existing
+ * may be NULL for a job without a key). Fails with 429 (queue or table full), 503
+ * (draining, device failed). */
+enum srv_err srv_sched_submit(struct srv_job *job, struct srv_job **existing, struct srv_error *err);
 
 /* [lock] Moves a job to a terminal state (completed needs the results set). Returns 1 when
  * this call decided the outcome, 0 when the job had already ended. */
@@ -55,6 +58,8 @@ int srv_sched_finish(struct srv_job *job, enum srv_job_state state, const struct
 /* [lock] Cancels a queued or running job (DELETE, client gone): cancelled with `code`. */
 int srv_sched_cancel(struct srv_job *job, enum srv_err code, const char *message);
 
+/* [lock] Wakes every watcher of the job (and tells the job store of a durable job). */
+void srv_sched_notify(struct srv_job *job);
 /* [lock] Registers / removes a waiter (see struct srv_watch). */
 void srv_sched_watch(struct srv_job *job, struct srv_watch *w);
 void srv_sched_unwatch(struct srv_job *job, struct srv_watch *w);
@@ -82,6 +87,9 @@ void srv_sched_abort_all(enum srv_err code, const char *message);
 void srv_sched_housekeeping(void);
 
 int srv_sched_device_failed(void);
+/* Whether the workers have room for more images than they run and the queue holds (the
+ * shared queue is pulled only then: replicas balance by pulling). 0 while draining. */
+int srv_sched_room(void);
 /* Fills the scheduler's gauges (queue depth, images in flight, jobs stored, device failed). */
 void srv_sched_gauges(struct srv_metrics_gauges *g);
 

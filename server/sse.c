@@ -13,6 +13,9 @@
  * "retry:". A client reconnecting with Last-Event-ID gets only the events after that one,
  * and one that has already seen the final event gets 204, which tells EventSource to stop
  * reconnecting (without it, each reconnect after the end replayed the whole story).
+ * The job comes from the job store (jobstore.h): the running job itself with the memory
+ * store; with Redis a view that the store keeps up to date from the job's event stream,
+ * whichever replica runs it.
  *
  * The stream is an MHD content reader. When it has nothing to send it parks its connection
  * (srv_park_suspend, under the scheduler lock); every change of the job wakes it, and so does
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobstore.h"
 #include "park.h"
 #include "respond.h"
 #include "routes.h"
@@ -140,18 +144,15 @@ static void sse_free(void *cls) {
     srv_sched_unwatch(s->job, &s->watch);
     srv_park_resume(s->srv, &s->susp);
     srv_sched_unlock();
-    srv_job_unref(s->job);
+    srv_jobstore()->unfollow(s->job);
     srv_buf_clear(&s->out);
     free(s);
 }
 
 enum MHD_Result srv_api_job_events(struct srv_request *r) {
-    struct srv_job *job = srv_sched_find(r->job_id);
-    if (!job) {
-        struct srv_error e;
-        srv_error_set(&e, SRV_E_JOB_NOT_FOUND, "id", "no job '%.64s' (unknown, or expired)", r->job_id);
-        return srv_respond_error(r, &e);
-    }
+    struct srv_error e;
+    struct srv_job *job = NULL;
+    if (srv_jobstore()->follow(r->job_id, &job, &e)) return srv_respond_error(r, &e);
     /* Last-Event-ID: a reconnect; after the final event there is nothing more (204) */
     const char *last = srv_request_header(r, "Last-Event-ID");
     char *end = NULL;
@@ -161,12 +162,13 @@ enum MHD_Result srv_api_job_events(struct srv_request *r) {
     int over = srv_job_state_terminal(job->state) && resume_after >= sse_seq(job, -1);
     srv_sched_unlock();
     if (over) {
-        r->job = job; /* for the access log */
+        r->job = srv_job_ref(job); /* for the access log */
+        srv_jobstore()->unfollow(job);
         return srv_respond(r, 204, NULL, NULL, 0, NULL);
     }
     struct srv_sse *s = calloc(1, sizeof *s);
     if (!s) {
-        srv_job_unref(job);
+        srv_jobstore()->unfollow(job);
         return MHD_NO;
     }
     s->resume_after = resume_after;
@@ -180,7 +182,7 @@ enum MHD_Result srv_api_job_events(struct srv_request *r) {
     srv_buf_printf(&s->out, "retry: %d\n\n", SSE_RETRY_MS);
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
     if (!resp) {
-        srv_job_unref(job);
+        srv_jobstore()->unfollow(job);
         free(s);
         return MHD_NO;
     }

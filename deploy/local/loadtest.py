@@ -15,6 +15,11 @@ with the figures and one line per claim, then "N passed, N failed, N skipped":
   draining); the drained replica exited 0; the killed one came back and served; throughput
   in the last window recovered to --recovery of the steady one; every async job was readable
   through the balancer and its image correct.
+With the Redis job store (lb.sh up with EDM_LB_STORE=redis) any replica answers for any job,
+so async reads need no fan-out; and a stream of longer async jobs runs through the whole
+timeline, so that the drained and the killed replica hold some: none may be lost or complete
+twice (Redis says so: each job's attempt and completions), their images are their seeds',
+and the killed replica's jobs must be taken over by another within the lease.
 Only loopback addresses are used; every loop is bounded by --duration.
 """
 import argparse
@@ -22,6 +27,7 @@ import base64
 import http.client
 import json
 import random
+import re
 import struct
 import subprocess
 import sys
@@ -153,6 +159,11 @@ def main():
     ap.add_argument("--tolerance", type=int, default=2, help="largest per-pixel difference")
     ap.add_argument("--recovery", type=float, default=0.6, help="last window / steady throughput")
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--async-every", type=float, default=0.5,
+                    help="redis store: seconds between jobs of the async stream")
+    ap.add_argument("--async-steps", type=int, default=0, help="redis store: steps of those jobs [3 x --steps]")
+    ap.add_argument("--lease", type=float, default=2, help="redis store: the replicas' --job-lease")
+    ap.add_argument("--stream-seeds", type=int, default=8, help="redis store: distinct seeds of the async stream")
     a = ap.parse_args()
 
     url = subprocess.run([a.lb, "url"], capture_output=True, text=True, check=True).stdout.strip()
@@ -164,18 +175,28 @@ def main():
             state[k] = v
     replica_of = {f"127.0.0.1:{state[f'PORT_{i}']}": f"r{i}" for i in range(1, int(state["REPLICAS"]) + 1)}
     name = lambda addr: replica_of.get(addr.strip(), addr.strip())  # noqa: E731
+    redis = state.get("STORE") == "redis"
+    a.async_steps = a.async_steps or 3 * a.steps
 
-    # references: each seed once, straight through the balancer before any disruption
-    ref = {}
-    c = Client(url, a.timeout)
-    for s in range(a.seeds):
-        st, h, body = c.request("POST", "/v1/images/generations", {"n": 1, "seed": 1000 + s, "steps": a.steps})
-        if st != 200:
-            print(f"FAIL reference for seed {1000 + s}: HTTP {st}: {body[:200]!r}")
-            print("0 passed, 1 failed, 0 skipped")
-            return 1
-        ref[1000 + s] = png_pixels(base64.b64decode(json.loads(body)["data"][0]["b64_json"]))
-    c.close()
+    def references(first, count, steps):
+        """{seed: pixels} of seeds first.. first+count-1, each once, straight through the
+        balancer before any disruption; None (after a FAIL line) when one fails."""
+        out, c = {}, Client(url, a.timeout)
+        for seed in range(first, first + count):
+            st, h, body = c.request("POST", "/v1/images/generations", {"n": 1, "seed": seed, "steps": steps})
+            if st != 200:
+                print(f"FAIL reference for seed {seed}: HTTP {st}: {body[:200]!r}")
+                return None
+            out[seed] = png_pixels(base64.b64decode(json.loads(body)["data"][0]["b64_json"]))
+        c.close()
+        return out
+
+    ref = references(1000, a.seeds, a.steps)
+    # redis: the async stream's seeds, at its step count
+    ref_long = references(5000, a.stream_seeds if redis else 0, a.async_steps) if ref is not None else None
+    if ref is None or ref_long is None:
+        print("0 passed, 1 failed, 0 skipped")
+        return 1
 
     records, lock = [], threading.Lock()
     events = []  # (t, text)
@@ -250,21 +271,94 @@ def main():
                     j["why"] = f"image: HTTP {st}"
                     continue
                 ok = max_diff(png_pixels(png), ref[seed]) <= a.tolerance
-                j["ok"] = ok and j["read_from"] == j["created_on"]
+                j["image_from"] = name(h.get("x-upstream", "?").split(",")[-1])
+                # memory: the job's own replica answers (after the 404s); redis: any replica
+                j["ok"] = ok and (redis or j["read_from"] == j["created_on"])
                 j["why"] = "" if j["ok"] else "wrong image or replica"
             except Exception as e:  # noqa: BLE001
                 j["why"] = f"{type(e).__name__}: {e}"
                 cl.close()
         cl.close()
 
-    chaos = {"drain_rc": None, "drain_s": None, "kill_at": None, "restart_ready_at": None}
+    # ---- redis: a stream of longer async jobs across the whole timeline
+    stream = []  # {"id", "seed", "t"}
+
+    def async_stream():
+        cl = Client(url, a.timeout)
+        rng = random.Random("stream")
+        while time.time() < t_end - 4 and not stop.is_set():
+            seed = 5000 + rng.randrange(a.stream_seeds)
+            try:
+                st, h, body = cl.request("POST", "/v1/jobs", {"n": 1, "seed": seed, "steps": a.async_steps})
+                if st == 202:
+                    with lock:
+                        stream.append({"id": json.loads(body)["id"], "seed": seed, "t": time.time() - t_start})
+            except Exception:  # noqa: BLE001 - a refused creation is retried by nothing: the next one
+                cl.close()
+            time.sleep(a.async_every)
+        cl.close()
+
+    redis_port = state.get("REDIS_PORT", "")
+
+    def jobs_now(ids):
+        """{id: (lease holder or "-", state, attempt, completions)}, from Redis in one call."""
+        if not ids:
+            return {}
+        script = ("local out = {} for i, id in ipairs(ARGV) do "
+                  "local l = redis.call('GET', 'edm:job:' .. id .. ':lease') or '-' "
+                  "local h = redis.call('HMGET', 'edm:job:' .. id, 'state', 'attempt', 'completions') "
+                  "out[i] = id .. ' ' .. string.match(l, '^(%S+)') .. ' ' .. (h[1] or 'gone') .. ' ' .. "
+                  "(h[2] or 0) .. ' ' .. (h[3] or 0) end return out")
+        r = subprocess.run(["redis-cli", "-p", redis_port, "eval", script, "0"] + list(ids),
+                           capture_output=True, text=True, timeout=20)
+        out = {}
+        for line in r.stdout.split("\n"):
+            f = line.split()
+            if len(f) == 5:
+                out[f[0]] = (f[1], f[2], int(f[3]), int(f[4]))
+        return out
+
+    def consumer_of(replica):
+        try:
+            with open(f"{run_dir}/{replica}.log") as f:
+                found = re.findall(r"\(consumer (\S+)\)", f.read())
+            return found[-1] if found else None
+        except OSError:
+            return None
+
+    chaos = {"drain_rc": None, "drain_s": None, "kill_at": None, "restart_ready_at": None,
+             "held_by_killed": [], "held_by_drained": []}
+    taken_at, done_at = {}, {}  # the killed replica's jobs: run by another, completed (s)
 
     def run_lb(*args):
         return subprocess.run([a.lb] + list(args), capture_output=True, text=True, timeout=120)
 
+    def held_by(replica):
+        who = consumer_of(replica)
+        with lock:
+            ids = [j["id"] for j in stream]
+        return [i for i, v in jobs_now(ids).items() if v[0] == who and v[1] not in ("completed", "failed", "cancelled")]
+
+    def watch_killed():
+        """When each job the killed replica held is run by another (attempt 2) and completed."""
+        ids = list(chaos["held_by_killed"])
+        until = time.time() + 60
+        while ids and time.time() < until and not stop.is_set():
+            now = time.time() - t_start
+            for i, (_, st, attempt, _) in jobs_now(ids).items():
+                if attempt > 1:
+                    taken_at.setdefault(i, now)
+                if st in ("completed", "failed", "cancelled"):
+                    done_at.setdefault(i, now)
+            if all(i in done_at for i in ids):
+                break
+            time.sleep(0.05)
+
     def disruptions():
         time.sleep(max(0, t_start + a.t_drain - time.time()))
-        log("SIGTERM r1 (drain)")
+        if redis:
+            chaos["held_by_drained"] = held_by("r1")
+        log("SIGTERM r1 (drain)" + (f", holding {len(chaos['held_by_drained'])} async job(s)" if redis else ""))
         t = time.time()
         r = run_lb("drain", "1")
         chaos["drain_rc"] = r.returncode
@@ -273,9 +367,19 @@ def main():
         r = run_lb("start", "1")
         log(f"r1: {r.stdout.strip() or r.stderr.strip()}")
         time.sleep(max(0, t_start + a.t_kill - time.time()))
-        log("SIGKILL r2 (crash)")
+        if redis:  # kill r2 while it runs async jobs (waiting up to 3 s for one)
+            until = time.time() + 3
+            while not chaos["held_by_killed"] and time.time() < until:
+                chaos["held_by_killed"] = held_by("r2")
+                if not chaos["held_by_killed"]:
+                    time.sleep(0.02)
+        log("SIGKILL r2 (crash)" + (f", holding {len(chaos['held_by_killed'])} async job(s)" if redis else ""))
         run_lb("kill", "2")
         chaos["kill_at"] = time.time() - t_start
+        if redis:  # what it had not finished when it died (it writes nothing more); watch it move
+            now = jobs_now(chaos["held_by_killed"])
+            chaos["held_by_killed"] = [i for i, v in now.items() if v[1] not in ("completed", "failed", "cancelled")]
+            threading.Thread(target=watch_killed, daemon=True).start()
         time.sleep(a.restart_after)
         r = run_lb("start", "2")
         chaos["restart_ready_at"] = time.time() - t_start
@@ -285,6 +389,8 @@ def main():
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(a.concurrency)]
     chaos_t = threading.Thread(target=disruptions)
     async_t = [threading.Thread(target=async_window, args=("steady", a.async_jobs))]
+    if redis:
+        async_t.append(threading.Thread(target=async_stream))
     for t in threads + [chaos_t] + async_t:
         t.start()
     # the second async window: after the restart, in the recovery window
@@ -295,6 +401,35 @@ def main():
     for t in threads + [chaos_t, late] + async_t:
         t.join(timeout=a.duration + 120)
     stop.set()
+
+    # ---- redis: every job of the stream ends
+    final = {}
+    if redis:
+        ids = [j["id"] for j in stream]
+        until = time.time() + 90
+        while time.time() < until:
+            now = time.time() - t_start
+            final = jobs_now(ids)
+            for i, (holder, st, attempt, _) in final.items():
+                if attempt > 1:
+                    taken_at.setdefault(i, now)
+                if st in ("completed", "failed", "cancelled"):
+                    done_at.setdefault(i, now)
+            if len(done_at) == len(ids):
+                break
+            time.sleep(0.1)
+        cl = Client(url, a.timeout)
+        for j in stream:
+            v = final.get(j["id"], ("-", "gone", 0, 0))
+            j["state"], j["attempt"], j["completions"] = v[1], v[2], v[3]
+            j["correct"] = False
+            if v[1] == "completed":
+                try:
+                    st, h, png = cl.request("GET", f"/v1/jobs/{j['id']}/images/0")
+                    j["correct"] = st == 200 and max_diff(png_pixels(png), ref_long[j["seed"]]) <= a.tolerance
+                except Exception:  # noqa: BLE001
+                    cl.close()
+        cl.close()
 
     # ------------------------------------------------------------------ figures
     sent = len(records)
@@ -362,13 +497,30 @@ def main():
     print(f"  async jobs           {sum(j['ok'] for j in jobs)}/{len(jobs)} read back correctly; created on "
           + ", ".join(f"{k}: {v}" for k, v in sorted(
               {r: sum(1 for j in jobs if j.get('created_on') == r) for r in replica_of.values()}.items()))
-          + f"; reads that crossed replicas (404 then the owner): "
-          f"{sum(1 for j in jobs if j.get('fanout', 0) > 0)}")
+          + (f"; image read from another replica than the creator: "
+             f"{sum(1 for j in jobs if j.get('image_from') not in (None, j.get('created_on')))}" if redis else
+             f"; reads that crossed replicas (404 then the owner): {sum(1 for j in jobs if j.get('fanout', 0) > 0)}"))
+    killed, drained = chaos["held_by_killed"], chaos["held_by_drained"]
+    kill_at = chaos["kill_at"] or a.t_kill
+    taken_ms = max([(taken_at.get(i, kill_at) - kill_at) * 1000 for i in killed] or [0])
+    done_ms = max([(done_at.get(i, kill_at) - kill_at) * 1000 for i in killed] or [0])
+    lost = [j for j in stream if j.get("state") != "completed"]
+    dups = sum(max(0, j.get("completions", 0) - 1) for j in stream)
+    if redis:
+        print(f"  async stream         jobs sent (acknowledged) {len(stream)}, completed {len(stream) - len(lost)}, "
+              f"lost {len(lost)}, duplicate completions {dups}, images correct "
+              f"{sum(1 for j in stream if j['correct'])}, run more than once {sum(1 for j in stream if j['attempt'] > 1)}")
+        print(f"  killed replica (r2)  held {len(killed)} job(s); all taken over by another replica "
+              f"{taken_ms:.0f} ms after the kill (lease {a.lease:g} s), completed there {done_ms:.0f} ms after it")
+        print(f"  drained replica (r1) held {len(drained)} job(s) at SIGTERM; they finished there or were handed back")
     for r in [r for r in records if r.status != 200 or not r.correct][:10]:
         print(f"    failed at {r.t0 - t_start:.2f}s seed {r.seed}: status {r.status} upstreams {r.upstreams} "
               f"{r.error or ''}")
     for j in [j for j in jobs if not j["ok"]][:10]:
         print(f"    async job ({j['window']}) seed {j['seed']}: {j['why']}")
+    for j in [j for j in stream if j.get("state") != "completed" or not j["correct"]][:10]:
+        print(f"    async stream job {j['id']} seed {j['seed']} sent at {j['t']:.2f}s: {j.get('state')}, "
+              f"attempt {j.get('attempt')}, image correct: {j['correct']}")
 
     print()
     P = F = 0
@@ -394,10 +546,24 @@ def main():
     check("every replica served after the restarts", set(served_after) >= set(replica_of.values()),
           f"served after restart: {served_after}")
     check(f"throughput recovered ({last:.1f}/s >= {a.recovery:g} x {steady:.1f}/s)", last >= a.recovery * steady)
-    check("every async job was readable through the balancer, from its own replica, image correct",
-          jobs and all(j["ok"] for j in jobs), f"{sum(not j['ok'] for j in jobs)} not")
-    check("async reads crossed replicas (the 404 fan-out was exercised)",
-          any(j.get("fanout", 0) > 0 for j in jobs))
+    if not redis:
+        check("every async job was readable through the balancer, from its own replica, image correct",
+              jobs and all(j["ok"] for j in jobs), f"{sum(not j['ok'] for j in jobs)} not")
+        check("async reads crossed replicas (the 404 fan-out was exercised)",
+              any(j.get("fanout", 0) > 0 for j in jobs))
+    else:
+        check("every async job was readable through the balancer from any replica, image correct",
+              jobs and all(j["ok"] for j in jobs), f"{sum(not j['ok'] for j in jobs)} not")
+        check("replicas answered for jobs another replica created",
+              any(j.get("image_from") not in (None, j.get("created_on")) for j in jobs))
+        check(f"the async stream ran ({len(stream)} jobs acknowledged)", len(stream) >= 10)
+        check("no acknowledged async job lost (drain, kill -9, restarts)", not lost, f"{len(lost)} lost")
+        check("no async job completed twice", dups == 0, f"{dups}")
+        check("every async job's image is its seed's", all(j["correct"] for j in stream),
+              f"{sum(not j['correct'] for j in stream)} not")
+        check(f"the killed replica held async jobs ({len(killed)}), taken over within lease + 5 s "
+              f"({taken_ms:.0f} ms)", killed and all(i in taken_at for i in killed)
+              and taken_ms < (a.lease + 5) * 1000)
     check("p99 latency below 10 s", lat and percentile(lat, 99) < 10000)
     print(f"{P} passed, {F} failed, 0 skipped")
     return 1 if F else 0

@@ -55,6 +55,18 @@ def load_all(path):
         return [d for d in yaml.safe_load_all(f) if d]
 
 
+def parse_folder(R, folder, repo):
+    """{file name: [documents]} of the folder's *.yaml, one check per file that it parses."""
+    docs = {}
+    for f in sorted(glob.glob(os.path.join(folder, "*.yaml"))):
+        try:
+            docs[os.path.basename(f)] = load_all(f)
+            R.ok(f"{os.path.relpath(f, repo)} parses", True)
+        except yaml.YAMLError as e:
+            R.ok(f"{os.path.relpath(f, repo)} parses", False, str(e).splitlines()[0])
+    return docs
+
+
 def quantity(q):
     """A Kubernetes quantity as a float (cpu '500m' -> 0.5, memory '4Gi' -> bytes)."""
     s = str(q)
@@ -123,15 +135,9 @@ def main():
     # --- parse
     objs = {}
     files = sorted(glob.glob(os.path.join(kdir, "*.yaml")))
-    for f in files:
-        try:
-            docs = load_all(f)
-            R.ok(f"{os.path.relpath(f, repo)} parses", True)
-        except yaml.YAMLError as e:
-            R.ok(f"{os.path.relpath(f, repo)} parses", False, str(e).splitlines()[0])
-            continue
+    for name, docs in parse_folder(R, kdir, repo).items():
         for d in docs:
-            objs.setdefault(d.get("kind"), []).append((os.path.basename(f), d))
+            objs.setdefault(d.get("kind"), []).append((name, d))
     kust = [d for _, d in objs.get("Kustomization", [])]
     manifests = {os.path.basename(f) for f in files} - {"kustomization.yaml"}
     R.ok("kustomization.yaml lists exactly the manifests of deploy/kubernetes",

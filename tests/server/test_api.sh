@@ -237,6 +237,17 @@ eq "unknown job delete 404" "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE 
 out=$(post /v1/jobs '{"steps": 1}')
 eq "job validation 400" "$(status_of "$out")" 400
 eq "POST /v1/jobs/{id}: 405" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$SRV_URL/v1/jobs/$id")" 405
+# Idempotency-Key: a retried POST answers the job the first one made, not a new one
+out=$(post /v1/jobs '{"seed": 3, "steps": 3}' -H 'Idempotency-Key: retry-1')
+id1=$(body_of "$out" | jq -r .id)
+out=$(post /v1/jobs '{"seed": 3, "steps": 3}' -H 'Idempotency-Key: retry-1' -D "$TMP/hi2")
+eq "Idempotency-Key: the same job" "$(body_of "$out" | jq -r .id)" "$id1"
+eq "Idempotency-Key: the replay is a 202" "$(status_of "$out")" 202
+check "Idempotency-Key: the replay says so" grep -qi '^Idempotent-Replayed: true' "$TMP/hi2"
+out=$(post /v1/jobs '{"seed": 3, "steps": 3}' -H 'Idempotency-Key: retry-2')
+check "Idempotency-Key: another key, another job" test "$(body_of "$out" | jq -r .id)" != "$id1"
+out=$(post /v1/jobs '{}' -H "Idempotency-Key: $(printf 'k%.0s' $(seq 65))")
+eq "Idempotency-Key of 65 characters: 400" "$(status_of "$out") $(body_of "$out" | jq -r .error.param)" "400 Idempotency-Key"
 
 # ---- event ids, retry, Last-Event-ID, 204 after the end ------------------------------------
 eq "SSE ids: 1 to steps+3" "$(grep '^id:' <<<"$ev" | cut -d' ' -f2 | tr '\n' ' ')" "1 2 3 4 5 6 7 "

@@ -14,9 +14,18 @@ const groupDir = (apiVersion) => {
   const [g, v] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
   return g === "" ? v : `${g}/${v}`;
 };
+const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
+
+// Custom resources (KEDA's ScaledObject) come from their own @kubernetes-models package:
+// API group -> the package, and the name of a kind's schema in its _schemas/.
+const crds = {
+  "keda.sh": { pkg: "@kubernetes-models/keda", schema: (v, kind) => `ComGithubKedacoreKedaV2ApisKeda${cap(v)}${kind}` },
+};
+const crdOf = (apiVersion) => crds[apiVersion.split("/")[0]];
 
 async function validatorFor(apiVersion, kind) {
-  const mod = await import(`kubernetes-models/${groupDir(apiVersion)}/${kind}`);
+  const crd = crdOf(apiVersion);
+  const mod = await import(`${crd ? crd.pkg : "kubernetes-models"}/${groupDir(apiVersion)}/${kind}`);
   const cls = mod[kind] ?? mod.default;
   if (!cls) throw new Error(`no model for ${apiVersion} ${kind}`);
   return cls;
@@ -75,14 +84,17 @@ for (const file of process.argv.slice(2)) {
     const seen = [];
     const data = JSON.parse(JSON.stringify(doc));
     const tracked = track(data, "", seen);
+    const crd = crdOf(doc.apiVersion);
     const schemaName = (() => {
       const [g, v] = doc.apiVersion.includes("/") ? doc.apiVersion.split("/") : ["core", doc.apiVersion];
+      if (crd) return crd.schema(v, doc.kind);
       const grp = g.split(".")[0];
-      const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
       return `IoK8sApi${cap(grp)}${cap(v)}${doc.kind}`;
     })();
     try {
-      const { validate } = await import(`kubernetes-models/_schemas/${schemaName}`);
+      // a CRD package does not export its _schemas/: import the file by its URL
+      const { validate } = await import(crd ? new URL(`_schemas/${schemaName}.js`, import.meta.resolve(crd.pkg)).href
+                                            : `kubernetes-models/_schemas/${schemaName}`);
       validate(tracked);
       for (const { path, obj, reads } of seen) {
         if (Array.isArray(obj)) continue;
