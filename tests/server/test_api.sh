@@ -263,8 +263,18 @@ newest=$(tail -n 1 "$TMP/ids")
 out=$(get '/v1/jobs?limit=2'); l=$(body_of "$out")
 eq "jobs list: a page, newest first" "$(jq -c '[.object, (.data | length), .data[0].id == "'"$newest"'", .has_more, .first_id == .data[0].id, .last_id == .data[1].id]' <<<"$l")" '["list",2,true,true,true,true]'
 eq "jobs list: entries are jobs" "$(jq -c '[.data[0] | .object, has("status"), has("progress"), has("created"), .model]' <<<"$l")" '["job",true,true,true,"fast"]'
-out=$(get "/v1/jobs?limit=2&after=$(jq -r .last_id <<<"$l")"); l2=$(body_of "$out")
-eq "jobs list: the next page" "$(jq -c '[(.data | length), .data[-1].id == "'"$id"'", .has_more]' <<<"$l2")" '[2,true,false]'
+# walk every page (other checks above made jobs too): each id once, newest first, ending
+# with has_more false, and the jobs of this test in the order they were made
+ids=$(jq -r '.data[].id' <<<"$l"); page=$l pages=1
+while [ "$(jq -r .has_more <<<"$page")" = true ] && [ "$pages" -lt 50 ]; do
+    page=$(body_of "$(get "/v1/jobs?limit=2&after=$(jq -r .last_id <<<"$page")")")
+    ids=$(printf '%s\n%s' "$ids" "$(jq -r '.data[].id' <<<"$page")"); pages=$((pages + 1))
+done
+eq "jobs list: the pages end" "$(jq -r .has_more <<<"$page")" false
+eq "jobs list: each job once" "$(sort <<<"$ids" | uniq -d | wc -l)" 0
+eq "jobs list: newest first, the first job last of these" \
+    "$(grep -xF -f <(printf '%s\n' "$id"; tac "$TMP/ids") <<<"$ids" | tr '\n' ' ')" \
+    "$(tac "$TMP/ids" | tr '\n' ' ')$id "
 eq "jobs list: limit 0 is a 400" "$(status_of "$(get '/v1/jobs?limit=0')")" 400
 eq "jobs list: an unknown after is a 400" "$(status_of "$(get '/v1/jobs?after=job_nope')")" 400
 
