@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Make the committed converter test pickles with the official NVlabs/edm code (needs torch).
 
-    /usr/bin/python3 tests/converter/make_pickles.py --official /work/official --out tests/converter/pickles
+    /usr/bin/python3 tests/converter/make_pickles.py --official bench/official --out tests/converter/pickles
 
 Each pickle is a network-snapshot-style dict, built and pickled the way training_loop does it:
 dict(ema=<preconditioner, deep-copied, eval, requires_grad off, cpu>, loss_fn=<VP/VE/EDMLoss>,

@@ -5,7 +5,7 @@
 # (make_hostile.py) that must be refused cleanly without executing anything.
 # Needs python3 with numpy (Debian python3-numpy); torch is used only for the optional
 # cross-check against the official loader (skipped without torch or the official code, which
-# is looked for in $EDM_OFFICIAL, default /work/official).
+# is looked for in $EDM_OFFICIAL, default bench/official).
 # Last line: "N passed, N failed, N skipped"; exit status 1 on any failure.
 set -u
 cd "$(dirname "$0")/../.."
@@ -25,7 +25,7 @@ if [ -z "$PY" ]; then
 fi
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-OFFICIAL=${EDM_OFFICIAL:-/work/official}
+OFFICIAL=${EDM_OFFICIAL:-bench/official}
 conv() { "$PY" tools/edm2safetensors.py "$@"; }
 
 # 1. Official pickles: expected tensors and config; optional cross-check with the official loader.

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Check the committed reference vectors against the official code (needs torch).
 
-    /usr/bin/python3 tools/refgen/check_vectors.py --official /work/official --vectors tests/vectors
+    /usr/bin/python3 tools/refgen/check_vectors.py --official bench/official --vectors tests/vectors
 
 For every denoise case: build a fresh official preconditioner from the file's edm_config alone
 (so the config is proved complete), load the file's tensors with load_state_dict(strict=True)

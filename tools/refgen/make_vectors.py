@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Make the committed reference vectors (tests/vectors/) with the official NVlabs/edm code.
 
-    /usr/bin/python3 tools/refgen/make_vectors.py --official /work/official --out tests/vectors
+    /usr/bin/python3 tools/refgen/make_vectors.py --official bench/official --out tests/vectors
 
 The official code is imported from --official (never copied into this repo). Torch on CPU, fp32
 networks, fixed seeds: rerunning gives the same files up to torch/BLAS rounding differences.

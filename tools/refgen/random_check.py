@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Randomised differential test of `edm denoise` / `edm sample` against the official NVlabs/edm code.
 
-    /usr/bin/python3 tools/refgen/random_check.py --official /work/official --edm build/edm \\
+    /usr/bin/python3 tools/refgen/random_check.py --official bench/official --edm build/edm \\
         --count 30 --seed 1 [--cases 3,7] [--keep DIR]
 
 Each case draws a random official preconditioner (vp/ve/iddpm/edm, SongUNet or DhariwalUNet, random

@@ -1,6 +1,6 @@
 """Check tools/train/model.py against the spec and (optionally) the official PyTorch code.
 
-    /usr/bin/python3 tools/train/test_model.py [--official /work/official]
+    /usr/bin/python3 tools/train/test_model.py [--official bench/official]
 
 Without --official: checks the state_dict listing of spec Appendix A.1 (146 tensors, names, shapes,
 order) and that the official-code comparison is skipped. With --official DIR: for several SongUNet
