@@ -58,7 +58,7 @@ enum MHD_Result srv_api_generate(struct srv_request *r) {
     struct srv_error err;
     srv_error_clear(&err);
     struct srv_job *job = NULL;
-    if (srv_api_make_job(r, 0, &job, &err)) return srv_respond_rejection(r, &err);
+    if (srv_api_make_job(r, 0, &job, &err)) return srv_respond_error(r, &err);
     int body = wanted_body(srv_request_header(r, "Accept"), job->n);
     r->want_png = body == 1;
     if (body < 0 || (r->want_png && job->n != 1)) {
@@ -70,11 +70,11 @@ enum MHD_Result srv_api_generate(struct srv_request *r) {
             srv_error_set(&err, SRV_E_NOT_ACCEPTABLE, "n", "Accept: image/png needs n = 1 (got %d)",
                           job->n);
         srv_job_unref(job);
-        return srv_respond_rejection(r, &err);
+        return srv_respond_error(r, &err);
     }
     if (srv_sched_submit(job, NULL, &err)) {
         srv_job_unref(job);
-        return srv_respond_rejection(r, &err);
+        return srv_respond_error(r, &err);
     }
     r->job = job; /* our reference; the queue holds its own */
     if (srv_park_wait_for_job(r, generate_resumed)) return MHD_YES;

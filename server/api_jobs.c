@@ -50,7 +50,7 @@ enum MHD_Result srv_api_jobs_create(struct srv_request *r) {
     if (srv_api_make_job(r, 1, &job, &err) || take_idempotency_key(r, job, &err) ||
         srv_jobstore()->create(job, r->body.data ? r->body.data : "", r->body.len, &out, &replayed, &err)) {
         srv_job_unref(job);
-        return srv_respond_rejection(r, &err);
+        return srv_respond_error(r, &err);
     }
     srv_job_unref(job);
     char location[96];

@@ -28,11 +28,6 @@ enum MHD_Result srv_respond_error(struct srv_request *r, const struct srv_error 
 /* srv_respond_error's answer, not counted: an error status that reports a state (the
  * server's health) rather than refusing the request. */
 enum MHD_Result srv_respond_report(struct srv_request *r, const struct srv_error *e);
-/* The name of srv_respond_error where a handler refuses a request before any work began
- * (every error answer is counted the same way). */
-static inline enum MHD_Result srv_respond_rejection(struct srv_request *r, const struct srv_error *e) {
-    return srv_respond_error(r, e);
-}
 /* Queues an MHD response made elsewhere (static data, SSE), adding the common headers;
  * takes it. */
 enum MHD_Result srv_respond_queue(struct srv_request *r, int status, struct MHD_Response *resp);

@@ -236,7 +236,7 @@ enum MHD_Result srv_router_begin(struct srv_request *r) {
     struct srv_error e;
     struct framing f = {0};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_framing, &f);
-    if (check_framing(r, &f, &e)) return srv_respond_rejection(r, &e);
+    if (check_framing(r, &f, &e)) return srv_respond_error(r, &e);
     for (size_t k = 0; k < srv_routes_count; k++) {
         const struct srv_route *row = &srv_routes[k];
         if (r->admin && !(row->flags & SRV_ROUTE_ADMIN)) continue;
@@ -250,7 +250,7 @@ enum MHD_Result srv_router_begin(struct srv_request *r) {
     }
     if (!allowed) {
         srv_error_set(&e, SRV_E_NOT_FOUND, NULL, "no such endpoint");
-        return srv_respond_rejection(r, &e);
+        return srv_respond_error(r, &e);
     }
     snprintf(r->job_id, sizeof r->job_id, "%s", found.id);
     snprintf(r->model_id, sizeof r->model_id, "%s", found.model);
@@ -261,9 +261,9 @@ enum MHD_Result srv_router_begin(struct srv_request *r) {
     if (m == SRV_OPTIONS) return preflight(r);
     if (!route) {
         srv_error_set(&e, SRV_E_METHOD, NULL, "%.16s is not allowed here (allowed: %s)", r->method, r->allow);
-        return srv_respond_rejection(r, &e);
+        return srv_respond_error(r, &e);
     }
-    if (check_flags(r, route->flags, &f, &e)) return srv_respond_rejection(r, &e);
+    if (check_flags(r, route->flags, &f, &e)) return srv_respond_error(r, &e);
     r->route = route;
     r->phase = SRV_PHASE_BODY;
     return MHD_YES;
@@ -273,7 +273,7 @@ enum MHD_Result srv_router_dispatch(struct srv_request *r) {
     if (r->too_large) {
         struct srv_error e;
         too_large(r->srv, &e);
-        return srv_respond_rejection(r, &e);
+        return srv_respond_error(r, &e);
     }
     return r->route->handler(r);
 }
