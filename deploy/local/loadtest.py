@@ -37,6 +37,22 @@ import urllib.parse
 import zlib
 
 
+# ------------------------------------------------------------------------------- calibration
+def stream_steps(url, a):
+    """Steps for the async stream's jobs: enough that one runs about --async-seconds on an idle
+    replica (at least 3 x --steps, at most the server's 1000), timed through the balancer."""
+    steps, c = 3 * a.steps, Client(url, a.timeout)
+    while steps < 1000:
+        t = time.time()
+        st, _, _ = c.request("POST", "/v1/images/generations", {"n": 1, "seed": 4999, "steps": steps})
+        took = time.time() - t
+        if st != 200 or took >= a.async_seconds:
+            break
+        steps = min(1000, max(steps + 1, int(steps * a.async_seconds / max(took, 1e-3) * 1.1)))
+    c.close()
+    return steps
+
+
 # ------------------------------------------------------------------------------- PNG
 def png_pixels(data):
     """Decodes an 8-bit, non-interlaced PNG (gray, gray+alpha, RGB, RGBA) to raw bytes."""
@@ -161,7 +177,11 @@ def main():
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--async-every", type=float, default=0.5,
                     help="redis store: seconds between jobs of the async stream")
-    ap.add_argument("--async-steps", type=int, default=0, help="redis store: steps of those jobs [3 x --steps]")
+    ap.add_argument("--async-steps", type=int, default=0,
+                    help="redis store: steps of those jobs [enough for --async-seconds each, at least 3 x --steps]")
+    ap.add_argument("--async-seconds", type=float, default=1.0,
+                    help="redis store: how long one job of the stream should run, unloaded (the kill must find one "
+                         "running; a job that ends between the look and the kill cannot be taken over)")
     ap.add_argument("--lease", type=float, default=2, help="redis store: the replicas' --job-lease")
     ap.add_argument("--stream-seeds", type=int, default=8, help="redis store: distinct seeds of the async stream")
     a = ap.parse_args()
@@ -176,7 +196,6 @@ def main():
     replica_of = {f"127.0.0.1:{state[f'PORT_{i}']}": f"r{i}" for i in range(1, int(state["REPLICAS"]) + 1)}
     name = lambda addr: replica_of.get(addr.strip(), addr.strip())  # noqa: E731
     redis = state.get("STORE") == "redis"
-    a.async_steps = a.async_steps or 3 * a.steps
 
     def references(first, count, steps):
         """{seed: pixels} of seeds first.. first+count-1, each once, straight through the
@@ -192,6 +211,9 @@ def main():
         return out
 
     ref = references(1000, a.seeds, a.steps)
+    if redis and ref is not None and not a.async_steps:
+        a.async_steps = stream_steps(url, a)
+        print(f"async stream: {a.async_steps} steps a job (about {a.async_seconds:g} s on an idle replica)")
     # redis: the async stream's seeds, at its step count
     ref_long = references(5000, a.stream_seeds if redis else 0, a.async_steps) if ref is not None else None
     if ref is None or ref_long is None:
