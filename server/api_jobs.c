@@ -28,7 +28,9 @@ static enum MHD_Result respond_status(struct srv_request *r, struct srv_job *job
     return srv_respond_json(r, status, srv_job_status_json(job, &snap, 1), headers);
 }
 
-/* The Idempotency-Key header into job->idem_key: 1..64 printable ASCII characters. */
+/* The Idempotency-Key header into job->idem_key (1..64 printable ASCII characters), and the
+ * body's SHA-256 into job->idem_sha: a key sent again with another body is a client's bug
+ * (reusing keys), answered 422 rather than with the first body's job. */
 static enum srv_err take_idempotency_key(struct srv_request *r, struct srv_job *job, struct srv_error *err) {
     const char *key = srv_request_header(r, "Idempotency-Key");
     if (!key) return SRV_OK;
@@ -39,6 +41,7 @@ static enum srv_err take_idempotency_key(struct srv_request *r, struct srv_job *
         return srv_error_set(err, SRV_E_BAD_REQUEST, "Idempotency-Key",
                              "Idempotency-Key must be 1..64 printable ASCII characters without spaces");
     memcpy(job->idem_key, key, n + 1);
+    edm_sha256_hex(r->body.data ? r->body.data : "", r->body.len, job->idem_sha);
     return SRV_OK;
 }
 

@@ -32,6 +32,7 @@ static const struct {
     [SRV_E_TOO_LARGE] = {413, "payload_too_large"},
     [SRV_E_MEDIA_TYPE] = {415, "unsupported_media_type"},
     [SRV_E_DIVERGED] = {422, "sampling_diverged"},
+    [SRV_E_IDEM_REUSED] = {422, "idempotency_key_reused"},
     [SRV_E_QUEUE_FULL] = {429, "queue_full"},
     [SRV_E_CANCELLED] = {499, "cancelled"},
     [SRV_E_INTERNAL] = {500, "internal_error"},

@@ -26,6 +26,7 @@ enum srv_err {
     SRV_E_TOO_LARGE,        /* 413 */
     SRV_E_MEDIA_TYPE,       /* 415 */
     SRV_E_DIVERGED,         /* 422 an image's sampling stopped being finite (settings, model) */
+    SRV_E_IDEM_REUSED,      /* 422 an Idempotency-Key sent again with another request body */
     SRV_E_QUEUE_FULL,       /* 429 */
     SRV_E_CANCELLED,        /* 499 (nginx's "client closed request"): the job was cancelled */
     SRV_E_INTERNAL,         /* 500 */

@@ -79,6 +79,7 @@ struct srv_job {
 
     /* The job store (jobstore.h). */
     char idem_key[72];             /* an async job's Idempotency-Key, or "" */
+    char idem_sha[65];             /* with a key: SHA-256 of the request body it came with */
     int durable;                   /* a job of the shared (Redis) queue run here: the store
                                     * publishes its progress and writes its outcome */
     char entry[48];                /* durable: its entry in the queue stream */

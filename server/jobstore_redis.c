@@ -14,7 +14,7 @@
  *                        requeued, completed | failed | cancelled; event streams read it
  *   edm:job:ID:lease     "CONSUMER ATTEMPT" with an expiry of job-lease (PX), renewed by the
  *                        replica that runs the job
- *   edm:idem:KEY         the job an Idempotency-Key made
+ *   edm:idem:KEY         "ID SHA": the job an Idempotency-Key made, and its body's SHA-256
  *   edm:cancels          ids of cancelled jobs (a capped stream) that every replica reads,
  *                        so that a running job stops within a step wherever it runs
  * A job's keys expire job-ttl seconds after it ends (before that: its deadline + job-ttl).
@@ -521,7 +521,7 @@ static enum srv_err r_create(struct srv_job *job, const char *body, size_t len, 
     struct rargs a = {0};
     arg(&a, rec), arg(&a, QUEUE), arg(&a, idem);
     arg(&a, job->id), arg_int(&a, job->req.timeout_ms), arg_int(&a, (long long)(R.ttl_s + 0.5)), arg(&a, job->idem_key);
-    arg_int(&a, R.max_jobs);
+    arg_int(&a, R.max_jobs), arg(&a, job->idem_sha);
     arg(&a, "model"), arg(&a, job->model->name), arg(&a, "n"), arg_int(&a, job->n), arg(&a, "steps");
     arg_int(&a, job->steps), arg(&a, "nfe"), arg_int(&a, job->nfe_per_image), arg(&a, "created");
     arg_int(&a, job->created), arg(&a, "request"), arg(&a, request);
@@ -536,6 +536,9 @@ static enum srv_err r_create(struct srv_job *job, const char *body, size_t len, 
     } else if (strcmp(r->element[0]->str, "existing") == 0) {
         rc = r_get(r->element[1]->str, SRV_STORE_ALL_IMAGES, out, err);
         *replayed = rc == SRV_OK;
+    } else if (strcmp(r->element[0]->str, "reused") == 0) {
+        rc = srv_error_set(err, SRV_E_IDEM_REUSED, "Idempotency-Key",
+                           "this Idempotency-Key made job %s from another request body", r->element[1]->str);
     } else if (strcmp(r->element[0]->str, "full") == 0) {
         rc = srv_error_set(err, SRV_E_QUEUE_FULL, NULL, "too many unfinished jobs in the shared queue (%ld)",
                            R.max_jobs);

@@ -25,21 +25,25 @@
     "redis.call('EXPIRE', 'edm:idem:' .. idem, ttl) end end\n"
 
 /* CREATE: KEYS record, queue, idem key; ARGV id, timeout_ms, job_ttl_s, idem ('' none),
- * max unfinished jobs, then field/value pairs of the record. A record that exists is a
- * retried call (its reply was lost): the job is not made twice.
- * -> {'created', entry} | {'existing', id} | {'full', n} */
+ * max unfinished jobs, body SHA-256, then field/value pairs of the record. A record that
+ * exists is a retried call (its reply was lost): the job is not made twice. The idem key
+ * holds "id sha" (a value of an older edmd, without the sha, matches any body).
+ * -> {'created', entry} | {'existing', id} | {'reused', id} | {'full', n} */
 #define LUA_CREATE                                                                               \
     "if redis.call('EXISTS', KEYS[1]) == 1 then return {'existing', ARGV[1]} end\n"              \
-    "if ARGV[4] ~= '' then local prev = redis.call('GET', KEYS[3]) "                             \
-    "if prev and redis.call('EXISTS', 'edm:job:' .. prev) == 1 then return {'existing', prev} end end\n" \
+    "if ARGV[4] ~= '' then local v = redis.call('GET', KEYS[3]) if v then "                      \
+    "local prev, sha = string.match(v, '^(%S+) ?(%S*)$') "                                       \
+    "if prev and redis.call('EXISTS', 'edm:job:' .. prev) == 1 then "                            \
+    "if sha ~= '' and sha ~= ARGV[6] then return {'reused', prev} end "                          \
+    "return {'existing', prev} end end end\n"                                                    \
     "local n = redis.call('XLEN', KEYS[2]) "                                                     \
     "if n >= tonumber(ARGV[5]) then return {'full', n} end\n"                                    \
     "local now = now_ms() local ttl = math.ceil(tonumber(ARGV[2]) / 1000 + tonumber(ARGV[3])) + 60\n" \
     "redis.call('HSET', KEYS[1], 'id', ARGV[1], 'state', 'queued', 'attempt', 0, 'created_ms', now, " \
-    "'deadline', now + tonumber(ARGV[2]), 'step_done', 0, 'nfe_done', 0, 'idem', ARGV[4], unpack(ARGV, 6))\n" \
+    "'deadline', now + tonumber(ARGV[2]), 'step_done', 0, 'nfe_done', 0, 'idem', ARGV[4], unpack(ARGV, 7))\n" \
     "local entry = redis.call('XADD', KEYS[2], '*', 'id', ARGV[1])\n"                            \
     "redis.call('HSET', KEYS[1], 'entry', entry) redis.call('EXPIRE', KEYS[1], ttl)\n"           \
-    "if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[1], 'EX', ttl) end\n"                 \
+    "if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[1] .. ' ' .. ARGV[6], 'EX', ttl) end\n" \
     "return {'created', entry}\n"
 
 /* ACQUIRE: KEYS record, lease, queue, events; ARGV group, entry, consumer, lease_ms.

@@ -186,7 +186,11 @@ enum srv_err srv_sched_submit(struct srv_job *job, struct srv_job **existing, st
     if (existing) *existing = NULL;
     pthread_mutex_lock(&g->lock);
     if (in_table && existing && job->idem_key[0] && (same = table_find_key(g, job->idem_key)) != NULL) {
-        *existing = srv_job_ref(same);
+        if (strcmp(same->idem_sha, job->idem_sha) == 0)
+            *existing = srv_job_ref(same);
+        else
+            rc = srv_error_set(err, SRV_E_IDEM_REUSED, "Idempotency-Key",
+                               "this Idempotency-Key made job %s from another request body", same->id);
     } else if (g->draining || g->stopping) {
         rc = srv_error_set(err, SRV_E_DRAINING, NULL, "the server is shutting down");
     } else if (g->n_workers == 0 || g->n_failed_workers == g->n_workers) {

@@ -246,6 +246,10 @@ eq "Idempotency-Key: the replay is a 202" "$(status_of "$out")" 202
 check "Idempotency-Key: the replay says so" grep -qi '^Idempotent-Replayed: true' "$TMP/hi2"
 out=$(post /v1/jobs '{"seed": 3, "steps": 3}' -H 'Idempotency-Key: retry-2')
 check "Idempotency-Key: another key, another job" test "$(body_of "$out" | jq -r .id)" != "$id1"
+out=$(post /v1/jobs '{"seed": 4, "steps": 3}' -H 'Idempotency-Key: retry-1')
+eq "Idempotency-Key with another body: 422 idempotency_key_reused" \
+    "$(status_of "$out") $(body_of "$out" | jq -r '[.error.code, .error.param] | join(" ")')" "422 idempotency_key_reused Idempotency-Key"
+check "Idempotency-Key with another body: the message names the first job" grep -q "$id1" <<<"$(body_of "$out")"
 out=$(post /v1/jobs '{}' -H "Idempotency-Key: $(printf 'k%.0s' $(seq 65))")
 eq "Idempotency-Key of 65 characters: 400" "$(status_of "$out") $(body_of "$out" | jq -r .error.param)" "400 Idempotency-Key"
 

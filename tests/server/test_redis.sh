@@ -110,6 +110,12 @@ eq "the same key on b: the job a made" "$(status_of "$out") $(body_of "$out" | j
 check "the replay says so" grep -qi '^Idempotent-Replayed: true' "$TMP/hk"
 check "the key's job completes" await_status "$B" "$k1" completed 30
 eq "the key's job ran once" "$(job_field "$k1" completions)" 1
+out=$(curl -s -w '\n%{http_code}' -X POST "$B/v1/jobs" "${J[@]}" -H 'Idempotency-Key: order-77' -d '{"seed": 78, "steps": 3}')
+eq "the same key with another body on b: 422" "$(status_of "$out") $(body_of "$out" | jq -r .error.code)" "422 idempotency_key_reused"
+# a key written by an edmd before the body's hash was kept ("ID" alone) still replays
+rcli set edm:idem:order-old "$k1" ex 60 >/dev/null
+out=$(curl -s -w '\n%{http_code}' -X POST "$A/v1/jobs" "${J[@]}" -H 'Idempotency-Key: order-old' -d '{"seed": 9}')
+eq "a key without a hash (older edmd): replays its job" "$(status_of "$out") $(body_of "$out" | jq -r .id)" "202 $k1"
 
 # ---- readiness and metrics ------------------------------------------------------------------
 eq "readyz on b" "$(curl -s "$B/readyz")" '{"status":"ready"}'
