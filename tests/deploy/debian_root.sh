@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the deploy tests that work in a Debian root made by debootstrap (sourced):
 # tests/deploy/test_fresh_root.sh (the README's quick start in it) and test_container.sh (the
 # Dockerfile built on it as the Debian base image). The sourcing script sets, before it calls these:
