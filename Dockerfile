@@ -16,6 +16,8 @@
 # tests/deploy/test_dockerfile.sh lints this file without a Docker engine: every COPY source
 # exists and survives .dockerignore, every flag and EDMD_* variable is a real edmd option,
 # each build stage runs Makefile targets that exist and copies what they produce.
+# tests/deploy/test_container.sh builds `--target cpu` for real with podman (a debootstrap root
+# imported as debian:bookworm-slim) and serves from the image's filesystem.
 
 ARG CUDA_VERSION=12.6.3
 ARG UBUNTU_VERSION=22.04

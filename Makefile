@@ -33,7 +33,8 @@
 #   server       tests/server, tests/clients: the real edmd over HTTP, and the openai SDK etc.
 #   reliability  tests/reliability: edmd under attack and abuse (EDM_RELIABILITY_LONG=1: long form)
 #   fuzz         tests/fuzz, tests/fuzz_server: the committed corpora replayed
-#   deploy       tests/deploy: Dockerfile, Kubernetes manifests, the load-balanced local setup
+#   deploy       tests/deploy: Dockerfile (and its CPU image built with podman, served from), Kubernetes
+#                manifests, the load-balanced local setup
 #   web          tests/web: the web page in a browser
 # tests/gpu/run.sh is the GPU session's script (it builds with CUDA=1 itself).
 

@@ -19,7 +19,7 @@ folders_of() {
         server) echo "server clients" ;;                          # the real edmd over HTTP, and real clients
         reliability) echo "reliability" ;;                        # edmd under attack and abuse
         fuzz) echo "fuzz fuzz_server" ;;                          # the corpora replayed
-        deploy) echo "deploy" ;;                                  # container, Kubernetes, load balancer
+        deploy) echo "deploy" ;;                                  # container (built with podman), Kubernetes, load balancer
         web) echo "web" ;;                                        # the page in a browser
         *) return 1 ;;
     esac

@@ -17,7 +17,9 @@
 # Debian mirror does not answer. The mirror is the host's apt source for bookworm main (from
 # apt-get indextargets), or EDM_DEBIAN_MIRROR.
 # The base root (debootstrap + build-essential, about 700 MB) is kept in EDM_DEBIAN_ROOT
-# (default $BUILD/debian-root), so a rerun skips debootstrap; each run works in an overlay of
+# (default $BUILD/debian-root), so a rerun skips debootstrap; it starts as a copy of the minimal
+# root that tests/deploy/debian_root.sh keeps for test_container.sh too ($BUILD/debian-minbase,
+# made once). Each run works in an overlay of
 # it (a copy where overlayfs is refused), so the base stays as debootstrap left it and every run
 # installs from nothing. Everything runs in a private mount and PID namespace (unshare): the
 # mounts (the overlay, /proc, /dev) and the processes go with it, and a trap unmounts too.
@@ -28,27 +30,11 @@ BUILD=${BUILD:-build}
 MODE=${EDM_TEST_FRESH_ROOT:-0}
 BASE=${EDM_DEBIAN_ROOT:-$REPO/$BUILD/debian-root}
 OUT=$REPO/$BUILD/fresh-root
+WHAT="fresh Debian root"
 RUN=$BASE.run
-SUITE=bookworm
 CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-T_PASS=${T_PASS:-0} T_FAIL=${T_FAIL:-0} T_SKIP=${T_SKIP:-0}
+. tests/deploy/debian_root.sh
 
-pass() { T_PASS=$((T_PASS + 1)); echo "ok   $*"; }
-fail() { T_FAIL=$((T_FAIL + 1)); echo "FAIL $*"; }
-skip() { T_SKIP=$((T_SKIP + 1)); echo "SKIP $*"; }
-finish() {
-    echo "$T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
-    [ "$T_FAIL" -eq 0 ]
-    exit $?
-}
-now() { echo "${EPOCHREALTIME/./}"; } # microseconds
-timed() { # NAME START: prints and records the time since START (now)
-    local t
-    t=$(awk -v d=$(($(now) - $2)) 'BEGIN { printf "%.1f", d / 1e6 }')
-    echo "time: $1: $t s"
-    echo "$1: $t s" >>"$OUT/times.txt"
-}
-tail_log() { tail -n "${2:-25}" "$1" | sed 's/^/    /'; }
 # the environment in the root: env -i, so nothing of the host's leaks in but how it reaches
 # the registries: its proxy variables, and a CA file that Node.js is told to trust (where the
 # host names one, for a TLS proxy in front of the npm registry; enter() copies it in)
@@ -59,15 +45,6 @@ root_env() {
     done
     [ -f "${NODE_EXTRA_CA_CERTS:-}" ] && extra+=(NODE_EXTRA_CA_CERTS=/etc/host-extra-ca.pem)
     echo /usr/bin/env -i PATH=$CHROOT_PATH HOME=/root LANG=C.UTF-8 TERM=dumb "${extra[@]}"
-}
-mounted_under() { awk -v d="$1" '$5 == d || index($5, d "/") == 1 { f = 1 } END { exit !f }' /proc/self/mountinfo; }
-remove_tree() { # a folder this test made, only once nothing is mounted under it
-    [ -e "$1" ] || return 0
-    if mounted_under "$1"; then
-        echo "refusing to remove $1: something is mounted under it" >&2
-        return 1
-    fi
-    rm -rf --one-file-system "$1"
 }
 
 # ---- inside the namespace ---------------------------------------------------------------------
@@ -90,35 +67,26 @@ enter() { # ROOT: /proc and /dev for apt, make and edmd; the host's resolv.conf 
     [ ! -f "${NODE_EXTRA_CA_CERTS:-}" ] || cp "$NODE_EXTRA_CA_CERTS" "$1/etc/host-extra-ca.pem"
 }
 
-make_base() {
+make_base() { # the cached minimal root plus build-essential, in $BASE
     if [ -f "$BASE/.edm-base" ]; then
         echo "base root: $BASE ($(cat "$BASE/.edm-base"))"
         return 0
     fi
+    debian_minbase || return 1
     remove_tree "$BASE.new" || { fail "could not remove the unfinished $BASE.new"; return 1; }
-    local t0 include=()
+    local t0
     t0=$(now)
-    case $MIRROR in https:*) include=(--include=ca-certificates) ;; esac
-    echo "debootstrap --variant=minbase ${include[*]} $SUITE $BASE $MIRROR"
-    if ! timeout 1200 debootstrap --variant=minbase "${include[@]}" "$SUITE" "$BASE.new" "$MIRROR" \
-            >"$OUT/debootstrap.log" 2>&1; then
-        fail "debootstrap --variant=minbase $SUITE (log: $OUT/debootstrap.log)"
-        tail_log "$OUT/debootstrap.log"
-        return 1
-    fi
-    timed "debootstrap --variant=minbase $SUITE" "$t0"
-    t0=$(now)
-    if ! { enter "$BASE.new" &&
+    if ! { cp -a "$MINBASE" "$BASE.new" && enter "$BASE.new" &&
            timeout 900 chroot "$BASE.new" $(root_env) DEBIAN_FRONTEND=noninteractive sh -c \
                'apt-get update -qq && apt-get install -y -qq --no-install-recommends build-essential &&
                 apt-get clean'; } >"$OUT/build-essential.log" 2>&1; then
-        fail "apt-get install build-essential in the new root (log: $OUT/build-essential.log)"
+        fail "apt-get install build-essential in a copy of $MINBASE (log: $OUT/build-essential.log)"
         tail_log "$OUT/build-essential.log"
         return 1
     fi
     umount -R "$BASE.new/dev" && umount "$BASE.new/proc" || { fail "could not unmount $BASE.new/dev or /proc"; return 1; }
     timed "apt-get install build-essential" "$t0"
-    echo "debootstrap --variant=minbase $SUITE $MIRROR + build-essential, $(date -u +%F)" >"$BASE.new/.edm-base"
+    echo "$(cat "$MINBASE/.edm-base") + build-essential, $(date -u +%F)" >"$BASE.new/.edm-base"
     mv "$BASE.new" "$BASE"
 }
 
@@ -242,13 +210,9 @@ inner() {
     finish
 }
 
-if [ "${1:-}" = --inner ]; then
-    MIRROR=$2
-    inner
-fi
+[ "${1:-}" = --inner ] && inner
 
 # ---- outside: can it run here? --------------------------------------------------------------
-skip_all() { skip "fresh Debian root: $*"; finish; }
 # CI (CI=true) runs it unless EDM_TEST_FRESH_ROOT=0: only a fresh root notices a package that
 # the list lacks, and CI's own machine has them all.
 [ "${CI:-}" = true ] && MODE=${EDM_TEST_FRESH_ROOT:-1}
@@ -256,28 +220,10 @@ case $MODE in
     1|full) ;;
     *) skip_all "opt-in, takes minutes: EDM_TEST_FRESH_ROOT=1 (or full to run make test there too; CI runs it)" ;;
 esac
-[ "$(id -u)" -eq 0 ] || skip_all "needs root (debootstrap, chroot, mounts)"
-for c in debootstrap unshare chroot setsid flock git curl; do
-    command -v "$c" >/dev/null 2>&1 || skip_all "$c not found (make test installs debootstrap: deps/debian.txt)"
-done
-MIRROR=${EDM_DEBIAN_MIRROR:-$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' \
-    'Identifier: Packages' 2>/dev/null | awk -v s="$SUITE" '$2 == s && $3 == "main" { print $1; exit }')}
-MIRROR=${MIRROR:-http://deb.debian.org/debian/}
-curl -fsS --max-time 20 -o /dev/null "${MIRROR%/}/dists/$SUITE/Release" ||
-    skip_all "the Debian mirror $MIRROR does not answer"
-unshare --mount --pid --fork --propagation private true 2>/dev/null ||
-    skip_all "unshare of a mount and PID namespace refused"
-mkdir -p "$OUT" "$(dirname "$BASE")"
-: >"$OUT/times.txt"
+root_preflight setsid git
+mkdir -p "$(dirname "$BASE")"
 exec 9>"$BASE.lock"
 flock -w 1800 9 || skip_all "another run holds $BASE.lock"
 # the whole run is bounded: past the budget the namespace goes, with its processes and mounts
-budget=${EDM_FRESH_ROOT_BUDGET:-$([ "$MODE" = full ] && echo 5400 || echo 1800)}
-T_PASS=$T_PASS T_FAIL=$T_FAIL T_SKIP=$T_SKIP BUILD=$BUILD EDM_TEST_FRESH_ROOT=$MODE \
-    timeout -k 10 "$budget" unshare --mount --pid --fork --kill-child --propagation private --mount-proc \
-    bash "$0" --inner "$MIRROR"
-rc=$?
-case $rc in
-    124|137) fail "fresh Debian root: ran past its budget of $budget s (EDM_FRESH_ROOT_BUDGET)"; finish ;;
-esac
-exit "$rc"
+export EDM_TEST_FRESH_ROOT=$MODE
+run_inner EDM_FRESH_ROOT_BUDGET "$([ "$MODE" = full ] && echo 5400 || echo 1800)"
