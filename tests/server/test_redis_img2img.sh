@@ -15,21 +15,23 @@ python3 tests/cli/img2img_check.py pngs "$P" || { fail "test PNGs"; finish; }
 J=(-H 'Content-Type: application/json')
 
 redis_start || { fail "redis-server starts"; finish; }
-rep_start a --max-batch 1 --max-steps 100000 || { fail "replica a starts"; finish; }
+rep_start a --max-batch 1 --max-steps 10000 || { fail "replica a starts"; finish; }
 rep_start b --max-batch 4 || { fail "replica b starts"; finish; }
 A=${REP_URL[a]} B=${REP_URL[b]}
 
 # a's one slot taken by a long synchronous generation (never through the store)
-curl -s -o /dev/null -X POST "$A/v1/images/generations" "${J[@]}" -d '{"seed": 1, "steps": 100000}' &
+curl -s -o /dev/null -X POST "$A/v1/images/generations" "${J[@]}" -d '{"seed": 1, "steps": 10000}' &
 long=$!
+in_flight() { curl -s "$A/metrics" | awk '$1 == "edm_images_in_flight" {print $2}'; }
 for _ in $(seq 1 100); do
-    [ "$(curl -s "$A/metrics" | awk '$1 == "edm_images_in_flight" {print $2}')" = 1 ] && break
+    [ "$(in_flight)" = 1 ] && break
     sleep 0.05
 done
 sleep 1 # a's puller may be in a blocking read (half a second) begun while it had room
 
 BODY=$(jq -cn --arg img "$(base64 -w0 "$P/digit.png")" --arg mask "$(base64 -w0 "$P/mask.png")" \
     '{init_image: $img, mask: $mask, seed: 7, n: 2, steps: 4}')
+eq "a's one slot is taken" "$(in_flight)" 1
 code=$(curl -s -o "$TMP/j.json" -w '%{http_code}' -X POST "$A/v1/jobs" "${J[@]}" --data-binary "$BODY")
 eq "create on a: 202" "$code" 202
 id=$(jq -r .id "$TMP/j.json")
