@@ -524,7 +524,10 @@ enum srv_err srv_json_req_parse_object(json_t *root, const struct srv_image_src 
     /* prompt: the class of every image; a class given as well must agree */
     if ((rc = get_string(f[F_PROMPT], "prompt", &str, err))) goto fail;
     if (str) {
-        if ((rc = prompt_label(str, model, &label, err))) goto fail;
+        rc = prompt_label(str, model, &label, err);
+        if (rc && images) /* OpenAI's edits and variations: a prompt of no class is ignored */
+            rc = SRV_OK, label = -1;
+        if (rc) goto fail;
         for (int i = 0; label >= 0 && i < n; i++) {
             if (out->class_labels[i] >= 0 && out->class_labels[i] != label) {
                 rc = srv_error_set(err, SRV_E_INVALID_PARAM, "prompt",

@@ -75,8 +75,10 @@ struct srv_gen_request {
 enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const struct srv_catalog *cat,
                                          const struct srv_req_limits *lim,
                                          struct srv_gen_request *out, struct srv_error *err);
-/* The same from the fields of a JSON object (borrowed) whose images came apart, as a form's
- * file parts (images: their bytes and names; then init_image and mask are not fields). */
+/* The same from the fields of a JSON object (borrowed). images: NULL, or the images that
+ * came apart, as the file parts of OpenAI's edits and variations forms (their bytes and
+ * names); then init_image and mask are not fields, and a prompt that names no class of the
+ * model is accepted and ignored (OpenAI's SDK always sends one). */
 enum srv_err srv_json_req_parse_object(json_t *root, const struct srv_image_src *images,
                                        const struct srv_catalog *cat, const struct srv_req_limits *lim,
                                        struct srv_gen_request *out, struct srv_error *err);
