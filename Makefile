@@ -216,6 +216,10 @@ $(BUILD)/fuzz_server/fuzz_request: server/json_req.c server/image_req.c server/e
                                    core/sampler/sampler_params.c core/status.c core/io/png_read.c \
                                    core/io/image_in.c core/io/sha256.c
 $(BUILD)/fuzz_server/fuzz_request: FUZZ_LIBS := -lpng -lz
+$(BUILD)/fuzz_server/fuzz_multipart: server/multipart.c server/form_req.c server/json_req.c \
+                                     server/image_req.c server/errors.c core/sampler/sampler_params.c \
+                                     core/status.c core/io/png_read.c core/io/image_in.c core/io/sha256.c
+$(BUILD)/fuzz_server/fuzz_multipart: FUZZ_LIBS := -lmicrohttpd -lpng -lz
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_FLAGS) $^ -ljansson $(FUZZ_LIBS) -lm -o $@

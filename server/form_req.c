@@ -31,7 +31,13 @@ static int is_string_field(const char *name) {
 /* A text part as the JSON value of its field (a new reference), or NULL with the error. */
 static json_t *part_value(const struct srv_form_part *p, struct srv_error *err) {
     const char *text = (const char *)p->data;
-    json_t *v = NULL;
+    json_t *v = json_string(p->name); /* a key of the object must be UTF-8 too */
+    if (!v) {
+        srv_error_set(err, SRV_E_INVALID_PARAM, NULL, "a field's name is not UTF-8 text");
+        return NULL;
+    }
+    json_decref(v);
+    v = NULL;
     if (!is_string_field(p->name)) v = json_loadb(text, p->len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
     if (!v) v = json_stringn(text, p->len); /* NULL when not UTF-8 */
     if (!v) srv_error_set(err, SRV_E_INVALID_PARAM, p->name, "'%s' is not UTF-8 text", p->name);

@@ -1,24 +1,45 @@
 #!/usr/bin/env bash
-# Replays the request-parser fuzz corpus (tests/fuzz_server/corpus/, plus crashes/ when
-# present) through fuzz_request.c with the shared plain main() (tests/fuzz/replay.c), built by
-# make as $BUILD/fuzz_server/replay_request: no clang needed. With FUZZ_SECONDS set and
-# clang's libFuzzer present it then also fuzzes for that long (tests/fuzz_server/fuzz.sh).
-# Ends with "N passed, N failed, N skipped".
+# Replays the fuzz corpora of the daemon's parsers with the shared plain main()
+# (tests/fuzz/replay.c), built by make as $BUILD/fuzz_server/replay_*: no clang needed.
+#   corpus/ (+ crashes/)                   fuzz_request.c, the JSON request parser: no crash
+#   corpus_multipart/ok_*, bad_*           fuzz_multipart.c, the edits / variations forms:
+#                                          must be read as forms / refused
+#   corpus_multipart/ other (+ crashes_multipart/)   the fuzzer's finds: no crash
+# With FUZZ_SECONDS set and clang's libFuzzer present it then also fuzzes each for that long
+# (tests/fuzz_server/fuzz.sh). Ends with "N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
-BIN=$BUILD/fuzz_server/replay_request
-if [ ! -x "$BIN" ]; then
-    echo "FAIL: $BIN not built (make)"
-    echo "0 passed, 1 failed, 0 skipped"
-    exit 1
-fi
+OUT=$BUILD/fuzz_server
+p=0 f=0 s=0
+run() { # binary args...
+    local line
+    if [ ! -x "$1" ]; then
+        echo "FAIL: $1 not built (make)"
+        f=$((f + 1))
+        return
+    fi
+    line=$("$@" | tail -n 1)
+    if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+        p=$((p + BASH_REMATCH[1])); f=$((f + BASH_REMATCH[2])); s=$((s + BASH_REMATCH[3]))
+        echo "$(basename "$1"): $line"
+    else
+        echo "FAIL $*: no closing line"
+        f=$((f + 1))
+    fi
+}
 dirs=(tests/fuzz_server/corpus)
 [ -d tests/fuzz_server/crashes ] && dirs+=(tests/fuzz_server/crashes)
-out=$("$BIN" "${dirs[@]}")
-rc=$?
-echo "$out"
+run "$OUT/replay_request" "${dirs[@]}"
+M=tests/fuzz_server/corpus_multipart
+finds=()
+for x in "$M"/*; do case $(basename "$x") in ok_* | bad_*) ;; *) finds+=("$x") ;; esac; done
+[ -d tests/fuzz_server/crashes_multipart ] && finds+=(tests/fuzz_server/crashes_multipart)
+run "$OUT/replay_multipart" --expect-accept "$M"/ok_* --expect-reject "$M"/bad_* --any "${finds[@]}"
+rc=0
+[ "$f" -eq 0 ] || rc=1
 if [ -n "${FUZZ_SECONDS:-}" ]; then
     bash tests/fuzz_server/fuzz.sh "$FUZZ_SECONDS" || rc=1
 fi
+echo "$p passed, $f failed, $s skipped"
 exit $rc
