@@ -11,35 +11,19 @@ set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 OUT=$BUILD/fuzz_server
-p=0 f=0 s=0
-run() { # binary args...
-    local line
-    if [ ! -x "$1" ]; then
-        echo "FAIL: $1 not built (make)"
-        f=$((f + 1))
-        return
-    fi
-    line=$("$@" | tail -n 1)
-    if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
-        p=$((p + BASH_REMATCH[1])); f=$((f + BASH_REMATCH[2])); s=$((s + BASH_REMATCH[3]))
-        echo "$(basename "$1"): $line"
-    else
-        echo "FAIL $*: no closing line"
-        f=$((f + 1))
-    fi
-}
+source tests/fuzz/replay_lib.sh
 dirs=(tests/fuzz_server/corpus)
 [ -d tests/fuzz_server/crashes ] && dirs+=(tests/fuzz_server/crashes)
-run "$OUT/replay_request" "${dirs[@]}"
+replay "$OUT/replay_request" "${dirs[@]}"
 M=tests/fuzz_server/corpus_multipart
 finds=()
 for x in "$M"/*; do case $(basename "$x") in ok_* | bad_*) ;; *) finds+=("$x") ;; esac; done
 [ -d tests/fuzz_server/crashes_multipart ] && finds+=(tests/fuzz_server/crashes_multipart)
-run "$OUT/replay_multipart" --expect-accept "$M"/ok_* --expect-reject "$M"/bad_* --any "${finds[@]}"
+replay "$OUT/replay_multipart" --expect-accept "$M"/ok_* --expect-reject "$M"/bad_* --any "${finds[@]}"
 rc=0
-[ "$f" -eq 0 ] || rc=1
+[ "$RF" -eq 0 ] || rc=1
 if [ -n "${FUZZ_SECONDS:-}" ]; then
     bash tests/fuzz_server/fuzz.sh "$FUZZ_SECONDS" || rc=1
 fi
-echo "$p passed, $f failed, $s skipped"
+replay_finish
 exit $rc

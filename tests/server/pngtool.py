@@ -81,22 +81,15 @@ def main():
         if cmd == "info":
             w, h, c = decode(open(sys.argv[2], "rb").read())[:3]
             print(w, h, c)
-        elif cmd == "diff":
+        elif cmd in ("diff", "rows"):
             a = decode(open(sys.argv[2], "rb").read())
             b = decode(open(sys.argv[3], "rb").read())
             if a[:3] != b[:3]:
                 print("shape", a[:3], b[:3])
                 return 1
-            d = [abs(x - y) for x, y in zip(a[3], b[3])]
-            print(sum(1 for v in d if v), max(d), len(d))
-        elif cmd == "rows":
-            a = decode(open(sys.argv[2], "rb").read())
-            b = decode(open(sys.argv[3], "rb").read())
-            if a[:3] != b[:3]:
-                print("shape", a[:3], b[:3])
-                return 1
-            w, c, y0, y1 = a[0], a[2], int(sys.argv[4]), int(sys.argv[5])
-            d = [abs(x - y) for x, y in zip(a[3][y0 * w * c:y1 * w * c], b[3][y0 * w * c:y1 * w * c])]
+            row = a[0] * a[2]
+            y0, y1 = (int(sys.argv[4]), int(sys.argv[5])) if cmd == "rows" else (0, a[1])
+            d = [abs(x - y) for x, y in zip(a[3][y0 * row:y1 * row], b[3][y0 * row:y1 * row])]
             print(sum(1 for v in d if v), max(d), len(d))
         elif cmd == "text":
             text = decode(open(sys.argv[2], "rb").read())[4]

@@ -15,26 +15,17 @@
 #    400 naming the field; the daemon answers /healthz afterwards and stops cleanly.
 source "$(dirname "$0")/lib.sh"
 need_daemon
-MNIST=models/mnist-edm.safetensors
-[ -f "$MNIST" ] || { skip "$MNIST missing"; finish; }
-P=$TMP/png
-mkdir -p "$P"
-python3 tests/cli/img2img_check.py pngs "$P" || { fail "test PNGs"; finish; }
+need_mnist
+need_pngs
 srv_start edits --model "$MNIST" --max-body 200000 || { fail "daemon start"; finish; }
 
 # form NAME PATH CURL-ARGS...: POST a form; the JSON to $TMP/NAME.json, image i to
 # $TMP/NAME.i.png; prints the status
 form() {
-    local name=$1 path=$2 code i n
+    local name=$1 path=$2 code
     shift 2
     code=$(curl -s -o "$TMP/$name.json" -w '%{http_code}' "$SRV_URL$path" "$@")
-    if [ "$code" = 200 ] && jq -e .data "$TMP/$name.json" >/dev/null 2>&1; then
-        n=$(jq '.data | length' "$TMP/$name.json")
-        for ((i = 0; i < n; i++)); do
-            jq -r ".data[$i].b64_json // empty" "$TMP/$name.json" >"$TMP/$name.$i.b64"
-            [ -s "$TMP/$name.$i.b64" ] && python3 tests/server/pngtool.py b64 "$TMP/$name.$i.b64" "$TMP/$name.$i.png"
-        done
-    fi
+    [ "$code" = 200 ] && b64_images "$TMP/$name.json" "$TMP/$name"
     echo "$code"
 }
 param() { echo "$(jq -r .error.code "$TMP/$1.json") $(jq -r .error.param "$TMP/$1.json")"; }
@@ -56,8 +47,8 @@ eq "and the mask" "$(text "$TMP/ed.0.png" mask_sha256)" "$(sha256sum "$P/mask.pn
 code=$(curl -s -o "$TMP/js.json" -w '%{http_code}' "$SRV_URL/v1/images/generations" -H 'Content-Type: application/json' \
     -d "$(jq -cn --arg i "$(base64 -w0 "$P/digit.png")" --arg m "$(base64 -w0 "$P/mask.png")" \
         '{init_image: $i, mask: $m, prompt: "seven", seed: 5, steps: 4}')")
-jq -r '.data[0].b64_json' "$TMP/js.json" >"$TMP/js.b64" && python3 tests/server/pngtool.py b64 "$TMP/js.b64" "$TMP/js.png"
-check "edit = the JSON API with init_image and mask: the same pixels ($code)" same "$TMP/ed.0.png" "$TMP/js.png"
+b64_images "$TMP/js.json" "$TMP/js"
+check "edit = the JSON API with init_image and mask: the same pixels ($code)" same "$TMP/ed.0.png" "$TMP/js.0.png"
 eq "edit with OpenAI's mask" "$(form oa $E -F image=@"$P/digit.png" -F mask=@"$P/mask_alpha.png" -F prompt=seven \
     -F seed=5 -F steps=4)" 200
 check "transparent = repaint: the same pixels as the white mask" same "$TMP/oa.0.png" "$TMP/ed.0.png"

@@ -19,11 +19,8 @@
 #  - an async job from an image gives the synchronous request's pixels.
 source "$(dirname "$0")/lib.sh"
 need_daemon
-MNIST=models/mnist-edm.safetensors
-[ -f "$MNIST" ] || { skip "$MNIST missing"; finish; }
-P=$TMP/png
-mkdir -p "$P"
-python3 tests/cli/img2img_check.py pngs "$P" || { fail "test PNGs"; finish; }
+need_mnist
+need_pngs
 srv_start i2i --model "$MNIST" --model rgb="$MODEL_RGB" --max-batch 16 --max-body 65536 \
     || { fail "daemon start"; finish; }
 b64() { base64 -w0 "$P/$1"; }
@@ -34,14 +31,7 @@ gen() {
     local code
     code=$(curl -s -o "$TMP/$1.json" -w '%{http_code}' -X POST "$SRV_URL/v1/images/generations" \
         -H 'Content-Type: application/json' --data-binary "$2")
-    if [ "$code" = 200 ]; then
-        local i n
-        n=$(jq '.data | length' "$TMP/$1.json")
-        for ((i = 0; i < n; i++)); do
-            jq -r ".data[$i].b64_json" "$TMP/$1.json" >"$TMP/$1.$i.b64"
-            python3 tests/server/pngtool.py b64 "$TMP/$1.$i.b64" "$TMP/$1.$i.png"
-        done
-    fi
+    [ "$code" = 200 ] && b64_images "$TMP/$1.json" "$TMP/$1"
     echo "$code"
 }
 # body JQ-ARGS...: a request body from jq (the images as $img / $mask)
