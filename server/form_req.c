@@ -17,17 +17,6 @@
 const struct srv_form_limits srv_form_images_limits = {
     .max_parts = 32, .max_text = 64 * 1024, .max_file = EDM_PNG_MAX_BYTES};
 
-/* The fields of the JSON API whose values are strings. */
-static int is_string_field(const char *name) {
-    static const char *const words[] = {"model", "model_sha256", "prompt", "size", "response_format",
-                                        "output_format", "quality", "style", "user", "edm_serve_version",
-                                        "init_image_sha256", "mask_sha256", NULL};
-    for (int i = 0; words[i]; i++)
-        if (strcmp(words[i], name) == 0) return 1;
-    const edm_sampler_param *d = edm_sampler_param_find(name);
-    return d && d->type == EDM_PARAM_CHOICE && strcmp(d->name, name) == 0;
-}
-
 /* A text part as the JSON value of its field (a new reference), or NULL with the error. */
 static json_t *part_value(const struct srv_form_part *p, struct srv_error *err) {
     const char *text = (const char *)p->data;
@@ -38,7 +27,7 @@ static json_t *part_value(const struct srv_form_part *p, struct srv_error *err) 
     }
     json_decref(v);
     v = NULL;
-    if (!is_string_field(p->name)) v = json_loadb(text, p->len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+    if (!srv_json_req_string_field(p->name)) v = json_loadb(text, p->len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
     if (!v) v = json_stringn(text, p->len); /* NULL when not UTF-8 */
     if (!v) srv_error_set(err, SRV_E_INVALID_PARAM, p->name, "'%s' is not UTF-8 text", p->name);
     return v;

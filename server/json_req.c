@@ -84,6 +84,16 @@ static const char *const field_names[F_COUNT] = {"model",
                                                  "init_image_sha256",
                                                  "mask_sha256"};
 
+int srv_json_req_string_field(const char *name) {
+    static const int words[] = {F_MODEL,           F_MODEL_SHA256, F_PROMPT, F_SIZE, F_RESPONSE_FORMAT,
+                                F_OUTPUT_FORMAT,   F_QUALITY,      F_STYLE,  F_USER, F_VERSION,
+                                F_INIT_IMAGE_SHA256, F_MASK_SHA256};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(field_names[words[i]], name) == 0) return 1;
+    const edm_sampler_param *d = edm_sampler_param_find(name); /* the choices: by name only */
+    return d && d->type == EDM_PARAM_CHOICE && strcmp(d->name, name) == 0;
+}
+
 static enum srv_err bad(struct srv_error *err, const char *param, const char *what) {
     return srv_error_set(err, SRV_E_INVALID_PARAM, param, "'%s' %s", param, what);
 }

@@ -83,6 +83,9 @@ enum srv_err srv_json_req_parse_object(json_t *root, const struct srv_image_src 
                                        const struct srv_catalog *cat, const struct srv_req_limits *lim,
                                        struct srv_gen_request *out, struct srv_error *err);
 
+/* Whether the field's values are JSON strings (model, prompt, the sampler's choices, ...):
+ * how a form's text part of that name is read (form_req.c). */
+int srv_json_req_string_field(const char *name);
 /* Seeds base, base+1, ... for a request without seeds (generate.py's seed ranges). */
 void srv_gen_request_fill_seeds(struct srv_gen_request *r, uint64_t base);
 void srv_gen_request_clear(struct srv_gen_request *r);

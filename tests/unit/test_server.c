@@ -371,6 +371,12 @@ static void test_images(void) {
               !strcmp(e.param, "init_image"),
           "images apart: init_image is not a field");
     json_decref(o);
+    /* how a form's text parts are read: strings, or JSON */
+    CHECK(srv_json_req_string_field("prompt") && srv_json_req_string_field("solver") &&
+              srv_json_req_string_field("mask_sha256") && !srv_json_req_string_field("n") &&
+              !srv_json_req_string_field("S_max") && !srv_json_req_string_field("discretization") &&
+              !srv_json_req_string_field("x"),
+          "string fields");
 }
 
 static void test_negotiate(void) {
