@@ -17,6 +17,13 @@
  * no effect. And the informational fields of a PNG's Request text (edm_plan_record_json), so
  * that the text POSTed back makes the same image: model_sha256 must be the served file's,
  * nfe must be what the settings cost, edm_serve_version is not checked.
+ *
+ * A start from an image: init_image and mask are PNGs as base64 or data URLs, decoded and
+ * converted for the model last (image_req.c; the dearest step, so every cheaper check comes
+ * first), or come apart as bytes (a form's file parts: form_req.c). strength, sigma_start and
+ * a mask need an image; without a mask or a start, img2img runs at
+ * EDM_IMG2IMG_DEFAULT_STRENGTH. A Request text's init_image_sha256 / mask_sha256 must be the
+ * hashes of the files sent. variation_seed / variation_strength mix two seeds' latents.
  */
 #include "json_req.h"
 
