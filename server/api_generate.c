@@ -12,7 +12,8 @@
  * bytes; they must stay readable, so such a generation is kept in the job table like an
  * asynchronous job (GET /v1/jobs/{id}, until --job-ttl after it ends). A body sent as
  * application/x-www-form-urlencoded (curl -d) is read as JSON; when it is not JSON it really
- * was a form, and the answer is 415.
+ * was a form, and the answer is 415. The answer's half (srv_api_answer_job) also serves
+ * OpenAI's edits and variations (api_edits.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,12 @@ enum MHD_Result srv_api_generate(struct srv_request *r) {
     srv_error_clear(&err);
     struct srv_job *job = NULL;
     if (srv_api_make_job(r, 0, &job, &err)) return srv_respond_error(r, &err);
+    return srv_api_answer_job(r, job);
+}
+
+enum MHD_Result srv_api_answer_job(struct srv_request *r, struct srv_job *job) {
+    struct srv_error err;
+    srv_error_clear(&err);
     int body = wanted_body(srv_request_header(r, "Accept"), job->n);
     r->want_png = body == 1;
     if (body < 0 || (r->want_png && job->n != 1)) {

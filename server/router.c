@@ -6,9 +6,9 @@
  * then the path against every pattern (404; on the admin listener only the rows marked
  * SRV_ROUTE_ADMIN exist), CORS preflight (OPTIONS, answered without a key so browsers can
  * ask), the method against the matching rows (405 with Allow), then the chosen row's flags
- * in a fixed order: API key (401), draining (503), models loaded (503), and for a JSON body
- * its Content-Length (past max-body 413; MHD has no body cap of its own) and Content-Type
- * (415). Every refusal is counted (edm_rejections_total).
+ * in a fixed order: API key (401), draining (503), models loaded (503), and for a JSON or
+ * form body its Content-Length (past max-body 413; MHD has no body cap of its own) and
+ * Content-Type (415). Every refusal is counted (edm_rejections_total).
  *
  * Framing (RFC 9112 section 6): a request whose body length two parts of the chain could
  * read differently is refused with 400 and its connection closed (request smuggling):
@@ -186,8 +186,10 @@ static enum srv_err too_large(const struct srv_server *srv, struct srv_error *e)
     return srv_error_set(e, SRV_E_TOO_LARGE, NULL, "the body is larger than %ld bytes", srv->cfg->max_body);
 }
 
-/* SRV_ROUTE_BODY: Content-Length and Content-Type, before the body is read. */
-static enum srv_err check_body_headers(struct srv_request *r, const struct framing *f, struct srv_error *e) {
+/* SRV_ROUTE_BODY and SRV_ROUTE_FORM: Content-Length and Content-Type, before the body is
+ * read. */
+static enum srv_err check_body_headers(struct srv_request *r, const struct framing *f, int form,
+                                       struct srv_error *e) {
     if (f->cl_count) {
         char *end;
         errno = 0;
@@ -196,7 +198,11 @@ static enum srv_err check_body_headers(struct srv_request *r, const struct frami
         if (cl > (unsigned long long)r->srv->cfg->max_body) return too_large(r->srv, e);
     }
     const char *ct = srv_request_header(r, "Content-Type");
-    if (r->body_announced && (!ct || !is_json_type(ct)))
+    if (!r->body_announced) return SRV_OK;
+    if (form && (!ct || !srv_media_type_is(ct, "multipart/form-data")))
+        return srv_error_set(e, SRV_E_MEDIA_TYPE, NULL,
+                             "the body must be multipart/form-data (OpenAI's images.edit and createVariation)");
+    if (!form && (!ct || !is_json_type(ct)))
         return srv_error_set(e, SRV_E_MEDIA_TYPE, NULL, "the body must be application/json");
     return SRV_OK;
 }
@@ -211,7 +217,8 @@ static enum srv_err check_flags(struct srv_request *r, unsigned flags, const str
         return srv_error_set(e, SRV_E_DRAINING, NULL, "the server is shutting down");
     if ((flags & SRV_ROUTE_ENGINE) && !atomic_load(&srv->ready))
         return srv_error_set(e, SRV_E_NOT_READY, NULL, "the server is still loading models");
-    return flags & SRV_ROUTE_BODY ? check_body_headers(r, f, e) : SRV_OK;
+    if (flags & (SRV_ROUTE_BODY | SRV_ROUTE_FORM)) return check_body_headers(r, f, flags & SRV_ROUTE_FORM, e);
+    return SRV_OK;
 }
 
 /* ---- the first call and the last -------------------------------------------------------- */

@@ -35,6 +35,8 @@ enum srv_route_flag {
     SRV_ROUTE_BODY = 8,   /* takes a JSON body: Content-Length (413) and Content-Type (415) */
     SRV_ROUTE_ADMIN = 16, /* also served by the admin listener (--admin-port), which serves
                              nothing else */
+    SRV_ROUTE_FORM = 32,  /* takes a multipart/form-data body: Content-Length (413) and
+                             Content-Type (415) */
 };
 
 struct srv_route {
@@ -55,6 +57,8 @@ enum MHD_Result srv_api_openapi(struct srv_request *r);
 enum MHD_Result srv_api_models(struct srv_request *r);
 enum MHD_Result srv_api_model(struct srv_request *r);
 enum MHD_Result srv_api_generate(struct srv_request *r);
+enum MHD_Result srv_api_edits(struct srv_request *r);
+enum MHD_Result srv_api_variations(struct srv_request *r);
 enum MHD_Result srv_api_jobs_create(struct srv_request *r);
 enum MHD_Result srv_api_jobs_list(struct srv_request *r);
 enum MHD_Result srv_api_job_get(struct srv_request *r);
@@ -70,5 +74,9 @@ int srv_web_find(const char *path);
  * and async endpoints. */
 enum srv_err srv_api_make_job(struct srv_request *r, int async, struct srv_job **out,
                               struct srv_error *err);
+/* A synchronous job's whole answer (api_generate.c): Accept (JSON, or the PNG for n = 1),
+ * the queue, the parked connection, then OpenAI's Images response or the job's error. Takes
+ * the caller's reference to job. */
+enum MHD_Result srv_api_answer_job(struct srv_request *r, struct srv_job *job);
 
 #endif /* SRV_ROUTES_H */

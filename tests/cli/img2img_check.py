@@ -3,12 +3,17 @@
 cli_check.py's PNG reader).
 
   pngs DIR                  writes DIR/digit.png (32x32 gray, a ring), DIR/mask.png (lower
-                            half white), DIR/big.png (the digit at 96x96) and DIR/rgb.png
+                            half white), DIR/big.png (the digit at 96x96), DIR/rgb.png,
+                            DIR/mask_alpha.png (OpenAI's kind: RGBA, the lower half
+                            transparent), DIR/digit_alpha.png (the digit as RGBA whose lower
+                            half is transparent), DIR/black.png (nothing to repaint) and
+                            DIR/noise64.png (64x64 RGB noise: the largest input to expect)
   text PNG KEY              prints the tEXt value of KEY
   known X.npy DIGIT.png     the upper half of every image equals the PNG's pixels exactly
   near X.npy DIGIT.png L    every image's uint8 pixels are within L levels of the PNG's
   same A.npy B.npy TOL      max |A - B| <= TOL (0: bit-identical)
 """
+import random
 import struct
 import sys
 import zlib
@@ -42,6 +47,13 @@ def main():
         write_png(d + "/mask.png", 32, 32, [[0] * 32 if y < 16 else [255] * 32 for y in range(32)])
         write_png(d + "/big.png", 96, 96, [[v for v in rows[y // 3] for _ in range(3)] for y in range(96)])
         write_png(d + "/rgb.png", 32, 32, [[c for v in r for c in (v, v, v)] for r in rows], color=2)
+        write_png(d + "/mask_alpha.png", 32, 32,
+                  [[c for _ in range(32) for c in (0, 0, 0, 255 if y < 16 else 0)] for y in range(32)], color=6)
+        write_png(d + "/digit_alpha.png", 32, 32,
+                  [[c for v in rows[y] for c in (v, v, v, 255 if y < 16 else 0)] for y in range(32)], color=6)
+        write_png(d + "/black.png", 32, 32, [[0] * 32 for _ in range(32)])
+        rnd = list(random.Random(64).randbytes(64 * 64 * 3))  # incompressible
+        write_png(d + "/noise64.png", 64, 64, [rnd[y * 192:(y + 1) * 192] for y in range(64)], color=2)
         return 0
     import numpy as np
     from cli_check import read_png  # (H, W, C) uint8 and the tEXt chunks

@@ -7,9 +7,11 @@
 //
 // Environment: EDMD_URL (the daemon; unset: only the API key part), KEYED_URL and API_KEY (a
 // daemon with an API key; unset: that part is left out), MODEL (a class-conditional model
-// with class names, "mnist-edm").
+// with class names, "mnist-edm"), DIGIT_B64, MASK_B64 and MASK_ALPHA_B64 (32x32 PNGs as
+// base64: a digit, a mask whose lower half is white, the same as OpenAI draws it with the
+// lower half transparent; unset: images.edit and createVariation are skipped).
 // Prints PASS/FAIL lines and "N passed, N failed, N skipped".
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 
 declare const process: { env: Record<string, string | undefined>; exit(code: number): never };
 
@@ -50,6 +52,52 @@ function pngFacts(b64: string): { width: number; height: number; text: Record<st
     pos += 12 + len;
   }
   return { width: dv.getUint32(16), height: dv.getUint32(20), text };
+}
+
+function b64bytes(s: string): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+}
+
+/* The pixels of an 8-bit gray or RGB PNG, non-interlaced (what edmd writes), row-major. */
+async function pngPixels(buf: Uint8Array): Promise<{ width: number; height: number; channels: number; px: Uint8Array } | null> {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (buf.length < 33) return null;
+  const width = dv.getUint32(16), height = dv.getUint32(20), color = buf[25];
+  if (buf[24] !== 8 || (color !== 0 && color !== 2) || buf[28] !== 0) return null;
+  const channels = color === 0 ? 1 : 3, stride = width * channels;
+  const parts: Uint8Array[] = [];
+  for (let pos = 8; pos + 8 <= buf.length; ) {
+    const len = dv.getUint32(pos);
+    if (String.fromCharCode(...buf.subarray(pos + 4, pos + 8)) === 'IDAT') parts.push(buf.subarray(pos + 8, pos + 8 + len));
+    pos += 12 + len;
+  }
+  const idat = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (idat.set(p, at), at + p.length), 0);
+  const inflated = new Blob([idat]).stream().pipeThrough(new DecompressionStream('deflate'));
+  const raw = new Uint8Array(await new Response(inflated).arrayBuffer());
+  if (raw.length !== height * (stride + 1)) return null;
+  const px = new Uint8Array(height * stride);
+  for (let y = 0; y < height; y++) {
+    const f = raw[y * (stride + 1)];
+    for (let i = 0; i < stride; i++) {
+      const a = i >= channels ? px[y * stride + i - channels] : 0, b = y ? px[(y - 1) * stride + i] : 0;
+      const c = i >= channels && y ? px[(y - 1) * stride + i - channels] : 0, p = a + b - c;
+      const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
+      const pred = [0, a, b, (a + b) >> 1, paeth][f];
+      if (pred === undefined) return null;
+      px[y * stride + i] = (raw[y * (stride + 1) + 1 + i] + pred) & 255;
+    }
+  }
+  return { width, height, channels, px };
+}
+
+/* How many of rows [y0, y1) differ between two decoded PNGs of the same size (-1: not comparable). */
+function rowsDiffer(a: Awaited<ReturnType<typeof pngPixels>>, b: Awaited<ReturnType<typeof pngPixels>>, y0: number, y1: number): number {
+  if (!a || !b || a.width !== b.width || a.channels !== b.channels) return -1;
+  const s = a.width * a.channels;
+  let n = 0;
+  for (let k = y0 * s; k < y1 * s; k++) if (a.px[k] !== b.px[k]) n++;
+  return n;
 }
 
 async function expectError(desc: string, call: () => Promise<unknown>, status: number, want: (e: InstanceType<typeof OpenAI.APIError>) => boolean): Promise<void> {
@@ -143,6 +191,58 @@ async function withoutKey(): Promise<void> {
   await expectError('models.retrieve("nope")', () => client.models.retrieve('nope'), 404,
     (e) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found');
 
+  if (env.DIGIT_B64 && env.MASK_B64 && env.MASK_ALPHA_B64) await editsAndVariations(client, steps);
+  else check('images.edit / createVariation: skipped (no DIGIT_B64, MASK_B64, MASK_ALPHA_B64)', true);
+}
+
+// 7. images.edit (inpainting: the known half unchanged) and images.createVariation, multipart
+async function editsAndVariations(client: OpenAI, steps: number): Promise<void> {
+  const digitBytes = b64bytes(env.DIGIT_B64 ?? ''), maskBytes = b64bytes(env.MASK_B64 ?? '');
+  const digit = await pngPixels(digitBytes);
+  const image = () => toFile(digitBytes, 'digit.png', { type: 'image/png' });
+  const edit = await client.images.edit({
+    model: MODEL, image: await image(), mask: await toFile(maskBytes, 'mask.png', { type: 'image/png' }),
+    prompt: 'seven', n: 2, size: 'auto', response_format: 'b64_json', ...{ seed: 5 },
+  });
+  check('images.edit({image, mask, prompt, n: 2}): two images', edit.data?.length === 2, edit.data?.length);
+  const out = await Promise.all((edit.data ?? []).map((d) => pngPixels(b64bytes(d.b64_json ?? ''))));
+  check('images.edit: 32x32 gray PNGs', out.every((o) => o !== null && o.width === 32 && o.height === 32 && o.channels === 1),
+    out.map((o) => o && [o.width, o.height, o.channels]));
+  check('images.edit: the prompt\'s class', (edit.data ?? []).every((d) => edmExtra(d).class_label === 7));
+  check('images.edit: the kept upper half is the input\'s, pixel for pixel', out.every((o) => rowsDiffer(o, digit, 0, 16) === 0),
+    out.map((o) => rowsDiffer(o, digit, 0, 16)));
+  check('images.edit: the lower half is repainted', out.every((o) => rowsDiffer(o, digit, 16, 32) > 0));
+  check('images.edit: nfe 2N-1 per image', (edit.data ?? []).every((d) => edmExtra(d).nfe === 2 * steps - 1) &&
+    edmExtra(edit).nfe === 2 * steps - 1, edmExtra(edit).nfe);
+  const alpha = await client.images.edit({
+    model: MODEL, image: await image(), mask: await toFile(b64bytes(env.MASK_ALPHA_B64 ?? ''), 'mask.png', { type: 'image/png' }),
+    prompt: 'seven', ...{ seed: 5 },
+  });
+  const apx = await pngPixels(b64bytes(alpha.data?.[0]?.b64_json ?? ''));
+  check('images.edit with OpenAI\'s mask (transparent = repaint): the same pixels', rowsDiffer(apx, out[0], 0, 32) === 0,
+    rowsDiffer(apx, out[0], 0, 32));
+  const urls = await client.images.edit({ model: MODEL, image: await image(), prompt: 'a photo of a digit', response_format: 'url' });
+  const url = urls.data?.[0]?.url ?? '';
+  const r = url ? await fetch(url) : null;
+  check('images.edit without a mask, response_format url: the PNG', r !== null && r.status === 200 &&
+    r.headers.get('content-type') === 'image/png', url);
+
+  const vars = await client.images.createVariation({ model: MODEL, image: await image(), n: 3 });
+  const seeds = (vars.data ?? []).map((d) => edmExtra(d).seed as number);
+  check('images.createVariation({image, n: 3}): three images of fresh, consecutive seeds', seeds.length === 3 &&
+    seeds[1] === seeds[0] + 1 && seeds[2] === seeds[0] + 2, seeds);
+  const vpx = await Promise.all((vars.data ?? []).map((d) => pngPixels(b64bytes(d.b64_json ?? ''))));
+  check('images.createVariation: 32x32 PNGs, each its own', vpx.every((o) => o !== null && o.width === 32) &&
+    rowsDiffer(vpx[0], vpx[1], 0, 32) > 0);
+  const text = pngFacts(vars.data?.[0]?.b64_json ?? '')?.text;
+  check('images.createVariation: img2img at strength 0.5, the input named', (text?.Sampler ?? '').includes(' strength=0.5 ') &&
+    (text?.init_image_sha256 ?? '').length === 64, text?.Sampler);
+  await expectError('images.edit of a file that is no PNG', async () => client.images.edit({
+    model: MODEL, image: await toFile(new TextEncoder().encode('not a png'), 'x.png', { type: 'image/png' }), prompt: '',
+  }), 400, (e) => e instanceof OpenAI.BadRequestError && e.param === 'image' && e.type === 'invalid_request_error');
+  await expectError('images.createVariation with n beyond the limit', async () => client.images.createVariation({
+    model: MODEL, image: await image(), n: 64,
+  }), 400, (e) => e.param === 'n');
 }
 
 // 6. API keys: the SDK's apiKey is the Bearer key

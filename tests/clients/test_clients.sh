@@ -4,8 +4,10 @@
 #   openai_sdk.mts      the official openai SDK: tsc type-checks the calls as a TypeScript user
 #                       writes them (strict, no casts), then the JavaScript it makes runs them:
 #                       images.generate (prompt as class name, n, size, response_format
-#                       b64_json and url, output_format, quality/style/user), models.list,
-#                       models.retrieve, API keys, and the SDK's error classes with OpenAI's fields
+#                       b64_json and url, output_format, quality/style/user), images.edit
+#                       (inpainting with both mask conventions: the known half unchanged) and
+#                       images.createVariation, models.list, models.retrieve, API keys, and the
+#                       SDK's error classes with OpenAI's fields
 #   eventsource.test.mjs  the standard EventSource client on a job's events: completed fires
 #                       exactly once in 10 s, ids, resume with Last-Event-ID, 204 after the end
 #   openapi.test.mjs    swagger-parser on the served OpenAPI document
@@ -75,8 +77,10 @@ ln -s "$PWD/$DIR/node_modules" "$TMP/node_modules"
 SDK=$TMP/js/openai_sdk.mjs
 [ -f "$SDK" ] || fail "tsc made no $SDK"
 
+python3 tests/cli/img2img_check.py pngs "$TMP" || fail "test PNGs" # digit.png, mask.png, mask_alpha.png
 srv_start clients --model "$TMP/mnist-edm.safetensors" --max-n 8 || { fail "edmd start"; finish; }
-[ -f "$SDK" ] && run openai_sdk env EDMD_URL="$SRV_URL" MODEL=mnist-edm timeout -k 5 120 node "$SDK"
+[ -f "$SDK" ] && run openai_sdk env EDMD_URL="$SRV_URL" MODEL=mnist-edm DIGIT_B64="$(base64 -w0 "$TMP/digit.png")" \
+    MASK_B64="$(base64 -w0 "$TMP/mask.png")" MASK_ALPHA_B64="$(base64 -w0 "$TMP/mask_alpha.png")" timeout -k 5 120 node "$SDK"
 run eventsource env EDMD_URL="$SRV_URL" STEPS=6 timeout -k 5 60 node "$DIR/eventsource.test.mjs"
 run openapi env EDMD_URL="$SRV_URL" timeout -k 5 30 node "$DIR/openapi.test.mjs"
 check "stop exits 0" srv_stop

@@ -10,6 +10,7 @@
 #   eq DESC GOT WANT                   string equality
 #   skip DESC
 #   finish                             prints the closing line, exits 1 on failures
+#   need_mnist / need_pngs             the bundled model in MNIST / the test PNGs in $P (or skip)
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 BUILD=${BUILD:-build}
@@ -113,3 +114,24 @@ metric() {
 pnginfo() { python3 tests/server/pngtool.py info "$1"; }
 # pngdiff A B: "pixels_differing max_abs_difference total_values"
 pngdiff() { python3 tests/server/pngtool.py diff "$1" "$2"; }
+
+# need_mnist: MNIST is the bundled model, else the script is skipped
+need_mnist() {
+    MNIST=models/mnist-edm.safetensors
+    [ -f "$MNIST" ] || { skip "$MNIST missing"; finish; }
+}
+# need_pngs: the test PNGs of tests/cli/img2img_check.py in $P (digit.png, mask.png, ...)
+need_pngs() {
+    P=$TMP/png
+    mkdir -p "$P"
+    python3 tests/cli/img2img_check.py pngs "$P" || { fail "test PNGs"; finish; }
+}
+# b64_images JSON PREFIX: each data[i].b64_json of an Images response to PREFIX.i.png
+b64_images() {
+    local i n
+    n=$(jq '.data | length' "$1" 2>/dev/null) || return 0
+    for ((i = 0; i < ${n:-0}; i++)); do
+        jq -r ".data[$i].b64_json // empty" "$1" >"$2.$i.b64"
+        [ -s "$2.$i.b64" ] && python3 tests/server/pngtool.py b64 "$2.$i.b64" "$2.$i.png"
+    done
+}

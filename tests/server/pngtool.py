@@ -5,6 +5,7 @@
   pngtool.py diff A B       prints "N_DIFFERENT MAX_ABS_DIFF N_VALUES" over all samples
   pngtool.py b64 FILE OUT   writes the PNG in base64 text FILE to OUT
   pngtool.py text FILE KEY  prints the value of the tEXt chunk KEY (exit 1 if none)
+  pngtool.py rows A B Y0 Y1 "N_DIFFERENT MAX_ABS_DIFF N_VALUES" over rows Y0..Y1-1 only
 
 Handles 8-bit grayscale (type 0) and RGB (type 2), non-interlaced: what edm_png_encode
 writes. Checks the signature, chunk CRCs, IHDR, the zlib stream and every filter byte.
@@ -80,13 +81,15 @@ def main():
         if cmd == "info":
             w, h, c = decode(open(sys.argv[2], "rb").read())[:3]
             print(w, h, c)
-        elif cmd == "diff":
+        elif cmd in ("diff", "rows"):
             a = decode(open(sys.argv[2], "rb").read())
             b = decode(open(sys.argv[3], "rb").read())
             if a[:3] != b[:3]:
                 print("shape", a[:3], b[:3])
                 return 1
-            d = [abs(x - y) for x, y in zip(a[3], b[3])]
+            row = a[0] * a[2]
+            y0, y1 = (int(sys.argv[4]), int(sys.argv[5])) if cmd == "rows" else (0, a[1])
+            d = [abs(x - y) for x, y in zip(a[3][y0 * row:y1 * row], b[3][y0 * row:y1 * row])]
             print(sum(1 for v in d if v), max(d), len(d))
         elif cmd == "text":
             text = decode(open(sys.argv[2], "rb").read())[4]

@@ -55,6 +55,18 @@ rec POST /v1/images/generations "${J[@]}" --data-binary @<(head -c 4000 /dev/zer
 rec GET /v1/images/generations
 rec OPTIONS /v1/images/generations
 rec POST /v1/images/generations "${J[@]}" -d '{"steps": 900, "timeout_ms": 100}'
+python3 tests/cli/img2img_check.py pngs "$TMP" # digit.png, mask.png, ...
+head -c 3000 /dev/zero >"$TMP/big.bin"
+rec POST /v1/images/edits -F image=@"$TMP/digit.png" -F mask=@"$TMP/mask.png" -F prompt=x -F steps=3
+rec POST /v1/images/edits -H 'Accept: image/png' -F image=@"$TMP/digit.png" -F steps=3
+rec POST /v1/images/variations -F image=@"$TMP/digit.png" -F n=2 -F steps=3 -F response_format=url
+rec POST /v1/images/edits -F prompt=x
+rec POST /v1/images/edits -F image=@"$TMP/digit.png" -F n=1 -F n=2
+rec POST /v1/images/edits "${J[@]}" -d '{}'
+rec POST /v1/images/variations -F image=@"$TMP/big.bin"
+rec GET /v1/images/variations
+rec POST /v1/images/generations "${J[@]}" -d "{\"init_image\": \"$(base64 -w0 "$TMP/digit.png")\", \"steps\": 3}"
+rec POST /v1/images/generations "${J[@]}" -d '{"init_image": "x"}'
 rec POST /v1/jobs "${J[@]}" -d '{"seed": 3, "steps": 4}'
 id=$(jq -r .id "$LAST")
 rec GET "/v1/jobs/$id/events"
