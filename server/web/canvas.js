@@ -279,8 +279,8 @@
     try {
       const bmp = await createImageBitmap(file);
       drawFitted(bmp, bmp.width, bmp.height);
-      bmp.close();
       $('draw-note').textContent = file.name + ' (' + bmp.width + '×' + bmp.height + ') loaded';
+      bmp.close();
     } catch (e) {
       $('draw-note').textContent = file.name + ' is not an image this browser can read';
     }

@@ -469,6 +469,7 @@ async function scenarioDrawSeven(context) {
     skip('draw: the finished seven (this server does not take init_image yet: ' + JSON.stringify(err.error) + ')');
     await page.waitForSelector('[data-testid="error"]:not([hidden])', { timeout: 10000 });
     check('draw: the 400 is shown', /init_image|mask|strength/.test(await page.textContent('[data-testid="error"]')));
+    await checkCanvasTools(page, R);
     eq('no errors in the page (draw)', w.errors, []);
     await page.close();
     return;
@@ -501,9 +502,51 @@ async function scenarioDrawSeven(context) {
   const again = await page.evaluate(() => window.edmStartImage.requestFields());
   eq('use as input: the canvas exports the result exactly', (await decodePng(page, again.init_image)).rows, first.rows);
   check('use as input: the mask stays', typeof again.mask === 'string');
+  await checkCanvasTools(page, R);
   eq('no errors in the page (draw)', w.errors.filter((e) => !/status of 400/.test(e)), []);
   eq('no request leaves the daemon (draw)', w.external, []);
   await page.close();
+}
+
+/* The canvas's other tools on the page of scenarioDrawSeven: load a file, invert and clear the
+ * mask, the eraser, the switch; then a desktop-width screenshot of the section. */
+async function checkCanvasTools(page, R) {
+  const fields = () => page.evaluate(() => window.edmStartImage.requestFields());
+  const half = Math.floor(R / 2);
+  /* a file at the model's resolution is drawn in blocks and exports as itself */
+  const file = path.join(OUT_DIR, 'draw-seven-init.png');
+  await page.setInputFiles('[data-testid="draw-file"]', file);
+  await page.waitForFunction(() => /loaded/.test(document.getElementById('draw-note').textContent) &&
+    /draw-seven-init/.test(document.getElementById('draw-note').textContent), null, { timeout: 5000 });
+  eq('load image: the note names it', await page.textContent('[data-testid="draw-note"]'),
+    'draw-seven-init.png (' + R + '×' + R + ') loaded');
+  const loaded = await decodePng(page, (await fields()).init_image);
+  const want = await decodePng(page, 'data:image/png;base64,' + fs.readFileSync(file).toString('base64'));
+  eq('load image: a file of the model\'s size exports as itself', loaded.rows, want.rows);
+  await page.click('[data-testid="mask-invert"]');
+  const inv = await decodePng(page, (await fields()).mask);
+  eq('invert mask: top white, bottom black', [inv.rows[0][0], inv.rows[half - 1][R - 1], inv.rows[half][0], inv.rows[R - 1][R - 1]],
+    [255, 255, 0, 0]);
+  await page.click('[data-testid="mask-clear"]');
+  eq('clear mask: image only', await page.textContent('[data-testid="init-state"]'), '(on: image)');
+  check('clear mask: no mask sent', (await fields()).mask === undefined);
+  /* the eraser on the image: a stroke over the bar takes ink away */
+  await page.check('[data-testid="draw-eraser"]');
+  const cv = page.locator('[data-testid="draw-canvas"]');
+  await cv.scrollIntoViewIfNeeded();
+  const box = await cv.boundingBox();
+  await page.mouse.move(box.x + 0.1 * box.width, box.y + 0.24 * box.height);
+  await page.mouse.down();
+  await page.mouse.move(box.x + 0.9 * box.width, box.y + 0.24 * box.height, { steps: 8 });
+  await page.mouse.up();
+  const erased = await decodePng(page, (await fields()).init_image);
+  check('eraser: ink taken away', inked(erased.rows, 0, R) < inked(loaded.rows, 0, R), inked(erased.rows, 0, R));
+  await page.uncheck('[data-testid="draw-eraser"]');
+  await page.uncheck('[data-testid="init-use"]');
+  eq('switched off: no fields for the request', await fields(), null);
+  eq('switched off: shown', await page.textContent('[data-testid="init-state"]'), '(off)');
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await page.locator('#start-image').screenshot({ path: path.join(OUT_DIR, 'draw-desktop.png') });
 }
 
 async function scenarioApiKey(context) {
