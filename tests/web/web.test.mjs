@@ -258,11 +258,17 @@ async function scenarioGenerate(context) {
   await page.close();
 }
 
-async function scenarioErrorAndCancel(context) {
+/* a new page on WEB_URL with its watchdogs, once the model list is in */
+async function openPage(context) {
   const page = await context.newPage();
   const w = watch(page, [new URL(WEB_URL).origin]);
   await page.goto(WEB_URL);
   await page.waitForSelector('#model option', { state: 'attached', timeout: 10000 });
+  return { page, w };
+}
+
+async function scenarioErrorAndCancel(context) {
+  const { page, w } = await openPage(context);
   const posts = [];
   page.on('request', (r) => { if (r.method() === 'POST') posts.push(r.url()); });
 
@@ -377,6 +383,14 @@ const inked = (rows, lo, hi, level = 128) => rows.slice(lo, hi).flat().filter((v
 
 /* Draws a stroke through points (fractions of the canvas) with touch pointer events, through
  * the DevTools protocol (Playwright's touchscreen only taps). */
+/* a straight mouse stroke between two points (fractions of the canvas) */
+async function mouseStroke(page, box, [x0, y0], [x1, y1]) {
+  await page.mouse.move(box.x + x0 * box.width, box.y + y0 * box.height);
+  await page.mouse.down();
+  await page.mouse.move(box.x + x1 * box.width, box.y + y1 * box.height, { steps: 12 });
+  await page.mouse.up();
+}
+
 async function touchStroke(page, box, pts) {
   const cdp = await page.context().newCDPSession(page);
   const at = ([fx, fy]) => [{ x: box.x + fx * box.width, y: box.y + fy * box.height, id: 1 }];
@@ -392,10 +406,7 @@ async function touchStroke(page, box, pts) {
  * init_image (a 202, not a 400 naming the field), the result: the kept half pixel for pixel,
  * ink in the repainted half, progress through the steps, and "Use as input". */
 async function scenarioDrawSeven(context) {
-  const page = await context.newPage();
-  const w = watch(page, [new URL(WEB_URL).origin]);
-  await page.goto(WEB_URL);
-  await page.waitForSelector('#model option', { state: 'attached', timeout: 10000 });
+  const { page, w } = await openPage(context);
   const mnist = (await apiGet(API_URL, '/v1/models')).body.data.find((m) => m.id === MNIST);
   if (!mnist) { fail('MNIST model ' + MNIST + ' served'); await page.close(); return; }
   const R = mnist.resolution;
@@ -412,12 +423,8 @@ async function scenarioDrawSeven(context) {
   await cv.scrollIntoViewIfNeeded();
   const box = await cv.boundingBox();
   check('canvas: shown at a comfortable size', box.width >= 250 && Math.abs(box.width - box.height) < 1, JSON.stringify(box));
-  const P = (fx, fy) => [box.x + fx * box.width, box.y + fy * box.height];
   /* the bar of the 7 with the mouse, the upper part of its diagonal by touch */
-  await page.mouse.move(...P(0.28, 0.24));
-  await page.mouse.down();
-  await page.mouse.move(...P(0.72, 0.23), { steps: 12 });
-  await page.mouse.up();
+  await mouseStroke(page, box, [0.28, 0.24], [0.72, 0.23]);
   await touchStroke(page, box, Array.from({ length: 11 }, (_, i) => [0.72 - 0.013 * i, 0.24 + 0.022 * i]));
   eq('canvas: drawing turns it on', await page.textContent('[data-testid="init-state"]'), '(on: image)');
   await page.click('[data-testid="mask-lower"]');
@@ -535,10 +542,7 @@ async function checkCanvasTools(page, R) {
   const cv = page.locator('[data-testid="draw-canvas"]');
   await cv.scrollIntoViewIfNeeded();
   const box = await cv.boundingBox();
-  await page.mouse.move(box.x + 0.1 * box.width, box.y + 0.24 * box.height);
-  await page.mouse.down();
-  await page.mouse.move(box.x + 0.9 * box.width, box.y + 0.24 * box.height, { steps: 8 });
-  await page.mouse.up();
+  await mouseStroke(page, box, [0.1, 0.24], [0.9, 0.24]);
   const erased = await decodePng(page, (await fields()).init_image);
   check('eraser: ink taken away', inked(erased.rows, 0, R) < inked(loaded.rows, 0, R), inked(erased.rows, 0, R));
   await page.uncheck('[data-testid="draw-eraser"]');
