@@ -212,14 +212,16 @@ $(BUILD)/fuzz/fuzz_safetensors: core/io/safetensors.c core/status.c
 $(BUILD)/fuzz/fuzz_npy: core/io/npy.c core/status.c
 $(BUILD)/fuzz/fuzz_png: core/io/png_read.c core/io/image_in.c core/status.c
 $(BUILD)/fuzz/fuzz_png: FUZZ_LIBS := -lpng -lz
-$(BUILD)/fuzz_server/fuzz_request: server/json_req.c server/errors.c core/sampler/sampler_params.c \
-                                   core/status.c
+$(BUILD)/fuzz_server/fuzz_request: server/json_req.c server/image_req.c server/errors.c \
+                                   core/sampler/sampler_params.c core/status.c core/io/png_read.c \
+                                   core/io/image_in.c core/io/sha256.c
+$(BUILD)/fuzz_server/fuzz_request: FUZZ_LIBS := -lpng -lz
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_FLAGS) $^ -ljansson $(FUZZ_LIBS) -lm -o $@
 $(BUILD)/fuzz_server/fuzz_%: tests/fuzz_server/fuzz_%.c
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_FLAGS) $^ -ljansson -lm -o $@
+	$(CLANG) $(FUZZ_FLAGS) $^ -ljansson $(FUZZ_LIBS) -lm -o $@
 fuzz: $(FUZZ_BINS)
 
 # The CUDA backend on the host emulator (tests/gpu/sim/cuda_sim.h: one OS thread per CUDA

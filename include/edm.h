@@ -251,9 +251,8 @@ typedef struct edm_sampler_params {
     double alpha;            /* ablation only; default 1 */
     double epsilon_s, C_1, C_2; /* ablation only; 1e-3, 0.001, 0.008 */
     int M;                   /* ablation only; 1000 */
-    /* Starting from an image (edm_sample_init.init_image). Not rows of the table below yet:
-     * the HTTP request schema and the web form follow the table, and they gain these with the
-     * HTTP change. At most one of strength / sigma_start; both NaN: the full schedule
+    /* Starting from an image (edm_sample_init.init_image); rows of the table below marked
+     * `optional`. At most one of strength / sigma_start; both NaN: the full schedule
      * (strength 1). The step count stays num_steps: the plan's N steps run from sigma_start
      * (instead of sigma_max) down to sigma_min, so NFE is not cut by a low strength. */
     double strength;    /* (0, 1]: sigma_start = (lo^(1/rho) + strength (hi^(1/rho) -
@@ -310,13 +309,18 @@ typedef struct edm_sampler_param {
     int min_open;      /* NUMBER: min itself is excluded (rho > 0) */
     int inf_ok;        /* NUMBER: +inf is accepted (written "inf"); otherwise values are finite */
     double def;        /* the default (CHOICE: the enum value); NaN: none here, the sampler
-                          picks it (sigma_min / sigma_max depend on the sampler and disc) */
+                          picks it (sigma_min / sigma_max depend on the sampler and disc), or
+                          (optional rows) unset */
     const char *const *choices; /* CHOICE: the names in enum order, NULL-terminated */
     const char *doc;            /* one line, without the default */
     size_t offset;              /* of the field in edm_sampler_params */
+    int optional;      /* 1: a setting of a start from an image (strength, sigma_start,
+                          resample_jump, resample_count): the plan's text (edm_plan_describe,
+                          edm_plan_record_json) holds it only while it is in effect, so the
+                          text of a plan from noise is as it always was */
 } edm_sampler_param;
 
-#define EDM_SAMPLER_PARAM_COUNT 13
+#define EDM_SAMPLER_PARAM_COUNT 17
 extern const edm_sampler_param edm_sampler_param_table[EDM_SAMPLER_PARAM_COUNT];
 
 /* The row whose name or alias is `name`, or NULL. */
@@ -363,17 +367,27 @@ int edm_plan_describe(const edm_plan *plan, char *buf, size_t size);
 /* The resolved sigma range of the plan (the values edm_plan_describe writes). */
 void edm_plan_sigma_range(const edm_plan *plan, double *sigma_min, double *sigma_max);
 
-/* What names one image besides its plan: the model and the image's own seed and class. */
+/* What names one image besides its plan: the model, the image's own seed and class, and
+ * what it started from. */
 typedef struct edm_record {
     const char *model;        /* the model's name (as the API serves it) */
     const char *model_sha256; /* edm_model_sha256 of the model */
     uint64_t seed;
     int class_label; /* -1: none (unconditional) */
+    /* A start from an image: the SHA-256 (64 hex digits) of the init image's and the mask's
+     * PNG files, or NULL / "" for none. */
+    const char *init_image_sha256, *mask_sha256;
+    /* Variations from seeds (edm_sample_init): written when variation_strength > 0. */
+    uint64_t variation_seed;
+    double variation_strength;
 } edm_record;
 /* One image's complete settings as a JSON object that is also a generation request of the
  * HTTP API reproducing it (PNG text "Request"): model, model_sha256, seed, class_label, every
  * sampler setting the plan runs with defaults filled in (sigma_min / sigma_max resolved; the
- * ablation-only ones only for the ablation sampler, whose choice they imply), nfe and
+ * ablation-only ones only for the ablation sampler, whose choice they imply; the optional ones
+ * while in effect: strength or the sigma_start given, resample_jump and resample_count while
+ * resampling), the inputs' init_image_sha256 / mask_sha256 (the request must send those
+ * files as init_image / mask) and variation_seed / variation_strength when set, nfe and
  * edm_serve_version. Numbers are written so that they read back exactly; S_max's infinity is
  * "inf". Returns the length snprintf would (buf may be too small: then truncated). */
 int edm_plan_record_json(const edm_plan *plan, const edm_record *rec, char *buf, size_t size);
@@ -461,17 +475,24 @@ enum edm_status edm_png_encode(const uint8_t *hwc, int W, int H, int C, const ch
                                size_t *png_len, edm_error *err);
 
 /* A finished sample as a PNG whose text says how to make it again: Software, Model, Seed,
- * Class, Steps, Sampler (edm_plan_describe) and Request (edm_plan_record_json, which POSTed to
- * edmd reproduces the pixels; left out when info->no_request). s must come from plan. On success
- * *png is a new buffer (free with free()). */
+ * Class, Steps, Sampler (edm_plan_describe), Request (edm_plan_record_json, which POSTed to
+ * edmd with the same input files reproduces the pixels; left out when info->no_request), and
+ * for a start from an image or a variation init_image_sha256, mask_sha256 and variation
+ * ("variation_seed=S variation_strength=T"). s must come from plan. On success *png is a new
+ * buffer (free with free()). */
 typedef struct edm_png_info {
     const char *software;     /* "edm-serve edmd" */
     const char *model;        /* the model's name */
     const char *model_sha256; /* edm_model_sha256 */
     int level;                /* zlib level 0..9 */
-    int no_request;           /* 1: no Request text (the request alone cannot remake it: the
-                                 noise came from files, or it started from an image) */
-    /* further text after those (an init image's hash, say): at most EDM_PNG_MAX_EXTRA */
+    int no_request;           /* 1: no Request text (a request cannot remake it: the noise
+                                 came from files, or the inputs were NPY arrays) */
+    /* the inputs, as edm_record has them (NULL / 0: none); the text of the hashes may be
+       another form ("HEX[i]": row i of an NPY) when no_request */
+    const char *init_image_sha256, *mask_sha256;
+    uint64_t variation_seed;
+    double variation_strength;
+    /* further text after those: at most EDM_PNG_MAX_EXTRA */
     const char *const *extra_keys, *const *extra_values;
     int n_extra;
 } edm_png_info;
@@ -481,14 +502,16 @@ enum edm_status edm_sample_png(const edm_plan *plan, const edm_sample *s, const 
 
 /* PNG decoding (core/io/png_read.c), for init images and masks. Strict limits: at most
  * EDM_PNG_MAX_SIDE pixels a side, EDM_PNG_MAX_PIXELS pixels and EDM_PNG_MAX_BYTES of input;
- * 1, 2, 4, 8 or 16-bit gray, gray+alpha, RGB, RGBA or palette, interlaced or not. Alpha is
- * ignored (the colour as stored). Anything else, or a malformed file, is EDM_EFORMAT. */
+ * 1, 2, 4, 8 or 16-bit gray, gray+alpha, RGB, RGBA or palette, interlaced or not. The colour
+ * is as stored (not blended with alpha); alpha (an alpha channel, or tRNS) comes apart.
+ * Anything else, or a malformed file, is EDM_EFORMAT. */
 #define EDM_PNG_MAX_SIDE 4096
 #define EDM_PNG_MAX_PIXELS (4096 * 4096)
 #define EDM_PNG_MAX_BYTES (64u << 20)
 typedef struct edm_png_image {
-    int W, H, C;   /* C: 1 (gray) or 3 (RGB), as stored (palette -> RGB, alpha dropped) */
+    int W, H, C;   /* C: 1 (gray) or 3 (RGB), as stored (palette -> RGB) */
     float *data;   /* [C,H,W] in [0,1]: value / (2^bit_depth - 1); owned */
+    float *alpha;  /* [H,W] in [0,1] (1 = opaque) when the PNG has alpha, else NULL; owned */
 } edm_png_image;
 /* Decodes png[0..len). On success *out holds a new image (free with edm_png_image_clear). */
 enum edm_status edm_png_decode(const uint8_t *png, size_t len, edm_png_image *out, edm_error *err);
@@ -501,11 +524,16 @@ void edm_image_resize(const float *src, int C, int H, int W, int R, float *dst);
 
 /* A decoded PNG as a model's input, resized to R x R (edm_image_resize) when its size
  * differs: init images [C,R,R] in [-1,1] (2 u - 1) with RGB -> gray by luminance
- * 0.299 R + 0.587 G + 0.114 B (ITU-R 601, PIL's "L") and gray -> RGB by replication; masks
- * [R,R] in [0,1] (luminance; white = 1 = repaint). out has room for C*R*R / R*R floats. */
+ * 0.299 R + 0.587 G + 0.114 B (ITU-R 601, PIL's "L") and gray -> RGB by replication, alpha
+ * ignored; masks [R,R] in [0,1], 1 = repaint: where the PNG has transparent pixels (alpha < 1
+ * anywhere), 1 - alpha (OpenAI's convention: transparent = repaint), otherwise the luminance
+ * (white = repaint; an opaque RGBA mask, as a canvas exports, counts by its colour).
+ * out has room for C*R*R / R*R floats. */
 enum edm_status edm_png_to_init_image(const edm_png_image *img, int C, int R, float *out,
                                       edm_error *err);
 enum edm_status edm_png_to_mask(const edm_png_image *img, int R, float *out, edm_error *err);
+/* 1 when the image has alpha and some pixel is not fully opaque (its mask is 1 - alpha). */
+int edm_png_transparent(const edm_png_image *img);
 
 /* SHA-256 of data, as 64 lower-case hex digits and a NUL (PNG text: the init image's and the
  * mask's hashes). */

@@ -10,7 +10,8 @@
  * PNG text per image (edm_sample_png, the same as `edm sample` writes): Software, Model, Seed,
  * Class, Steps, Sampler (every sampler setting, edm_plan_describe) and Request, the resolved
  * settings as JSON that POSTed back makes the same pixels, so an image says how to make it
- * again.
+ * again; from an image, with the SHA-256 of the init image and mask files it names (the
+ * request sends them again), and a variation's seed and strength.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,11 @@ static struct srv_image_result *encode_job(struct srv_job *job, int level, struc
     const edm_png_info info = {.software = "edm-serve edmd " EDM_VERSION,
                                .model = job->model->name,
                                .model_sha256 = edm_model_sha256(job->model->model),
-                               .level = level};
+                               .level = level,
+                               .init_image_sha256 = job->req.image.init_sha256,
+                               .mask_sha256 = job->req.image.mask_sha256,
+                               .variation_seed = job->req.variation_seed,
+                               .variation_strength = job->req.variation_strength};
     for (int i = 0; i < job->n; i++) {
         const edm_sample *s = job->samples[i];
         struct srv_image_result *r = &res[i];

@@ -78,17 +78,38 @@ enum srv_err srv_job_new(struct srv_gen_request *req, const struct srv_model *mo
         goto fail;
     }
     for (int i = 0; i < job->n; i++) {
-        edm_sample_init init = {.seed = job->req.seeds[i], .class_label = job->req.class_labels[i]};
+        edm_sample_init init = {.seed = job->req.seeds[i],
+                                .class_label = job->req.class_labels[i],
+                                .init_image = job->req.image.init_image, /* copied */
+                                .mask = job->req.image.mask,
+                                .variation_seed = job->req.variation_seed,
+                                .variation_strength = job->req.variation_strength};
         if (edm_sample_new(job->plan, &init, &job->samples[i], &eerr) != EDM_OK) {
             rc = srv_error_set(err, eerr.status == EDM_ENOMEM ? SRV_E_INTERNAL : SRV_E_INVALID_PARAM,
                                eerr.field, "%s", eerr.message);
             goto fail;
         }
     }
+    /* the samples hold their copies; the job keeps the inputs' hashes for the PNG text */
+    free(job->req.image.init_image);
+    free(job->req.image.mask);
+    job->req.image.init_image = job->req.image.mask = NULL;
     *out = job;
     return SRV_OK;
 fail:
     job_free(job);
+    return rc;
+}
+
+enum srv_err srv_job_from_request(const struct srv_models *models, struct srv_gen_request *req, int async,
+                                  long timeout_ms, struct srv_job **out, struct srv_error *err) {
+    *out = NULL;
+    if (!req->seeds_given) /* generate.py's seeds are 32-bit; keep chosen ones readable */
+        srv_gen_request_fill_seeds(req, srv_random_u64() & 0xffffffffu);
+    if (timeout_ms <= 0) timeout_ms = req->timeout_ms;
+    int model = req->model, keep = async || req->want_url; /* URLs must stay readable */
+    enum srv_err rc = srv_job_new(req, &models->items[model], model, keep, timeout_ms, out, err);
+    srv_gen_request_clear(req);
     return rc;
 }
 
@@ -98,14 +119,7 @@ enum srv_err srv_job_from_body(const struct srv_models *models, const struct srv
     struct srv_gen_request req;
     *out = NULL;
     enum srv_err rc = srv_json_req_parse_generate(body, len, &models->catalog, limits, &req, err);
-    if (rc) return rc;
-    if (!req.seeds_given) /* generate.py's seeds are 32-bit; keep chosen ones readable */
-        srv_gen_request_fill_seeds(&req, srv_random_u64() & 0xffffffffu);
-    if (timeout_ms <= 0) timeout_ms = req.timeout_ms;
-    int model = req.model, keep = async || req.want_url; /* URLs must stay readable */
-    rc = srv_job_new(&req, &models->items[model], model, keep, timeout_ms, out, err);
-    srv_gen_request_clear(&req);
-    return rc;
+    return rc ? rc : srv_job_from_request(models, &req, async, timeout_ms, out, err);
 }
 
 struct srv_job *srv_job_view_new(const char *id, const char *model, int n, int steps, int nfe_per_image) {

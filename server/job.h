@@ -99,8 +99,13 @@ struct srv_job {
  * plan and one edm_sample per image. refs = 1. */
 enum srv_err srv_job_new(struct srv_gen_request *req, const struct srv_model *model, int model_index,
                          int async, long timeout_ms, struct srv_job **out, struct srv_error *err);
-/* Parses a generation body (json_req.c) for a model of `models` into a job ready to submit,
- * choosing seeds when the body gives none. timeout_ms > 0 replaces the request's own. */
+/* A parsed request (takes its arrays, clearing *req, also on failure) into a job ready to
+ * submit, choosing seeds when the request gives none. timeout_ms > 0 replaces the request's
+ * own. */
+enum srv_err srv_job_from_request(const struct srv_models *models, struct srv_gen_request *req, int async,
+                                  long timeout_ms, struct srv_job **out, struct srv_error *err);
+/* Parses a generation body (json_req.c) for a model of `models` into a job ready to submit
+ * (srv_job_from_request). */
 enum srv_err srv_job_from_body(const struct srv_models *models, const struct srv_req_limits *limits,
                                const char *body, size_t len, int async, long timeout_ms, struct srv_job **out,
                                struct srv_error *err);

@@ -52,6 +52,12 @@ enum field {
     F_STYLE,
     F_USER,
     F_VERSION,
+    F_VARIATION_SEED,
+    F_VARIATION_STRENGTH,
+    F_INIT_IMAGE,
+    F_MASK,
+    F_INIT_IMAGE_SHA256,
+    F_MASK_SHA256,
     F_COUNT
 };
 static const char *const field_names[F_COUNT] = {"model",
@@ -70,7 +76,13 @@ static const char *const field_names[F_COUNT] = {"model",
                                                  "quality",
                                                  "style",
                                                  "user",
-                                                 "edm_serve_version"};
+                                                 "edm_serve_version",
+                                                 "variation_seed",
+                                                 "variation_strength",
+                                                 "init_image",
+                                                 "mask",
+                                                 "init_image_sha256",
+                                                 "mask_sha256"};
 
 static enum srv_err bad(struct srv_error *err, const char *param, const char *what) {
     return srv_error_set(err, SRV_E_INVALID_PARAM, param, "'%s' %s", param, what);
@@ -267,7 +279,74 @@ static enum srv_err check_size(const char *size, const struct srv_catalog_entry 
 void srv_gen_request_clear(struct srv_gen_request *r) {
     free(r->seeds);
     free(r->class_labels);
+    srv_req_image_clear(&r->image);
     memset(r, 0, sizeof *r);
+}
+
+/* The variation of a seed: variation_seed, and variation_strength in [0, 1] (> 0 needs the
+ * seed). */
+static enum srv_err get_variation(json_t *seed, json_t *strength, struct srv_gen_request *out,
+                                  struct srv_error *err) {
+    enum srv_err rc;
+    int has_seed = seed && !json_is_null(seed);
+    if (has_seed && (rc = get_seed(seed, "variation_seed", &out->variation_seed, err))) return rc;
+    if (!strength || json_is_null(strength)) return SRV_OK;
+    if ((rc = get_number(strength, "variation_strength", 0, &out->variation_strength, err))) return rc;
+    if (!(out->variation_strength >= 0 && out->variation_strength <= 1))
+        return srv_error_set(err, SRV_E_INVALID_PARAM, "variation_strength",
+                             "'variation_strength' must be in [0, 1] (got %g)", out->variation_strength);
+    if (out->variation_strength > 0 && !has_seed)
+        return bad(err, "variation_strength", "needs a variation_seed to mix in");
+    return SRV_OK;
+}
+
+/* init_image / mask of a JSON body: base64 text into new buffers of src (free them). */
+static enum srv_err get_images(json_t *image, json_t *mask, struct srv_image_src *src,
+                               struct srv_error *err) {
+    json_t *v[2] = {image, mask};
+    const char *names[2] = {"init_image", "mask"};
+    const uint8_t **bytes[2] = {&src->image, &src->mask};
+    size_t *lens[2] = {&src->image_len, &src->mask_len};
+    for (int k = 0; k < 2; k++) {
+        if (!v[k] || json_is_null(v[k])) continue;
+        if (!json_is_string(v[k]))
+            return bad(err, names[k], "must be a PNG as base64 (or a data:image/png;base64, URL), or null");
+        uint8_t *buf;
+        enum srv_err rc = srv_image_b64_decode(json_string_value(v[k]), json_string_length(v[k]), names[k],
+                                               &buf, lens[k], err);
+        if (rc) return rc;
+        *bytes[k] = buf;
+    }
+    return SRV_OK;
+}
+
+/* A Request text's hashes of the inputs: each must be the hash of the file sent. */
+static enum srv_err check_hashes(json_t *image_sha, json_t *mask_sha, const struct srv_image_src *src,
+                                 const struct srv_req_image *img, struct srv_error *err) {
+    const struct {
+        json_t *v;
+        const char *name, *input, *have;
+    } h[2] = {{image_sha, "init_image_sha256", src->image_param, img->init_sha256},
+              {mask_sha, "mask_sha256", src->mask_param, img->mask_sha256}};
+    for (int k = 0; k < 2; k++) {
+        const char *want;
+        enum srv_err rc = get_string(h[k].v, h[k].name, &want, err);
+        if (rc || !want) {
+            if (rc) return rc;
+            continue;
+        }
+        if (!h[k].have[0])
+            return srv_error_set(err, SRV_E_INVALID_PARAM, h[k].name,
+                                 "'%s': the image was made from a file (sha256 %.16s...) that this request "
+                                 "does not send: send it as '%s'",
+                                 h[k].name, want, h[k].input);
+        if (strcasecmp(want, h[k].have) != 0)
+            return srv_error_set(err, SRV_E_INVALID_PARAM, h[k].name,
+                                 "'%s': the '%s' sent is not the file the image was made from (its sha256 "
+                                 "is %.16s..., not %.16s...)",
+                                 h[k].name, h[k].input, h[k].have, want);
+    }
+    return SRV_OK;
 }
 
 void srv_gen_request_fill_seeds(struct srv_gen_request *r, uint64_t base) {
@@ -277,26 +356,34 @@ void srv_gen_request_fill_seeds(struct srv_gen_request *r, uint64_t base) {
 enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const struct srv_catalog *cat,
                                          const struct srv_req_limits *lim,
                                          struct srv_gen_request *out, struct srv_error *err) {
-    json_t *root = NULL, *f[F_COUNT] = {0}, *fs[EDM_SAMPLER_PARAM_COUNT] = {0};
-    enum srv_err rc = SRV_OK;
+    json_t *root = NULL;
     memset(out, 0, sizeof *out);
-    edm_sampler_params_default(&out->params);
-
     if (len == 0) {
         root = json_object(); /* an empty body asks for every default */
+        if (!root) return srv_error_set(err, SRV_E_INTERNAL, NULL, "out of memory");
     } else {
         json_error_t jerr;
         root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!root) {
-            rc = srv_error_set(err, SRV_E_INVALID_JSON, NULL, "invalid JSON at line %d column %d: %s",
-                               jerr.line, jerr.column, jerr.text);
-            goto fail;
-        }
+        if (!root)
+            return srv_error_set(err, SRV_E_INVALID_JSON, NULL, "invalid JSON at line %d column %d: %s",
+                                 jerr.line, jerr.column, jerr.text);
     }
-    if (!root) {
-        rc = srv_error_set(err, SRV_E_INTERNAL, NULL, "out of memory");
-        goto fail;
-    }
+    enum srv_err rc = srv_json_req_parse_object(root, NULL, cat, lim, out, err);
+    json_decref(root);
+    return rc;
+}
+
+enum srv_err srv_json_req_parse_object(json_t *root, const struct srv_image_src *images,
+                                       const struct srv_catalog *cat, const struct srv_req_limits *lim,
+                                       struct srv_gen_request *out, struct srv_error *err) {
+    json_t *f[F_COUNT] = {0}, *fs[EDM_SAMPLER_PARAM_COUNT] = {0};
+    enum srv_err rc = SRV_OK;
+    /* the images' bytes: the caller's, or (JSON) decoded from the fields into `owned` */
+    struct srv_image_src src = {.image_param = "init_image", .mask_param = "mask"};
+    uint8_t *owned[2] = {NULL, NULL};
+    memset(out, 0, sizeof *out);
+    edm_sampler_params_default(&out->params);
+
     if (!json_is_object(root)) {
         rc = srv_error_set(err, SRV_E_INVALID_JSON, NULL, "the body must be a JSON object");
         goto fail;
@@ -312,6 +399,12 @@ enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const str
         while (s < EDM_SAMPLER_PARAM_COUNT && strcmp(edm_sampler_param_table[s].name, key) != 0) s++;
         if (k == F_COUNT && s == EDM_SAMPLER_PARAM_COUNT) {
             rc = srv_error_set(err, SRV_E_INVALID_PARAM, key, "unknown field '%s'", key);
+            goto fail;
+        }
+        if (images && (k == F_INIT_IMAGE || k == F_MASK)) {
+            rc = srv_error_set(err, SRV_E_INVALID_PARAM, key, "'%s' is a field of the JSON API; here the "
+                               "images are the file parts '%s' and '%s'", key, images->image_param,
+                               images->mask_param);
             goto fail;
         }
         if (k < F_COUNT) f[k] = value;
@@ -456,6 +549,27 @@ enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const str
         out->timeout_ms = (long)x;
     }
 
+    if ((rc = get_variation(f[F_VARIATION_SEED], f[F_VARIATION_STRENGTH], out, err))) goto fail;
+
+    /* A start from an image: which images came (decoded last, the dearest step), and the
+     * settings that need one. */
+    if (images) {
+        src = *images;
+    } else {
+        rc = get_images(f[F_INIT_IMAGE], f[F_MASK], &src, err);
+        owned[0] = (uint8_t *)src.image, owned[1] = (uint8_t *)src.mask;
+        if (rc) goto fail;
+    }
+    if (!src.image) {
+        const char *need = src.mask ? src.mask_param : !isnan(p->strength) ? "strength"
+                                                   : !isnan(p->sigma_start) ? "sigma_start" : NULL;
+        if (need) {
+            rc = srv_error_set(err, SRV_E_INVALID_PARAM, need, "'%s' needs an image to start from ('%s')",
+                               need, src.image_param);
+            goto fail;
+        }
+    }
+
     edm_error eerr;
     if (edm_sampler_params_validate(p, &eerr) != EDM_OK) {
         rc = srv_error_set(err, SRV_E_INVALID_PARAM, eerr.field, "%s", eerr.message);
@@ -487,11 +601,20 @@ enum srv_err srv_json_req_parse_generate(const char *body, size_t len, const str
         (rc = get_string(f[F_USER], "user", &str, err)) ||
         (rc = get_string(f[F_VERSION], "edm_serve_version", &str, err)))
         goto fail;
-    json_decref(root);
+
+    if ((rc = srv_image_load(&src, model->channels, model->resolution, &out->image, err)) ||
+        (rc = check_hashes(f[F_INIT_IMAGE_SHA256], f[F_MASK_SHA256], &src, &out->image, err)))
+        goto fail;
+    /* img2img without a say: the default strength (inpainting runs the full schedule) */
+    if (out->image.init_image && !out->image.mask && isnan(p->strength) && isnan(p->sigma_start))
+        p->strength = EDM_IMG2IMG_DEFAULT_STRENGTH;
+    free(owned[0]);
+    free(owned[1]);
     return SRV_OK;
 
 fail:
-    json_decref(root);
+    free(owned[0]);
+    free(owned[1]);
     srv_gen_request_clear(out);
     return rc;
 }

@@ -212,6 +212,7 @@ int srv_models_load(struct srv_models *m, const struct srv_strlist *specs, char 
             .sha256 = edm_model_sha256(sm->model),
             .class_names = sm->class_names,
             .n_class_names = sm->n_class_names,
+            .channels = sm->cfg->img_channels,
         };
     }
     m->catalog.models = m->entries;

@@ -8,7 +8,9 @@
  * pixel, so a constant image stays exactly constant. Same size: an exact copy.
  * Channels: RGB -> gray by luminance 0.299 R + 0.587 G + 0.114 B (ITU-R 601, PIL's "L");
  * gray -> RGB by replication. Init images map [0,1] to [-1,1] by 2 u - 1, so an 8-bit PNG's
- * value v comes back from edm_image_to_u8 as v.
+ * value v comes back from edm_image_to_u8 as v. Masks (1 = repaint): 1 - alpha where the PNG
+ * has transparent pixels (OpenAI's edits convention), else the luminance (white = repaint),
+ * so an opaque RGBA export of a black-and-white drawing is read by its colour.
  */
 #include <math.h>
 #include <stdio.h>
@@ -122,7 +124,22 @@ enum edm_status edm_png_to_init_image(const edm_png_image *img, int C, int R, fl
     return edm_error_set(err, EDM_OK, NULL);
 }
 
+int edm_png_transparent(const edm_png_image *img) {
+    if (!img->alpha) return 0;
+    for (size_t p = 0; p < (size_t)img->W * img->H; p++)
+        if (img->alpha[p] < 1) return 1;
+    return 0;
+}
+
 enum edm_status edm_png_to_mask(const edm_png_image *img, int R, float *out, edm_error *err) {
-    enum edm_status st = png_to_channels(img, 1, R, out, err);
-    return st != EDM_OK ? st : edm_error_set(err, EDM_OK, NULL);
+    if (!edm_png_transparent(img)) {
+        enum edm_status st = png_to_channels(img, 1, R, out, err);
+        return st != EDM_OK ? st : edm_error_set(err, EDM_OK, NULL);
+    }
+    /* transparent = repaint: the alpha plane resized, then 1 - alpha */
+    const edm_png_image alpha = {.W = img->W, .H = img->H, .C = 1, .data = img->alpha};
+    enum edm_status st = png_to_channels(&alpha, 1, R, out, err);
+    if (st != EDM_OK) return st;
+    for (size_t k = 0; k < (size_t)R * R; k++) out[k] = 1 - out[k];
+    return edm_error_set(err, EDM_OK, NULL);
 }

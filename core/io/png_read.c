@@ -6,8 +6,9 @@
  * EDM_PNG_MAX_SIDE pixels a side and EDM_PNG_MAX_PIXELS in all (also given to libpng as its
  * user limits), ancillary chunks cached at most 256 and 1 MiB each (a flood of text chunks
  * or a zip bomb in iCCP/zTXt is an error, not memory). Transformations: palette and gray
- * below 8 bits expanded, tRNS turned to alpha and every alpha channel dropped (the colour as
- * stored), 16-bit kept, interlacing undone. Output: [C,H,W] floats v / (2^depth - 1).
+ * below 8 bits expanded, tRNS turned to alpha, 16-bit kept, interlacing undone. Output:
+ * [C,H,W] floats v / (2^depth - 1), the colour as stored, and the alpha channel apart
+ * ([H,W], the same scale) when there is one: masks read transparency (image_in.c).
  *
  * libpng reports errors by longjmp: everything the jump could leave indeterminate lives in a
  * heap context fixed before setjmp (C11 7.13.2.1); the one local written after setjmp is the
@@ -48,12 +49,15 @@ static void source_warning(png_structp png, png_const_charp msg) {
 void edm_png_image_clear(edm_png_image *img) {
     if (!img) return;
     free(img->data);
+    free(img->alpha);
     memset(img, 0, sizeof *img);
 }
 
-/* Reads the header and the pixels into ctx (8 or 16-bit gray or RGB rows); 0 or an error. */
+/* Reads the header and the pixels into ctx (8 or 16-bit gray or RGB rows, each followed by
+ * alpha when *has_alpha); 0 or an error. */
 static enum edm_status png_read_pixels(png_structp png, png_infop info, png_source *ctx,
-                                       edm_png_image *out, int *depth, edm_error *err) {
+                                       edm_png_image *out, int *depth, int *has_alpha,
+                                       edm_error *err) {
     png_set_read_fn(png, ctx, source_read);
     png_set_user_limits(png, EDM_PNG_MAX_SIDE, EDM_PNG_MAX_SIDE);
     png_set_chunk_cache_max(png, 256);
@@ -69,17 +73,18 @@ static enum edm_status png_read_pixels(png_structp png, png_infop info, png_sour
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
-    png_set_strip_alpha(png);
     if (bit_depth == 16) png_set_swap(png); /* host order (little-endian) below */
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
-    const int C = png_get_channels(png, info);
+    const int channels = png_get_channels(png, info); /* colour, then alpha if any */
+    *has_alpha = channels == 2 || channels == 4;
     *depth = png_get_bit_depth(png, info);
     const size_t rowbytes = png_get_rowbytes(png, info);
-    if ((C != 1 && C != 3) || (*depth != 8 && *depth != 16) ||
-        rowbytes != (size_t)W * C * (*depth / 8))
+    if (channels < 1 || channels > 4 || (*depth != 8 && *depth != 16) ||
+        rowbytes != (size_t)W * channels * (*depth / 8))
         return edm_error_set(err, EDM_EFORMAT, "PNG layout not understood (%d channels, %d bits)",
-                             C, *depth);
+                             channels, *depth);
+    const int C = channels - *has_alpha;
     ctx->pixels = malloc(rowbytes * H);
     ctx->rows = malloc(H * sizeof *ctx->rows);
     if (!ctx->pixels || !ctx->rows)
@@ -108,31 +113,34 @@ enum edm_status edm_png_decode(const uint8_t *data, size_t len, edm_png_image *o
                                              source_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     volatile enum edm_status st = EDM_OK;
-    int depth = 8;
+    int depth = 8, has_alpha = 0;
     if (!png || !info) {
         st = edm_error_set(err, EDM_ENOMEM, "out of memory for a PNG decoder");
     } else if (setjmp(png_jmpbuf(png))) {
         st = edm_error_set(err, EDM_EFORMAT, "bad PNG: %s", ctx->msg);
     } else {
-        st = png_read_pixels(png, info, ctx, out, &depth, err);
+        st = png_read_pixels(png, info, ctx, out, &depth, &has_alpha, err);
     }
     png_destroy_read_struct(png ? &png : NULL, info ? &info : NULL, NULL);
+    const size_t plane = (size_t)out->W * out->H;
     if (st == EDM_OK) {
-        const size_t plane = (size_t)out->W * out->H;
         out->data = malloc(plane * out->C * sizeof *out->data);
-        if (!out->data) st = edm_error_set(err, EDM_ENOMEM, "out of memory for a PNG's pixels");
+        out->alpha = has_alpha ? malloc(plane * sizeof *out->alpha) : NULL;
+        if (!out->data || (has_alpha && !out->alpha))
+            st = edm_error_set(err, EDM_ENOMEM, "out of memory for a PNG's pixels");
     }
     if (st == EDM_OK) {
-        /* interleaved HWC rows -> CHW floats */
+        /* interleaved HWC rows (colour, then alpha) -> CHW floats and the alpha plane */
         const double scale = depth == 16 ? 1.0 / 65535 : 1.0 / 255;
-        const size_t plane = (size_t)out->W * out->H;
+        const int channels = out->C + has_alpha;
         for (size_t p = 0; p < plane; p++)
-            for (int c = 0; c < out->C; c++) {
-                const size_t at = p * out->C + c;
+            for (int c = 0; c < channels; c++) {
+                const size_t at = p * channels + c;
                 unsigned v = depth == 16 ? (unsigned)ctx->pixels[2 * at] |
                                                (unsigned)ctx->pixels[2 * at + 1] << 8
                                          : ctx->pixels[at];
-                out->data[c * plane + p] = (float)(v * scale);
+                if (c < out->C) out->data[c * plane + p] = (float)(v * scale);
+                else out->alpha[p] = (float)(v * scale);
             }
     }
     free(ctx->pixels);

@@ -92,12 +92,17 @@ const char *edm_scaling_name(enum edm_scaling v) {
 
 #define OFF(field) offsetof(edm_sampler_params, field)
 #define INT_ROW(name, alias, lo, hi, def, doc, field)                                              \
-    { name, alias, EDM_PARAM_INT, 0, lo, hi, 0, 0, def, NULL, doc, OFF(field) }
+    { name, alias, EDM_PARAM_INT, 0, lo, hi, 0, 0, def, NULL, doc, OFF(field), 0 }
 /* a number in [lo, hi] ((lo, hi] with min_open), finite unless inf_ok; field = name */
 #define NUM_ROW(field, abl, lo, min_open, hi, inf_ok, def, doc)                                    \
-    { #field, NULL, EDM_PARAM_NUMBER, abl, lo, hi, min_open, inf_ok, def, NULL, doc, OFF(field) }
+    { #field, NULL, EDM_PARAM_NUMBER, abl, lo, hi, min_open, inf_ok, def, NULL, doc, OFF(field), 0 }
 #define CHOICE_ROW(name, alias, names, def, doc, field)                                            \
-    { name, alias, EDM_PARAM_CHOICE, 1, 0, 0, 0, 0, def, names, doc, OFF(field) }
+    { name, alias, EDM_PARAM_CHOICE, 1, 0, 0, 0, 0, def, names, doc, OFF(field), 0 }
+/* a start from an image (optional: in the plan's text while in effect); field = name */
+#define IMAGE_NUM_ROW(field, hi, doc)                                                              \
+    { #field, NULL, EDM_PARAM_NUMBER, 0, 0, hi, 1, 0, NAN, NULL, doc, OFF(field), 1 }
+#define IMAGE_INT_ROW(field, lo, hi, def, doc)                                                     \
+    { #field, NULL, EDM_PARAM_INT, 0, lo, hi, 0, 0, def, NULL, doc, OFF(field), 1 }
 
 const edm_sampler_param edm_sampler_param_table[EDM_SAMPLER_PARAM_COUNT] = {
     INT_ROW("steps", "num_steps", 2, EDM_MAX_STEPS, 18, "number of sampling steps N", num_steps),
@@ -115,10 +120,21 @@ const edm_sampler_param edm_sampler_param_table[EDM_SAMPLER_PARAM_COUNT] = {
                schedule),
     CHOICE_ROW("scaling", NULL, scaling_names, EDM_SCALING_NONE, "signal scaling s(t)", scaling),
     NUM_ROW(alpha, 1, 0, 1, 1, 0, 1, "Heun's intermediate step position"),
+    IMAGE_NUM_ROW(strength, 1,
+                  "start from the init image at this fraction of the noise schedule (steps are "
+                  "kept)"),
+    IMAGE_NUM_ROW(sigma_start, INFINITY,
+                  "start from the init image at this noise level instead of a strength"),
+    IMAGE_INT_ROW(resample_jump, 0, EDM_MAX_STEPS - 1, 0,
+                  "RePaint resampling: steps to go back and run again (0: off)"),
+    IMAGE_INT_ROW(resample_count, 1, EDM_MAX_RESAMPLE_COUNT, 1,
+                  "RePaint resampling: passes over each stretch (1: off)"),
 };
 #undef INT_ROW
 #undef NUM_ROW
 #undef CHOICE_ROW
+#undef IMAGE_NUM_ROW
+#undef IMAGE_INT_ROW
 #undef OFF
 
 const edm_sampler_param *edm_sampler_param_find(const char *name) {
@@ -250,10 +266,6 @@ void edm_sampler_params_default(edm_sampler_params *p) {
     p->C_1 = 0.001;
     p->C_2 = 0.008;
     p->M = 1000;
-    p->strength = NAN;
-    p->sigma_start = NAN;
-    p->resample_jump = 0;
-    p->resample_count = 1;
 }
 
 /* Row d's range check, with a message that states the range. */
@@ -287,27 +299,16 @@ static enum edm_status check_row(const edm_sampler_params *p, const edm_sampler_
     return EDM_EINVAL;
 }
 
-/* The settings of a start from an image (edm.h); the range of sigma_start against the
- * resolved sigma range is the plan's check. */
+/* The settings of a start from an image together (edm.h; each row's own range is the
+ * table's); the range of sigma_start against the resolved sigma range is the plan's check. */
 static enum edm_status init_params_validate(const edm_sampler_params *p, edm_error *err) {
-    if (!isnan(p->strength) && !(p->strength > 0 && p->strength <= 1))
-        return edm_error_set_field(err, EDM_EINVAL, "strength", "strength must be in (0, 1] (got %g)",
-                                   p->strength);
-    if (!isnan(p->sigma_start) && !(p->sigma_start > 0 && isfinite(p->sigma_start)))
-        return edm_error_set_field(err, EDM_EINVAL, "sigma_start",
-                                   "sigma_start must be a finite number > 0 (got %g)",
-                                   p->sigma_start);
     if (!isnan(p->strength) && !isnan(p->sigma_start))
         return edm_error_set_field(err, EDM_EINVAL, "sigma_start",
                                    "give either strength or sigma_start, not both");
-    if (p->resample_jump < 0 || p->resample_jump >= p->num_steps)
+    if (p->resample_jump >= p->num_steps)
         return edm_error_set_field(err, EDM_EINVAL, "resample_jump",
                                    "resample_jump must be in 0..%d (steps - 1; got %d)",
                                    p->num_steps - 1, p->resample_jump);
-    if (p->resample_count < 1 || p->resample_count > EDM_MAX_RESAMPLE_COUNT)
-        return edm_error_set_field(err, EDM_EINVAL, "resample_count",
-                                   "resample_count must be in 1..%d (got %d)",
-                                   EDM_MAX_RESAMPLE_COUNT, p->resample_count);
     if (p->resample_count > 1 && p->resample_jump == 0)
         return edm_error_set_field(err, EDM_EINVAL, "resample_jump",
                                    "resample_count %d needs a resample_jump of at least 1",
@@ -375,6 +376,22 @@ static int plan_has(const edm_plan *plan, const edm_sampler_param *d) {
     return !d->ablation_only || plan->params.ablation;
 }
 
+/* Row d's value in the plan's text: plan_value, or for an optional row NaN (left out) while it
+ * is not in effect. sigma_start: the description gives the level resolved from either way of
+ * setting it, a Request the one given (it must not hold strength and sigma_start both).
+ * RePaint's rows: only while the plan resamples. */
+static double text_value(const edm_plan *plan, const edm_sampler_param *d, int request) {
+    const edm_sampler_params *p = &plan->params;
+    if (!d->optional) return plan_value(plan, d);
+    if (d->offset == offsetof(edm_sampler_params, sigma_start)) {
+        if (request) return isnan(p->strength) ? p->sigma_start : NAN;
+        return isnan(p->strength) && isnan(p->sigma_start) ? NAN : plan->sigma_start;
+    }
+    if (d->type == EDM_PARAM_INT) /* resample_jump, resample_count */
+        return edm_sampler_resample_points(p) > 0 ? edm_sampler_param_get(p, d) : NAN;
+    return edm_sampler_param_get(p, d); /* strength: NaN when unset */
+}
+
 void edm_plan_sigma_range(const edm_plan *plan, double *sigma_min, double *sigma_max) {
     *sigma_min = plan->sigma_lo;
     *sigma_max = plan->sigma_hi;
@@ -387,26 +404,14 @@ int edm_plan_describe(const edm_plan *plan, char *buf, size_t size) {
     append(buf, size, &total, "%s", p->ablation ? "ablation" : "edm");
     for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++) {
         const edm_sampler_param *d = &edm_sampler_param_table[i];
-        if (!plan_has(plan, d)) continue;
+        const double v = text_value(plan, d, 0);
+        if (!plan_has(plan, d) || (d->optional && isnan(v))) continue;
         char value[40];
-        edm_sampler_param_format(d, plan_value(plan, d), value, sizeof value);
+        edm_sampler_param_format(d, v, value, sizeof value);
         append(buf, size, &total, " %s=%s", d->name, value);
         if (d->offset == offsetof(edm_sampler_params, num_steps)) /* nfe follows steps */
             append(buf, size, &total, " nfe=%d", plan->nfe);
     }
-    /* From an image: only when set, so that the line of a plain plan is unchanged. */
-    char value[40];
-    if (!isnan(p->strength)) {
-        format_double(p->strength, value, sizeof value);
-        append(buf, size, &total, " strength=%s", value);
-    }
-    if (!isnan(p->strength) || !isnan(p->sigma_start)) {
-        format_double(plan->sigma_start, value, sizeof value);
-        append(buf, size, &total, " sigma_start=%s", value);
-    }
-    if (edm_sampler_resample_points(p) > 0)
-        append(buf, size, &total, " resample_jump=%d resample_count=%d", p->resample_jump,
-               p->resample_count);
     return total;
 }
 
@@ -434,14 +439,28 @@ int edm_plan_record_json(const edm_plan *plan, const edm_record *rec, char *buf,
     else append(buf, size, &total, "null");
     for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++) {
         const edm_sampler_param *d = &edm_sampler_param_table[i];
-        if (!plan_has(plan, d)) continue;
-        double v = plan_value(plan, d);
+        const double v = text_value(plan, d, 1);
+        if (!plan_has(plan, d) || (d->optional && isnan(v))) continue;
         char value[40];
         edm_sampler_param_format(d, v, value, sizeof value);
         /* choices and infinity are strings in JSON, numbers are bare */
         int quoted = d->type == EDM_PARAM_CHOICE || isinf(v);
         append(buf, size, &total, ",\"%s\":%s%s%s", d->name, quoted ? "\"" : "", value,
                quoted ? "\"" : "");
+    }
+    /* the inputs: the files the request must send again, and a variation's seed */
+    const char *const hashes[2][2] = {{"init_image_sha256", rec->init_image_sha256},
+                                      {"mask_sha256", rec->mask_sha256}};
+    for (int k = 0; k < 2; k++)
+        if (hashes[k][1] && hashes[k][1][0]) {
+            append(buf, size, &total, ",\"%s\":", hashes[k][0]);
+            append_json_string(buf, size, &total, hashes[k][1]);
+        }
+    if (rec->variation_strength > 0) {
+        char value[40];
+        format_double(rec->variation_strength, value, sizeof value);
+        append(buf, size, &total, ",\"variation_seed\":%llu,\"variation_strength\":%s",
+               (unsigned long long)rec->variation_seed, value);
     }
     append(buf, size, &total, ",\"nfe\":%d,\"edm_serve_version\":\"%s\"}", plan->nfe, EDM_VERSION);
     return total;

@@ -4,7 +4,7 @@
  *
  * Invariants (abort on violation): a failure is EDM_EFORMAT (or EDM_ENOMEM) with a message
  * and a cleared image; a success has 1 or 3 channels, sides within the limits and every
- * value in [0,1]; as an init image of 1 and 3 channels at 8x8 (resized), every value is in
+ * value (alpha too) in [0,1]; as an init image of 1 and 3 channels at 8x8 (resized), every value is in
  * [-1,1], and as a mask in [0,1].
  */
 #include <math.h>
@@ -22,13 +22,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     enum edm_status st = edm_png_decode(data, size, &img, &err);
     if (st != EDM_OK) {
         FUZZ_ASSERT(st == EDM_EFORMAT || st == EDM_ENOMEM);
-        FUZZ_ASSERT(img.data == NULL && img.W == 0 && err.status == st && err.message[0]);
+        FUZZ_ASSERT(img.data == NULL && img.alpha == NULL && img.W == 0 && err.status == st &&
+                    err.message[0]);
         return 0;
     }
     FUZZ_ASSERT(img.data && (img.C == 1 || img.C == 3));
     FUZZ_ASSERT(img.W >= 1 && img.H >= 1 && img.W <= EDM_PNG_MAX_SIDE && img.H <= EDM_PNG_MAX_SIDE);
     const size_t count = (size_t)img.W * img.H * img.C;
     for (size_t k = 0; k < count; k++) FUZZ_ASSERT(img.data[k] >= 0 && img.data[k] <= 1);
+    for (size_t k = 0; img.alpha && k < (size_t)img.W * img.H; k++)
+        FUZZ_ASSERT(img.alpha[k] >= 0 && img.alpha[k] <= 1);
     float out[3 * 8 * 8];
     for (int C = 1; C <= 3; C += 2) {
         FUZZ_ASSERT(edm_png_to_init_image(&img, C, 8, out, &err) == EDM_OK);

@@ -3,24 +3,27 @@
  *
  * Any bytes go in. The parser must not crash, leak or read out of bounds, and its answer
  * must keep the API's promises: on success every value is inside the limits and passes the
- * engine's own validation; on failure the error is a 400 or 404 with a message, and its JSON
- * form parses back. A broken promise aborts, which the fuzzer reports as a crash.
+ * engine's own validation, images come converted for the model (values in range, hashed) and
+ * the settings that need an image have one; on failure the error is a 400 or 404 with a
+ * message, and its JSON form parses back. A broken promise aborts, which the fuzzer reports as a crash.
  *
  *   make fuzz: clang -fsanitize=fuzzer,address ... (run by tests/fuzz_server/fuzz.sh)
  *   make: with the plain main() of tests/fuzz/replay.c (replayed by test_replay.sh in `make test`)
  */
 #include <jansson.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fuzz.h"
 #include "json_req.h"
 
 static const struct srv_class_name names[] = {{"0", 0}, {"zero", 0}, {"cat", 3}, {"Dog", 5}};
-static const struct srv_catalog_entry models[] = {{"uncond", 0, 18, 8, "00ff", NULL, 0},
-                                                  {"cond", 10, 40, 32, NULL, names, 4},
-                                                  {"m3", 1000, 2, 0, NULL, NULL, 0}};
+static const struct srv_catalog_entry models[] = {{"uncond", 0, 18, 8, "00ff", NULL, 0, 1},
+                                                  {"cond", 10, 40, 32, NULL, names, 4, 3},
+                                                  {"m3", 1000, 2, 0, NULL, NULL, 0, 0}};
 static const struct srv_catalog catalog = {models, 3};
 static const struct srv_req_limits limits = {16, 1000, 600000, 3600000};
 
@@ -45,6 +48,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             FUZZ_ASSERT(r.class_labels[i] >= -1 && r.class_labels[i] < models[r.model].label_dim);
             FUZZ_ASSERT(models[r.model].label_dim > 0 || r.class_labels[i] == -1);
         }
+        /* a start from an image: converted for the model, hashed; settings that need one */
+        const struct srv_req_image *im = &r.image;
+        const int C = models[r.model].channels, R = models[r.model].resolution;
+        FUZZ_ASSERT(!im->mask || im->init_image);
+        FUZZ_ASSERT((im->init_image != NULL) == (strlen(im->init_sha256) == 64));
+        FUZZ_ASSERT((im->mask != NULL) == (strlen(im->mask_sha256) == 64));
+        for (int k = 0; im->init_image && k < C * R * R; k++)
+            FUZZ_ASSERT(im->init_image[k] >= -1 && im->init_image[k] <= 1);
+        for (int k = 0; im->mask && k < R * R; k++) FUZZ_ASSERT(im->mask[k] >= 0 && im->mask[k] <= 1);
+        FUZZ_ASSERT(im->init_image || (isnan(r.params.strength) && isnan(r.params.sigma_start)));
+        FUZZ_ASSERT(r.variation_strength >= 0 && r.variation_strength <= 1);
         srv_gen_request_clear(&r);
     } else {
         int status = srv_error_http_status(rc);

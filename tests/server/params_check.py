@@ -33,7 +33,10 @@ ok("the table has rows", len(table) > 0)
 REQUEST_FIELDS = {"model", "n", "seed", "seeds", "class_label", "class_labels", "timeout_ms",
                   # OpenAI's Images fields, and the informational ones of a PNG's Request text
                   "prompt", "size", "response_format", "output_format", "quality", "style", "user",
-                  "model_sha256", "nfe", "edm_serve_version"}
+                  "model_sha256", "nfe", "edm_serve_version",
+                  # a start from an image (the images themselves, their hashes) and variations
+                  "init_image", "mask", "init_image_sha256", "mask_sha256", "variation_seed",
+                  "variation_strength"}
 spec = json.load(open("server/openapi.json"))
 props = spec["components"]["schemas"]["GenerationRequest"]["properties"]
 extra = sorted(set(props) - REQUEST_FIELDS - set(names))
@@ -138,8 +141,8 @@ for row in table:
     else:
         ok(where + " max", (a.get("max") is None and "maximum" not in row) or
            (a.get("max") is not None and float(a["max"]) == row.get("maximum")), a.get("max"))
-    if "default" in row:
-        shown = a.get("value") if integer else a.get("placeholder")
+    if "default" in row:  # integers as the value the form sends (steps) or as placeholder
+        shown = a.get("value", a.get("placeholder")) if integer else a.get("placeholder")
         ok(where + " default shown", shown == text_of(row, row["default"]), shown)
     else:
         ok(where + " no number as placeholder (the default is the sampler's)",

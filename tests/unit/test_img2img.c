@@ -520,10 +520,41 @@ static void test_png_decode(void) {
               "luminance of red %g", lum[0]);
         edm_png_image_clear(&img);
     }
-    if (decode_corpus("ok_rgba8", &img)) {
+    if (decode_corpus("ok_rgba8", &img)) { /* (10,20,30) alpha 0, (40,50,60) alpha 255 */
         CHECK(img.C == 3 && img.data[0] == 10 / 255.0f && img.data[2] == 20 / 255.0f &&
                   img.data[4] == 30 / 255.0f,
-              "RGBA: alpha dropped, colour kept");
+              "RGBA: the colour as stored");
+        CHECK(img.alpha && img.alpha[0] == 0 && img.alpha[1] == 1, "RGBA: alpha apart");
+        CHECK(edm_png_transparent(&img), "RGBA with alpha 0: transparent");
+        /* a mask with transparent pixels: 1 - alpha (OpenAI's convention), not the colour */
+        float m[4];
+        edm_error err;
+        edm_png_image row = img;
+        row.H = 1, row.W = 2;
+        CHECK(edm_png_to_mask(&row, 1, m, &err) == EDM_OK && fabsf(m[0] - 0.5f) < 1e-6f,
+              "mask of alpha 0 and 255 shrunk to one pixel: %g", m[0]);
+        float opaque[2] = {1, 1}, *alpha = img.alpha;
+        img.alpha = opaque; /* opaque RGBA (a canvas export): the colour counts */
+        CHECK(!edm_png_transparent(&img), "opaque RGBA: not transparent");
+        float lum[6];
+        CHECK(edm_png_to_mask(&img, 2, lum, &err) == EDM_OK &&
+                  fabsf(lum[0] - (float)((0.299 * 10 + 0.587 * 20 + 0.114 * 30) / 255)) < 1e-6f,
+              "opaque RGBA mask by luminance: %g", lum[0]);
+        img.alpha = alpha;
+        edm_png_image_clear(&img);
+    }
+    if (decode_corpus("ok_graya8", &img)) { /* gray 100 alpha 0, gray 200 alpha 255 */
+        CHECK(img.C == 1 && img.data[0] == 100 / 255.0f && img.alpha && img.alpha[0] == 0 &&
+                  img.alpha[1] == 1,
+              "gray+alpha");
+        edm_png_image_clear(&img);
+    }
+    if (decode_corpus("ok_palette_trns", &img)) { /* entry 0 transparent (tRNS), entry 1 opaque */
+        CHECK(img.alpha && img.alpha[0] == 0 && img.alpha[1] == 1, "tRNS -> alpha");
+        edm_png_image_clear(&img);
+    }
+    if (decode_corpus("ok_gray8", &img)) {
+        CHECK(!img.alpha && !edm_png_transparent(&img), "no alpha: NULL");
         edm_png_image_clear(&img);
     }
     /* every truncated prefix of a valid file is refused cleanly */
@@ -562,7 +593,46 @@ static void test_resize_sha(void) {
     CHECK(!strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"), "%s", hex);
 }
 
+/* The Request JSON of a start from an image: the optional rows while in effect (the
+ * sigma_start given, not both), the inputs' hashes and a variation; none of it otherwise. */
+static void test_record(void) {
+    edm_sampler_params p;
+    edm_sampler_params_default(&p);
+    char json[2048];
+    edm_record rec = {.model = "m", .model_sha256 = "00", .seed = 7, .class_label = -1};
+    edm_plan *plan = make_plan(&p);
+    edm_plan_record_json(plan, &rec, json, sizeof json);
+    CHECK(!strstr(json, "strength") && !strstr(json, "sigma_start") && !strstr(json, "resample") &&
+              !strstr(json, "sha256\":\"\"") && !strstr(json, "variation"),
+          "plain Request: %s", json);
+    edm_plan_free(plan);
+
+    p.strength = 0.25, p.resample_jump = 3, p.resample_count = 2;
+    plan = make_plan(&p);
+    rec.init_image_sha256 = "aa", rec.mask_sha256 = "bb";
+    rec.variation_seed = 9, rec.variation_strength = 0.125;
+    edm_plan_record_json(plan, &rec, json, sizeof json);
+    CHECK(strstr(json, "\"strength\":0.25,\"resample_jump\":3,\"resample_count\":2,"
+                       "\"init_image_sha256\":\"aa\",\"mask_sha256\":\"bb\",\"variation_seed\":9,"
+                       "\"variation_strength\":0.125,\"nfe\":") &&
+              !strstr(json, "sigma_start"),
+          "Request from an image: %s", json);
+    char desc[512];
+    edm_plan_describe(plan, desc, sizeof desc);
+    CHECK(strstr(desc, " strength=0.25 sigma_start=") && strstr(desc, "resample_jump=3 resample_count=2"),
+          "describe: %s", desc);
+    edm_plan_free(plan);
+
+    p.strength = NAN, p.sigma_start = 2.5, p.resample_count = 1; /* jump alone: not resampling */
+    plan = make_plan(&p);
+    edm_plan_record_json(plan, &rec, json, sizeof json);
+    CHECK(strstr(json, "\"sigma_start\":2.5,") && !strstr(json, "\"strength\"") && !strstr(json, "resample"),
+          "Request with sigma_start: %s", json);
+    edm_plan_free(plan);
+}
+
 int main(void) {
+    test_record();
     test_png_decode();
     test_resize_sha();
     test_strength_mapping();

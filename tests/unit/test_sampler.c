@@ -750,8 +750,10 @@ static void test_param_table(void) {
         for (int k = 0; k < 4; k++) {
             if (d->type == EDM_PARAM_INT && probes[k][0] != floor(probes[k][0])) continue;
             p = def;
-            /* sigma_max must stay above sigma_min and S_max at or above S_min */
+            /* sigma_max must stay above sigma_min and S_max at or above S_min; resample_jump
+             * below steps, and resample_count > 1 needs a jump */
             p.sigma_min = NAN, p.sigma_max = NAN, p.S_max = INFINITY;
+            p.num_steps = (int)edm_sampler_param_find("steps")->max, p.resample_jump = 1;
             enum edm_status st = edm_sampler_param_set(&p, d, probes[k][0], &err);
             if (st == EDM_OK) st = edm_sampler_params_validate(&p, &err);
             CHECK((st == EDM_OK) == (probes[k][1] != 0), "%s = %g: %s", d->name, probes[k][0],

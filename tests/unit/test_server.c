@@ -25,10 +25,17 @@ static const struct srv_class_name digits[] = {
     {"0", 0}, {"zero", 0}, {"1", 1}, {"one", 1}, {"2", 2}, {"two", 2}, {"3", 3}, {"three", 3},
     {"4", 4}, {"four", 4}, {"5", 5}, {"five", 5}, {"6", 6}, {"six", 6}, {"7", 7}, {"seven", 7},
     {"8", 8}, {"eight", 8}, {"9", 9}, {"nine", 9}};
-static const struct srv_catalog_entry models[] = {{"uncond", 0, 18, 8, SHA, NULL, 0},
-                                                  {"cond", 10, 40, 28, NULL, digits, 20}};
+static const struct srv_catalog_entry models[] = {{"uncond", 0, 18, 8, SHA, NULL, 0, 1},
+                                                  {"cond", 10, 40, 28, NULL, digits, 20, 3}};
 static const struct srv_catalog catalog = {models, 2};
 static const struct srv_req_limits limits = {8, 100, 60000, 120000};
+
+/* Test images as base64: an 8x8 gray ramp, an 8x8 white RGBA whose left half is
+ * transparent, and a PNG header of 2000x8 pixels (past the server's cap). */
+#define GRAY8 "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAAU0lEQVR42gFIALf/AAAePFp4lrTSAAMhP117mbfVAAYk" \
+              "QmB+nLrYAAknRWOBn73bAAwqSGaEosDeAA8tS2mHpcPhABIwTmyKqMbkABUzUW+Nq8nnxSUc4ZRGfNEAAAAASUVORK5CYII="
+#define RGBA8 "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAYAAADED76LAAAAFElEQVR42mP4//8/AxpGAQwjQwEARQbfIdZNzbgAAAAASUVORK5CYII="
+#define WIDE "iVBORw0KGgoAAAANSUhEUgAAB9AAAAAICAAAAACEmTtpAAAAAElFTkSuQmCC"
 
 struct bad_case {
     const char *body;
@@ -118,6 +125,36 @@ static const struct bad_case bad_cases[] = {
     {"{\"nfe\":35.0}", SRV_E_INVALID_PARAM, "nfe"},
     {"{\"solver\":\"euler\",\"nfe\":35}", SRV_E_INVALID_PARAM, "nfe"},
     {"{\"edm_serve_version\":1}", SRV_E_INVALID_PARAM, "edm_serve_version"},
+    /* a start from an image, and variations */
+    {"{\"init_image\":\"@@@@\"}", SRV_E_INVALID_PARAM, "init_image"},
+    {"{\"init_image\":\"aGVsbG8=\"}", SRV_E_INVALID_PARAM, "init_image"}, /* "hello" */
+    {"{\"init_image\":\"aGVsbG8=x\"}", SRV_E_INVALID_PARAM, "init_image"},
+    {"{\"init_image\":\"a\"}", SRV_E_INVALID_PARAM, "init_image"},
+    {"{\"init_image\":\"\"}", SRV_E_INVALID_PARAM, "init_image"},
+    {"{\"init_image\":5}", SRV_E_INVALID_PARAM, "init_image"},
+    {"{\"init_image\":\"data:image/jpeg;base64," GRAY8 "\"}", SRV_E_INVALID_PARAM, "init_image"},
+    {"{\"init_image\":\"data:image/png," GRAY8 "\"}", SRV_E_INVALID_PARAM, "init_image"},
+    {"{\"init_image\":\"" WIDE "\"}", SRV_E_INVALID_PARAM, "init_image"},
+    {"{\"init_image\":\"" GRAY8 "\",\"mask\":\"aGVsbG8=\"}", SRV_E_INVALID_PARAM, "mask"},
+    {"{\"mask\":\"" GRAY8 "\"}", SRV_E_INVALID_PARAM, "mask"},
+    {"{\"strength\":0.5}", SRV_E_INVALID_PARAM, "strength"},
+    {"{\"sigma_start\":2}", SRV_E_INVALID_PARAM, "sigma_start"},
+    {"{\"init_image\":\"" GRAY8 "\",\"strength\":0}", SRV_E_INVALID_PARAM, "strength"},
+    {"{\"init_image\":\"" GRAY8 "\",\"strength\":1.5}", SRV_E_INVALID_PARAM, "strength"},
+    {"{\"init_image\":\"" GRAY8 "\",\"strength\":\"0.5\"}", SRV_E_INVALID_PARAM, "strength"},
+    {"{\"init_image\":\"" GRAY8 "\",\"strength\":0.5,\"sigma_start\":2}", SRV_E_INVALID_PARAM, "sigma_start"},
+    {"{\"init_image\":\"" GRAY8 "\",\"resample_count\":3}", SRV_E_INVALID_PARAM, "resample_jump"},
+    {"{\"init_image\":\"" GRAY8 "\",\"resample_jump\":18}", SRV_E_INVALID_PARAM, "resample_jump"},
+    {"{\"resample_count\":101}", SRV_E_INVALID_PARAM, "resample_count"},
+    {"{\"resample_jump\":-1}", SRV_E_INVALID_PARAM, "resample_jump"},
+    {"{\"variation_strength\":0.5}", SRV_E_INVALID_PARAM, "variation_strength"},
+    {"{\"variation_seed\":1,\"variation_strength\":1.5}", SRV_E_INVALID_PARAM, "variation_strength"},
+    {"{\"variation_seed\":-1}", SRV_E_INVALID_PARAM, "variation_seed"},
+    {"{\"variation_seed\":\"1\"}", SRV_E_INVALID_PARAM, "variation_seed"},
+    {"{\"init_image_sha256\":\"00\"}", SRV_E_INVALID_PARAM, "init_image_sha256"},
+    {"{\"init_image\":\"" GRAY8 "\",\"init_image_sha256\":\"00\"}", SRV_E_INVALID_PARAM, "init_image_sha256"},
+    {"{\"init_image\":\"" GRAY8 "\",\"mask_sha256\":\"00\"}", SRV_E_INVALID_PARAM, "mask_sha256"},
+    {"{\"init_image\":\"" GRAY8 "\",\"init_image_sha256\":1}", SRV_E_INVALID_PARAM, "init_image_sha256"},
     {"{\"seed\":18446744073709551615}", SRV_E_INVALID_JSON, NULL}, /* beyond int64 */
     {"{\"rho\":1e999}", SRV_E_INVALID_JSON, NULL},
 };
@@ -275,6 +312,67 @@ static void test_good(void) {
     srv_gen_request_clear(&r);
 }
 
+/* init_image / mask: decoded, converted for the model, hashed; the default strength. */
+static void test_images(void) {
+    struct srv_gen_request r;
+    struct srv_error e;
+    uint8_t *png;
+    size_t len;
+    char sha[65];
+    CHECK(srv_image_b64_decode(GRAY8, strlen(GRAY8), "x", &png, &len, &e) == SRV_OK && len == 140,
+          "base64 of the test PNG: %zu bytes", len);
+    edm_sha256_hex(png, len, sha);
+    free(png);
+
+    CHECK(parse("{\"init_image\":\"" GRAY8 "\",\"seed\":1}", &r) == SRV_OK, "init_image");
+    CHECK(r.image.init_image && !r.image.mask && r.params.strength == EDM_IMG2IMG_DEFAULT_STRENGTH &&
+              isnan(r.params.sigma_start) && !strcmp(r.image.init_sha256, sha) && !r.image.mask_sha256[0],
+          "img2img: the image, strength 0.5, its sha256");
+    /* the ramp value (x*30 + y*3) & 255 at x = 1, y = 2, as 2 u - 1 */
+    CHECK(r.image.init_image && r.image.init_image[2 * 8 + 1] == (float)(2 * (float)(36 / 255.0) - 1),
+          "init image values: %g", r.image.init_image ? r.image.init_image[17] : 0);
+    srv_gen_request_clear(&r);
+
+    /* a data URL (as a canvas gives), MIME line breaks, a mask, the Request text's hashes */
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"init_image\":\"data:image/png;base64,%.60s\\r\\n%s\",\"mask\":\" " RGBA8 " \","
+             "\"init_image_sha256\":\"%s\",\"variation_seed\":4,\"variation_strength\":0.25}",
+             GRAY8, GRAY8 + 60, sha);
+    char *at = strstr(body, sha);
+    for (int k = 0; at && k < 64; k++) at[k] = (char)(at[k] >= 'a' && at[k] <= 'f' ? at[k] - 32 : at[k]);
+    CHECK(parse(body, &r) == SRV_OK, "data URL, line breaks, mask, hash in capitals");
+    CHECK(r.image.init_image && r.image.mask && isnan(r.params.strength) && r.variation_seed == 4 &&
+              r.variation_strength == 0.25 && r.image.mask_sha256[0],
+          "inpainting: the full schedule by default; the variation");
+    /* the RGBA mask's left half is transparent: repaint there (1 - alpha), keep the right */
+    CHECK(r.image.mask && r.image.mask[3 * 8 + 0] == 1 && r.image.mask[3 * 8 + 7] == 0,
+          "mask from transparency: %g %g", r.image.mask ? r.image.mask[24] : -1, r.image.mask ? r.image.mask[31] : -1);
+    srv_gen_request_clear(&r);
+
+    CHECK(parse("{\"model\":\"cond\",\"init_image\":\"" GRAY8 "\",\"sigma_start\":3,\"resample_jump\":2,"
+                "\"resample_count\":2,\"steps\":5,\"nfe\":17}",
+                &r) == SRV_OK,
+          "sigma_start, RePaint and its nfe (9 + 2 jump points x 1 pass x 2 steps x 2)");
+    CHECK(r.params.sigma_start == 3 && isnan(r.params.strength) && r.image.init_image &&
+              r.image.init_image[0] == -1 && r.image.init_image[28 * 28] == -1 && r.image.init_image[3 * 28 * 28 - 1] > 0,
+          "a gray 8x8 image for a 28x28 RGB model: replicated and resized");
+    srv_gen_request_clear(&r);
+
+    /* the form's way: images apart, not fields */
+    json_t *o = json_pack("{s:i}", "seed", 3);
+    const uint8_t bytes[] = {1, 2, 3};
+    struct srv_image_src src = {.image = bytes, .image_len = 3, .image_param = "image", .mask_param = "mask"};
+    CHECK(srv_json_req_parse_object(o, &src, &catalog, &limits, &r, &e) == SRV_E_INVALID_PARAM &&
+              !strcmp(e.param, "image"),
+          "images apart: a bad PNG names the form's field: %s", e.param);
+    json_object_set_new(o, "init_image", json_string(GRAY8));
+    CHECK(srv_json_req_parse_object(o, &src, &catalog, &limits, &r, &e) == SRV_E_INVALID_PARAM &&
+              !strcmp(e.param, "init_image"),
+          "images apart: init_image is not a field");
+    json_decref(o);
+}
+
 static void test_negotiate(void) {
     static const char *const offers[] = {"application/json", "image/png"};
     static const struct {
@@ -405,6 +503,7 @@ int main(void) {
     test_bad();
     test_prompt_message();
     test_good();
+    test_images();
     test_negotiate();
     test_auth();
     test_base64();

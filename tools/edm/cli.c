@@ -252,7 +252,7 @@ int cli_sampler_options(cli_option *rows, size_t offset) {
             edm_sampler_param_choices(d, "|", metavar, sizeof text[i][1]);
         else snprintf(metavar, sizeof text[i][1], "%s", d->type == EDM_PARAM_INT ? "N" : "X");
         char def[40] = " ";
-        if (isnan(d->def)) snprintf(def, sizeof def, ": per sampler");
+        if (isnan(d->def)) snprintf(def, sizeof def, d->optional ? ": unset" : ": per sampler");
         else edm_sampler_param_format(d, d->def, def + 1, sizeof def - 1);
         snprintf(help, sizeof text[i][2], "%s%s (default%s)", d->ablation_only ? "ablation: " : "",
                  d->doc, def);

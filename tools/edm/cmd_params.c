@@ -34,7 +34,7 @@ static int print_json(const char *cmd) {
 }
 
 static void print_text(void) {
-    printf("%-10s %-7s %-9s %-16s %-12s %s\n", "name", "type", "sampler", "range", "default",
+    printf("%-14s %-7s %-9s %-16s %-12s %s\n", "name", "type", "sampler", "range", "default",
            "doc");
     for (int i = 0; i < EDM_SAMPLER_PARAM_COUNT; i++) {
         const edm_sampler_param *d = &edm_sampler_param_table[i];
@@ -44,9 +44,9 @@ static void print_text(void) {
         if (d->type == EDM_PARAM_CHOICE) edm_sampler_param_choices(d, "|", range, sizeof range);
         else if (d->type == EDM_PARAM_INT) snprintf(range, sizeof range, "%g..%g", d->min, d->max);
         else snprintf(range, sizeof range, "%c%g, %s", d->min_open ? '(' : '[', d->min, hi);
-        if (isnan(d->def)) snprintf(def, sizeof def, "per sampler");
+        if (isnan(d->def)) snprintf(def, sizeof def, "%s", d->optional ? "unset" : "per sampler");
         else edm_sampler_param_format(d, d->def, def, sizeof def);
-        printf("%-10s %-7s %-9s %-16s %-12s %s", d->name, edm_sampler_param_type_name(d),
+        printf("%-14s %-7s %-9s %-16s %-12s %s", d->name, edm_sampler_param_type_name(d),
                d->ablation_only ? "ablation" : "both", range, def, d->doc);
         if (d->alias) printf(" (generate.py: %s)", d->alias);
         printf("\n");

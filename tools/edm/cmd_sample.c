@@ -20,18 +20,21 @@
  * Starting from an image (edm.h edm_sample_init): --init-image PNG (every image; resized to
  * the model's resolution, RGB -> gray by luminance, gray -> RGB by replication) or X.npy
  * (N,C,R,R) in [-1,1], one per image (or (1,C,R,R) for all); --mask PNG (white = repaint)
- * or M.npy (N,R,R) / (1,R,R) in [0,1]. --strength S or --sigma-start X choose the start;
- * without either, inpainting (a mask) runs the full schedule and img2img uses strength
- * EDM_IMG2IMG_DEFAULT_STRENGTH (0.5): with fresh seeds, that is "variations of an image".
- * The step count stays --steps (NFE 2N-1 for Heun, whatever the strength). --resample-jump
- * and --resample-count add RePaint resampling. --variation-seed S --variation-strength T mix
- * each seed's latents with S's (slerp): variations of a seed, or seed travel.
+ * or M.npy (N,R,R) / (1,R,R) in [0,1] (a PNG with transparent pixels: 1 - alpha, OpenAI's
+ * convention). --strength S or --sigma-start X choose the start; without either, inpainting
+ * (a mask) runs the full schedule and img2img uses strength EDM_IMG2IMG_DEFAULT_STRENGTH
+ * (0.5): with fresh seeds, that is "variations of an image". The step count stays --steps
+ * (NFE 2N-1 for Heun, whatever the strength). --resample-jump and --resample-count add
+ * RePaint resampling. These four are rows of the parameter table (optional ones), so they
+ * come with the sampler's options. --variation-seed S --variation-strength T mix each seed's
+ * latents with S's (slerp): variations of a seed, or seed travel.
  *
  * Output: per image a line (seed, class, NFE, wall time), a summary (images/s, ms per NFE),
  * --out X.npy (final x as float32) and --png-dir DIR (%06d.png, with the generation
  * parameters in tEXt chunks, as edmd writes them: edm_sample_png, whose Request chunk POSTed
- * to edmd makes the same image; from an image also the SHA-256 of the init image and mask
- * files, with "[i]" for row i of an NPY, and the variation settings, and no Request).
+ * to edmd makes the same image, from an image with the same PNG files as init_image / mask;
+ * the SHA-256 of the init image and mask files, with "[i]" for row i of an NPY and then no
+ * Request, and the variation settings).
  */
 #include <errno.h>
 #include <math.h>
@@ -70,16 +73,6 @@ static const cli_option input_options[] = {
      "start from this image (PNG for every image, or (N,C,R,R) in [-1,1])", 0, 0, NULL, NULL},
     {"mask", NULL, CLI_STRING, offsetof(sample_args, mask), "PNG|M.npy",
      "inpainting mask, white/1 = repaint (PNG, or (N,R,R) in [0,1]); needs --init-image", 0, 0,
-     NULL, NULL},
-    {"strength", NULL, CLI_DOUBLE, offsetof(sample_args, params.strength), "S",
-     "img2img strength in (0,1] (default 0.5 without --mask, 1 with); steps are kept", 0, 1,
-     NULL, NULL},
-    {"sigma-start", "sigma_start", CLI_DOUBLE, offsetof(sample_args, params.sigma_start), "X",
-     "img2img starting noise level instead of --strength", 0, INFINITY, NULL, NULL},
-    {"resample-jump", "resample_jump", CLI_INT, offsetof(sample_args, params.resample_jump), "J",
-     "inpainting: RePaint jump length in steps (default 0 = off)", 0, 10000, NULL, NULL},
-    {"resample-count", "resample_count", CLI_INT, offsetof(sample_args, params.resample_count),
-     "R", "inpainting: RePaint passes per jump (default 1 = off)", 1, EDM_MAX_RESAMPLE_COUNT,
      NULL, NULL},
     {"variation-seed", "variation_seed", CLI_STRING, offsetof(sample_args, variation_seed), "S",
      "mix every image's latents with this seed's (slerp)", 0, 0, NULL, NULL},
@@ -155,6 +148,7 @@ typedef struct sample_job {
     const float *noise;  /* [N][steps][n] (transposed from the file) or NULL */
     const float *init, *mask; /* [1 or N][n] / [1 or N][R*R], or NULL */
     int init_many, mask_many; /* one per image (NPY rows) rather than one for all */
+    int npy_input;       /* an init image or mask came from an NPY: no request remakes it */
     char init_hash[65], mask_hash[65];
     uint64_t variation_seed;
     float *out;          /* [N][n] or NULL */
@@ -181,27 +175,20 @@ static int save_png(sample_job *job, int idx, const edm_sample *s) {
     } else {
         snprintf(path, sizeof path, "%s/%06llu.png", job->a->png_dir, id);
     }
-    const char *keys[3], *values[3];
-    int n_extra = 0;
-    char init_s[80], mask_s[80], var_s[64];
-    if (job->init) {
-        input_hash(init_s, sizeof init_s, job->init_hash, job->init_many, idx);
-        keys[n_extra] = "init_image_sha256", values[n_extra++] = init_s;
-    }
-    if (job->mask) {
-        input_hash(mask_s, sizeof mask_s, job->mask_hash, job->mask_many, idx);
-        keys[n_extra] = "mask_sha256", values[n_extra++] = mask_s;
-    }
-    if (job->a->variation_strength > 0) {
-        snprintf(var_s, sizeof var_s, "variation_seed=%llu variation_strength=%.17g",
-                 (unsigned long long)job->variation_seed, job->a->variation_strength);
-        keys[n_extra] = "variation", values[n_extra++] = var_s;
-    }
-    /* The Request JSON remakes an image from its seed alone: not one that came from files or
-     * from an image, nor a variation (edmd's request has no field for those yet). */
-    const edm_png_info info = {"edm-serve (edm sample) " EDM_VERSION, job->model_name,
-                               edm_model_sha256(job->model), 6,
-                               job->latents || job->noise || n_extra > 0, keys, values, n_extra};
+    char init_s[80] = "", mask_s[80] = "";
+    if (job->init) input_hash(init_s, sizeof init_s, job->init_hash, job->init_many, idx);
+    if (job->mask) input_hash(mask_s, sizeof mask_s, job->mask_hash, job->mask_many, idx);
+    /* The Request JSON remakes an image from its seed and the PNGs it names: not one whose
+     * noise or inputs came from arrays. */
+    const edm_png_info info = {.software = "edm-serve (edm sample) " EDM_VERSION,
+                               .model = job->model_name,
+                               .model_sha256 = edm_model_sha256(job->model),
+                               .level = 6,
+                               .no_request = job->latents || job->noise || job->npy_input,
+                               .init_image_sha256 = init_s,
+                               .mask_sha256 = mask_s,
+                               .variation_seed = job->variation_seed,
+                               .variation_strength = job->a->variation_strength};
     uint8_t *png = NULL;
     size_t png_len = 0;
     edm_error err;
@@ -315,9 +302,9 @@ static int read_whole(const char *cmd, const char *what, const char *path, uint8
 
 /* An init image (channels C) or a mask (is_mask, 1 channel): a PNG for every image, or an
  * NPY of one or N rows, into a new [rows][channels*R*R] array; *many: one row per image;
- * hex: SHA-256 of the file. */
+ * *npy set when an NPY; hex: SHA-256 of the file. */
 static int load_input(const char *cmd, const char *what, const char *path, int C, int R, int N,
-                      int is_mask, float **out, int *many, char hex[65]) {
+                      int is_mask, float **out, int *many, int *npy, char hex[65]) {
     uint8_t *buf = NULL;
     size_t len = 0;
     edm_error err;
@@ -338,6 +325,7 @@ static int load_input(const char *cmd, const char *what, const char *path, int C
                             (long long)a.shape[0], N);
         }
         *many = a.shape[0] > 1;
+        *npy = 1;
         *out = a.data; /* owned now */
         return 0;
     }
@@ -374,7 +362,9 @@ int cmd_sample(int argc, char **argv) {
                                "--model M (--seeds LIST | --latents Z.npy) [options]",
                                "Generates images with the EDM sampler (Algorithm 2) or, when any of\n"
                                "--solver/--disc/--schedule/--scaling/--alpha is given, the generalised\n"
-                               "ablation sampler (the others at heun/edm/linear/none, alpha 1).");
+                               "ablation sampler (the others at heun/edm/linear/none, alpha 1).\n"
+                               "From an image: --init-image with --strength (default 0.5, or 1 with\n"
+                               "--mask) or --sigma-start; the step count is kept at any strength.");
     if (rc >= 0) return rc;
     if (parsed.n_positional)
         return cli_fail(cmd, "unexpected argument '%s'; see edm sample --help",
@@ -413,7 +403,7 @@ int cmd_sample(int argc, char **argv) {
     edm_plan *plan = NULL;
     edm_npy latents = {0}, labels = {0}, noise = {0};
     float *init = NULL, *mask = NULL;
-    int init_many = 0, mask_many = 0;
+    int init_many = 0, mask_many = 0, npy_input = 0;
     char init_hash[65] = "", mask_hash[65] = "";
     uint64_t *seeds = NULL;
     int *classes = NULL, n_seeds = 0;
@@ -500,9 +490,11 @@ int cmd_sample(int argc, char **argv) {
     }
 
     if (a.init_image &&
-        load_input(cmd, "--init-image", a.init_image, C, R, N, 0, &init, &init_many, init_hash))
+        load_input(cmd, "--init-image", a.init_image, C, R, N, 0, &init, &init_many, &npy_input,
+                   init_hash))
         goto done;
-    if (a.mask && load_input(cmd, "--mask", a.mask, 1, R, N, 1, &mask, &mask_many, mask_hash))
+    if (a.mask &&
+        load_input(cmd, "--mask", a.mask, 1, R, N, 1, &mask, &mask_many, &npy_input, mask_hash))
         goto done;
 
     if (edm_plan_new(model, &p, &plan, &err) != EDM_OK) {
@@ -549,7 +541,7 @@ int cmd_sample(int argc, char **argv) {
         .seeds = seeds, .name_by_seed = a.seeds != NULL || !a.latents, .classes = classes,
         .latents = a.latents ? latents.data : NULL, .noise = noise_t, .out = out, .n = n,
         .init = init, .mask = mask, .init_many = init_many, .mask_many = mask_many,
-        .variation_seed = variation_seed,
+        .npy_input = npy_input, .variation_seed = variation_seed,
     };
     if (meta_name) snprintf(job.model_name, sizeof job.model_name, "%s", meta_name);
     else snprintf(job.model_name, sizeof job.model_name, "%.*s", file_len, file);
