@@ -117,7 +117,8 @@
       note.textContent = err.message || '';
       input.closest('.field').append(note);
       input.setAttribute('aria-describedby', note.id);
-      if (input.closest('details')) input.closest('details').open = true;
+      /* every section around the field open (strength sits in a section within a section) */
+      for (let d = input.closest('details'); d; d = d.parentElement.closest('details')) d.open = true;
       input.focus();
       input.scrollIntoView({ block: 'center' });
     } else {

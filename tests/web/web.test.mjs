@@ -436,6 +436,23 @@ async function scenarioDrawSeven(context) {
   eq('strength by keyboard', await page.inputValue('[data-testid="init-strength"]'), '0.99');
   await page.keyboard.press('End');
   eq('strength 1 by keyboard', await page.inputValue('[data-testid="init-strength"]'), '1');
+  if (await page.$('#gen-form [data-param][name="strength"]')) {
+    eq('the form\'s strength field follows the slider', await page.inputValue('#gen-form [name="strength"]'), '1');
+    /* a value typed there out of range is the page's error, shown at the field inside both sections */
+    await page.click('#image-settings > summary');
+    await page.fill('#gen-form [name="strength"]', '2');
+    await page.evaluate(() => { document.getElementById('start-image').open = false; });
+    await page.click('[data-testid="generate"]');
+    await page.waitForSelector('[data-testid="error"]:not([hidden])', { timeout: 10000 });
+    eq('strength 2: refused at the field', await page.textContent('[data-testid="error-param"]'), 'field: strength');
+    eq('strength 2: the field has the focus, its sections open', await page.evaluate(() =>
+      [document.activeElement.name, document.getElementById('start-image').open, document.getElementById('image-settings').open]),
+    ['strength', true, true]);
+    await page.fill('#gen-form [name="strength"]', '1');
+    await page.click('#image-settings > summary');
+  } else {
+    skip('the form\'s strength field (this page has none)');
+  }
   const unlabeled = await page.$$eval('#start-image input, #start-image button', (els) =>
     els.filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim()).map((e) => e.id));
   eq('canvas: every control has a label', unlabeled, []);
@@ -549,6 +566,8 @@ async function checkCanvasTools(page, R) {
   await page.uncheck('[data-testid="init-use"]');
   eq('switched off: no fields for the request', await fields(), null);
   eq('switched off: shown', await page.textContent('[data-testid="init-state"]'), '(off)');
+  if (await page.$('#gen-form [data-param][name="strength"]'))
+    eq('switched off: the form\'s strength field emptied', await page.inputValue('#gen-form [name="strength"]'), '');
   await page.setViewportSize({ width: 1100, height: 900 });
   await page.locator('#start-image').screenshot({ path: path.join(OUT_DIR, 'draw-desktop.png') });
 }
