@@ -18,6 +18,10 @@
  * n and steps take their max from them, so the page refuses what the server would refuse
  * before sending anything. A request that fails clears the result shown before it, so an
  * error never sits above images that are not its request's.
+ *
+ * Starting from an image: canvas.js (window.edmStartImage) holds the drawing and its mask;
+ * buildRequest adds its init_image / mask / strength while it is in use, and each result
+ * image gets a "Use as input" button that draws it back into the canvas.
  */
 'use strict';
 
@@ -113,7 +117,8 @@
       note.textContent = err.message || '';
       input.closest('.field').append(note);
       input.setAttribute('aria-describedby', note.id);
-      if (input.closest('details')) input.closest('details').open = true;
+      /* every section around the field open (strength sits in a section within a section) */
+      for (let d = input.closest('details'); d; d = d.parentElement.closest('details')) d.open = true;
       input.focus();
       input.scrollIntoView({ block: 'center' });
     } else {
@@ -222,6 +227,7 @@
     }
     cls.disabled = !m.label_dim;
     $('class-field').classList.toggle('disabled', !m.label_dim);
+    if (window.edmStartImage) window.edmStartImage.setModel(m);
     $('steps').placeholder = String(m.default_steps);
     if (!$('steps').dataset.touched) $('steps').value = String(m.default_steps);
     applyLimits(m);
@@ -290,7 +296,21 @@
       const v = samplerValue(el);
       if (v !== null) body[el.name] = v;
     }
+    addStartImage(body);
     return body;
+  }
+
+  /* The canvas's fields, while "Use as the starting image" is on. Its strength slider mirrors
+   * the form's strength field where the page has one (so a value typed there, checked by
+   * checkRequest, is the one sent); a sigma_start typed into the form says where to start
+   * instead (the API takes one of the two). */
+  function addStartImage(body) {
+    const start = window.edmStartImage && window.edmStartImage.requestFields();
+    if (!start) return;
+    body.init_image = start.init_image;
+    if (start.mask) body.mask = start.mask;
+    if (body.sigma_start !== undefined) delete body.strength;
+    else if (body.strength === undefined) body.strength = start.strength;
   }
 
   /* Client-side checks of what the browser can tell; the server checks everything again. */
@@ -529,14 +549,22 @@
       dl.download = 'edm_' + r.model + '_seed' + img.seed +
         (img.class_label === null ? '' : '_class' + img.class_label) + '_' + r.steps + 'steps.png';
       cap.append(dl);
+      const use = document.createElement('button');
+      use.type = 'button';
+      use.className = 'use';
+      use.dataset.testid = 'image-use';
+      use.textContent = 'Use as input';
+      use.title = 'Draw this image into "Start from an image"';
+      use.disabled = true;
+      if (window.edmStartImage) cap.append(use);
       fig.append(pic, cap);
       grid.append(fig);
-      return { img, pic, dl };
+      return { img, pic, dl, use };
     });
     section.hidden = false;
     section.scrollIntoView({ block: 'start' });
     /* fetch each PNG (with the key when there is one) into a blob: URL */
-    const loads = cards.map(async ({ img, pic, dl }) => {
+    const loads = cards.map(async ({ img, pic, dl, use }) => {
       const path = 'v1/jobs/' + encodeURIComponent(job.id) + '/images/' + img.index;
       let blob = null;
       if (img.b64_json) {
@@ -561,6 +589,8 @@
       });
       dl.href = url;
       dl.removeAttribute('aria-disabled');
+      use.onclick = () => window.edmStartImage.useImage(url).catch(showError);
+      use.disabled = false;
     });
     const results = await Promise.allSettled(loads);
     const failed = results.find((x) => x.status === 'rejected');

@@ -3,7 +3,9 @@
 # small test models (and a second one with an API key), then web.test.mjs drives headless
 # Chromium (Debian's chromium) with playwright-core: load /, generate n=2 with 4 steps, wait
 # for the images, compare what the page shows with GET /v1/jobs/{id}, check the PNGs, the
-# progress, an API error, cancel, and the API-key flow; screenshots at phone width go to
+# progress, an API error, cancel, and the API-key flow; then, with the bundled MNIST model,
+# draw half a seven on the canvas, mask the lower half and let the model finish it (the
+# request's PNGs, the kept half pixel for pixel, "Use as input"); screenshots go to
 # $BUILD/web/. Ends with SIGTERM to each daemon and checks exit status 0.
 #
 # Needs: chromium (apt-get install chromium), node and playwright-core (npm ci in tests/web).
@@ -21,6 +23,7 @@ TMP=$(mktemp -d /tmp/edm-web-test.XXXXXX)
 PIDS=()
 MODEL_COND=tests/vectors/vp_songunet_1level_gray/model.safetensors # 8x8x1, label_dim 3
 MODEL_RGB=tests/vectors/edm_songunet_ddpmpp/model.safetensors      # 16x16x3, unconditional
+MODEL_MNIST=models/mnist-edm.safetensors                           # 32x32x1, classes 0-9
 
 pass() { T_PASS=$((T_PASS + 1)); }
 fail() { T_FAIL=$((T_FAIL + 1)); echo "FAIL: $*"; }
@@ -89,7 +92,9 @@ stop_edmd() {
 }
 
 API_KEY=web-test-key-$RANDOM$RANDOM
-start_edmd main --model cond="$MODEL_COND" --model rgb="$MODEL_RGB" || { fail "edmd start"; finish; }
+MNIST_ARGS=() MNIST_ID=
+if [ -f "$MODEL_MNIST" ]; then MNIST_ARGS=(--model mnist="$MODEL_MNIST") MNIST_ID=mnist; fi
+start_edmd main --model cond="$MODEL_COND" --model rgb="$MODEL_RGB" "${MNIST_ARGS[@]}" || { fail "edmd start"; finish; }
 start_edmd keyed --model cond="$MODEL_COND" --api-key "$API_KEY" || { fail "edmd start (api key)"; finish; }
 
 # ---- the page is served by edmd itself, byte for byte the files of server/web/ ------------------
@@ -123,7 +128,7 @@ fi
 
 # ---- the browser -----------------------------------------------------------------------------
 mkdir -p "$OUT_DIR"
-WEB_URL=$WEB_URL API_URL=$URL_main COND_MODEL=cond RGB_MODEL=rgb KEY_WEB_URL=$KEY_WEB_URL KEY_API_URL=$URL_keyed \
+WEB_URL=$WEB_URL API_URL=$URL_main COND_MODEL=cond RGB_MODEL=rgb MNIST_MODEL=$MNIST_ID KEY_WEB_URL=$KEY_WEB_URL KEY_API_URL=$URL_keyed \
     API_KEY=$API_KEY OUT_DIR=$OUT_DIR CHROMIUM=$CHROMIUM \
     timeout -k 5 55 node tests/web/web.test.mjs >"$TMP/browser.log" 2>&1
 rc=$?

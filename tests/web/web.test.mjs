@@ -5,6 +5,7 @@
 //   WEB_URL      the page (edmd itself, or devserver.mjs in development)
 //   API_URL      the daemon's API, for comparing what the page shows with GET /v1/jobs/{id}
 //   COND_MODEL   id of a conditional model served there (label_dim > 0); RGB_MODEL: a 3-channel one
+//   MNIST_MODEL  id of the bundled MNIST model there, for "draw half a seven" (empty: skipped)
 //   KEY_WEB_URL, KEY_API_URL, API_KEY   (optional) a daemon that has an API key
 //   OUT_DIR      where screenshots go
 //   CHROMIUM     the browser (default /usr/bin/chromium)
@@ -20,6 +21,7 @@ const API_URL = env.API_URL || WEB_URL;
 const OUT_DIR = env.OUT_DIR || 'build/web';
 const COND = env.COND_MODEL || 'cond';
 const RGB = env.RGB_MODEL || 'rgb';
+const MNIST = env.MNIST_MODEL || '';
 const CHROMIUM = env.CHROMIUM || '/usr/bin/chromium';
 const T = { pass: 0, fail: 0, skip: 0 };
 
@@ -142,6 +144,8 @@ async function main() {
     await context.addInitScript(RECORDER);
     await scenarioGenerate(context);
     await scenarioErrorAndCancel(context);
+    if (MNIST) await scenarioDrawSeven(context);
+    else skip('draw half a seven (no MNIST_MODEL)');
     if (env.KEY_WEB_URL) await scenarioApiKey(context);
     else skip('API key scenario (no KEY_WEB_URL)');
   } finally {
@@ -254,11 +258,17 @@ async function scenarioGenerate(context) {
   await page.close();
 }
 
-async function scenarioErrorAndCancel(context) {
+/* a new page on WEB_URL with its watchdogs, once the model list is in */
+async function openPage(context) {
   const page = await context.newPage();
   const w = watch(page, [new URL(WEB_URL).origin]);
   await page.goto(WEB_URL);
   await page.waitForSelector('#model option', { state: 'attached', timeout: 10000 });
+  return { page, w };
+}
+
+async function scenarioErrorAndCancel(context) {
+  const { page, w } = await openPage(context);
   const posts = [];
   page.on('request', (r) => { if (r.method() === 'POST') posts.push(r.url()); });
 
@@ -339,6 +349,227 @@ async function scenarioErrorAndCancel(context) {
   check('progress stopped short', Number(await page.textContent('[data-testid="steps-done"]')) < 1000);
   eq('no errors in the page (error/cancel)', w.errors, []);
   await page.close();
+}
+
+/* A PNG (data: or blob: URL) decoded by the page: size, the red channel row by row, and
+ * whether every pixel is grey (R = G = B) and opaque. */
+async function decodePng(page, url) {
+  return page.evaluate(async (u) => {
+    const img = new Image();
+    img.src = u;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth;
+    c.height = img.naturalHeight;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    const rows = [];
+    let grey = true;
+    for (let y = 0; y < c.height; y++) {
+      const row = [];
+      for (let x = 0; x < c.width; x++) {
+        const i = (y * c.width + x) * 4;
+        row.push(d[i]);
+        grey = grey && d[i] === d[i + 1] && d[i] === d[i + 2] && d[i + 3] === 255;
+      }
+      rows.push(row);
+    }
+    return { w: c.width, h: c.height, rows, grey };
+  }, url);
+}
+
+const inked = (rows, lo, hi, level = 128) => rows.slice(lo, hi).flat().filter((v) => v >= level).length;
+
+/* Draws a stroke through points (fractions of the canvas) with touch pointer events, through
+ * the DevTools protocol (Playwright's touchscreen only taps). */
+/* a straight mouse stroke between two points (fractions of the canvas) */
+async function mouseStroke(page, box, [x0, y0], [x1, y1]) {
+  await page.mouse.move(box.x + x0 * box.width, box.y + y0 * box.height);
+  await page.mouse.down();
+  await page.mouse.move(box.x + x1 * box.width, box.y + y1 * box.height, { steps: 12 });
+  await page.mouse.up();
+}
+
+async function touchStroke(page, box, pts) {
+  const cdp = await page.context().newCDPSession(page);
+  const at = ([fx, fy]) => [{ x: box.x + fx * box.width, y: box.y + fy * box.height, id: 1 }];
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: at(pts[0]) });
+  for (const p of pts.slice(1)) await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: at(p) });
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  await cdp.detach();
+}
+
+/* "Draw half a seven, let the model finish it": on the bundled MNIST model, the top half of
+ * a 7 drawn with pointer events (the bar with the mouse, the diagonal by touch), "Mask lower
+ * half", strength 1 by keyboard, class 7. Checks the request's PNGs; when the server takes
+ * init_image (a 202, not a 400 naming the field), the result: the kept half pixel for pixel,
+ * ink in the repainted half, progress through the steps, and "Use as input". */
+async function scenarioDrawSeven(context) {
+  const { page, w } = await openPage(context);
+  const mnist = (await apiGet(API_URL, '/v1/models')).body.data.find((m) => m.id === MNIST);
+  if (!mnist) { fail('MNIST model ' + MNIST + ' served'); await page.close(); return; }
+  const R = mnist.resolution;
+  await page.selectOption('[data-testid="model"]', MNIST);
+  await page.selectOption('[data-testid="class"]', '7');
+  await page.fill('[data-testid="n"]', '3');
+  await page.fill('[data-testid="steps"]', '18');
+  await page.fill('[data-testid="seed"]', '1');
+  await page.click('#start-image > summary');
+  eq('canvas: off until used', await page.textContent('[data-testid="init-state"]'), '(off)');
+  eq('canvas: previews at the model\'s resolution', await page.$eval('#draw-preview-image', (c) => [c.width, c.height]), [R, R]);
+
+  const cv = page.locator('[data-testid="draw-canvas"]');
+  await cv.scrollIntoViewIfNeeded();
+  const box = await cv.boundingBox();
+  check('canvas: shown at a comfortable size', box.width >= 250 && Math.abs(box.width - box.height) < 1, JSON.stringify(box));
+  /* the bar of the 7 with the mouse, the upper part of its diagonal by touch */
+  await mouseStroke(page, box, [0.28, 0.24], [0.72, 0.23]);
+  await touchStroke(page, box, Array.from({ length: 11 }, (_, i) => [0.72 - 0.013 * i, 0.24 + 0.022 * i]));
+  eq('canvas: drawing turns it on', await page.textContent('[data-testid="init-state"]'), '(on: image)');
+  await page.click('[data-testid="mask-lower"]');
+  eq('canvas: the mask is on', await page.textContent('[data-testid="init-state"]'), '(on: image + mask)');
+  eq('strength follows the mask default (1)', await page.inputValue('[data-testid="init-strength"]'), '1');
+  /* keyboard: the slider down a step and back to its end */
+  await page.focus('[data-testid="init-strength"]');
+  await page.keyboard.press('ArrowLeft');
+  eq('strength by keyboard', await page.inputValue('[data-testid="init-strength"]'), '0.99');
+  await page.keyboard.press('End');
+  eq('strength 1 by keyboard', await page.inputValue('[data-testid="init-strength"]'), '1');
+  if (await page.$('#gen-form [data-param][name="strength"]')) {
+    eq('the form\'s strength field follows the slider', await page.inputValue('#gen-form [name="strength"]'), '1');
+    /* a value typed there out of range is the page's error, shown at the field inside both sections */
+    await page.click('#image-settings > summary');
+    await page.fill('#gen-form [name="strength"]', '2');
+    await page.evaluate(() => { document.getElementById('start-image').open = false; });
+    await page.click('[data-testid="generate"]');
+    await page.waitForSelector('[data-testid="error"]:not([hidden])', { timeout: 10000 });
+    eq('strength 2: refused at the field', await page.textContent('[data-testid="error-param"]'), 'field: strength');
+    eq('strength 2: the field has the focus, its sections open', await page.evaluate(() =>
+      [document.activeElement.name, document.getElementById('start-image').open, document.getElementById('image-settings').open]),
+    ['strength', true, true]);
+    await page.fill('#gen-form [name="strength"]', '1');
+    await page.click('#image-settings > summary');
+  } else {
+    skip('the form\'s strength field (this page has none)');
+  }
+  const unlabeled = await page.$$eval('#start-image input, #start-image button', (els) =>
+    els.filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim()).map((e) => e.id));
+  eq('canvas: every control has a label', unlabeled, []);
+  await page.locator('#start-image').screenshot({ path: path.join(OUT_DIR, 'draw-seven-input.png') });
+
+  w.expectErrors = true; /* a server without init_image answers 400, which the browser logs */
+  const jobResp = page.waitForResponse((r) => r.url().endsWith('/v1/jobs') && r.request().method() === 'POST');
+  await page.click('[data-testid="generate"]');
+  const jr = await jobResp;
+  const posted = JSON.parse(jr.request().postData());
+  eq('draw: request fields', Object.keys(posted).sort(),
+    ['class_label', 'init_image', 'mask', 'model', 'n', 'seed', 'steps', 'strength']);
+  eq('draw: request values', [posted.model, posted.class_label, posted.n, posted.seed, posted.steps, posted.strength],
+    [MNIST, 7, 3, 1, 18, 1]);
+  check('draw: init_image and mask are PNG data URLs',
+    [posted.init_image, posted.mask].every((u) => typeof u === 'string' && u.startsWith('data:image/png;base64,')));
+  for (const [name, u] of [['init', posted.init_image], ['mask', posted.mask]])
+    fs.writeFileSync(path.join(OUT_DIR, 'draw-seven-' + name + '.png'), Buffer.from(u.split(',')[1], 'base64'));
+  const init = await decodePng(page, posted.init_image);
+  const mask = await decodePng(page, posted.mask);
+  eq('init image: the model\'s resolution', [init.w, init.h], [R, R]);
+  eq('mask: the model\'s resolution', [mask.w, mask.h], [R, R]);
+  check('init image and mask are grey and opaque (a 1-channel model)', init.grey && mask.grey);
+  const half = Math.floor(R / 2);
+  eq('mask: top half black (kept)', mask.rows.slice(0, half).flat().filter((v) => v !== 0).length, 0);
+  eq('mask: lower half white (repainted)', mask.rows.slice(half).flat().filter((v) => v !== 255).length, 0);
+  const bar = init.rows[Math.round(0.235 * R)];
+  const barInk = bar.map((v, x) => (v >= 128 ? x : -1)).filter((x) => x >= 0);
+  check('init image: the bar is drawn across', barInk.length >= R * 0.35 && barInk[0] <= R * 0.33 && barInk.at(-1) >= R * 0.67,
+    JSON.stringify(bar));
+  check('init image: the diagonal is drawn (ink below the bar, right of the middle)',
+    inked(init.rows.slice(Math.round(0.35 * R), Math.round(0.45 * R)).map((r) => r.slice(half)), 0, R) >= 3);
+  eq('init image: nothing drawn in the lower half', inked(init.rows, Math.ceil(0.55 * R), R, 1), 0);
+  check('init image: antialiased edges (grey levels)', init.rows.flat().some((v) => v > 0 && v < 255));
+
+  if (jr.status() === 400) {
+    const err = await jr.json().catch(() => ({}));
+    skip('draw: the finished seven (this server does not take init_image yet: ' + JSON.stringify(err.error) + ')');
+    await page.waitForSelector('[data-testid="error"]:not([hidden])', { timeout: 10000 });
+    check('draw: the 400 is shown', /init_image|mask|strength/.test(await page.textContent('[data-testid="error"]')));
+    await checkCanvasTools(page, R);
+    eq('no errors in the page (draw)', w.errors, []);
+    await page.close();
+    return;
+  }
+  eq('draw: POST /v1/jobs answers 202', jr.status(), 202);
+  await page.waitForSelector('[data-testid="result"][data-loaded="true"]', { timeout: 30000 });
+  const shown = await readShown(page);
+  eq('draw: job completed', shown.jobState.toLowerCase(), 'completed');
+  eq('draw: progress 100%', shown.pct, '100%');
+  const stepsSeen = [...new Set(shown.seen.steps)].map(Number).filter((v) => v > 0);
+  check('draw: progress shown step by step', stepsSeen.length >= 3 && stepsSeen.includes(18), JSON.stringify(stepsSeen));
+  const job = (await apiGet(API_URL, '/v1/jobs/' + shown.jobId)).body;
+  eq('draw: NFE 2N-1 at strength 1', job.result.nfe, 35);
+  eq('draw: three images of class 7', shown.cards.map((c) => c.cls), ['7', '7', '7']);
+  for (const c of shown.cards) {
+    const out = await decodePng(page, c.href);
+    const changed = [];
+    for (let y = 0; y < half; y++) for (let x = 0; x < R; x++) if (out.rows[y][x] !== init.rows[y][x]) changed.push([y, x]);
+    eq('draw: image ' + c.index + ': the kept top half is the drawing, pixel for pixel', changed.slice(0, 5), []);
+    check('draw: image ' + c.index + ': the model drew in the lower half', inked(out.rows, half, R) >= 6, inked(out.rows, half, R));
+  }
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await page.locator('#start-image').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(OUT_DIR, 'draw-seven-desktop.png'), fullPage: true });
+
+  /* "Use as input": the result back in the canvas, exported as exactly its pixels */
+  const first = await decodePng(page, shown.cards[0].href);
+  await page.click('[data-testid="image-use"] >> nth=0');
+  await page.waitForFunction(() => /result loaded/.test(document.getElementById('draw-note').textContent), null, { timeout: 5000 });
+  const again = await page.evaluate(() => window.edmStartImage.requestFields());
+  eq('use as input: the canvas exports the result exactly', (await decodePng(page, again.init_image)).rows, first.rows);
+  check('use as input: the mask stays', typeof again.mask === 'string');
+  await checkCanvasTools(page, R);
+  eq('no errors in the page (draw)', w.errors.filter((e) => !/status of 400/.test(e)), []);
+  eq('no request leaves the daemon (draw)', w.external, []);
+  await page.close();
+}
+
+/* The canvas's other tools on the page of scenarioDrawSeven: load a file, invert and clear the
+ * mask, the eraser, the switch; then a desktop-width screenshot of the section. */
+async function checkCanvasTools(page, R) {
+  const fields = () => page.evaluate(() => window.edmStartImage.requestFields());
+  const half = Math.floor(R / 2);
+  /* a file at the model's resolution is drawn in blocks and exports as itself */
+  const file = path.join(OUT_DIR, 'draw-seven-init.png');
+  await page.setInputFiles('[data-testid="draw-file"]', file);
+  await page.waitForFunction(() => /loaded/.test(document.getElementById('draw-note').textContent) &&
+    /draw-seven-init/.test(document.getElementById('draw-note').textContent), null, { timeout: 5000 });
+  eq('load image: the note names it', await page.textContent('[data-testid="draw-note"]'),
+    'draw-seven-init.png (' + R + '×' + R + ') loaded');
+  const loaded = await decodePng(page, (await fields()).init_image);
+  const want = await decodePng(page, 'data:image/png;base64,' + fs.readFileSync(file).toString('base64'));
+  eq('load image: a file of the model\'s size exports as itself', loaded.rows, want.rows);
+  await page.click('[data-testid="mask-invert"]');
+  const inv = await decodePng(page, (await fields()).mask);
+  eq('invert mask: top white, bottom black', [inv.rows[0][0], inv.rows[half - 1][R - 1], inv.rows[half][0], inv.rows[R - 1][R - 1]],
+    [255, 255, 0, 0]);
+  await page.click('[data-testid="mask-clear"]');
+  eq('clear mask: image only', await page.textContent('[data-testid="init-state"]'), '(on: image)');
+  check('clear mask: no mask sent', (await fields()).mask === undefined);
+  /* the eraser on the image: a stroke over the bar takes ink away */
+  await page.check('[data-testid="draw-eraser"]');
+  const cv = page.locator('[data-testid="draw-canvas"]');
+  await cv.scrollIntoViewIfNeeded();
+  const box = await cv.boundingBox();
+  await mouseStroke(page, box, [0.1, 0.24], [0.9, 0.24]);
+  const erased = await decodePng(page, (await fields()).init_image);
+  check('eraser: ink taken away', inked(erased.rows, 0, R) < inked(loaded.rows, 0, R), inked(erased.rows, 0, R));
+  await page.uncheck('[data-testid="draw-eraser"]');
+  await page.uncheck('[data-testid="init-use"]');
+  eq('switched off: no fields for the request', await fields(), null);
+  eq('switched off: shown', await page.textContent('[data-testid="init-state"]'), '(off)');
+  if (await page.$('#gen-form [data-param][name="strength"]'))
+    eq('switched off: the form\'s strength field emptied', await page.inputValue('#gen-form [name="strength"]'), '');
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await page.locator('#start-image').screenshot({ path: path.join(OUT_DIR, 'draw-desktop.png') });
 }
 
 async function scenarioApiKey(context) {
