@@ -14,7 +14,7 @@ Architecture: conv3x3(1->16)-ReLU-maxpool, conv3x3(16->32)-ReLU-maxpool, conv3x3
 (32 -> 16 -> 8 -> 4), flatten 512 -> Linear 128 -> ReLU (the 128-d "penultimate" features) ->
 dropout 0.3 -> Linear 10.
 
-    /usr/bin/python3 tools/train/classifier.py --data /work/shared/data   # prints held-out accuracy
+    /usr/bin/python3 tools/train/classifier.py   # prints held-out accuracy
 """
 
 import argparse
@@ -26,6 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# The MNIST sample (mnist_images.npy, mnist_labels.npy): $EDM_MNIST_DATA, else shared/data beside
+# the checkout (where the project's shared material lies), never a path of one machine.
+DATA_DEFAULT = os.environ.get("EDM_MNIST_DATA") or os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "data"))
 HELDOUT_EVERY = 10  # digit i is held out iff i % HELDOUT_EVERY == HELDOUT_EVERY - 1
 
 
@@ -143,7 +147,7 @@ def features(net, x, device="cpu", batch=500):
 
 def main():
     ap = argparse.ArgumentParser(description="Train the digit classifier and print its held-out accuracy.")
-    ap.add_argument("--data", default="/work/shared/data")
+    ap.add_argument("--data", default=DATA_DEFAULT)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=6)

@@ -21,7 +21,7 @@ Inputs (each --samples entry is one of):
     /usr/bin/python3 tools/train/evaluate.py --samples x.npy --labels labels.npy
     /usr/bin/python3 tools/train/evaluate.py --samples 'out/class{class}.npy'
     /usr/bin/python3 tools/train/evaluate.py --samples c0.npy c1.npy ... --class 0 1 ...
-    options: --data /work/shared/data  --device cpu  --seed 0  --json report.json
+    options:  --data DIR (default: $EDM_MNIST_DATA, else ../shared/data beside the checkout)  --device cpu  --seed 0  --json report.json
 
 The classifier is retrained on every run (about a minute on 2 CPU cores); nothing binary is stored.
 """
@@ -146,7 +146,7 @@ def main():
     ap.add_argument("--samples", nargs="+", required=True)
     ap.add_argument("--labels", nargs="+", default=None)
     ap.add_argument("--class", dest="classes", nargs="+", type=int, default=None)
-    ap.add_argument("--data", default="/work/shared/data")
+    ap.add_argument("--data", default=classifier.DATA_DEFAULT)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="also write the report here")

@@ -3,7 +3,7 @@
 masked, repainted by `edm sample --init-image --mask` conditioned on their own class, judged by
 the project's digit classifier (classifier.py) against the same digits unmasked.
 
-    /usr/bin/python3 tools/train/inpaint_eval.py --data /work/shared/data --per-class 10
+    /usr/bin/python3 tools/train/inpaint_eval.py --per-class 10
 
 Digits: the held-out split of classifier.py (i % 10 == 9; neither the classifier nor the
 diffusion model saw them), the first --per-class of each class, prepared as train.py does
@@ -28,7 +28,7 @@ import classifier  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="/work/shared/data", help="folder with mnist_images.npy, mnist_labels.npy")
+    ap.add_argument("--data", default=classifier.DATA_DEFAULT, help="folder with mnist_images.npy, mnist_labels.npy")
     ap.add_argument("--edm", default="build/edm")
     ap.add_argument("--model", default="models/mnist-edm.safetensors")
     ap.add_argument("--per-class", type=int, default=10)

@@ -1,4 +1,4 @@
-"""EDM preconditioner + SongUNet in PyTorch, written from /work/shared/edm-spec.md (sections 1.1-1.8,
+"""EDM preconditioner + SongUNet in PyTorch, written from shared/edm-spec.md (sections 1.1-1.8,
 1.10-1.12 and 2), for training the project's own models.
 
 The module tree mirrors the official one so that `EDMPrecond(...).state_dict()` has exactly the keys,

@@ -28,7 +28,7 @@ GPU (about 5 minutes; everything that must come back is written under $OUT):
         --out $OUT/mnist-edm.safetensors --ckpt $OUT/mnist-edm-ckpt.pt \
         --sample-check $OUT/mnist-edm-check.png --eval-per-class 100 --eval-out $OUT
 CPU smoke test:
-    /usr/bin/python3 tools/train/train.py --data /work/shared/data --device cpu --minutes 0.5 --batch 16 \
+    /usr/bin/python3 tools/train/train.py --device cpu --minutes 0.5 --batch 16 \
         --out /tmp/mnist-edm.safetensors --sample-check /tmp/check.png
 """
 
@@ -65,7 +65,7 @@ def log(msg):
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="/work/shared/data", help="folder with mnist_images.npy, mnist_labels.npy")
+    ap.add_argument("--data", default=classifier.DATA_DEFAULT, help="folder with mnist_images.npy, mnist_labels.npy")
     ap.add_argument("--out", default="models/mnist-edm.safetensors", help="model file to write")
     ap.add_argument("--minutes", type=float, default=5.0, help="wall-clock budget of the whole run")
     ap.add_argument("--reserve-s", type=float, default=None,
