@@ -260,28 +260,23 @@ void edm_op_download(edm_backend *b, float *dst, const edm_tensor *src) {
     DISPATCH(b, "download", b->ops->download(b->ctx, dst, src, MSG));
 }
 
-/* An NHWC backend must convert activations itself; an NCHW one may leave that to the raw
- * copies (and every tensor with h = w = 1 reads the same in both orders). */
+/* A backend without its own conversion must be NCHW: the raw copies then serve (and every
+ * tensor with h = w = 1 reads the same in both orders). */
 void edm_op_upload_act(edm_backend *b, edm_tensor *dst, const float *src) {
-    if (!check(b, "upload_act", valid(dst) && src != NULL, "missing operand")) return;
-    if (!b->ops->upload_act) {
-        if (!check(b, "upload_act", b->ops->act_layout == EDM_NCHW, "no layout conversion"))
-            return;
-        DISPATCH(b, "upload_act", b->ops->upload(b->ctx, dst, src, MSG));
+    const edm_ops *o = b->ops;
+    if (!check(b, "upload_act", valid(dst) && src != NULL, "missing operand") ||
+        !check(b, "upload_act", o->upload_act || o->act_layout == EDM_NCHW, "no conversion"))
         return;
-    }
-    DISPATCH(b, "upload_act", b->ops->upload_act(b->ctx, dst, src, MSG));
+    DISPATCH(b, "upload_act", (o->upload_act ? o->upload_act : o->upload)(b->ctx, dst, src, MSG));
 }
 
 void edm_op_download_act(edm_backend *b, float *dst, const edm_tensor *src) {
-    if (!check(b, "download_act", valid(src) && dst != NULL, "missing operand")) return;
-    if (!b->ops->download_act) {
-        if (!check(b, "download_act", b->ops->act_layout == EDM_NCHW, "no layout conversion"))
-            return;
-        DISPATCH(b, "download_act", b->ops->download(b->ctx, dst, src, MSG));
+    const edm_ops *o = b->ops;
+    if (!check(b, "download_act", valid(src) && dst != NULL, "missing operand") ||
+        !check(b, "download_act", o->download_act || o->act_layout == EDM_NCHW, "no conversion"))
         return;
-    }
-    DISPATCH(b, "download_act", b->ops->download_act(b->ctx, dst, src, MSG));
+    DISPATCH(b, "download_act",
+             (o->download_act ? o->download_act : o->download)(b->ctx, dst, src, MSG));
 }
 
 /* ---- the null backend ------------------------------------------------------------------ */

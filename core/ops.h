@@ -103,9 +103,10 @@ typedef struct edm_ops {
 
     /*
      * conv2d: out = (conv(in, weight, stride 1, zero padding pad) + bias[c] + residual) * out_scale
-     *   in [N,Ci,H,W], weight [Co,Ci,k,k] (as a tensor n=Co, c=Ci, h=w=k), bias [Co] or NULL,
-     *   residual [N,Co,Ho,Wo] or NULL, out [N,Co,Ho,Wo] with Ho = H + 2*pad - k + 1.
-     *   residual may alias out only if it is exactly out.
+     *   in [N,Ci,H,W], weight [Co,Ci,k,k] (as a tensor n=Co, c=Ci, h=w=k; OIHW memory in
+     *   every layout), bias [Co] or NULL, residual [N,Co,Ho,Wo] or NULL, out [N,Co,Ho,Wo] with
+     *   Ho = H + 2*pad - k + 1 (in, residual, out: activations). residual may alias out only
+     *   if it is exactly out.
      */
     int (*conv2d)(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *weight,
                   const edm_tensor *bias, int pad, const edm_tensor *residual, float out_scale,
@@ -161,6 +162,8 @@ typedef struct edm_ops {
      *   o = 3*(hd*Ch + c) + j belongs to head hd, channel c (Ch = C/heads), part j (0 q, 1 k, 2 v).
      *   w[b,i,j] = softmax_j( sum_c q[b,c,i] * (k[b,c,j] / sqrt(Ch)) ) in fp32,
      *   out[n, hd*Ch + c, i] = sum_j w[b,i,j] * v[b,c,j], b = n*heads + hd. out [N, C, H, W].
+     *   i, j: pixels. In NHWC the 3C channels of a pixel are contiguous, so head hd's q, k
+     *   and v of pixel i are the channels 3*(hd*Ch + c) + j, a stride of 3 in memory.
      */
     int (*attention)(void *ctx, edm_tensor *out, const edm_tensor *qkv, int heads, char *msg);
 
@@ -179,6 +182,7 @@ typedef struct edm_ops {
     /*
      * precond_out: out[n,c,p] = c_skip[n]*x[n,c,p] + c_out[n]*F[n,c,p] for c < C(out);
      *   x and out [N,C,H,W], F [N,C',H,W] with C' >= C (iDDPM has 2C); c_skip, c_out [N].
+     *   x, F and out are activations (x and out fp32): in NHWC F's pixel stride is C'.
      */
     int (*precond_out)(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_tensor *F,
                        const edm_tensor *c_skip, const edm_tensor *c_out, char *msg);

@@ -127,10 +127,7 @@ static struct dnnl_prim *prim_get(struct cpu_dnnl *d, int n, int ci, int co, int
             p->scale == scale)
             return p;
     }
-    if (d->nprims == MAX_PRIMS) { /* full (many batch sizes): start again */
-        for (int i = 0; i < d->nprims; i++) dnnl_primitive_destroy(d->prims[i].prim);
-        d->nprims = 0;
-    }
+    if (d->nprims == MAX_PRIMS) return NULL; /* edm_cpu_dnnl_conv2d empties it first */
     const int ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
     dnnl_dims_t sd = {n, ci, h, w}, wd = {co, ci, k, k}, bd = {co}, dd = {n, co, ho, wo};
     dnnl_dims_t strides = {1, 1}, pads = {pad, pad};
@@ -310,6 +307,10 @@ int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *i
         chunk = chunk < 1 ? 1 : chunk > N ? N : chunk;
     }
     const int res = residual != NULL;
+    if (d->nprims > MAX_PRIMS - 2) { /* full (many batch sizes): start again */
+        for (int i = 0; i < d->nprims; i++) dnnl_primitive_destroy(d->prims[i].prim);
+        d->nprims = 0;
+    }
     /* Equal chunks (at most two primitives per shape: the chunk and the remainder). */
     struct dnnl_prim *pf = prim_get(d, chunk, Ci, Co, H, W, k, pad, bias != NULL, bf16, res,
                                     out_scale);
