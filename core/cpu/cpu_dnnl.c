@@ -42,7 +42,8 @@
 
 #include "cpu_internal.h"
 
-#define CHUNK_BYTES ((int64_t)32 << 20) /* bf16 input per chunk of images */
+/* bf16 input per chunk of images: half the NCHW engine's in + out transpose buffers */
+#define CHUNK_BYTES ((int64_t)16 << 20)
 #define MAX_PRIMS 512
 
 struct dnnl_prim {
