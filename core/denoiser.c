@@ -61,7 +61,7 @@ static void denoise_graph(const edm_net *net, edm_backend *b, edm_arena *a, int 
         edm_arena_alloc(a, b, &in.augment);
     }
     if (!measuring) {
-        edm_op_upload(b, &xt, x);
+        edm_op_upload_act(b, &xt, x); /* host NCHW -> the backend's layout */
         for (int k = 0; k < 4; k++) edm_op_upload(b, &c[k], coefs + (size_t)k * n);
         if (net->has_label) edm_op_upload(b, &in.labels, labels);
         if (in.augment.data) edm_op_upload(b, &in.augment, augment);
@@ -84,7 +84,7 @@ static void denoise_graph(const edm_net *net, edm_backend *b, edm_arena *a, int 
     edm_arena_alloc(a, b, &D);
     edm_op_precond_out(b, &D, &xt, &F, &c[0], &c[1]);
     if (began && b->ops->forward_end(b->ctx, n, msg)) edm_backend_fail(b, "forward_end", "%s", msg);
-    if (!measuring) edm_op_download(b, out, &D);
+    if (!measuring) edm_op_download_act(b, out, &D);
 }
 
 enum edm_status edm_denoiser_measure(const edm_net *net, int n, size_t *bytes, double *flops,

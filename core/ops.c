@@ -260,6 +260,25 @@ void edm_op_download(edm_backend *b, float *dst, const edm_tensor *src) {
     DISPATCH(b, "download", b->ops->download(b->ctx, dst, src, MSG));
 }
 
+/* A backend without its own conversion must be NCHW: the raw copies then serve (and every
+ * tensor with h = w = 1 reads the same in both orders). */
+void edm_op_upload_act(edm_backend *b, edm_tensor *dst, const float *src) {
+    const edm_ops *o = b->ops;
+    if (!check(b, "upload_act", valid(dst) && src != NULL, "missing operand") ||
+        !check(b, "upload_act", o->upload_act || o->act_layout == EDM_NCHW, "no conversion"))
+        return;
+    DISPATCH(b, "upload_act", (o->upload_act ? o->upload_act : o->upload)(b->ctx, dst, src, MSG));
+}
+
+void edm_op_download_act(edm_backend *b, float *dst, const edm_tensor *src) {
+    const edm_ops *o = b->ops;
+    if (!check(b, "download_act", valid(src) && dst != NULL, "missing operand") ||
+        !check(b, "download_act", o->download_act || o->act_layout == EDM_NCHW, "no conversion"))
+        return;
+    DISPATCH(b, "download_act",
+             (o->download_act ? o->download_act : o->download)(b->ctx, dst, src, MSG));
+}
+
 /* ---- the null backend ------------------------------------------------------------------ */
 
 static void *null_alloc(void *ctx, size_t bytes) {
@@ -340,6 +359,7 @@ static void null_destroy(void *ctx) {
 
 static const edm_ops null_ops = {
     .name = "null",
+    .act_layout = EDM_NCHW, /* no memory: any layout would do */
     .alloc = null_alloc,
     .free = null_free,
     .upload = null_upload,

@@ -11,9 +11,27 @@
  * in backend.c, and a "null" backend (ops.c) that does no arithmetic: it counts FLOPs and bytes, used to size the workspace
  * and to report FLOPs per image.
  *
- * Tensors are NCHW views into backend memory; they own nothing. A [N, K] matrix is a tensor
- * with h = w = 1 (c = K). All math is defined on fp32 values; a backend may store
- * activations in a narrower type (t.dtype) and must then say so through its precision.
+ * Tensors are views into backend memory; they own nothing. Shapes are logical: (n, c, h, w)
+ * and every index below, out[n,c,y,x], is the same whatever the memory order. A [N, K]
+ * matrix is a tensor with h = w = 1 (c = K). All math is defined on fp32 values; a backend
+ * may store activations in a narrower type (t.dtype) and must then say so through its
+ * precision.
+ *
+ * Layouts: a backend declares the memory order of its ACTIVATIONS (edm_ops.act_layout):
+ *   EDM_NCHW  element (n,c,y,x) at ((n*C + c)*H + y)*W + x      (the CUDA backend, for now)
+ *   EDM_NHWC  element (n,c,y,x) at ((n*H + y)*W + x)*C + c      (the CPU backend)
+ * Activations are the image-path operands with spatial extent: conv2d's in, residual and
+ * out, fir in/out, group_norm in/out, bias_residual in/residual/out, concat a/b/out,
+ * attention qkv/out, scale_rows in/out, precond_out x/F/out. Everything else keeps the
+ * model file's layout whatever the backend: conv weights [Co,Ci,k,k] (OIHW), FIR filters,
+ * gamma/beta, biases, linear weights, embeddings and per-sample vectors ([N,K] tensors with
+ * h = w = 1 and per-sample [N] coefficients read the same in both orders). A backend that
+ * wants its weights in another order rearranges them itself, once (the CPU backend caches
+ * reordered copies by address). Host data crosses the boundary NCHW: edm_op_upload_act /
+ * edm_op_download_act convert activations, edm_op_upload / edm_op_download copy raw memory
+ * (weights, labels, coefficients). In NHWC, channel indices keep their meaning: attention's
+ * qkv channel o = 3*(hd*Ch + c) + j is the o-th value of each pixel, and precond_out's F
+ * with C' >= C channels has a pixel stride of C' (only its first C are read).
  *
  * Dtypes (spec 1.12): the image path (activations flowing through conv, fir, group_norm in/out,
  * concat, attention, bias_residual, scale_rows' out, precond_out's F) and conv weights use the
@@ -38,6 +56,9 @@ extern "C" {
 
 enum edm_dtype { EDM_F32 = 0, EDM_F16 = 1, EDM_BF16 = 2 };
 
+/* Memory order of activation tensors (see "Layouts" above). */
+enum edm_layout { EDM_NCHW = 0, EDM_NHWC = 1 };
+
 typedef struct edm_tensor {
     void *data; /* backend memory; NULL in the null backend */
     int n, c, h, w;
@@ -58,6 +79,7 @@ struct edm_backend_impl; /* a backend's private state */
 #define EDM_OPS_MSG 256
 typedef struct edm_ops {
     const char *name;
+    enum edm_layout act_layout; /* memory order of activations (ops.h "Layouts") */
 
     /* Memory. alloc returns NULL on failure. Device memory for CUDA, host for CPU. */
     void *(*alloc)(void *ctx, size_t bytes);
@@ -68,17 +90,23 @@ typedef struct edm_ops {
     /* A named counter of the backend (for tests and benchmarks: "graph_captures", ...);
      * returns 0, or non-zero when it has none of that name. May be NULL. */
     int (*counter)(void *ctx, const char *name, long *value);
-    /* Host fp32 -> tensor (converting to t->dtype), tensor -> host fp32. */
+    /* Host fp32 -> tensor (converting to t->dtype), tensor -> host fp32, element i of the
+     * host array to element i of the tensor's memory: raw, no layout change. */
     int (*upload)(void *ctx, edm_tensor *dst, const float *src, char *msg);
     int (*download)(void *ctx, float *dst, const edm_tensor *src, char *msg);
+    /* The same for an activation: host NCHW <-> the tensor in act_layout. May be NULL when
+     * act_layout is EDM_NCHW (upload/download then serve). */
+    int (*upload_act)(void *ctx, edm_tensor *dst, const float *src, char *msg);
+    int (*download_act)(void *ctx, float *dst, const edm_tensor *src, char *msg);
     /* Waits for queued work (no-op on synchronous backends). */
     int (*sync)(void *ctx, char *msg);
 
     /*
      * conv2d: out = (conv(in, weight, stride 1, zero padding pad) + bias[c] + residual) * out_scale
-     *   in [N,Ci,H,W], weight [Co,Ci,k,k] (as a tensor n=Co, c=Ci, h=w=k), bias [Co] or NULL,
-     *   residual [N,Co,Ho,Wo] or NULL, out [N,Co,Ho,Wo] with Ho = H + 2*pad - k + 1.
-     *   residual may alias out only if it is exactly out.
+     *   in [N,Ci,H,W], weight [Co,Ci,k,k] (as a tensor n=Co, c=Ci, h=w=k; OIHW memory in
+     *   every layout), bias [Co] or NULL, residual [N,Co,Ho,Wo] or NULL, out [N,Co,Ho,Wo] with
+     *   Ho = H + 2*pad - k + 1 (in, residual, out: activations). residual may alias out only
+     *   if it is exactly out.
      */
     int (*conv2d)(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *weight,
                   const edm_tensor *bias, int pad, const edm_tensor *residual, float out_scale,
@@ -134,6 +162,8 @@ typedef struct edm_ops {
      *   o = 3*(hd*Ch + c) + j belongs to head hd, channel c (Ch = C/heads), part j (0 q, 1 k, 2 v).
      *   w[b,i,j] = softmax_j( sum_c q[b,c,i] * (k[b,c,j] / sqrt(Ch)) ) in fp32,
      *   out[n, hd*Ch + c, i] = sum_j w[b,i,j] * v[b,c,j], b = n*heads + hd. out [N, C, H, W].
+     *   i, j: pixels. In NHWC the 3C channels of a pixel are contiguous, so head hd's q, k
+     *   and v of pixel i are the channels 3*(hd*Ch + c) + j, a stride of 3 in memory.
      */
     int (*attention)(void *ctx, edm_tensor *out, const edm_tensor *qkv, int heads, char *msg);
 
@@ -152,6 +182,7 @@ typedef struct edm_ops {
     /*
      * precond_out: out[n,c,p] = c_skip[n]*x[n,c,p] + c_out[n]*F[n,c,p] for c < C(out);
      *   x and out [N,C,H,W], F [N,C',H,W] with C' >= C (iDDPM has 2C); c_skip, c_out [N].
+     *   x, F and out are activations (x and out fp32): in NHWC F's pixel stride is C'.
      */
     int (*precond_out)(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_tensor *F,
                        const edm_tensor *c_skip, const edm_tensor *c_out, char *msg);
@@ -224,8 +255,12 @@ void edm_op_scale_rows(edm_backend *b, edm_tensor *out, const edm_tensor *in,
                        const edm_tensor *coef);
 void edm_op_precond_out(edm_backend *b, edm_tensor *out, const edm_tensor *x, const edm_tensor *F,
                         const edm_tensor *c_skip, const edm_tensor *c_out);
+/* Raw copies (weights, labels, per-sample vectors): host element i = memory element i. */
 void edm_op_upload(edm_backend *b, edm_tensor *dst, const float *src);
 void edm_op_download(edm_backend *b, float *dst, const edm_tensor *src);
+/* Activations: the host side is NCHW, the tensor in the backend's act_layout. */
+void edm_op_upload_act(edm_backend *b, edm_tensor *dst, const float *src);
+void edm_op_download_act(edm_backend *b, float *dst, const edm_tensor *src);
 
 /* Bytes per element of a dtype. */
 size_t edm_dtype_size(enum edm_dtype t);

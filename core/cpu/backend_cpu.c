@@ -165,7 +165,48 @@ static int cpu_sync(void *ctx, char *msg) {
     return 0;
 }
 
-/* ---- element-wise ops --------------------------------------------------------------------- */
+/* ---- activations in and out: host NCHW <-> NHWC ------------------------------------------ */
+
+#define TB 32 /* transpose tile: TB channels x TB pixels */
+
+/* Image by image, tile by tile: to_nhwc dst[n][P][C] = src[n][C][P], else the inverse. */
+static void transpose_act(const struct cpu_ctx *cx, float *dst, const float *src, int N, int C,
+                          int64_t P, int to_nhwc) {
+    const int64_t ct = (C + TB - 1) / TB, pt = (P + TB - 1) / TB;
+    int team = edm_cpu_team(cx, (double)N * C * P, 65536.0);
+#pragma omp parallel for num_threads(team) schedule(static) collapse(2)
+    for (int n = 0; n < N; n++) {
+        for (int64_t tile = 0; tile < ct * pt; tile++) {
+            const int c0 = (int)(tile / pt) * TB, c1 = c0 + TB < C ? c0 + TB : C;
+            const int64_t p0 = tile % pt * TB, p1 = p0 + TB < P ? p0 + TB : P;
+            const float *s = src + (int64_t)n * C * P;
+            float *d = dst + (int64_t)n * C * P;
+            if (to_nhwc) {
+                for (int64_t p = p0; p < p1; p++)
+                    for (int c = c0; c < c1; c++) d[p * C + c] = s[(int64_t)c * P + p];
+            } else {
+                for (int c = c0; c < c1; c++)
+                    for (int64_t p = p0; p < p1; p++) d[(int64_t)c * P + p] = s[p * C + c];
+            }
+        }
+    }
+}
+
+static int cpu_upload_act(void *ctx, edm_tensor *dst, const float *src, char *msg) {
+    struct cpu_ctx *cx = ctx;
+    CPU_CHECK_F32(msg, dst);
+    edm_cpu_dnnl_forget(cx->dnnl, dst->data, (size_t)edm_tensor_numel(dst) * sizeof(float));
+    transpose_act(cx, cpu_f(dst), src, dst->n, dst->c, (int64_t)dst->h * dst->w, 1);
+    return 0;
+}
+
+static int cpu_download_act(void *ctx, float *dst, const edm_tensor *src, char *msg) {
+    CPU_CHECK_F32(msg, src);
+    transpose_act(ctx, dst, cpu_f(src), src->n, src->c, (int64_t)src->h * src->w, 0);
+    return 0;
+}
+
+/* ---- element-wise ops (activations NHWC: a pixel's C channels are contiguous) -------------- */
 
 /* Element-wise loops below ~64K elements run on one thread: waking the team costs more. */
 #define ELEM_GRAIN 65536.0
@@ -175,24 +216,29 @@ static int cpu_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in,
                              char *msg) {
     struct cpu_ctx *cx = ctx;
     CPU_CHECK_F32(msg, out, in, bias, residual);
-    const int64_t rows = (int64_t)out->n * out->c, P = (int64_t)out->h * out->w;
+    const int64_t pixels = (int64_t)out->n * out->h * out->w;
     const int C = out->c;
     const float *x = cpu_f(in), *b = bias ? cpu_f(bias) : NULL;
     const float *r = residual ? cpu_f(residual) : NULL;
     float *y = cpu_f(out);
-    int team = edm_cpu_team(cx, (double)rows * P, ELEM_GRAIN);
+    int team = edm_cpu_team(cx, (double)pixels * C, ELEM_GRAIN);
 #pragma omp parallel for num_threads(team) schedule(static)
-    for (int64_t row = 0; row < rows; row++) {
-        const float bc = b ? b[row % C] : 0.0f;
-        const float *xr = x + row * P, *rr = r ? r + row * P : NULL;
-        float *yr = y + row * P;
+    for (int64_t px = 0; px < pixels; px++) {
+        const float *xr = x + px * C, *rr = r ? r + px * C : NULL;
+        float *yr = y + px * C;
         /* (in + bias) + residual, then * scale: the order of the reference's operations. */
-        if (rr) {
+        if (rr && b) {
 #pragma omp simd
-            for (int64_t p = 0; p < P; p++) yr[p] = (xr[p] + bc + rr[p]) * scale;
+            for (int c = 0; c < C; c++) yr[c] = (xr[c] + b[c] + rr[c]) * scale;
+        } else if (rr) {
+#pragma omp simd
+            for (int c = 0; c < C; c++) yr[c] = (xr[c] + rr[c]) * scale;
+        } else if (b) {
+#pragma omp simd
+            for (int c = 0; c < C; c++) yr[c] = (xr[c] + b[c]) * scale;
         } else {
 #pragma omp simd
-            for (int64_t p = 0; p < P; p++) yr[p] = (xr[p] + bc) * scale;
+            for (int c = 0; c < C; c++) yr[c] = xr[c] * scale;
         }
     }
     return 0;
@@ -200,13 +246,17 @@ static int cpu_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in,
 
 static int cpu_concat(void *ctx, edm_tensor *out, const edm_tensor *a, const edm_tensor *b,
                       char *msg) {
-    (void)ctx;
+    struct cpu_ctx *cx = ctx;
     CPU_CHECK_F32(msg, out, a, b);
-    const size_t sa = (size_t)a->c * a->h * a->w, sb = (size_t)b->c * b->h * b->w;
-    for (int n = 0; n < out->n; n++) {
-        float *o = cpu_f(out) + n * (sa + sb);
-        memcpy(o, cpu_f(a) + n * sa, sa * sizeof(float));
-        memcpy(o + sa, cpu_f(b) + n * sb, sb * sizeof(float));
+    const int64_t pixels = (int64_t)out->n * out->h * out->w;
+    const int Ca = a->c, Cb = b->c;
+    const float *av = cpu_f(a), *bv = cpu_f(b);
+    float *o = cpu_f(out);
+    int team = edm_cpu_team(cx, (double)pixels * (Ca + Cb), ELEM_GRAIN);
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int64_t px = 0; px < pixels; px++) {
+        memcpy(o + px * (Ca + Cb), av + px * Ca, (size_t)Ca * sizeof(float));
+        memcpy(o + px * (Ca + Cb) + Ca, bv + px * Cb, (size_t)Cb * sizeof(float));
     }
     return 0;
 }
@@ -230,6 +280,7 @@ static int cpu_embed(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_
     return 0;
 }
 
+/* Per sample: the same in any layout. */
 static int cpu_scale_rows(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_tensor *coef,
                           char *msg) {
     struct cpu_ctx *cx = ctx;
@@ -250,14 +301,17 @@ static int cpu_precond_out(void *ctx, edm_tensor *out, const edm_tensor *x, cons
                            const edm_tensor *c_skip, const edm_tensor *c_out, char *msg) {
     (void)ctx;
     CPU_CHECK_F32(msg, out, x, F, c_skip, c_out);
-    const int64_t row = (int64_t)out->c * out->h * out->w;
-    const int64_t frow = (int64_t)F->c * F->h * F->w; /* F may have more channels (iDDPM) */
+    const int64_t P = (int64_t)out->h * out->w;
+    const int C = out->c, CF = F->c; /* F may have more channels (iDDPM): pixel stride CF */
     const float *xv = cpu_f(x), *fv = cpu_f(F), *cs = cpu_f(c_skip), *co = cpu_f(c_out);
     float *y = cpu_f(out);
     for (int n = 0; n < out->n; n++) {
+        for (int64_t p = 0; p < P; p++) {
+            const int64_t px = (int64_t)n * P + p;
 #pragma omp simd
-        for (int64_t i = 0; i < row; i++)
-            y[n * row + i] = cs[n] * xv[n * row + i] + co[n] * fv[n * frow + i];
+            for (int c = 0; c < C; c++)
+                y[px * C + c] = cs[n] * xv[px * C + c] + co[n] * fv[px * CF + c];
+        }
     }
     return 0;
 }
@@ -274,10 +328,13 @@ static void cpu_destroy(void *ctx) {
 
 static const edm_ops cpu_ops = {
     .name = "cpu",
+    .act_layout = EDM_NHWC,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_upload,
     .download = cpu_download,
+    .upload_act = cpu_upload_act,
+    .download_act = cpu_download_act,
     .counter = cpu_counter,
     .sync = cpu_sync,
     .conv2d = edm_cpu_conv2d,

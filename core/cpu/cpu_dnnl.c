@@ -1,5 +1,6 @@
 /*
- * cpu_dnnl.c - conv2d of the CPU backend through oneDNN (Debian's libdnnl), fp32 or bf16.
+ * cpu_dnnl.c - conv2d of the CPU backend through oneDNN (Debian's libdnnl), fp32 or bf16,
+ * and the cache of conv weights rearranged for it and for the im2col fallback.
  *
  * Why: Debian's OpenBLAS 0.3.21 picks its kernels by CPU model and falls back to the generic
  * SSE3 ("Prescott") SGEMM on processors newer than it knows (Emerald Rapids, model 207),
@@ -8,18 +9,25 @@
  * from channels-last (NHWC) memory. On AMX processors its bf16 kernels run several times the
  * fp32 rate (--precision bf16).
  *
- * How: the op interface is NCHW, so a call
- *   1. transposes the input NCHW -> NHWC into per-backend scratch (converting to bf16 for the
- *      bf16 precision: round to nearest even),
- *   2. runs the oneDNN convolution with the bias fused (NHWC fp32 out, fp32 accumulation),
- *   3. transposes the result back to NCHW with the rest of the epilogue fused:
- *      out = ((acc + bias) + residual) * out_scale, the reference's order of operations.
- * The batch is cut into chunks of images so the two NHWC buffers stay under CHUNK_BYTES
- * (the workspace does not grow with the batch). Weights are reordered once into the
- * primitive's blocked layout (and type) and cached by their address; cpu_free and
- * cpu_upload drop cached copies of memory they free or overwrite (edm_cpu_dnnl_forget).
- * Primitives are cached by shape. Anything oneDNN refuses returns 1 without touching
- * `out`, and cpu_conv.c falls back to im2col + OpenBLAS.
+ * How: the backend's activations are NHWC (ops.h "Layouts"), which is what the primitive
+ * reads and writes, so a call is one primitive on the tensors themselves, with the whole
+ * epilogue fused as post-ops, in the reference's order of operations:
+ *     out = ((conv + bias) + residual) * out_scale
+ *   bias: the primitive's bias; residual: a sum post-op (dst += conv result), the
+ *   residual copied into out first unless it is out; out_scale != 1: an eltwise linear
+ *   post-op. (A binary-add post-op reading the residual would save that copy, about 2% of a
+ *   3x3 conv's time, but oneDNN 2.6 computes it wrongly in some kernels: gemm:jit and
+ *   jit_bf16_1x1 in test_ops' conv cases.)
+ * fp32 runs the whole batch in one call. bf16 first rounds the input to bf16 (round to
+ * nearest even) into per-backend scratch, chunk by chunk of images so that scratch stays
+ * under CHUNK_BYTES (the workspace does not grow with the batch); weights are bf16,
+ * accumulation and output fp32.
+ * Weights are reordered once into the primitive's blocked layout (and type) and cached by
+ * their address, as is the [ky][kx][ci][co] fp32 copy the im2col fallback multiplies by
+ * (cpu_conv.c); cpu_free and cpu_upload drop cached copies of memory they free or overwrite
+ * (edm_cpu_dnnl_forget). Primitives are cached by shape and epilogue (the cache is emptied
+ * when full). Anything oneDNN refuses returns 1 without touching `out`, and cpu_conv.c
+ * falls back to im2col + GEMM.
  *
  * Threads: oneDNN is built on the same OpenMP runtime (libgomp) as the backend and uses
  * omp_get_max_threads() threads, which is set to the backend's team before each call.
@@ -34,19 +42,20 @@
 
 #include "cpu_internal.h"
 
-#define CHUNK_BYTES ((int64_t)32 << 20) /* NHWC in + out per chunk of images */
+/* bf16 input per chunk of images: half the NCHW engine's in + out transpose buffers */
+#define CHUNK_BYTES ((int64_t)16 << 20)
 #define MAX_PRIMS 512
 
 struct dnnl_prim {
-    int n, ci, co, h, w, k, pad, bias, bf16;
+    int n, ci, co, h, w, k, pad, bias, bf16, res;
+    float scale;
     dnnl_primitive_t prim;
     dnnl_memory_desc_t wmd; /* the weights layout it wants */
 };
 
 struct dnnl_weight {
     const void *key; /* the fp32 OIHW weights it was made from */
-    int bf16;
-    dnnl_memory_desc_t md;
+    dnnl_memory_desc_t md; /* the layout and type made */
     void *data;
 };
 
@@ -57,7 +66,7 @@ struct cpu_dnnl {
     int nprims;
     struct dnnl_weight *weights;
     int nweights, capweights;
-    void *buf; /* NHWC in | NHWC out | scratchpad */
+    void *buf; /* bf16 input | scratchpad */
     size_t buf_cap;
 };
 
@@ -108,16 +117,18 @@ static struct cpu_dnnl *dnnl_state(struct cpu_ctx *cx) {
     return d;
 }
 
-/* The primitive for one chunk shape, made on first use. NULL when oneDNN refuses it. */
+/* The primitive for one chunk shape and epilogue (res: a sum post-op), made on first use.
+ * NULL when oneDNN refuses it. */
 static struct dnnl_prim *prim_get(struct cpu_dnnl *d, int n, int ci, int co, int h, int w, int k,
-                                  int pad, int bias, int bf16) {
+                                  int pad, int bias, int bf16, int res, float scale) {
     for (int i = 0; i < d->nprims; i++) {
         struct dnnl_prim *p = &d->prims[i];
         if (p->n == n && p->ci == ci && p->co == co && p->h == h && p->w == w && p->k == k &&
-            p->pad == pad && p->bias == bias && p->bf16 == bf16)
+            p->pad == pad && p->bias == bias && p->bf16 == bf16 && p->res == res &&
+            p->scale == scale)
             return p;
     }
-    if (d->nprims == MAX_PRIMS) return NULL;
+    if (d->nprims == MAX_PRIMS) return NULL; /* edm_cpu_dnnl_conv2d empties it first */
     const int ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
     dnnl_dims_t sd = {n, ci, h, w}, wd = {co, ci, k, k}, bd = {co}, dd = {n, co, ho, wo};
     dnnl_dims_t strides = {1, 1}, pads = {pad, pad};
@@ -125,8 +136,9 @@ static struct dnnl_prim *prim_get(struct cpu_dnnl *d, int n, int ci, int co, int
     dnnl_memory_desc_t smd, wmd, bmd, dmd;
     dnnl_convolution_desc_t cd;
     dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    struct dnnl_prim *res = NULL;
+    struct dnnl_prim *result = NULL;
     if (dnnl_memory_desc_init_by_tag(&smd, 4, sd, t, dnnl_nhwc) ||
         dnnl_memory_desc_init_by_tag(&wmd, 4, wd, t, dnnl_format_tag_any) ||
         dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a) ||
@@ -136,18 +148,24 @@ static struct dnnl_prim *prim_get(struct cpu_dnnl *d, int n, int ci, int co, int
                                            pads) ||
         dnnl_primitive_attr_create(&attr) ||
         dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
+        dnnl_post_ops_create(&po))
+        goto done;
+    if ((res && dnnl_post_ops_append_sum(po, 1.0f)) ||
+        (scale != 1.0f && dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, scale, 0.0f)) ||
+        dnnl_primitive_attr_set_post_ops(attr, po) ||
         dnnl_primitive_desc_create(&pd, &cd, attr, d->eng, NULL))
         goto done;
     struct dnnl_prim *p = &d->prims[d->nprims];
-    *p = (struct dnnl_prim){n, ci, co, h, w, k, pad, bias, bf16, NULL, {0}};
+    *p = (struct dnnl_prim){n, ci, co, h, w, k, pad, bias, bf16, res, scale, NULL, {0}};
     p->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     if (dnnl_primitive_create(&p->prim, pd)) goto done;
     d->nprims++;
-    res = p;
+    result = p;
 done:
     if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
-    return res;
+    return result;
 }
 
 /* Scratchpad bytes a primitive needs. */
@@ -157,12 +175,13 @@ static size_t prim_scratch(const struct dnnl_prim *p) {
     return dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
 }
 
-/* The weights in the layout p wants, reordered from OIHW fp32 on first use. */
-static void *weights_get(struct cpu_dnnl *d, const struct dnnl_prim *p, const float *w, char *msg) {
+/* The weights [co, ci, k, k] in the layout (and type) md, reordered from OIHW fp32 on
+ * first use. */
+static void *weights_get(struct cpu_dnnl *d, const dnnl_memory_desc_t *md, int co, int ci, int k,
+                         const float *w, char *msg) {
     for (int i = 0; i < d->nweights; i++) {
         struct dnnl_weight *e = &d->weights[i];
-        if (e->key == w && e->bf16 == p->bf16 && dnnl_memory_desc_equal(&e->md, &p->wmd))
-            return e->data;
+        if (e->key == w && dnnl_memory_desc_equal(&e->md, md)) return e->data;
     }
     if (d->nweights == d->capweights) {
         int cap = d->capweights ? 2 * d->capweights : 64;
@@ -171,18 +190,18 @@ static void *weights_get(struct cpu_dnnl *d, const struct dnnl_prim *p, const fl
         d->weights = nw;
         d->capweights = cap;
     }
-    size_t bytes = dnnl_memory_desc_get_size(&p->wmd);
+    size_t bytes = dnnl_memory_desc_get_size(md);
     void *data = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!data) goto oom;
-    dnnl_dims_t wd = {p->co, p->ci, p->k, p->k};
+    dnnl_dims_t wd = {co, ci, k, k};
     dnnl_memory_desc_t smd;
     dnnl_memory_t sm = NULL, dm = NULL;
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_primitive_t r = NULL;
     dnnl_status_t s = dnnl_memory_desc_init_by_tag(&smd, 4, wd, dnnl_f32, dnnl_oihw);
     if (!s) s = dnnl_memory_create(&sm, &smd, d->eng, (void *)w);
-    if (!s) s = dnnl_memory_create(&dm, &p->wmd, d->eng, data);
-    if (!s) s = dnnl_reorder_primitive_desc_create(&rpd, &smd, d->eng, &p->wmd, d->eng, NULL);
+    if (!s) s = dnnl_memory_create(&dm, md, d->eng, data);
+    if (!s) s = dnnl_reorder_primitive_desc_create(&rpd, &smd, d->eng, md, d->eng, NULL);
     if (!s) s = dnnl_primitive_create(&r, rpd);
     if (!s) {
         dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, sm}, {DNNL_ARG_TO, dm}};
@@ -198,7 +217,7 @@ static void *weights_get(struct cpu_dnnl *d, const struct dnnl_prim *p, const fl
         dnnl_fail(msg, "weight reorder", s);
         return NULL;
     }
-    d->weights[d->nweights++] = (struct dnnl_weight){w, p->bf16, p->wmd, data};
+    d->weights[d->nweights++] = (struct dnnl_weight){w, *md, data};
     return data;
 oom:
     snprintf(msg, EDM_OPS_MSG, "out of memory for reordered conv weights");
@@ -213,59 +232,66 @@ static inline uint16_t to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
-#define TB 32 /* transpose tile: TB channels x TB pixels */
+/* dst[i] = bf16(src[i]) over n values, across the team. */
+static void to_bf16_run(uint16_t *dst, const float *src, int64_t n, int team) {
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int64_t i = 0; i < n; i++) dst[i] = to_bf16(src[i]);
+}
 
-/* One transpose between NCHW [n, C, P] and NHWC [n, P, C] for `n` images, tile by tile. */
-struct xpose {
-    enum { TO_NHWC_F32, TO_NHWC_BF16, FROM_NHWC } kind;
-    void *dst;
-    const float *src;
-    const float *res; /* FROM_NHWC: NCHW residual or NULL */
-    float s;          /* FROM_NHWC: out_scale */
-    int C;
-    int64_t P;
-};
-
-/* Image i, channels [c0, c1), pixels [p0, p1):
- *   TO_NHWC_*: dst (NHWC, fp32 or bf16) = src (NCHW);
- *   FROM_NHWC: dst (NCHW) = (src (NHWC, bias already added) + res) * s. res may be dst
- *   itself: each element is read before it is written. */
-static void xpose_tile(const struct xpose *x, int64_t i, int c0, int c1, int64_t p0, int64_t p1) {
-    const int C = x->C;
-    const int64_t P = x->P, base = i * C * P;
-    const float *s = x->src + base;
-    if (x->kind == TO_NHWC_BF16) {
-        uint16_t *o = (uint16_t *)x->dst + base;
-        for (int64_t p = p0; p < p1; p++)
-            for (int c = c0; c < c1; c++) o[p * C + c] = to_bf16(s[(int64_t)c * P + p]);
-    } else if (x->kind == TO_NHWC_F32) {
-        float *o = (float *)x->dst + base;
-        for (int64_t p = p0; p < p1; p++)
-            for (int c = c0; c < c1; c++) o[p * C + c] = s[(int64_t)c * P + p];
-    } else {
-        for (int c = c0; c < c1; c++) {
-            float *orow = (float *)x->dst + base + (int64_t)c * P;
-            const float *rrow = x->res ? x->res + base + (int64_t)c * P : NULL;
-            for (int64_t p = p0; p < p1; p++) {
-                float v = s[p * C + c];
-                if (rrow) v = v + rrow[p];
-                orow[p] = x->s == 1.0f ? v : v * x->s;
-            }
-        }
+static void copy_run(float *dst, const float *src, int64_t n, int team) {
+    const int64_t piece = (n + team - 1) / team;
+#pragma omp parallel for num_threads(team) schedule(static)
+    for (int t = 0; t < team; t++) {
+        const int64_t a = piece * t, e = a + piece < n ? a + piece : n;
+        if (a < e) memcpy(dst + a, src + a, (size_t)(e - a) * sizeof(float));
     }
 }
 
-static void xpose_run(const struct xpose *x, int64_t n, int team) {
-    const int C = x->C;
-    const int64_t P = x->P, ct = (C + TB - 1) / TB, pt = (P + TB - 1) / TB;
-#pragma omp parallel for num_threads(team) schedule(static) collapse(2)
-    for (int64_t i = 0; i < n; i++) {
-        for (int64_t tile = 0; tile < ct * pt; tile++) {
-            const int c0 = (int)(tile / pt) * TB;
-            const int64_t p0 = tile % pt * TB;
-            xpose_tile(x, i, c0, c0 + TB < C ? c0 + TB : C, p0, p0 + TB < P ? p0 + TB : P);
-        }
+/* Grows the shared buffer to `need` bytes. */
+static int buf_reserve(struct cpu_ctx *cx, struct cpu_dnnl *d, size_t need, char *msg) {
+    if (need <= d->buf_cap) return 0;
+    void *nb = aligned_alloc(64, (need + 4095) & ~(size_t)4095);
+    if (!nb) {
+        snprintf(msg, EDM_OPS_MSG, "out of memory for %zu bytes of conv scratch", need);
+        return 1;
     }
+    free(d->buf);
+    d->buf = nb;
+    cx->scratch_allocs++;
+    d->buf_cap = (need + 4095) & ~(size_t)4095;
+    return 0;
+}
+
+/* Runs p (bias optional). */
+static int prim_run(struct cpu_dnnl *d, const struct dnnl_prim *p, void *src, void *wdata,
+                    void *dst, void *bias, void *scratch, char *msg) {
+    const_dnnl_primitive_desc_t pd;
+    dnnl_primitive_get_primitive_desc(p->prim, &pd);
+    enum { NM = 5 };
+    dnnl_memory_t m[NM] = {0};
+    const dnnl_memory_desc_t *md[NM] = {
+        dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+        dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+        dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
+        dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0),
+        dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1),
+    };
+    void *h[NM] = {src, wdata, dst, scratch, bias};
+    const int arg[NM] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_SCRATCHPAD,
+                         DNNL_ARG_BIAS};
+    dnnl_exec_arg_t args[NM];
+    int na = 0;
+    dnnl_status_t s = dnnl_success;
+    for (int i = 0; i < NM && !s; i++) {
+        if (i == 4 && !bias) continue;
+        s = dnnl_memory_create(&m[i], md[i], d->eng, h[i]);
+        args[na++] = (dnnl_exec_arg_t){arg[i], m[i]};
+    }
+    if (!s) s = dnnl_primitive_execute(p->prim, d->stream, na, args);
+    if (!s) s = dnnl_stream_wait(d->stream);
+    for (int i = 0; i < NM; i++)
+        if (m[i]) dnnl_memory_destroy(m[i]);
+    return s ? dnnl_fail(msg, "convolution", s) : 0;
 }
 
 int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *in,
@@ -275,75 +301,62 @@ int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *i
     if (!d) return 1; /* no oneDNN engine: the caller falls back */
     const int N = in->n, Ci = in->c, H = in->h, W = in->w, Co = out->c, k = weight->h;
     const int64_t Pi = (int64_t)H * W, Po = (int64_t)out->h * out->w;
-    const int bf16 = cx->bf16, esz = bf16 ? 2 : 4;
-    const int64_t per_img = Pi * Ci * esz + Po * Co * 4;
-    int chunk = (int)(CHUNK_BYTES / per_img);
-    chunk = chunk < 1 ? 1 : chunk > N ? N : chunk;
+    const int bf16 = cx->bf16;
+    int chunk = N;
+    if (bf16) {
+        chunk = (int)(CHUNK_BYTES / (Pi * Ci * 2));
+        chunk = chunk < 1 ? 1 : chunk > N ? N : chunk;
+    }
+    const int res = residual != NULL;
+    if (d->nprims > MAX_PRIMS - 2) { /* full (many batch sizes): start again */
+        for (int i = 0; i < d->nprims; i++) dnnl_primitive_destroy(d->prims[i].prim);
+        d->nprims = 0;
+    }
     /* Equal chunks (at most two primitives per shape: the chunk and the remainder). */
-    struct dnnl_prim *pf = prim_get(d, chunk, Ci, Co, H, W, k, pad, bias != NULL, bf16);
+    struct dnnl_prim *pf = prim_get(d, chunk, Ci, Co, H, W, k, pad, bias != NULL, bf16, res,
+                                    out_scale);
     struct dnnl_prim *pr = N % chunk ? prim_get(d, N % chunk, Ci, Co, H, W, k, pad, bias != NULL,
-                                                bf16)
+                                                bf16, res, out_scale)
                                      : NULL;
     if (!pf || (N % chunk && !pr)) return 1; /* refused: the caller falls back */
-    void *wdata = weights_get(d, pf, cpu_f(weight), msg);
-    void *wdata_r = pr ? weights_get(d, pr, cpu_f(weight), msg) : NULL;
+    void *wdata = weights_get(d, &pf->wmd, Co, Ci, k, cpu_f(weight), msg);
+    void *wdata_r = pr ? weights_get(d, &pr->wmd, Co, Ci, k, cpu_f(weight), msg) : NULL;
     if (!wdata || (pr && !wdata_r)) return -1;
 
-    const size_t in_bytes = ((size_t)(chunk * Pi * Ci * esz) + 63) & ~(size_t)63;
-    const size_t out_bytes = ((size_t)(chunk * Po * Co * 4) + 63) & ~(size_t)63;
+    const size_t in_bytes = bf16 ? ((size_t)(chunk * Pi * Ci * 2) + 63) & ~(size_t)63 : 0;
     size_t sp = prim_scratch(pf);
     if (pr && prim_scratch(pr) > sp) sp = prim_scratch(pr);
-    const size_t need = in_bytes + out_bytes + sp;
-    if (need > d->buf_cap) {
-        void *nb = aligned_alloc(64, (need + 4095) & ~(size_t)4095);
-        if (!nb) {
-            snprintf(msg, EDM_OPS_MSG, "out of memory for %zu bytes of conv scratch", need);
-            return -1;
-        }
-        free(d->buf);
-        d->buf = nb;
-        cx->scratch_allocs++;
-        d->buf_cap = (need + 4095) & ~(size_t)4095;
-    }
-    char *xs = d->buf, *ys = xs + in_bytes, *sps = ys + out_bytes;
-    const int team = edm_cpu_team(cx, (double)chunk * (Pi * Ci + Po * Co), 65536.0);
+    if (buf_reserve(cx, d, in_bytes + sp, msg)) return -1;
+    char *xs = d->buf, *sps = xs + in_bytes;
+    const int team = edm_cpu_team(cx, (double)chunk * Pi * Ci, 65536.0);
     omp_set_num_threads(cx->threads);
 
     for (int n0 = 0; n0 < N; n0 += chunk) {
         const int nb = N - n0 < chunk ? N - n0 : chunk;
         const struct dnnl_prim *p = nb == chunk ? pf : pr;
-        void *wd = nb == chunk ? wdata : wdata_r;
-        const struct xpose xin = {bf16 ? TO_NHWC_BF16 : TO_NHWC_F32, xs,
-                                  cpu_f(in) + (int64_t)n0 * Ci * Pi, NULL, 1.0f, Ci, Pi};
-        xpose_run(&xin, nb, team);
-        const_dnnl_primitive_desc_t pd;
-        dnnl_primitive_get_primitive_desc(p->prim, &pd);
-        dnnl_memory_t m[5] = {0};
-        const dnnl_query_t q[5] = {dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md,
-                                   dnnl_query_scratchpad_md, dnnl_query_weights_md};
-        void *h[5] = {xs, wd, ys, sps, bias ? bias->data : NULL};
-        const int idx[5] = {0, 0, 0, 0, 1};
-        const int nm = bias ? 5 : 4;
-        dnnl_status_t s = dnnl_success;
-        for (int i = 0; i < nm && !s; i++)
-            s = dnnl_memory_create(&m[i], dnnl_primitive_desc_query_md(pd, q[i], idx[i]), d->eng,
-                                   h[i]);
-        if (!s) {
-            dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, m[0]},
-                                       {DNNL_ARG_WEIGHTS, m[1]},
-                                       {DNNL_ARG_DST, m[2]},
-                                       {DNNL_ARG_SCRATCHPAD, m[3]},
-                                       {DNNL_ARG_BIAS, m[4]}};
-            s = dnnl_primitive_execute(p->prim, d->stream, nm, args);
-            if (!s) s = dnnl_stream_wait(d->stream);
-        }
-        for (int i = 0; i < nm; i++)
-            if (m[i]) dnnl_memory_destroy(m[i]);
-        if (s) return -dnnl_fail(msg, "convolution", s);
-        const int64_t o = (int64_t)n0 * Co * Po;
-        const struct xpose xout = {FROM_NHWC, cpu_f(out) + o, (const float *)ys,
-                                   residual ? cpu_f(residual) + o : NULL, out_scale, Co, Po};
-        xpose_run(&xout, nb, team);
+        const float *x = cpu_f(in) + (int64_t)n0 * Pi * Ci;
+        float *y = cpu_f(out) + (int64_t)n0 * Po * Co;
+        const float *r = residual ? cpu_f(residual) + (int64_t)n0 * Po * Co : NULL;
+        if (bf16) to_bf16_run((uint16_t *)xs, x, nb * Pi * Ci, team);
+        if (r && r != y) copy_run(y, r, nb * Po * Co, team); /* the sum post-op adds out */
+        if (prim_run(d, p, bf16 ? (void *)xs : (void *)x, nb == chunk ? wdata : wdata_r, y,
+                     bias ? bias->data : NULL, sps, msg))
+            return -1;
     }
     return 0;
+}
+
+const float *edm_cpu_dnnl_weights_hwio(struct cpu_ctx *cx, const edm_tensor *weight, char *msg) {
+    struct cpu_dnnl *d = dnnl_state(cx);
+    if (!d) {
+        snprintf(msg, EDM_OPS_MSG, "no oneDNN engine to rearrange the conv weights");
+        return NULL;
+    }
+    dnnl_dims_t wd = {weight->n, weight->c, weight->h, weight->w};
+    dnnl_memory_desc_t md;
+    if (dnnl_memory_desc_init_by_tag(&md, 4, wd, dnnl_f32, dnnl_hwio)) {
+        snprintf(msg, EDM_OPS_MSG, "oneDNN refused an hwio weight layout");
+        return NULL;
+    }
+    return weights_get(d, &md, weight->n, weight->c, weight->h, cpu_f(weight), msg);
 }

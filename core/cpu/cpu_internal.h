@@ -74,12 +74,16 @@ int edm_cpu_linear(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_t
 int edm_cpu_attention(void *ctx, edm_tensor *out, const edm_tensor *qkv, int heads, char *msg);
 
 /*
- * conv2d through oneDNN (cpu_dnnl.c): returns 0 when done, 1 when oneDNN refuses the shape
- * (nothing written; the caller uses im2col + OpenBLAS), -1 on an error (msg set).
+ * conv2d through oneDNN (cpu_dnnl.c) on NHWC activations: returns 0 when done, 1 when
+ * oneDNN refuses the shape (nothing written; the caller uses im2col + GEMM), -1 on an
+ * error (msg set).
  */
 int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *in,
                         const edm_tensor *weight, const edm_tensor *bias, int pad,
                         const edm_tensor *residual, float out_scale, char *msg);
+/* The conv weights [Co,Ci,k,k] rearranged once to [ky][kx][ci][co] fp32 (the im2col
+ * fallback's GEMM operand), cached like the primitives' weights; NULL with msg set on failure. */
+const float *edm_cpu_dnnl_weights_hwio(struct cpu_ctx *cx, const edm_tensor *weight, char *msg);
 /* Drops cached reordered weights made from memory in [ptr, ptr + bytes) (freed or rewritten),
  * or from the allocation ptr; frees the whole state. All accept NULL. */
 void edm_cpu_dnnl_forget(struct cpu_dnnl *d, const void *ptr, size_t bytes);

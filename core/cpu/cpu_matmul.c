@@ -4,13 +4,15 @@
  * linear is one GEMM (Y[N,O] = alpha X[N,K] . W[O,K]^T + beta Y) split across the team by
  * edm_cpu_sgemm, then a bias/silu pass. It always runs in fp32 (the mapping network).
  *
- * attention reads q, k and v straight out of the interleaved qkv tensor: for batch-head
- * b = (n, hd), channel c of q is the row qkv[n, 3*(hd*Ch + c) + 0, :], so q, k and v are
- * [Ch, P] matrices with a row stride of 3P, which BLAS takes as a leading dimension; no
- * repacking. Work items are (b, block of query rows); each thread computes
- *     S[rows, P] = (q[:, rows]^T . k) / sqrt(Ch)           (GEMM, M = rows, K = Ch)
+ * attention on NHWC activations: for batch-head b = (n, hd), channel c of q at pixel p is
+ * qkv[n, p, 3*(hd*Ch + c) + 0], a stride of 3 inside the pixel, which no GEMM takes; so
+ * each thread gathers q (its query rows), k and v into contiguous [rows|P, Ch] matrices
+ * (3*P*Ch copies against 4*P*P*Ch flops; k and v are kept while the thread stays on the
+ * same batch-head). Work items are (b, block of query rows); each thread computes
+ *     S[rows, P] = (q[rows, :] . k^T) / sqrt(Ch)           (GEMM, M = rows, K = Ch)
  *     S = softmax over keys, in fp32 with max subtraction and a double sum
- *     out[n, hd*Ch + c, rows] = v . S^T                     (GEMM, M = Ch, K = P)
+ *     out[n, rows, hd*Ch + c] = S . v                       (GEMM, M = rows, N = Ch, K = P,
+ *                                                            ldc = C: straight into NHWC)
  * S lives in the thread's scratch; the block height caps it at 16 MiB per thread.
  * The 1/sqrt(Ch) is applied as the GEMM's alpha rather than to k first (spec 1.4): the two
  * differ by an fp32 rounding of the product, far below the test tolerance.
@@ -59,23 +61,42 @@ int edm_cpu_attention(void *ctx, edm_tensor *out, const edm_tensor *qkv, int hea
     if (rb * P > ATTN_SCORE_FLOATS) rb = ATTN_SCORE_FLOATS / P > 16 ? ATTN_SCORE_FLOATS / P : 16;
     if (rb > P) rb = P;
     nblk = (P + rb - 1) / rb;
-    if (edm_cpu_scratch_reserve(cx, (size_t)(rb * P), msg)) return 1;
+    /* per thread: S [rb, P], then q [rb, Ch], k [P, Ch], v [P, Ch] */
+    if (edm_cpu_scratch_reserve(cx, (size_t)(rb * P + (rb + 2 * P) * Ch), msg)) return 1;
 
     const float *src = cpu_f(qkv);
     float *y = cpu_f(out);
     const int64_t items = (int64_t)B * nblk;
-#pragma omp parallel for num_threads(team) schedule(static)
-    for (int64_t it = 0; it < items; it++) {
+#pragma omp parallel num_threads(team)
+    {
         float *S = cx->scratch[omp_get_thread_num()];
-        const int b = (int)(it / nblk), n = b / heads, hd = b % heads;
-        const int64_t i0 = (it % nblk) * rb, rows = P - i0 < rb ? P - i0 : rb;
-        const float *q = src + ((int64_t)n * 3 * C + 3 * (int64_t)hd * Ch) * P; /* row c: +3cP */
-        const float *k = q + P, *v = q + 2 * P;
-        const int ld = (int)(3 * P);
-        edm_cpu_gemm1(cx, 1, 0, (int)rows, (int)P, Ch, alpha, q + i0, ld, k, ld, 0.0f, S, (int)P);
-        for (int64_t i = 0; i < rows; i++) edm_cpu_softmax_row(S + i * P, P);
-        float *o = y + ((int64_t)n * C + (int64_t)hd * Ch) * P + i0;
-        edm_cpu_gemm1(cx, 0, 1, Ch, (int)rows, (int)P, 1.0f, v, ld, S, (int)P, 0.0f, o, (int)P);
+        float *q = S + rb * P, *k = q + rb * Ch, *v = k + P * Ch;
+        int have = -1; /* the batch-head whose k and v are gathered */
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < items; it++) {
+            const int b = (int)(it / nblk), n = b / heads, hd = b % heads;
+            const int64_t i0 = (it % nblk) * rb, rows = P - i0 < rb ? P - i0 : rb;
+            /* channel 3*(hd*Ch + c) + j of pixel p */
+            const float *base = src + (int64_t)n * P * 3 * C + 3 * (int64_t)hd * Ch;
+            if (have != b) {
+                for (int64_t p = 0; p < P; p++) {
+                    const float *r = base + p * 3 * C;
+                    for (int c = 0; c < Ch; c++) {
+                        k[p * Ch + c] = r[3 * c + 1];
+                        v[p * Ch + c] = r[3 * c + 2];
+                    }
+                }
+                have = b;
+            }
+            for (int64_t i = 0; i < rows; i++) {
+                const float *r = base + (i0 + i) * 3 * C;
+                for (int c = 0; c < Ch; c++) q[i * Ch + c] = r[3 * c];
+            }
+            edm_cpu_gemm1(cx, 0, 1, (int)rows, (int)P, Ch, alpha, q, Ch, k, Ch, 0.0f, S, (int)P);
+            for (int64_t i = 0; i < rows; i++) edm_cpu_softmax_row(S + i * P, P);
+            float *o = y + ((int64_t)n * P + i0) * C + (int64_t)hd * Ch;
+            edm_cpu_gemm1(cx, 0, 0, (int)rows, Ch, (int)P, 1.0f, S, (int)P, v, Ch, 0.0f, o, C);
+        }
     }
     return 0;
 }

@@ -475,6 +475,7 @@ static enum edm_status cuda_backend_new(const edm_backend_options *opts, edm_bac
     }
 
     c->table.name = "cuda";
+    c->table.act_layout = EDM_NCHW; /* activations NCHW; upload_act/download_act: raw copies */
     c->table.alloc = cuda_alloc;
     c->table.mem_info = cuda_mem_info;
     c->table.counter = edm_cuda_counter;

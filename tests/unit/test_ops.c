@@ -22,7 +22,7 @@
  *      checks it against the official code). A backend added to the registry gets all of
  *      this with no edit here.
  *   5. Extras of one backend, apart: cpu (constructor, vector kernels, scratch reuse, the op
- *      cases again with 1 and 3 threads for odd team splits), cuda (allocation failure and
+ *      cases again with 1 and 3 threads for odd team splits, the conv fallback), cuda (allocation failure and
  *      the out-of-memory message, convolutions through cuDNN, CUDA graph counters).
  *
  * Registry entries without a device and precisions a backend refuses (EDM_EUNSUPPORTED) are
@@ -33,6 +33,10 @@
  *   PART: an op (conv2d, fir_down, fir_up, linear, group_norm, bias_residual, concat,
  *   attention, embed, scale_rows, precond_out, upload), ops (all of them), contract, sticky,
  *   forward, networks, cpu_basics, cuda_memory, graphs.
+ *
+ * Every case runs in the backend's declared activation layout (ops.h "Layouts"): the host
+ * values are NCHW and cross through edm_op_upload_act/edm_op_download_act, so the NCHW
+ * references judge an NHWC backend's ops too; case_layout checks the declaration itself.
  */
 #include <math.h>
 #include <stdint.h>
@@ -123,13 +127,17 @@ static double urand(void) { /* xorshift64*, uniform in [0, 1) */
     return (double)((rng_state * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;
 }
 
-/* Where an operand lives (ops.h, "Dtypes"): always fp32, or the activation type. */
-enum { F32, ACT };
+/* Where an operand lives (ops.h, "Dtypes" and "Layouts"): F32 fp32 and raw (parameters,
+ * per-sample vectors), ACT an activation (the activation type and layout), WGT conv weights
+ * (the activation type, the model file's layout), X32 an fp32 activation (the denoiser's x
+ * and D: fp32, the activation layout). Host values are always NCHW. */
+enum { F32, ACT, WGT, X32 };
 
 typedef struct tb {
     edm_tensor t;
     float *h; /* host values: what the backend holds after the upload, or what was downloaded */
     int64_t numel;
+    int act; /* crosses through upload_act/download_act */
 } tb;
 
 static void *xmalloc(size_t bytes) {
@@ -145,7 +153,8 @@ static tb tb_new(int where, int n, int c, int h, int w) {
     tb x;
     memset(&x, 0, sizeof x);
     x.t.n = n, x.t.c = c, x.t.h = h, x.t.w = w;
-    x.t.dtype = where == ACT ? B->act_dtype : EDM_F32;
+    x.t.dtype = where == ACT || where == WGT ? B->act_dtype : EDM_F32;
+    x.act = where == ACT || where == X32;
     x.numel = (int64_t)n * c * h * w;
     x.t.data = B->ops->alloc(B->ctx, (size_t)x.numel * edm_dtype_size(x.t.dtype));
     x.h = calloc((size_t)x.numel, sizeof(float));
@@ -156,14 +165,25 @@ static tb tb_new(int where, int n, int c, int h, int w) {
     return x;
 }
 
+/* Host NCHW values to the backend, through the activation conversion where x is one. */
+static void tb_put(tb *x, const float *v) {
+    if (x->act)
+        edm_op_upload_act(B, &x->t, v);
+    else
+        edm_op_upload(B, &x->t, v);
+}
+
 static void tb_fetch(tb *x) {
-    edm_op_download(B, x->h, &x->t);
+    if (x->act)
+        edm_op_download_act(B, x->h, &x->t);
+    else
+        edm_op_download(B, x->h, &x->t);
     B->ops->sync(B->ctx, (char[EDM_OPS_MSG]){0});
 }
 
 /* Uploads x->h and reads back what the backend stores (the narrow types round). */
 static void tb_store(tb *x) {
-    edm_op_upload(B, &x->t, x->h);
+    tb_put(x, x->h);
     if (x->t.dtype != EDM_F32) tb_fetch(x);
 }
 
@@ -276,6 +296,11 @@ static const struct conv_case {
     /* 8 images of 4.7 MB of fp32 columns each: a 16 MiB scratch budget (set in main) splits
      * the batch into chunks (3 + 3 + 2); wide enough (K = 1152) to see accumulation error. */
     {8, 128, 32, 32, 9, 3, 1, 1, 1, 1.0f},
+    /* channels-last odd shapes: C not a multiple of 8/16, H != W, batch > 1, both aliases */
+    {3, 13, 5, 7, 17, 3, 1, 1, 2, 0.70710678f},
+    {3, 19, 7, 5, 13, 3, 1, 1, 1, 0.5f},
+    {2, 21, 9, 6, 3, 1, 0, 1, 2, 0.70710678f},
+    {4, 9, 3, 11, 31, 1, 0, 0, 1, 2.0f},
 };
 
 static void case_conv(const struct conv_case *c) {
@@ -283,7 +308,7 @@ static void case_conv(const struct conv_case *c) {
     /* weights scaled like a trained layer's (fan-in), so outputs stay O(1) */
     const double ws = 1.0 / sqrt((double)c->ci * c->k * c->k);
     tb in = tb_rand(ACT, c->n, c->ci, c->h, c->w, -1, 1);
-    tb w = tb_rand(ACT, c->co, c->ci, c->k, c->k, -ws, ws);
+    tb w = tb_rand(WGT, c->co, c->ci, c->k, c->k, -ws, ws);
     tb bias = tb_rand(F32, 1, c->co, 1, 1, -1, 1);
     tb out = tb_new(ACT, c->n, c->co, Ho, Wo);
     tb res = tb_rand(ACT, c->n, c->co, Ho, Wo, -1, 1);
@@ -291,7 +316,7 @@ static void case_conv(const struct conv_case *c) {
     ref_conv2d(ref, in.h, w.h, c->bias ? bias.h : NULL, c->res ? res.h : NULL, c->scale, c->n,
                c->ci, c->h, c->w, c->co, c->k, c->pad);
     if (c->res == 2)
-        edm_op_upload(B, &out.t, res.h); /* out holds the residual */
+        tb_put(&out, res.h); /* out holds the residual */
     else
         tb_poison(&out);
     edm_op_conv2d(B, &out.t, &in.t, &w.t, c->bias ? &bias.t : NULL, c->pad,
@@ -331,6 +356,8 @@ static const struct fir_case {
     {0, 2, 3, 9, 5, FIR_ODD, 1},     /* non-symmetric filter */
     {0, 2, 3, 9, 5, FIR_ODD, 0},
     {0, 2, 3, 5, 6, FIR_1331, 3},    /* padding wider than the filter reach */
+    {0, 3, 13, 6, 10, FIR_1331, 1},  /* channels-last: odd C, H != W */
+    {0, 2, 17, 10, 4, FIR_11, 0},
     {0, 1, 2, 1, 1, FIR_1331, 1},    /* 1x1 plane */
     {0, 16, 37, 16, 16, FIR_1331, 1}, /* enough planes for a whole thread team */
     {1, 2, 3, 10, 12, FIR_1331, 0},  /* fused aux_residual: padded conv, then FIR pad 0 */
@@ -422,6 +449,9 @@ static const struct gn_case {
     {2, 16, 24, 24, 1, 1e-5f, 1, 1, 1, 1, 0},    /* 9216 per group: CUDA's 3-pass kernel */
     {1, 12, 40, 40, 2, 1e-5f, 0, 0, 0, 0, 5.0},  /* 9600 per group, large mean */
     {1, 6, 1, 1, 3, 1e-5f, 0, 0, 0, 0, 0},       /* 1x1 maps, 2 values per group */
+    {3, 18, 5, 9, 6, 1e-6f, 1, 0, 1, 1, 0},      /* channels-last: 3 channels per group */
+    {2, 21, 13, 7, 7, 1e-5f, 0, 1, 1, 0, 10.0},  /* ... odd C, H != W, large mean */
+    {1, 15, 33, 17, 5, 1e-6f, 1, 1, 1, 1, 0},    /* ... batch 1: pixel blocks per item */
 };
 
 static void case_gn(const struct gn_case *c) {
@@ -476,8 +506,8 @@ static void case_bias_residual(const struct br_case *c) {
                       c->h * c->w);
     float *keep_in = copy_of(&in), *keep_r = copy_of(&r);
     for (int alias = 0; alias <= (c->res ? 2 : 1); alias++) {
-        edm_op_upload(B, &in.t, keep_in);
-        edm_op_upload(B, &r.t, keep_r);
+        tb_put(&in, keep_in);
+        tb_put(&r, keep_r);
         tb *out = alias == 1 ? &in : alias == 2 ? &r : &sep;
         if (!alias) tb_poison(&sep);
         edm_op_bias_residual(B, &out->t, &in.t, c->bias ? &b.t : NULL, c->res ? &r.t : NULL,
@@ -494,7 +524,8 @@ static void case_bias_residual(const struct br_case *c) {
 
 static const struct concat_case {
     int n, ca, cb, h, w;
-} concat_cases[] = {{3, 2, 5, 3, 4}, {2, 3, 5, 4, 5}, {1, 1, 7, 3, 3}, {3, 4, 2, 6, 1}};
+} concat_cases[] = {{3, 2, 5, 3, 4}, {2, 3, 5, 4, 5}, {1, 1, 7, 3, 3}, {3, 4, 2, 6, 1},
+                    {2, 13, 19, 5, 3}};
 
 static void case_concat(const struct concat_case *c) {
     tb a = tb_rand(ACT, c->n, c->ca, c->h, c->w, -1, 1),
@@ -519,6 +550,8 @@ static const struct attention_case {
     {2, 32, 8, 8, 1, 3.0},  {2, 64, 8, 8, 2, 1.5},
     {1, 32, 20, 20, 1, 1.5}, /* one batch-head: query rows split across a thread team */
     {1, 64, 16, 16, 1, 1.0}, /* a CIFAR-10 16x16 attention, narrower */
+    {2, 15, 3, 7, 3, 1.5},   /* channels-last: 5 channels per head, H != W */
+    {3, 9, 5, 2, 1, 2.0},
 };
 
 static void case_attention(const struct attention_case *c) {
@@ -559,7 +592,7 @@ static void case_embed(int n, int half, int positional, int swap) {
     free(ref), tb_free(&xt), tb_free(&ft), tb_free(&out);
 }
 
-/* scale_rows: in ACT or F32 (c_in * x: x is fp32, the result enters the image path). */
+/* scale_rows: in ACT or X32 (c_in * x: x is fp32, the result enters the image path). */
 static void case_scale_rows(int n, int c, int h, int w, int in_where, int in_place) {
     tb in = tb_rand(in_where, n, c, h, w, -1, 1), k = tb_rand(F32, n, 1, 1, 1, -2, 2),
        sep = tb_new(ACT, n, c, h, w);
@@ -570,16 +603,16 @@ static void case_scale_rows(int n, int c, int h, int w, int in_where, int in_pla
     edm_op_scale_rows(B, &out->t, &in.t, &k.t);
     char what[64];
     snprintf(what, sizeof what, "[%d,%d,%d,%d]%s", n, c, h, w,
-             in_place ? " out=in" : in_where == F32 ? " f32 in" : "");
+             in_place ? " out=in" : in_where == X32 ? " f32 in" : "");
     expect("scale_rows", what, out, ref);
     free(ref), tb_free(&in), tb_free(&k), tb_free(&sep);
 }
 
 /* precond_out: x, c_skip, c_out and out fp32, F in the image path; iDDPM's F has 2C. */
 static void case_precond_out(int n, int c, int h, int w, int cf, double x_amp, double co_amp) {
-    tb x = tb_rand(F32, n, c, h, w, -x_amp, x_amp), F = tb_rand(ACT, n, cf, h, w, -1, 1);
+    tb x = tb_rand(X32, n, c, h, w, -x_amp, x_amp), F = tb_rand(ACT, n, cf, h, w, -1, 1);
     tb cs = tb_rand(F32, n, 1, 1, 1, 0, 1), co = tb_rand(F32, n, 1, 1, 1, -co_amp, co_amp),
-       out = tb_new(F32, n, c, h, w);
+       out = tb_new(X32, n, c, h, w);
     float *ref = ref_new(&out);
     ref_precond_out(ref, x.h, F.h, cs.h, co.h, n, c, cf, h * w);
     tb_poison(&out);
@@ -596,9 +629,32 @@ static void case_upload(int where) {
     tb x = tb_new(where, 1, 3, 7, 5);
     float *orig = ref_new(&x);
     for (int64_t i = 0; i < x.numel; i++) orig[i] = (float)(2.0 * urand() - 1.0);
-    edm_op_upload(B, &x.t, orig);
+    tb_put(&x, orig);
     expect(where == ACT ? "upload" : "upload_f32", "[1,3,7,5] round trip", &x, orig);
     free(orig), tb_free(&x);
+}
+
+/* The declared layout is the memory order: an activation uploaded through upload_act and
+ * read back raw has element (n,c,y,x) where the backend's act_layout says (ops.h). */
+static void case_layout(void) {
+    enum { N = 2, C = 5, H = 3, W = 4 };
+    tb x = tb_new(ACT, N, C, H, W);
+    float *orig = ref_new(&x), *raw = ref_new(&x), *want = ref_new(&x);
+    for (int64_t i = 0; i < x.numel; i++) orig[i] = (float)(2.0 * urand() - 1.0);
+    const int nhwc = B->ops->act_layout == EDM_NHWC;
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < H; y++)
+                for (int v = 0; v < W; v++) {
+                    const int i = ((n * C + c) * H + y) * W + v;
+                    want[nhwc ? ((n * H + y) * W + v) * C + c : i] = orig[i];
+                }
+    edm_op_upload_act(B, &x.t, orig);
+    edm_op_download(B, raw, &x.t);
+    B->ops->sync(B->ctx, (char[EDM_OPS_MSG]){0});
+    compare("upload", nhwc ? "[2,5,3,4] act memory is NHWC" : "[2,5,3,4] act memory is NCHW", raw,
+            want, x.numel);
+    free(orig), free(raw), free(want), tb_free(&x);
 }
 
 #define FOR_EACH(i, table) for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -622,7 +678,7 @@ static void run_op_cases(void) {
     if (want_op("scale_rows")) {
         case_scale_rows(3, 5, 4, 3, ACT, 0);
         case_scale_rows(3, 5, 4, 3, ACT, 1);
-        case_scale_rows(3, 3, 5, 7, F32, 0);
+        case_scale_rows(3, 3, 5, 7, X32, 0);
         case_scale_rows(3, 3, 5, 7, ACT, 1);
     }
     if (want_op("precond_out"))
@@ -630,7 +686,7 @@ static void run_op_cases(void) {
             case_precond_out(3, 3, 5, 4, 3 * cf, 1.0, 80.0);
             case_precond_out(3, 3, 4, 6, 3 * cf, 3.0, 1.0);
         }
-    if (want_op("upload")) case_upload(ACT), case_upload(F32);
+    if (want_op("upload")) case_upload(ACT), case_upload(F32), case_layout();
 }
 
 /* ---- 4. per backend x precision: contract, sticky failure, forward passes, networks -------- */
@@ -670,7 +726,7 @@ static void test_contract(enum edm_precision p) {
 }
 
 static void test_sticky(void) {
-    tb in = tb_rand(ACT, 2, 3, 4, 4, -1, 1), w = tb_rand(ACT, 5, 3, 3, 3, -1, 1);
+    tb in = tb_rand(ACT, 2, 3, 4, 4, -1, 1), w = tb_rand(WGT, 5, 3, 3, 3, -1, 1);
     tb bad = tb_new(ACT, 2, 5, 3, 4); /* Ho should be 4 */
     tb x = tb_rand(ACT, 2, 3, 2, 2, -1, 1), k = tb_rand(F32, 2, 1, 1, 1, -1, 1),
        y = tb_new(ACT, 2, 3, 2, 2);
@@ -724,11 +780,11 @@ static int forward_hook(edm_backend *b, int begin, int n) {
  */
 static void test_forward(void) {
     enum { N = 2, C = 4, H = 6, W = 6, P = H * W };
-    tb x = tb_new(ACT, N, C, H, W), w0 = tb_rand(ACT, C, C, 3, 3, -0.3, 0.3),
+    tb x = tb_new(ACT, N, C, H, W), w0 = tb_rand(WGT, C, C, 3, 3, -0.3, 0.3),
        b0 = tb_rand(F32, C, 1, 1, 1, -0.5, 0.5), h = tb_new(ACT, N, C, H, W),
        gamma = tb_rand(F32, C, 1, 1, 1, 0.5, 1.5), beta = tb_rand(F32, C, 1, 1, 1, -0.5, 0.5),
-       wqkv = tb_rand(ACT, 3 * C, C, 1, 1, -0.5, 0.5), qkv = tb_new(ACT, N, 3 * C, H, W),
-       att = tb_new(ACT, N, C, H, W), wp = tb_rand(ACT, C, C, 1, 1, -0.5, 0.5),
+       wqkv = tb_rand(WGT, 3 * C, C, 1, 1, -0.5, 0.5), qkv = tb_new(ACT, N, 3 * C, H, W),
+       att = tb_new(ACT, N, C, H, W), wp = tb_rand(WGT, C, C, 1, 1, -0.5, 0.5),
        out = tb_new(ACT, N, C, H, W);
     float r_h[N * C * P], r_hn[N * C * P], r_qkv[N * 3 * C * P], r_att[N * C * P],
         r_out[N * C * P];
@@ -943,7 +999,7 @@ static void test_cpu_scratch_steady(void) {
     edm_backend *b = backend_new("cpu", EDM_PRECISION_FP32, 2, "cpu/fp32/t2");
     if (!b) return;
     use_backend(b, "cpu/fp32/t2");
-    tb in = tb_rand(ACT, 4, 16, 12, 12, -1, 1), w = tb_rand(ACT, 8, 16, 3, 3, -1, 1),
+    tb in = tb_rand(ACT, 4, 16, 12, 12, -1, 1), w = tb_rand(WGT, 8, 16, 3, 3, -1, 1),
        out = tb_new(ACT, 4, 8, 12, 12);
     edm_op_conv2d(b, &out.t, &in.t, &w.t, NULL, 1, NULL, 1.0f);
     long first = -1, later = -2;
@@ -974,6 +1030,25 @@ static void cpu_extras(void) {
         use_backend(b, label);
         run_op_cases();
         if (want("sticky")) test_sticky();
+        edm_backend_free(b);
+    }
+    /* The conv fallback (NHWC im2col + GEMM: EDM_CPU_ONEDNN=0, read when the backend is made;
+     * also what runs for a shape oneDNN refuses), with 2 and 3 threads. */
+    for (int i = 0; i < 2 && (want_op("conv2d") || want("forward")); i++) {
+        char label[32], *old = getenv("EDM_CPU_ONEDNN");
+        old = old ? strdup(old) : NULL;
+        snprintf(label, sizeof label, "cpu/fp32/im2col/t%d", i + 2);
+        setenv("EDM_CPU_ONEDNN", "0", 1);
+        edm_backend *b = backend_new("cpu", EDM_PRECISION_FP32, i + 2, label);
+        if (old) setenv("EDM_CPU_ONEDNN", old, 1);
+        else unsetenv("EDM_CPU_ONEDNN");
+        free(old);
+        if (!b) continue;
+        use_backend(b, label);
+        CHECK(strstr(edm_backend_describe(b), "oneDNN") && strstr(edm_backend_describe(b), " off"),
+              "%s: description '%s'", label, edm_backend_describe(b));
+        if (want_op("conv2d")) FOR_EACH(j, conv_cases) case_conv(&conv_cases[j]);
+        if (want("forward")) test_forward();
         edm_backend_free(b);
     }
 }
