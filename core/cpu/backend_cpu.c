@@ -84,10 +84,18 @@ int edm_cpu_team(const struct cpu_ctx *cx, double work, double grain) {
 void edm_cpu_gemm1(const struct cpu_ctx *cx, int trans_a, int trans_b, int M, int N, int K,
                    float alpha, const float *A, int lda, const float *B, int ldb, float beta,
                    float *C, int ldc) {
-    if (cx->onednn &&
-        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb,
-                   beta, C, ldc) == dnnl_success)
-        return;
+    if (cx->onednn) {
+        /* One thread's GEMM: its callers split the work over their own team. dnnl_sgemm
+         * would open a team of omp_get_max_threads() inside theirs, and the nested threads
+         * spin on cores the outer team needs (a small model's attention ran 4x slower). The
+         * thread count is the calling task's own (OpenMP ICV), so this touches no other. */
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(1);
+        dnnl_status_t s = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A,
+                                     lda, B, ldb, beta, C, ldc);
+        omp_set_num_threads(saved);
+        if (s == dnnl_success) return;
+    }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
