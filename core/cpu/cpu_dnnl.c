@@ -18,10 +18,10 @@
  *   post-op. (A binary-add post-op reading the residual would save that copy, about 2% of a
  *   3x3 conv's time, but oneDNN 2.6 computes it wrongly in some kernels: gemm:jit and
  *   jit_bf16_1x1 in test_ops' conv cases.)
- * A batch runs as pieces of power-of-two sizes (see "Batch pieces" below). bf16 first
- * rounds each piece's input to bf16 (round to nearest even) into per-backend scratch, pieces
- * small enough that it stays under CHUNK_BYTES (the workspace does not grow with the batch);
- * weights are bf16, accumulation and output fp32.
+ * fp32 runs the whole batch in one call. bf16 first rounds the input to bf16 (round to
+ * nearest even) into per-backend scratch, chunk by chunk of images so that scratch stays
+ * under CHUNK_BYTES (the workspace does not grow with the batch); weights are bf16,
+ * accumulation and output fp32.
  * Weights are reordered once into the primitive's blocked layout (and type) and cached by
  * their address, as is the [ky][kx][ci][co] fp32 copy the im2col fallback multiplies by
  * (cpu_conv.c); cpu_free and cpu_upload drop cached copies of memory they free or overwrite
@@ -294,34 +294,6 @@ static int prim_run(struct cpu_dnnl *d, const struct dnnl_prim *p, void *src, vo
     return s ? dnnl_fail(msg, "convolution", s) : 0;
 }
 
-/*
- * Batch pieces. A primitive is made (JIT-compiled: milliseconds) for one batch size, and the
- * daemon's continuous batching runs every size from 1 to max-batch; one primitive per size
- * and conv shape filled the cache and made it start again, over and over (a small model
- * served at 200 requests/s instead of 1200). So a batch runs as pieces whose sizes are powers
- * of two (13 = 8 + 4 + 1), at most `cap` images each: at most MAX_PIECE_SIZES primitives per
- * conv shape and epilogue, whatever the batch sizes.
- */
-#define MAX_PIECE_SIZES 31
-
-struct piece_kind {
-    struct dnnl_prim *prim;
-    void *wdata;
-};
-
-/* The largest power of two <= left and <= cap (both >= 1). */
-static int piece_size(int left, int cap) {
-    int p = 1;
-    while (p <= (left < cap ? left : cap) / 2) p *= 2;
-    return p;
-}
-
-static int log2_of(int p) {
-    int l = 0;
-    while (p > 1) p >>= 1, l++;
-    return l;
-}
-
 int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *in,
                         const edm_tensor *weight, const edm_tensor *bias, int pad,
                         const edm_tensor *residual, float out_scale, char *msg) {
@@ -330,49 +302,46 @@ int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *i
     const int N = in->n, Ci = in->c, H = in->h, W = in->w, Co = out->c, k = weight->h;
     const int64_t Pi = (int64_t)H * W, Po = (int64_t)out->h * out->w;
     const int bf16 = cx->bf16;
-    /* bf16: the rounded input of one piece stays under CHUNK_BYTES */
-    int64_t cap64 = bf16 ? CHUNK_BYTES / (Pi * Ci * 2) : N;
-    const int cap = cap64 < 1 ? 1 : cap64 > N ? N : (int)cap64;
+    int chunk = N;
+    if (bf16) {
+        chunk = (int)(CHUNK_BYTES / (Pi * Ci * 2));
+        chunk = chunk < 1 ? 1 : chunk > N ? N : chunk;
+    }
     const int res = residual != NULL;
-    if (d->nprims > MAX_PRIMS - MAX_PIECE_SIZES) { /* full (many shapes): start again */
+    if (d->nprims > MAX_PRIMS - 2) { /* full (many batch sizes): start again */
         for (int i = 0; i < d->nprims; i++) dnnl_primitive_destroy(d->prims[i].prim);
         d->nprims = 0;
     }
-    /* Every primitive and its weights first, so that a refusal leaves `out` untouched. */
-    struct piece_kind kinds[MAX_PIECE_SIZES] = {{0}};
-    size_t sp = 0;
-    for (int n0 = 0; n0 < N;) {
-        const int nb = piece_size(N - n0, cap);
-        struct piece_kind *pk = &kinds[log2_of(nb)];
-        if (!pk->prim) {
-            pk->prim = prim_get(d, nb, Ci, Co, H, W, k, pad, bias != NULL, bf16, res, out_scale);
-            if (!pk->prim) return 1; /* refused: the caller falls back */
-            pk->wdata = weights_get(d, &pk->prim->wmd, Co, Ci, k, cpu_f(weight), msg);
-            if (!pk->wdata) return -1;
-            if (prim_scratch(pk->prim) > sp) sp = prim_scratch(pk->prim);
-        }
-        n0 += nb;
-    }
+    /* Equal chunks (at most two primitives per shape: the chunk and the remainder). */
+    struct dnnl_prim *pf = prim_get(d, chunk, Ci, Co, H, W, k, pad, bias != NULL, bf16, res,
+                                    out_scale);
+    struct dnnl_prim *pr = N % chunk ? prim_get(d, N % chunk, Ci, Co, H, W, k, pad, bias != NULL,
+                                                bf16, res, out_scale)
+                                     : NULL;
+    if (!pf || (N % chunk && !pr)) return 1; /* refused: the caller falls back */
+    void *wdata = weights_get(d, &pf->wmd, Co, Ci, k, cpu_f(weight), msg);
+    void *wdata_r = pr ? weights_get(d, &pr->wmd, Co, Ci, k, cpu_f(weight), msg) : NULL;
+    if (!wdata || (pr && !wdata_r)) return -1;
 
-    const int big = piece_size(N, cap);
-    const size_t in_bytes = bf16 ? ((size_t)(big * Pi * Ci * 2) + 63) & ~(size_t)63 : 0;
+    const size_t in_bytes = bf16 ? ((size_t)(chunk * Pi * Ci * 2) + 63) & ~(size_t)63 : 0;
+    size_t sp = prim_scratch(pf);
+    if (pr && prim_scratch(pr) > sp) sp = prim_scratch(pr);
     if (buf_reserve(cx, d, in_bytes + sp, msg)) return -1;
     char *xs = d->buf, *sps = xs + in_bytes;
-    const int team = edm_cpu_team(cx, (double)big * Pi * Ci, 65536.0);
+    const int team = edm_cpu_team(cx, (double)chunk * Pi * Ci, 65536.0);
     omp_set_num_threads(cx->threads);
 
-    for (int n0 = 0; n0 < N;) {
-        const int nb = piece_size(N - n0, cap);
-        const struct piece_kind *pk = &kinds[log2_of(nb)];
+    for (int n0 = 0; n0 < N; n0 += chunk) {
+        const int nb = N - n0 < chunk ? N - n0 : chunk;
+        const struct dnnl_prim *p = nb == chunk ? pf : pr;
         const float *x = cpu_f(in) + (int64_t)n0 * Pi * Ci;
         float *y = cpu_f(out) + (int64_t)n0 * Po * Co;
         const float *r = residual ? cpu_f(residual) + (int64_t)n0 * Po * Co : NULL;
         if (bf16) to_bf16_run((uint16_t *)xs, x, nb * Pi * Ci, team);
         if (r && r != y) copy_run(y, r, nb * Po * Co, team); /* the sum post-op adds out */
-        if (prim_run(d, pk->prim, bf16 ? (void *)xs : (void *)x, pk->wdata, y, bias ? bias->data : NULL, sps,
-                     msg))
+        if (prim_run(d, p, bf16 ? (void *)xs : (void *)x, nb == chunk ? wdata : wdata_r, y,
+                     bias ? bias->data : NULL, sps, msg))
             return -1;
-        n0 += nb;
     }
     return 0;
 }
