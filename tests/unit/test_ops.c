@@ -268,7 +268,7 @@ static const struct conv_case {
 } conv_cases[] = {
     {1, 3, 5, 7, 5, 3, 1, 1, 0, 1.0f},
     {3, 6, 9, 4, 7, 3, 1, 1, 1, 0.70710678f},
-    {7, 5, 6, 5, 6, 3, 1, 1, 1, 0.5f},          /* batch 7: oneDNN pieces 4 + 2 + 1 */
+    {7, 5, 6, 5, 6, 3, 1, 1, 1, 0.5f},          /* an odd batch of 7, residual apart from out */
     {3, 6, 9, 4, 7, 3, 1, 1, 2, 0.70710678f},   /* residual aliases out, small map */
     {3, 13, 6, 5, 9, 1, 0, 1, 1, 1.0f},         /* 1x1 */
     {2, 10, 17, 19, 6, 1, 0, 0, 0, 1.0f},       /* 1x1, P >= 256: no im2col */
