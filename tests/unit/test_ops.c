@@ -331,6 +331,36 @@ static void case_conv(const struct conv_case *c) {
     tb_free(&in), tb_free(&w), tb_free(&bias), tb_free(&out), tb_free(&res);
 }
 
+/* Backends cache conv weights rearranged by their address (ops.h "Layouts"): a conv after new
+ * weights were uploaded to the same tensor must use the new ones, and a tensor allocated
+ * after another was freed must not meet the old one's copy. */
+static void case_conv_weights_rewritten(int k) {
+    const int n = 2, ci = 5, h = 6, w = 7, co = 4, pad = k / 2;
+    const double ws = 1.0 / sqrt((double)ci * k * k);
+    tb in = tb_rand(ACT, n, ci, h, w, -1, 1);
+    tb out = tb_new(ACT, n, co, h, w);
+    float *ref = ref_new(&out);
+    char what[96];
+    for (int round = 0; round < 3; round++) {
+        tb wt = tb_rand(WGT, co, ci, k, k, -ws, ws);
+        for (int again = 0; again < 2; again++) {
+            if (again) { /* new values, same address */
+                for (int64_t i = 0; i < wt.numel; i++) wt.h[i] = (float)(ws * (2 * urand() - 1));
+                tb_store(&wt);
+            }
+            ref_conv2d(ref, in.h, wt.h, NULL, NULL, 1.0f, n, ci, h, w, co, k, pad);
+            tb_poison(&out);
+            edm_op_conv2d(B, &out.t, &in.t, &wt.t, NULL, pad, NULL, 1.0f);
+            snprintf(what, sizeof what, "k%d weights %s (round %d)", k,
+                     again ? "rewritten in place" : "new tensor", round);
+            expect("conv2d", what, &out, ref);
+        }
+        tb_free(&wt); /* the next round's tensor may get this address */
+    }
+    free(ref);
+    tb_free(&in), tb_free(&out);
+}
+
 /* FIR filters: [1,1] and [1,3,3,1] (outer products, normalised) and a non-symmetric 3x3. */
 static const float f_11[4] = {0.25f, 0.25f, 0.25f, 0.25f};
 static float f_1331[16];
@@ -661,7 +691,11 @@ static void case_layout(void) {
 #define FOR_EACH(i, table) for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
 
 static void run_op_cases(void) {
-    if (want_op("conv2d")) FOR_EACH(i, conv_cases) case_conv(&conv_cases[i]);
+    if (want_op("conv2d")) {
+        FOR_EACH(i, conv_cases) case_conv(&conv_cases[i]);
+        case_conv_weights_rewritten(3);
+        case_conv_weights_rewritten(1);
+    }
     for (int up = 0; up <= 1; up++)
         if (want_op(up ? "fir_up" : "fir_down"))
             FOR_EACH(i, fir_cases) if (!up || !fir_cases[i].down_only) case_fir(up, &fir_cases[i]);
