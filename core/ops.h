@@ -18,16 +18,17 @@
  * precision.
  *
  * Layouts: a backend declares the memory order of its ACTIVATIONS (edm_ops.act_layout):
- *   EDM_NCHW  element (n,c,y,x) at ((n*C + c)*H + y)*W + x      (the CUDA backend, for now)
- *   EDM_NHWC  element (n,c,y,x) at ((n*H + y)*W + x)*C + c      (the CPU backend)
+ *   EDM_NCHW  element (n,c,y,x) at ((n*C + c)*H + y)*W + x      (the null backend)
+ *   EDM_NHWC  element (n,c,y,x) at ((n*H + y)*W + x)*C + c      (the CPU and CUDA backends)
  * Activations are the image-path operands with spatial extent: conv2d's in, residual and
  * out, fir in/out, group_norm in/out, bias_residual in/residual/out, concat a/b/out,
  * attention qkv/out, scale_rows in/out, precond_out x/F/out. Everything else keeps the
  * model file's layout whatever the backend: conv weights [Co,Ci,k,k] (OIHW), FIR filters,
  * gamma/beta, biases, linear weights, embeddings and per-sample vectors ([N,K] tensors with
  * h = w = 1 and per-sample [N] coefficients read the same in both orders). A backend that
- * wants its weights in another order rearranges them itself, once (the CPU backend caches
- * reordered copies by address). Host data crosses the boundary NCHW: edm_op_upload_act /
+ * wants its weights in another order rearranges them itself, once (both backends cache
+ * reordered copies by address, and drop them when that memory is freed or written).
+ * Host data crosses the boundary NCHW: edm_op_upload_act /
  * edm_op_download_act convert activations, edm_op_upload / edm_op_download copy raw memory
  * (weights, labels, coefficients). In NHWC, channel indices keep their meaning: attention's
  * qkv channel o = 3*(hd*Ch + c) + j is the o-th value of each pixel, and precond_out's F

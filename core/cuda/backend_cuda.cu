@@ -237,6 +237,7 @@ static void cuda_free(void *ctx, void *ptr) {
     edm_cuda *c = (edm_cuda *)ctx;
     if (!ptr) return;
     (void)cudaSetDevice(c->device);
+    edm_cuda_weights_forget(c, NULL, 0); /* copies of weights that may live in it */
     if (cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();
     edm_cuda_graphs_forget(c);
 }
@@ -269,6 +270,7 @@ static int cuda_upload(void *ctx, edm_tensor *dst, const float *src, char *msg) 
     if (edm_cuda_io_guard(c, msg) || edm_cuda_enter(c, msg)) return 1;
     int64_t count = edm_tensor_numel(dst);
     size_t bytes = (size_t)count * sizeof(float);
+    edm_cuda_weights_forget(c, dst->data, (size_t)count * edm_cuda_dtype_size(dst->dtype));
     if (dst->dtype == EDM_F32) {
         EDM_CUDA_TRY(c, msg, cudaMemcpyAsync(dst->data, src, bytes, cudaMemcpyHostToDevice, c->stream),
                      "cudaMemcpyAsync host to device");
@@ -305,6 +307,43 @@ static int cuda_download(void *ctx, float *dst, const edm_tensor *src, char *msg
     return 0;
 }
 
+/* Activations: host NCHW fp32 <-> device NHWC in the tensor's dtype, through the staging
+ * buffer and one transpose (cuda_layout.cu). */
+static int cuda_upload_act(void *ctx, edm_tensor *dst, const float *src, char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    if (edm_cuda_io_guard(c, msg) || edm_cuda_enter(c, msg)) return 1;
+    const int64_t count = edm_tensor_numel(dst);
+    const size_t bytes = (size_t)count * sizeof(float);
+    edm_cuda_weights_forget(c, dst->data, (size_t)count * edm_cuda_dtype_size(dst->dtype));
+    void *st = stage_get(c, bytes, msg);
+    if (!st) return 1;
+    EDM_CUDA_TRY(c, msg, cudaMemcpyAsync(st, src, bytes, cudaMemcpyHostToDevice, c->stream),
+                 "cudaMemcpyAsync host to device");
+    if (edm_cuda_act_transpose(c, msg, dst->data, dst->dtype, st, EDM_F32, dst->n, dst->c,
+                               dst->h * dst->w, 1))
+        return 1;
+    /* The source is pageable host memory and the stage is reused: wait. */
+    EDM_CUDA_TRY(c, msg, cudaStreamSynchronize(c->stream), "cudaStreamSynchronize after upload");
+    return 0;
+}
+
+static int cuda_download_act(void *ctx, float *dst, const edm_tensor *src, char *msg) {
+    edm_cuda *c = (edm_cuda *)ctx;
+    if (edm_cuda_io_guard(c, msg) || edm_cuda_enter(c, msg)) return 1;
+    const size_t bytes = (size_t)edm_tensor_numel(src) * sizeof(float);
+    void *st = stage_get(c, bytes, msg);
+    if (!st) return 1;
+    if (edm_cuda_act_transpose(c, msg, st, EDM_F32, src->data, src->dtype, src->n, src->c,
+                               src->h * src->w, 0))
+        return 1;
+    EDM_CUDA_TRY(c, msg, cudaMemcpyAsync(dst, st, bytes, cudaMemcpyDeviceToHost, c->stream),
+                 "cudaMemcpyAsync device to host");
+    EDM_CUDA_TRY(c, msg, cudaStreamSynchronize(c->stream),
+                 "cudaStreamSynchronize after download; a fault here may come from an earlier "
+                 "kernel: EDM_CUDA_SYNC=1 names it");
+    return 0;
+}
+
 static int cuda_sync(void *ctx, char *msg) {
     edm_cuda *c = (edm_cuda *)ctx;
     if (edm_cuda_io_guard(c, msg) || edm_cuda_enter(c, msg)) return 1;
@@ -323,6 +362,7 @@ static void cuda_destroy(void *ctx) {
     edm_cuda_graphs_free(c);
     if (c->stream) (void)cudaStreamSynchronize(c->stream);
     edm_cudnn_free(c);
+    edm_cuda_weights_free(c);
     if (c->blas) cublasDestroy(c->blas);
     if (c->scratch) cudaFree(c->scratch);
     if (c->stage) cudaFree(c->stage);
@@ -475,13 +515,15 @@ static enum edm_status cuda_backend_new(const edm_backend_options *opts, edm_bac
     }
 
     c->table.name = "cuda";
-    c->table.act_layout = EDM_NCHW; /* activations NCHW; upload_act/download_act: raw copies */
+    c->table.act_layout = EDM_NHWC; /* cuda_layout.cu */
     c->table.alloc = cuda_alloc;
     c->table.mem_info = cuda_mem_info;
     c->table.counter = edm_cuda_counter;
     c->table.free = cuda_free;
     c->table.upload = cuda_upload;
     c->table.download = cuda_download;
+    c->table.upload_act = cuda_upload_act;
+    c->table.download_act = cuda_download_act;
     c->table.sync = cuda_sync;
     c->table.conv2d = edm_cuda_conv2d;
     c->table.fir_down = edm_cuda_fir_down;

@@ -1,66 +1,62 @@
 /*
  * cuda_conv.cu - conv2d and linear on the CUDA backend, as cuBLAS GEMMs.
  *
- * conv2d (NCHW, stride 1, zero padding), per image n, in the row-major GEMM convention:
- *     out[n] (Co x P) = W (Co x K) . col[n] (K x P),   K = Ci*k*k, P = Ho*Wo
- * where col is the im2col expansion, K index = (ci*k + ky)*k + kx: the PyTorch weight layout,
- * so the weights are used as stored. In cuBLAS's column-major terms that is
- *     out'[n] (P x Co) = col'[n] (P x K) . W' (K x Co)
- * one strided-batched GEMM over the images (weight stride 0). A 1x1 convolution without
- * padding needs no im2col: the input already is col. Batches are cut into chunks so the
- * column buffer stays within the backend's scratch budget.
+ * conv2d (NHWC activations, stride 1, zero padding), in the row-major GEMM convention with
+ * every output pixel of the batch as a row:
+ *     out (N*P x Co) = col (N*P x K) . Wr^T (K x Co),   K = k*k*Ci, P = Ho*Wo
+ * where Wr is the weight rearranged to [Co][ky][kx][Ci] (cuda_layout.cu) and col the im2col
+ * expansion with K index (ky*k + kx)*Ci + ci: each tap copies a pixel's whole run of
+ * channels. In cuBLAS's column-major terms that is one GEMM
+ *     out' (Co x N*P) = Wr' (K x Co)^T . col' (K x N*P),   every leading dimension K or Co.
+ * A 1x1 convolution without padding needs no im2col: the input already is col (K = Ci). The
+ * batch is cut into chunks of images so the column buffer stays within the scratch budget.
  *
  * Epilogue: out = (conv + bias[c] + residual) * out_scale. When the residual is out itself
  * (ops.h allows exactly that alias) the GEMM adds it through beta = 1; otherwise a separate
  * element-wise pass adds bias and residual and scales.
  *
  * Where cuDNN is loaded (cuda_cudnn.cu: tf32/fp16/bf16), k > 1 convolutions go through its
- * implicit-GEMM kernels instead of im2col + GEMM, with the same beta and epilogue.
+ * implicit-GEMM kernels instead of im2col + GEMM, on the same NHWC tensors and OHWI weights,
+ * with the same beta and epilogue.
  *
  * linear is always fp32 (spec 1.12: the mapping network and affine run in fp32), IEEE
  * (CUBLAS_COMPUTE_32F, no TF32) in every precision: it is tiny next to the convolutions.
  */
 #include "cuda_internal.h"
 
-/* col[n][(ci*k + ky)*k + kx][p] for the images of one chunk: one thread per (image, ci, output
- * pixel) writes its k*k column entries (coalesced along p), zero outside the image. All index
- * arithmetic is 32-bit within an image. grid: x pixels, y = ci, z = image. */
+/* col[(n*P + p)*K + tap*Ci + ci] for the images of one chunk, tap = ky*k + kx: one thread per
+ * (output pixel, channel) and tap, zero outside the image; reads and writes run along the
+ * channels. 32-bit index arithmetic within an image. grid: x = P*Ci, y = tap, z = image. */
 template <typename T>
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
-    edm_im2col_kernel(T *__restrict__ col, const T *__restrict__ in, int Ci, int H, int W, int k,
-                      int pad, int Ho, int Wo) {
-    const int P = Ho * Wo;
-    const int p = (int)(blockIdx.x * blockDim.x + threadIdx.x);
-    if (p >= P) return;
-    const int ci = (int)blockIdx.y;
-    const size_t plane = (size_t)blockIdx.z * Ci + ci;
-    const int y = p / Wo, x = p - (p / Wo) * Wo;
-    const T *src = in + plane * H * W;
-    T *dst = col + plane * k * k * P + p;
-    T zero;
-    edm_put(&zero, 0.0f);
-    for (int ky = 0; ky < k; ky++) {
-        const int iy = y + ky - pad;
-        const bool row_ok = iy >= 0 && iy < H;
-        for (int kx = 0; kx < k; kx++) {
-            const int ix = x + kx - pad;
-            dst[(size_t)(ky * k + kx) * P] = row_ok && ix >= 0 && ix < W ? src[iy * W + ix] : zero;
-        }
-    }
+    edm_im2col_nhwc_kernel(T *__restrict__ col, const T *__restrict__ in, int Ci, int H, int W,
+                           int k, int pad, int Wo, int PCi) {
+    const int r = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (r >= PCi) return;
+    const int tap = (int)blockIdx.y;
+    const int p = r / Ci, ci = r - p * Ci;
+    const int y = p / Wo, x = p - y * Wo;
+    const int iy = y + tap / k - pad, ix = x + tap % k - pad;
+    const int kk = k * k;
+    T v;
+    if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+        v = in[(size_t)blockIdx.z * H * W * Ci + ((size_t)iy * W + ix) * Ci + ci];
+    else
+        edm_put(&v, 0.0f);
+    col[((size_t)blockIdx.z * (PCi / Ci) + p) * kk * Ci + (size_t)tap * Ci + ci] = v;
 }
 
-/* out[n,c,p] = (out + bias[c] + res) * scale; res may be NULL, bias may be NULL.
- * grid: x pixels, y = c, z = image. */
+/* out[n,p,c] = (out + bias[c] + res) * scale; res may be NULL, bias may be NULL.
+ * grid: x = P*C (channels fastest), z = image. */
 template <typename T>
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     edm_conv_epilogue_kernel(T *out, const float *__restrict__ bias, const T *res, float scale,
-                             int C, int P, int n0) {
-    const int p = (int)(blockIdx.x * blockDim.x + threadIdx.x);
-    if (p >= P) return;
-    const int c = (int)blockIdx.y;
-    const size_t i = ((size_t)(n0 + blockIdx.z) * C + c) * P + p;
+                             int C, int PC, int n0) {
+    const int r = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (r >= PC) return;
+    const size_t i = (size_t)(n0 + blockIdx.z) * PC + r;
     float v = edm_f(out[i]);
-    if (bias) v += bias[c];
+    if (bias) v += bias[r % C];
     if (res) v += edm_f(res[i]);
     edm_put(&out[i], v * scale);
 }
@@ -110,26 +106,29 @@ int edm_cuda_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_
     const int N = in->n, Ci = in->c, H = in->h, W = in->w;
     const int Co = weight->n, k = weight->h, Ho = out->h, Wo = out->w;
     const int64_t P = (int64_t)Ho * Wo, K = (int64_t)Ci * k * k;
-    if (P > 0x7fffffff || K > 0x7fffffff || Ci > 65535 || Co > 65535)
-        return edm_cuda_fail(msg, "conv2d too large (P=%lld, K=%lld, Ci=%d, Co=%d)", (long long)P,
-                             (long long)K, Ci, Co);
+    if (P * Ci > 0x7fffffff || P * Co > 0x7fffffff || K > 0x7fffffff || (int64_t)H * W * Ci > 0x7fffffff ||
+        (int64_t)N * P > 0x7fffffff)
+        return edm_cuda_fail(msg, "conv2d too large (N=%d, P=%lld, K=%lld, Ci=%d, Co=%d)", N,
+                             (long long)P, (long long)K, Ci, Co);
     const cudaDataType cdt = edm_cuda_dtype(dt);
     const size_t es = edm_cuda_dtype_size(dt);
     const int res_is_out = residual && residual->data == out->data;
     const float beta = res_is_out ? 1.0f : 0.0f;
+    const void *wr = edm_cuda_weight_ohwi(c, weight, msg);
+    if (!wr) return 1;
 
     int done = 0;
     if (c->dnn && !(k == 1 && pad == 0)) { /* 1x1 convolutions are plain GEMMs already */
-        const int r = edm_cudnn_conv(c, out, in, weight, pad, beta, msg);
+        const int r = edm_cudnn_conv(c, out, in, wr, weight, pad, beta, msg);
         if (r == 1) return 1;
         done = r == 0;
     }
     if (done) {
         /* cuDNN computed out = conv + beta*out */
     } else if (k == 1 && pad == 0) {
-        if (edm_cuda_gemm(c, msg, "conv2d 1x1", CUBLAS_OP_N, CUBLAS_OP_N, (int)P, Co, Ci, 1.0f,
-                          in->data, cdt, (int)P, (long long)Ci * P, weight->data, cdt, Ci, 0, beta,
-                          out->data, cdt, (int)P, (long long)Co * P, N, c->act_compute))
+        if (edm_cuda_gemm(c, msg, "conv2d 1x1", CUBLAS_OP_T, CUBLAS_OP_N, Co, (int)(N * P), Ci,
+                          1.0f, wr, cdt, Ci, 0, in->data, cdt, Ci, 0, beta, out->data, cdt, Co, 0,
+                          1, c->act_compute))
             return 1;
     } else {
         const size_t per_image = (size_t)K * (size_t)P * es;
@@ -139,19 +138,20 @@ int edm_cuda_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_
         if (chunk > 65535) chunk = 65535; /* grid z */
         void *col = edm_cuda_scratch(c, (size_t)chunk * per_image, msg);
         if (!col) return 1;
+        const int PCi = (int)(P * Ci);
+        const unsigned th = edm_cuda_row_threads(PCi);
         for (int n0 = 0; n0 < N; n0 += (int)chunk) {
             const int nb = N - n0 < chunk ? N - n0 : (int)chunk;
-            const unsigned th = edm_cuda_row_threads(P);
             EDM_CUDA_DISPATCH(dt, T, {
-                const T *src = (const T *)in->data + (int64_t)n0 * Ci * H * W;
-                EDM_LAUNCH(edm_im2col_kernel<T>, edm_cuda_grid(P, th, (unsigned)Ci, nb), th, 0,
-                           c->stream, (T *)col, src, Ci, H, W, k, pad, Ho, Wo);
+                const T *src = (const T *)in->data + (int64_t)n0 * H * W * Ci;
+                EDM_LAUNCH(edm_im2col_nhwc_kernel<T>, edm_cuda_grid(PCi, th, (unsigned)(k * k), nb),
+                           th, 0, c->stream, (T *)col, src, Ci, H, W, k, pad, Wo, PCi);
             });
             if (edm_cuda_check(c, msg, "im2col")) return 1;
-            char *dst = (char *)out->data + (size_t)n0 * (size_t)Co * (size_t)P * es;
-            if (edm_cuda_gemm(c, msg, "conv2d", CUBLAS_OP_N, CUBLAS_OP_N, (int)P, Co, (int)K, 1.0f,
-                              col, cdt, (int)P, (long long)K * P, weight->data, cdt, (int)K, 0,
-                              beta, dst, cdt, (int)P, (long long)Co * P, nb, c->act_compute))
+            char *dst = (char *)out->data + (size_t)n0 * (size_t)P * (size_t)Co * es;
+            if (edm_cuda_gemm(c, msg, "conv2d", CUBLAS_OP_T, CUBLAS_OP_N, Co, (int)(nb * P),
+                              (int)K, 1.0f, wr, cdt, (int)K, 0, col, cdt, (int)K, 0, beta, dst,
+                              cdt, Co, 0, 1, c->act_compute))
                 return 1;
         }
     }
@@ -159,12 +159,13 @@ int edm_cuda_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_
     const edm_tensor *res = res_is_out ? NULL : residual;
     if (bias || res || out_scale != 1.0f) {
         const float *bp = bias ? (const float *)bias->data : NULL;
-        const unsigned th = edm_cuda_row_threads(P);
+        const int PC = (int)(P * Co);
+        const unsigned th = edm_cuda_row_threads(PC);
         EDM_CUDA_DISPATCH(dt, T, {
             const T *rp = res ? (const T *)res->data : (const T *)NULL;
             edm_cuda_for_images(N, [&](int n0, int nz) {
-                EDM_LAUNCH(edm_conv_epilogue_kernel<T>, edm_cuda_grid(P, th, (unsigned)Co, nz), th,
-                           0, c->stream, (T *)out->data, bp, rp, out_scale, Co, (int)P, n0);
+                EDM_LAUNCH(edm_conv_epilogue_kernel<T>, edm_cuda_grid(PC, th, 1, nz), th, 0,
+                           c->stream, (T *)out->data, bp, rp, out_scale, Co, PC, n0);
             });
         });
     }

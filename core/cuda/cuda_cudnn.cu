@@ -11,7 +11,8 @@
  *
  * Design notes
  *  - Only the legacy convolution API (cuDNN 9 keeps it): y = alpha*conv(x, w) + beta*y on
- *    NCHW tensors, cross-correlation, stride 1, zero padding. Bias, a separate residual and
+ *    the backend's NHWC tensors with the OHWI (KRSC) copy of the weights, the formats its
+ *    tensor-core kernels read without transposes; cross-correlation, stride 1, zero padding. Bias, a separate residual and
  *    out_scale stay in the conv epilogue kernel; a residual that is the output itself is
  *    beta = 1, as on the GEMM path.
  *  - Precisions: fp32 never uses cuDNN (the conformance path stays IEEE fp32 GEMMs, with no
@@ -69,6 +70,7 @@ typedef struct cudnnConvolutionFwdAlgoPerfStruct {
 #define CUDNN_DATA_HALF 2
 #define CUDNN_DATA_BFLOAT16 9
 #define CUDNN_TENSOR_NCHW 0
+#define CUDNN_TENSOR_NHWC 1
 #define CUDNN_CROSS_CORRELATION 1
 #define CUDNN_DEFAULT_MATH 0
 #define CUDNN_TENSOR_OP_MATH 1
@@ -312,9 +314,9 @@ static dnn_entry *entry_get(edm_cuda *c, const int key[8], char *msg, int *err) 
     int got = 0;
     if (a->cudnnCreateTensorDescriptor(&e->x) || a->cudnnCreateTensorDescriptor(&e->y) ||
         a->cudnnCreateFilterDescriptor(&e->w) || a->cudnnCreateConvolutionDescriptor(&e->conv) ||
-        a->cudnnSetTensor4dDescriptor(e->x, CUDNN_TENSOR_NCHW, ddt, N, Ci, H, W) ||
-        a->cudnnSetTensor4dDescriptor(e->y, CUDNN_TENSOR_NCHW, ddt, N, Co, Ho, Wo) ||
-        a->cudnnSetFilter4dDescriptor(e->w, ddt, CUDNN_TENSOR_NCHW, Co, Ci, k, k) ||
+        a->cudnnSetTensor4dDescriptor(e->x, CUDNN_TENSOR_NHWC, ddt, N, Ci, H, W) ||
+        a->cudnnSetTensor4dDescriptor(e->y, CUDNN_TENSOR_NHWC, ddt, N, Co, Ho, Wo) ||
+        a->cudnnSetFilter4dDescriptor(e->w, ddt, CUDNN_TENSOR_NHWC, Co, Ci, k, k) ||
         a->cudnnSetConvolution2dDescriptor(e->conv, pad, pad, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
                                            CUDNN_DATA_FLOAT) ||
         a->cudnnSetConvolutionMathType(e->conv, math) ||
@@ -343,8 +345,8 @@ static dnn_entry *entry_get(edm_cuda *c, const int key[8], char *msg, int *err) 
     return e;
 }
 
-int edm_cudnn_conv(edm_cuda *c, edm_tensor *out, const edm_tensor *in, const edm_tensor *weight,
-                   int pad, float beta, char *msg) {
+int edm_cudnn_conv(edm_cuda *c, edm_tensor *out, const edm_tensor *in, const void *w_ohwi,
+                   const edm_tensor *weight, int pad, float beta, char *msg) {
     edm_cudnn *d = c->dnn;
     if (!d) return 2;
     const int key[8] = {in->n, in->c, in->h, in->w, weight->n, weight->h, pad, (int)in->dtype};
@@ -359,7 +361,7 @@ int edm_cudnn_conv(edm_cuda *c, edm_tensor *out, const edm_tensor *in, const edm
     }
     const float alpha = 1.0f;
     cudnnStatus_t st = d->api.cudnnConvolutionForward(d->handle, &alpha, e->x, in->data, e->w,
-                                                      weight->data, e->conv, e->algo, ws, e->ws,
+                                                      w_ohwi, e->conv, e->algo, ws, e->ws,
                                                       &beta, e->y, out->data);
     if (st != CUDNN_STATUS_SUCCESS) {
         cudaError_t ce = cudaGetLastError();

@@ -12,9 +12,11 @@
  *  - Kernels are launched through EDM_LAUNCH so that the same sources also build on the host
  *    against tests/gpu/sim/cuda_sim.h (EDM_CUDA_SIM), a small CUDA emulator used to test the
  *    backend on machines without a GPU.
+ *  - Activations are channels-last (NHWC); conv weights are used rearranged to OHWI, a
+ *    copy made once per weight tensor (cuda_layout.cu).
  *  - Convolutions: im2col + cuBLAS (cuda_conv.cu); cuDNN's implicit GEMM (tf32/fp16/bf16,
  *    cuda_cudnn.cu, loaded at run time) only with EDM_CUDA_CONV=cudnn: slower on an H200 at
- *    batch 1 and 512 (bench/GPU_RESULTS.md).
+ *    batch 1 and 512 (bench/GPU_RESULTS.md, measured with the NCHW engine).
  *  - CUDA graphs (optional, EDM_CUDA_GRAPHS=1): every op folds its arguments into a running
  *    signature; a pass is learned, then captured, then replayed while it matches, and runs
  *    eagerly the moment it does not (cuda_graph.cu).
@@ -180,6 +182,15 @@ typedef struct edm_cuda_graph {
     cudaGraphExec_t exec;
 } edm_cuda_graph;
 
+/* Conv weights rearranged to OHWI (cuda_layout.cu), cached by the original's address. */
+typedef struct edm_cuda_weight {
+    const void *key; /* the OIHW original */
+    size_t bytes;    /* its size (and the copy's) */
+    enum edm_dtype dtype;
+    int n, c, k;
+    void *data; /* the OHWI copy */
+} edm_cuda_weight;
+
 typedef struct edm_cuda {
     edm_backend *backend; /* back pointer: device_lost */
     edm_ops table;        /* this backend's op table (backend->ops points here) */
@@ -200,6 +211,8 @@ typedef struct edm_cuda {
     /* staging for dtype conversion in upload/download (never inside a graph) */
     void *stage;
     size_t stage_bytes;
+    edm_cuda_weight *weights; /* rearranged conv weights */
+    int nweights, capweights;
     struct edm_cudnn *dnn; /* cuDNN convolutions (cuda_cudnn.cu), NULL: im2col + cuBLAS */
     char conv_impl[48];    /* "cudnn 9.x" or "im2col+cublas", for the description */
     int sync_each_op; /* EDM_CUDA_SYNC=1: synchronize after every op (names a faulting op) */
@@ -321,10 +334,11 @@ struct edm_cudnn;
  * NULL: im2col + cuBLAS), or 1 when EDM_CUDA_CONV=cudnn and cuDNN is unusable (reason in why). */
 int edm_cudnn_init(edm_cuda *c, char *why, size_t why_len);
 void edm_cudnn_free(edm_cuda *c);
-/* out = conv(in, weight) + beta*out through cuDNN. Returns 0, 1 (error, msg set), or 2 (cuDNN
+/* out = conv(in, weight) + beta*out through cuDNN, NHWC; w_ohwi is the weight's OHWI copy
+ * (edm_cuda_weight_ohwi), weight gives its shape. Returns 0, 1 (error, msg set), or 2 (cuDNN
  * is not loaded or refused this shape: use im2col). */
-int edm_cudnn_conv(edm_cuda *c, edm_tensor *out, const edm_tensor *in, const edm_tensor *weight,
-                   int pad, float beta, char *msg);
+int edm_cudnn_conv(edm_cuda *c, edm_tensor *out, const edm_tensor *in, const void *w_ohwi,
+                   const edm_tensor *weight, int pad, float beta, char *msg);
 
 /* ---- op entry points (edm_ops signatures) ---------------------------------------------------- */
 
@@ -352,6 +366,19 @@ int edm_cuda_scale_rows(void *ctx, edm_tensor *out, const edm_tensor *in, const 
                         char *msg);
 int edm_cuda_precond_out(void *ctx, edm_tensor *out, const edm_tensor *x, const edm_tensor *F,
                          const edm_tensor *c_skip, const edm_tensor *c_out, char *msg);
+
+/* ---- layouts (cuda_layout.cu) ------------------------------------------------------------ */
+
+/* dst = src between NCHW and NHWC (to_nhwc: src NCHW), N images of C x P, converting the
+ * dtype. dst and src must not overlap. 0 or 1 (msg set). */
+int edm_cuda_act_transpose(edm_cuda *c, char *msg, void *dst, enum edm_dtype dt, const void *src,
+                           enum edm_dtype st, int N, int C, int P, int to_nhwc);
+/* The conv weight w (OIHW) as [Co][ky][kx][Ci], made on first use and cached by address;
+ * NULL with msg set on failure. */
+const void *edm_cuda_weight_ohwi(edm_cuda *c, const edm_tensor *w, char *msg);
+/* Drops cached copies made from memory overlapping [ptr, ptr + bytes); ptr NULL: all. */
+void edm_cuda_weights_forget(edm_cuda *c, const void *ptr, size_t bytes);
+void edm_cuda_weights_free(edm_cuda *c);
 
 /* Element-wise dtype conversion on the stream: dst[i] = src[i] (any dtypes). */
 int edm_cuda_convert(edm_cuda *c, char *msg, void *dst, enum edm_dtype dt, const void *src,

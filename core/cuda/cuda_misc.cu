@@ -3,7 +3,9 @@
  * bias_residual, concat, embed, scale_rows, precond_out, and dtype conversion.
  *
  * These are memory-bound and small next to the convolutions, so each is one kernel with one
- * thread per output element, images on the grid's z axis (32-bit index arithmetic). Operands are read and written through
+ * thread per output element, images on the grid's z axis (32-bit index arithmetic).
+ * Activations are NHWC (cuda_layout.cu): threads are numbered channels fastest, so
+ * neighbouring threads touch neighbouring memory. Operands are read and written through
  * run-time dtype helpers (edm_ld/edm_st), so any mix of f32/f16/bf16 tensors works, as the
  * ops.h dtype rules mix them (for example precond_out: F in the activation type, x and the
  * output D in f32). Formulas follow ops.h and spec 1.2 / 1.6 / 1.7 / 2.1 exactly; embed uses
@@ -11,19 +13,18 @@
  */
 #include "cuda_internal.h"
 
-/* Launch geometry of these kernels: x covers the items of one image (or one channel plane),
- * y the channel where there is one, z the image (n0 + blockIdx.z); all index arithmetic
- * inside an image is 32-bit. */
+/* Launch geometry of these kernels: x covers the items of one image, z the image
+ * (n0 + blockIdx.z); all index arithmetic inside an image is 32-bit. */
 
-/* out[n,c,m,q] = sum_{a,b} f[a,b] * in[n,c,2m+a-pad, 2q+b-pad], zero outside. */
+/* out[n,m,q,c] = sum_{a,b} f[a,b] * in[n, 2m+a-pad, 2q+b-pad, c], zero outside. */
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     edm_fir_down_kernel(void *out, int odt, const void *in, int idt, const float *__restrict__ f,
                         int L, int pad, int C, int H, int W, int Ho, int Wo, int n0) {
-    const int p = (int)(blockIdx.x * blockDim.x + threadIdx.x);
-    if (p >= Ho * Wo) return;
-    const int m = p / Wo, q = p - (p / Wo) * Wo;
-    const size_t plane = (size_t)(n0 + blockIdx.z) * C + blockIdx.y;
-    const size_t ib = plane * H * W;
+    const int r = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (r >= Ho * Wo * C) return;
+    const int p = r / C, c = r - p * C;
+    const int m = p / Wo, q = p - m * Wo;
+    const size_t ib = (size_t)(n0 + blockIdx.z) * H * W * C + c;
     float acc = 0.0f;
     for (int a = 0; a < L; a++) {
         const int y = 2 * m + a - pad;
@@ -31,22 +32,22 @@ __global__ void __launch_bounds__(EDM_CUDA_THREADS)
         for (int b = 0; b < L; b++) {
             const int x = 2 * q + b - pad;
             if (x < 0 || x >= W) continue;
-            acc += f[a * L + b] * edm_ld(in, idt, (int64_t)(ib + (size_t)y * W + x));
+            acc += f[a * L + b] * edm_ld(in, idt, (int64_t)(ib + ((size_t)y * W + x) * C));
         }
     }
-    edm_st(out, odt, (int64_t)(plane * Ho * Wo + p), acc);
+    edm_st(out, odt, (int64_t)((size_t)(n0 + blockIdx.z) * Ho * Wo * C + r), acc);
 }
 
-/* out[n,c,Y,X] = sum over 2i+a-pad = Y, 2j+b-pad = X of 4 f[a,b] in[n,c,i,j]; out is 2H x 2W. */
+/* out[n,Y,X,c] = sum over 2i+a-pad = Y, 2j+b-pad = X of 4 f[a,b] in[n,i,j,c]; out is 2H x 2W. */
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     edm_fir_up_kernel(void *out, int odt, const void *in, int idt, const float *__restrict__ f,
                       int L, int pad, int C, int H, int W, int n0) {
     const int Ho = 2 * H, Wo = 2 * W;
-    const int p = (int)(blockIdx.x * blockDim.x + threadIdx.x);
-    if (p >= Ho * Wo) return;
-    const int Y = p / Wo, X = p - (p / Wo) * Wo;
-    const size_t plane = (size_t)(n0 + blockIdx.z) * C + blockIdx.y;
-    const size_t ib = plane * H * W;
+    const int r = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (r >= Ho * Wo * C) return;
+    const int p = r / C, c = r - p * C;
+    const int Y = p / Wo, X = p - Y * Wo;
+    const size_t ib = (size_t)(n0 + blockIdx.z) * H * W * C + c;
     float acc = 0.0f;
     for (int a = 0; a < L; a++) {
         const int ty = Y + pad - a; /* = 2i */
@@ -58,36 +59,38 @@ __global__ void __launch_bounds__(EDM_CUDA_THREADS)
             if (tx < 0 || (tx & 1)) continue;
             const int x = tx >> 1;
             if (x >= W) continue;
-            acc += 4.0f * f[a * L + b] * edm_ld(in, idt, (int64_t)(ib + (size_t)y * W + x));
+            acc += 4.0f * f[a * L + b] * edm_ld(in, idt, (int64_t)(ib + ((size_t)y * W + x) * C));
         }
     }
-    edm_st(out, odt, (int64_t)(plane * Ho * Wo + p), acc);
+    edm_st(out, odt, (int64_t)((size_t)(n0 + blockIdx.z) * Ho * Wo * C + r), acc);
 }
 
-/* out = (in + bias[c] + res) * scale over [N, C, P]; out may alias in or res. */
+/* out = (in + bias[c] + res) * scale over [N, P, C]; out may alias in or res. PC = P*C. */
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     edm_bias_residual_kernel(void *out, int odt, const void *in, int idt,
                              const float *__restrict__ bias, const void *res, int rdt, float scale,
-                             int C, int P, int n0) {
-    const int p = (int)(blockIdx.x * blockDim.x + threadIdx.x);
-    if (p >= P) return;
-    const int c = (int)blockIdx.y;
-    const int64_t i = (int64_t)(((size_t)(n0 + blockIdx.z) * C + c) * P + p);
+                             int C, int PC, int n0) {
+    const int r = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (r >= PC) return;
+    const int64_t i = (int64_t)(n0 + blockIdx.z) * PC + r;
     float v = edm_ld(in, idt, i);
-    if (bias) v += bias[c];
+    if (bias) v += bias[r % C];
     if (res) v += edm_ld(res, rdt, i);
     edm_st(out, odt, i, v * scale);
 }
 
-/* out[n, Ca+Cb, P] = [a | b]; rowa = Ca*P, rowb = Cb*P (one image's elements). */
+/* out[n, P, Ca+Cb] = [a | b] per pixel. */
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
-    edm_concat_kernel(void *out, int odt, const void *a, int adt, const void *b, int bdt, int rowa,
-                      int rowb, int n0) {
+    edm_concat_kernel(void *out, int odt, const void *a, int adt, const void *b, int bdt, int Ca,
+                      int Cb, int P, int n0) {
+    const int C = Ca + Cb;
     const int r = (int)(blockIdx.x * blockDim.x + threadIdx.x);
-    if (r >= rowa + rowb) return;
+    if (r >= P * C) return;
+    const int p = r / C, ch = r - p * C;
     const int64_t n = n0 + (int64_t)blockIdx.z;
-    const float v = r < rowa ? edm_ld(a, adt, n * rowa + r) : edm_ld(b, bdt, n * rowb + (r - rowa));
-    edm_st(out, odt, n * (rowa + rowb) + r, v);
+    const float v = ch < Ca ? edm_ld(a, adt, (n * P + p) * Ca + ch)
+                            : edm_ld(b, bdt, (n * P + p) * Cb + (ch - Ca));
+    edm_st(out, odt, n * P * C + r, v);
 }
 
 /* out[n, 2*half] = [cos(x f) | sin(x f)], or [sin | cos] when swap. */
@@ -115,17 +118,18 @@ __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     edm_st(out, odt, i, edm_ld(coef, cdt, n) * edm_ld(in, idt, i));
 }
 
-/* out[n,c,p] = c_skip[n] x[n,c,p] + c_out[n] F[n,c,p] for c < C; F has CF >= C channels.
- * row = C*P, rowF = CF*P. */
+/* out[n,p,c] = c_skip[n] x[n,p,c] + c_out[n] F[n,p,c] for c < C; F has CF >= C channels (a
+ * pixel stride of CF). row = P*C. */
 __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     edm_precond_out_kernel(void *out, int odt, const void *x, int xdt, const void *F, int fdt,
-                           const void *cs, int csdt, const void *co, int codt, int row, int rowF,
-                           int n0) {
+                           const void *cs, int csdt, const void *co, int codt, int C, int CF,
+                           int row, int n0) {
     const int r = (int)(blockIdx.x * blockDim.x + threadIdx.x);
     if (r >= row) return;
+    const int p = r / C, ch = r - p * C;
     const int64_t n = n0 + (int64_t)blockIdx.z, i = n * row + r;
     const float v = edm_ld(cs, csdt, n) * edm_ld(x, xdt, i) +
-                    edm_ld(co, codt, n) * edm_ld(F, fdt, n * rowF + r);
+                    edm_ld(co, codt, n) * edm_ld(F, fdt, (n * (row / C) + p) * CF + ch);
     edm_st(out, odt, i, v);
 }
 
@@ -157,13 +161,15 @@ static int fir_resample(void *ctx, edm_tensor *out, const edm_tensor *in, const 
     const int route = edm_cuda_op_enter(c, &r, msg);
     if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg) || need_f32(filter, "filter", msg)) return 1;
-    if (out->c > 65535) return edm_cuda_fail(msg, "more than 65535 channels");
     if (in->data == out->data) return edm_cuda_fail(msg, "in and out must not alias");
-    const int per = out->h * out->w;
+    if ((int64_t)out->h * out->w * out->c > 0x7fffffff ||
+        (int64_t)in->h * in->w * in->c > 0x7fffffff)
+        return edm_cuda_fail(msg, "image too large (%d x %d x %d)", out->c, out->h, out->w);
+    const int per = out->h * out->w * out->c;
     const unsigned th = edm_cuda_row_threads(per);
     const float *f = (const float *)filter->data;
     edm_cuda_for_images(out->n, [&](int n0, int nz) {
-        const dim3 grid = edm_cuda_grid(per, th, (unsigned)out->c, nz);
+        const dim3 grid = edm_cuda_grid(per, th, 1, nz);
         if (up)
             EDM_LAUNCH(edm_fir_up_kernel, grid, th, 0, c->stream, out->data, (int)out->dtype, in->data,
                        (int)in->dtype, f, filter->h, pad, in->c, in->h, in->w, n0);
@@ -194,15 +200,16 @@ int edm_cuda_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in,
     const int route = edm_cuda_op_enter(c, &r, msg);
     if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg) || need_f32(bias, "bias", msg)) return 1;
-    if (out->c > 65535) return edm_cuda_fail(msg, "more than 65535 channels");
-    const int P = out->h * out->w;
-    const unsigned th = edm_cuda_row_threads(P);
+    if ((int64_t)out->h * out->w * out->c > 0x7fffffff)
+        return edm_cuda_fail(msg, "image too large (%d x %d x %d)", out->c, out->h, out->w);
+    const int PC = out->h * out->w * out->c;
+    const unsigned th = edm_cuda_row_threads(PC);
     edm_cuda_for_images(out->n, [&](int n0, int nz) {
-        EDM_LAUNCH(edm_bias_residual_kernel, edm_cuda_grid(P, th, (unsigned)out->c, nz), th, 0,
-                   c->stream, out->data, (int)out->dtype, in->data, (int)in->dtype,
+        EDM_LAUNCH(edm_bias_residual_kernel, edm_cuda_grid(PC, th, 1, nz), th, 0, c->stream,
+                   out->data, (int)out->dtype, in->data, (int)in->dtype,
                    bias ? (const float *)bias->data : (const float *)NULL,
                    residual ? residual->data : NULL, residual ? (int)residual->dtype : 0, scale,
-                   out->c, P, n0);
+                   out->c, PC, n0);
     });
     return edm_cuda_check(c, msg, "bias_residual");
 }
@@ -216,12 +223,14 @@ int edm_cuda_concat(void *ctx, edm_tensor *out, const edm_tensor *a, const edm_t
     if (edm_cuda_enter(c, msg)) return 1;
     if (a->data == out->data || b->data == out->data)
         return edm_cuda_fail(msg, "inputs must not alias out");
-    const int P = out->h * out->w, rowa = a->c * P, rowb = b->c * P;
-    const unsigned th = edm_cuda_row_threads(rowa + rowb);
+    if ((int64_t)out->h * out->w * out->c > 0x7fffffff)
+        return edm_cuda_fail(msg, "image too large (%d x %d x %d)", out->c, out->h, out->w);
+    const int P = out->h * out->w, row = out->c * P;
+    const unsigned th = edm_cuda_row_threads(row);
     edm_cuda_for_images(out->n, [&](int n0, int nz) {
-        EDM_LAUNCH(edm_concat_kernel, edm_cuda_grid(rowa + rowb, th, 1, nz), th, 0, c->stream,
-                   out->data, (int)out->dtype, a->data, (int)a->dtype, b->data, (int)b->dtype,
-                   rowa, rowb, n0);
+        EDM_LAUNCH(edm_concat_kernel, edm_cuda_grid(row, th, 1, nz), th, 0, c->stream, out->data,
+                   (int)out->dtype, a->data, (int)a->dtype, b->data, (int)b->dtype, a->c, b->c, P,
+                   n0);
     });
     return edm_cuda_check(c, msg, "concat");
 }
@@ -268,13 +277,13 @@ int edm_cuda_precond_out(void *ctx, edm_tensor *out, const edm_tensor *x, const 
     const int route = edm_cuda_op_enter(c, &r, msg);
     if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg)) return 1;
-    const int P = out->h * out->w, row = out->c * P, rowF = F->c * P;
+    const int P = out->h * out->w, row = out->c * P;
     const unsigned th = edm_cuda_row_threads(row);
     edm_cuda_for_images(out->n, [&](int n0, int nz) {
         EDM_LAUNCH(edm_precond_out_kernel, edm_cuda_grid(row, th, 1, nz), th, 0, c->stream,
                    out->data, (int)out->dtype, x->data, (int)x->dtype, F->data, (int)F->dtype,
-                   c_skip->data, (int)c_skip->dtype, c_out->data, (int)c_out->dtype, row, rowF,
-                   n0);
+                   c_skip->data, (int)c_skip->dtype, c_out->data, (int)c_out->dtype, out->c,
+                   F->c, row, n0);
     });
     return edm_cuda_check(c, msg, "precond_out");
 }

@@ -1,11 +1,13 @@
 /*
  * cuda_norm.cu - group_norm on the CUDA backend, fused with pre_add, scale_shift and silu.
  *
- * One block per (sample, group). A group is contiguous in NCHW ((C/G)*H*W values). Groups of
- * up to 8192 values are read once into shared memory (edm_group_norm_smem_kernel); larger
- * ones are read with coalesced loads three times: the sum (mean), the sum of squared
- * deviations (biased variance, the two-pass form: no cancellation), then the normalisation
- * and write. The second and third reads mostly hit L2 (a CIFAR-10 group is 8 channels x 32x32).
+ * One block per (sample, group). In NHWC a group is a run of C/G channels in every pixel:
+ * item i of the group is channel c0 + i % cpg of pixel i / cpg, so consecutive threads read
+ * a pixel's run, then the next pixel's. Groups of up to 8192 values are read once into
+ * shared memory (edm_group_norm_smem_kernel); larger ones are read three times: the sum
+ * (mean), the sum of squared deviations (biased variance, the two-pass form: no
+ * cancellation), then the normalisation and write. The second and third reads mostly hit L2
+ * (a CIFAR-10 group is 8 channels x 32x32).
  * Statistics are fp32 whatever the storage type (spec 1.12); out may alias in (each element is
  * read and written by the same thread, after the statistics are complete).
  */
@@ -23,21 +25,23 @@ __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     const int cpg = C / G;
     const int c0 = g * cpg;
     const int len = cpg * HW; /* 32-bit: the index arithmetic below runs per element */
-    const size_t base = ((size_t)n * C + c0) * HW;
+    const size_t base = (size_t)n * HW * C + c0;
     const float *pre = pre_add ? pre_add + (int64_t)n * C + c0 : NULL;
 
     float s = 0.0f;
     for (int i = (int)threadIdx.x; i < len; i += (int)blockDim.x) {
-        float v = edm_f(in[base + i]);
-        if (pre) v += pre[i / HW];
+        const int px = i / cpg, cl = i - px * cpg;
+        float v = edm_f(in[base + (size_t)px * C + cl]);
+        if (pre) v += pre[cl];
         s += v;
     }
     const float mean = edm_block_sum(s, red) / (float)len;
 
     float q = 0.0f;
     for (int i = (int)threadIdx.x; i < len; i += (int)blockDim.x) {
-        float v = edm_f(in[base + i]);
-        if (pre) v += pre[i / HW];
+        const int px = i / cpg, cl = i - px * cpg;
+        float v = edm_f(in[base + (size_t)px * C + cl]);
+        if (pre) v += pre[cl];
         const float d = v - mean;
         q += d * d;
     }
@@ -46,14 +50,14 @@ __global__ void __launch_bounds__(EDM_CUDA_THREADS)
 
     const float *scale = scale_shift ? scale_shift + (int64_t)n * 2 * C : NULL;
     for (int i = (int)threadIdx.x; i < len; i += (int)blockDim.x) {
-        const int cl = (int)(i / HW);
+        const int px = i / cpg, cl = i - px * cpg;
         const int ch = c0 + cl;
-        float v = edm_f(in[base + i]);
+        float v = edm_f(in[base + (size_t)px * C + cl]);
         if (pre) v += pre[cl];
         float y = (v - mean) * rstd * gamma[ch] + beta[ch];
         if (scale) y = scale[C + ch] + y * (scale[ch] + 1.0f);
         if (act_silu) y = edm_silu(y);
-        edm_put(&out[base + i], y);
+        edm_put(&out[base + (size_t)px * C + cl], y);
     }
 }
 
@@ -75,13 +79,14 @@ __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     const int cpg = C / G;
     const int c0 = g * cpg;
     const int len = cpg * HW;
-    const size_t base = ((size_t)n * C + c0) * HW;
+    const size_t base = (size_t)n * HW * C + c0;
     const float *pre = pre_add ? pre_add + (size_t)n * C + c0 : NULL;
 
     float s = 0.0f;
     for (int i = (int)threadIdx.x; i < len; i += (int)blockDim.x) {
-        float v = edm_f(in[base + i]);
-        if (pre) v += pre[i / HW];
+        const int px = i / cpg, cl = i - px * cpg;
+        float v = edm_f(in[base + (size_t)px * C + cl]);
+        if (pre) v += pre[cl];
         vals[i] = v;
         s += v;
     }
@@ -95,11 +100,12 @@ __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     const float rstd = 1.0f / sqrtf(var + eps);
     const float *scale = scale_shift ? scale_shift + (size_t)n * 2 * C : NULL;
     for (int i = (int)threadIdx.x; i < len; i += (int)blockDim.x) {
-        const int ch = c0 + i / HW;
+        const int px = i / cpg, cl = i - px * cpg;
+        const int ch = c0 + cl;
         float y = (vals[i] - mean) * rstd * gamma[ch] + beta[ch];
         if (scale) y = scale[C + ch] + y * (scale[ch] + 1.0f);
         if (act_silu) y = edm_silu(y);
-        edm_put(&out[base + i], y);
+        edm_put(&out[base + (size_t)px * C + cl], y);
     }
 }
 

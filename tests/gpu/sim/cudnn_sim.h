@@ -3,7 +3,8 @@
  * simulator (included by cuda_cudnn.cu when EDM_CUDA_SIM is defined, after the declarations).
  *
  * cudnnConvolutionForward computes y = alpha*conv(x, w) + beta*y (y not read when beta is 0)
- * with fp32 accumulation, NCHW, cross-correlation, on the handle's stream (so it is captured
+ * with fp32 accumulation, NCHW or NHWC (tensors and filters each by their descriptor's
+ * format), cross-correlation, on the handle's stream (so it is captured
  * into graphs like a kernel). The heuristics return one algorithm with a small workspace, so
  * the workspace path runs too. EDM_SIM_NO_CUDNN=1 makes cuDNN "missing".
  */
@@ -14,11 +15,16 @@ struct cudnnContext {
     cudaStream_t stream;
 };
 struct cudnnTensorStruct {
-    int dt, n, c, h, w;
+    int dt, n, c, h, w, nhwc;
 };
 struct cudnnFilterStruct {
-    int dt, k, c, h, w;
+    int dt, k, c, h, w, nhwc;
 };
+
+/* Element (n, c, y, x) of a 4-d array of shape (N, C, H, W) in NCHW or NHWC memory order. */
+static int64_t sim_dnn_at(int nhwc, int C, int H, int W, int n, int c, int y, int x) {
+    return nhwc ? (((int64_t)n * H + y) * W + x) * C + c : (((int64_t)n * C + c) * H + y) * W + x;
+}
 struct cudnnConvolutionStruct {
     int pad_h, pad_w, u, v, dh, dw, mode, compute, math;
 };
@@ -61,8 +67,10 @@ cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t d) {
 }
 cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format,
                                          cudnnDataType_t dataType, int n, int c, int h, int w) {
-    if (format != CUDNN_TENSOR_NCHW || n <= 0 || c <= 0 || h <= 0 || w <= 0) return 3;
-    *d = {dataType, n, c, h, w};
+    if ((format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC) || n <= 0 || c <= 0 ||
+        h <= 0 || w <= 0)
+        return 3;
+    *d = {dataType, n, c, h, w, format == CUDNN_TENSOR_NHWC};
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t *d) {
@@ -75,8 +83,10 @@ cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t d) {
 }
 cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t dataType,
                                          cudnnTensorFormat_t format, int k, int c, int h, int w) {
-    if (format != CUDNN_TENSOR_NCHW || k <= 0 || c <= 0 || h <= 0 || w <= 0) return 3;
-    *d = {dataType, k, c, h, w};
+    if ((format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC) || k <= 0 || c <= 0 ||
+        h <= 0 || w <= 0)
+        return 3;
+    *d = {dataType, k, c, h, w, format == CUDNN_TENSOR_NHWC};
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t *d) {
@@ -150,10 +160,10 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void *alpha,
                                 for (int s = 0; s < Wf.w; s++) {
                                     const int iy = oy + r - cv.pad_h, ix = ox + s - cv.pad_w;
                                     if (iy < 0 || iy >= X.h || ix < 0 || ix >= X.w) continue;
-                                    acc += sim_load(x, t, (((int64_t)n * X.c + c) * X.h + iy) * X.w + ix) *
-                                           sim_load(w, t, (((int64_t)k * Wf.c + c) * Wf.h + r) * Wf.w + s);
+                                    acc += sim_load(x, t, sim_dnn_at(X.nhwc, X.c, X.h, X.w, n, c, iy, ix)) *
+                                           sim_load(w, t, sim_dnn_at(Wf.nhwc, Wf.c, Wf.h, Wf.w, k, c, r, s));
                                 }
-                        const int64_t iy = (((int64_t)n * Y.c + k) * Y.h + oy) * Y.w + ox;
+                        const int64_t iy = sim_dnn_at(Y.nhwc, Y.c, Y.h, Y.w, n, k, oy, ox);
                         float v = al * acc;
                         if (be != 0.0f) v += be * sim_load(y, t, iy);
                         sim_store(y, t, iy, v);
