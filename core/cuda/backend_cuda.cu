@@ -265,13 +265,15 @@ static int cuda_mem_info(void *ctx, size_t *free_bytes, size_t *total_bytes) {
 
 /* ---- transfers ----------------------------------------------------------------------------- */
 
-static int cuda_upload(void *ctx, edm_tensor *dst, const float *src, char *msg) {
-    edm_cuda *c = (edm_cuda *)ctx;
+/* Host fp32 -> dst. act: the host is NCHW and dst an NHWC activation (one transpose on the
+ * device); else a raw copy, converted to dst's dtype. Through the staging buffer unless a
+ * raw f32 copy. */
+static int upload_to(edm_cuda *c, edm_tensor *dst, const float *src, int act, char *msg) {
     if (edm_cuda_io_guard(c, msg) || edm_cuda_enter(c, msg)) return 1;
-    int64_t count = edm_tensor_numel(dst);
-    size_t bytes = (size_t)count * sizeof(float);
+    const int64_t count = edm_tensor_numel(dst);
+    const size_t bytes = (size_t)count * sizeof(float);
     edm_cuda_weights_forget(c, dst->data, (size_t)count * edm_cuda_dtype_size(dst->dtype));
-    if (dst->dtype == EDM_F32) {
+    if (!act && dst->dtype == EDM_F32) {
         EDM_CUDA_TRY(c, msg, cudaMemcpyAsync(dst->data, src, bytes, cudaMemcpyHostToDevice, c->stream),
                      "cudaMemcpyAsync host to device");
     } else {
@@ -279,23 +281,29 @@ static int cuda_upload(void *ctx, edm_tensor *dst, const float *src, char *msg) 
         if (!st) return 1;
         EDM_CUDA_TRY(c, msg, cudaMemcpyAsync(st, src, bytes, cudaMemcpyHostToDevice, c->stream),
                      "cudaMemcpyAsync host to device");
-        if (edm_cuda_convert(c, msg, dst->data, dst->dtype, st, EDM_F32, count)) return 1;
+        if (act ? edm_cuda_act_transpose(c, msg, dst->data, dst->dtype, st, EDM_F32, dst->n,
+                                         dst->c, dst->h * dst->w, 1)
+                : edm_cuda_convert(c, msg, dst->data, dst->dtype, st, EDM_F32, count))
+            return 1;
     }
     /* The source is pageable host memory: wait, so the caller may reuse it at once. */
     EDM_CUDA_TRY(c, msg, cudaStreamSynchronize(c->stream), "cudaStreamSynchronize after upload");
     return 0;
 }
 
-static int cuda_download(void *ctx, float *dst, const edm_tensor *src, char *msg) {
-    edm_cuda *c = (edm_cuda *)ctx;
+/* src -> host fp32, the inverse of upload_to. */
+static int download_from(edm_cuda *c, float *dst, const edm_tensor *src, int act, char *msg) {
     if (edm_cuda_io_guard(c, msg) || edm_cuda_enter(c, msg)) return 1;
-    int64_t count = edm_tensor_numel(src);
-    size_t bytes = (size_t)count * sizeof(float);
+    const int64_t count = edm_tensor_numel(src);
+    const size_t bytes = (size_t)count * sizeof(float);
     const void *from = src->data;
-    if (src->dtype != EDM_F32) {
+    if (act || src->dtype != EDM_F32) {
         void *st = stage_get(c, bytes, msg);
         if (!st) return 1;
-        if (edm_cuda_convert(c, msg, st, EDM_F32, src->data, src->dtype, count)) return 1;
+        if (act ? edm_cuda_act_transpose(c, msg, st, EDM_F32, src->data, src->dtype, src->n,
+                                         src->c, src->h * src->w, 0)
+                : edm_cuda_convert(c, msg, st, EDM_F32, src->data, src->dtype, count))
+            return 1;
         from = st;
     }
     EDM_CUDA_TRY(c, msg, cudaMemcpyAsync(dst, from, bytes, cudaMemcpyDeviceToHost, c->stream),
@@ -307,41 +315,18 @@ static int cuda_download(void *ctx, float *dst, const edm_tensor *src, char *msg
     return 0;
 }
 
-/* Activations: host NCHW fp32 <-> device NHWC in the tensor's dtype, through the staging
- * buffer and one transpose (cuda_layout.cu). */
-static int cuda_upload_act(void *ctx, edm_tensor *dst, const float *src, char *msg) {
-    edm_cuda *c = (edm_cuda *)ctx;
-    if (edm_cuda_io_guard(c, msg) || edm_cuda_enter(c, msg)) return 1;
-    const int64_t count = edm_tensor_numel(dst);
-    const size_t bytes = (size_t)count * sizeof(float);
-    edm_cuda_weights_forget(c, dst->data, (size_t)count * edm_cuda_dtype_size(dst->dtype));
-    void *st = stage_get(c, bytes, msg);
-    if (!st) return 1;
-    EDM_CUDA_TRY(c, msg, cudaMemcpyAsync(st, src, bytes, cudaMemcpyHostToDevice, c->stream),
-                 "cudaMemcpyAsync host to device");
-    if (edm_cuda_act_transpose(c, msg, dst->data, dst->dtype, st, EDM_F32, dst->n, dst->c,
-                               dst->h * dst->w, 1))
-        return 1;
-    /* The source is pageable host memory and the stage is reused: wait. */
-    EDM_CUDA_TRY(c, msg, cudaStreamSynchronize(c->stream), "cudaStreamSynchronize after upload");
-    return 0;
+static int cuda_upload(void *ctx, edm_tensor *dst, const float *src, char *msg) {
+    return upload_to((edm_cuda *)ctx, dst, src, 0, msg);
 }
-
+static int cuda_download(void *ctx, float *dst, const edm_tensor *src, char *msg) {
+    return download_from((edm_cuda *)ctx, dst, src, 0, msg);
+}
+/* Activations: host NCHW <-> device NHWC (cuda_layout.cu). */
+static int cuda_upload_act(void *ctx, edm_tensor *dst, const float *src, char *msg) {
+    return upload_to((edm_cuda *)ctx, dst, src, 1, msg);
+}
 static int cuda_download_act(void *ctx, float *dst, const edm_tensor *src, char *msg) {
-    edm_cuda *c = (edm_cuda *)ctx;
-    if (edm_cuda_io_guard(c, msg) || edm_cuda_enter(c, msg)) return 1;
-    const size_t bytes = (size_t)edm_tensor_numel(src) * sizeof(float);
-    void *st = stage_get(c, bytes, msg);
-    if (!st) return 1;
-    if (edm_cuda_act_transpose(c, msg, st, EDM_F32, src->data, src->dtype, src->n, src->c,
-                               src->h * src->w, 0))
-        return 1;
-    EDM_CUDA_TRY(c, msg, cudaMemcpyAsync(dst, st, bytes, cudaMemcpyDeviceToHost, c->stream),
-                 "cudaMemcpyAsync device to host");
-    EDM_CUDA_TRY(c, msg, cudaStreamSynchronize(c->stream),
-                 "cudaStreamSynchronize after download; a fault here may come from an earlier "
-                 "kernel: EDM_CUDA_SYNC=1 names it");
-    return 0;
+    return download_from((edm_cuda *)ctx, dst, src, 1, msg);
 }
 
 static int cuda_sync(void *ctx, char *msg) {
