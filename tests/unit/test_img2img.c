@@ -16,7 +16,8 @@
  * With the bundled MNIST model (skipped when absent): the same image alone and in a batch
  * with unrelated requests of other plans through edm_denoiser_step is bit-identical.
  * PNG: round trips of 8/16-bit gray and RGB(A) and palette files, channel conversion,
- * resizing of a constant image, SHA-256 known answers, hostile inputs rejected.
+ * resizing of a constant image, SHA-256 known answers, hostile inputs rejected, the caller's
+ * max_side (refused from the header, naming the size and the cap; 0 and larger: the default).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -461,7 +462,7 @@ static int decode_corpus(const char *name, edm_png_image *img) {
         CHECK(0, "cannot read %s", path);
         return 0;
     }
-    enum edm_status st = edm_png_decode(buf, len, img, &err);
+    enum edm_status st = edm_png_decode(buf, len, 0, img, &err);
     free(buf);
     CHECK(st == EDM_OK, "%s: %s", path, err.message);
     return st == EDM_OK;
@@ -564,11 +565,71 @@ static void test_png_decode(void) {
         int refused = 1;
         for (size_t cut = 0; cut < len - 12; cut++) { /* IEND is the last 12 bytes */
             edm_error err;
-            refused &= edm_png_decode(buf, cut, &img, &err) == EDM_EFORMAT && !img.data;
+            refused &= edm_png_decode(buf, cut, 0, &img, &err) == EDM_EFORMAT && !img.data;
         }
         CHECK(refused, "a truncated PNG was accepted");
         free(buf);
     }
+}
+
+/* Decodes png with max_side; whether it is refused as past the side limit, with a message
+ * that names want (the size and the limit) and nothing allocated. */
+static int refused_as_too_large(const uint8_t *png, size_t len, size_t max_side, const char *want) {
+    edm_png_image img;
+    edm_error err;
+    enum edm_status st = edm_png_decode(png, len, max_side, &img, &err);
+    int ok = st == EDM_EFORMAT && !img.data && !img.alpha && img.W == 0 &&
+             !strcmp(err.field, "max_side") && strstr(err.message, want);
+    if (!ok)
+        fprintf(stderr, "max_side %zu: status %d, field '%s', message '%s'\n", max_side, st,
+                err.field, err.message);
+    edm_png_image_clear(&img);
+    return ok;
+}
+
+/* edm_png_decode's max_side: the caller's cap, refused from the header with the size and the
+ * cap in the message; 0 the engine's default, more than EDM_PNG_MAX_SIDE clamped to it. */
+static void test_png_max_side(void) {
+    uint8_t hwc[40 * 30];
+    for (int k = 0; k < 40 * 30; k++) hwc[k] = (uint8_t)(k * 7);
+    for (int tall = 0; tall < 2; tall++) { /* 40x30, then 30x40: each side alone past 32 */
+        const int W = tall ? 30 : 40, H = tall ? 40 : 30;
+        uint8_t *png = NULL;
+        size_t len = 0;
+        edm_error err;
+        if (edm_png_encode(hwc, W, H, 1, NULL, NULL, 0, 6, &png, &len, &err) != EDM_OK) {
+            CHECK(0, "edm_png_encode: %s", err.message);
+            return;
+        }
+        char want[64];
+        snprintf(want, sizeof want, "%dx%d pixels: at most 32 a side", W, H);
+        CHECK(refused_as_too_large(png, len, 32, want), "%dx%d refused with max_side 32", W, H);
+        CHECK(refused_as_too_large(png, len, 39, "at most 39 a side"), "%dx%d, max_side 39", W, H);
+        static const size_t accepting[] = {
+            40, 41, 0, EDM_PNG_MAX_SIDE, (size_t)EDM_PNG_MAX_SIDE + 1, SIZE_MAX};
+        for (size_t i = 0; i < sizeof accepting / sizeof *accepting; i++) {
+            edm_png_image img;
+            enum edm_status st = edm_png_decode(png, len, accepting[i], &img, &err);
+            CHECK(st == EDM_OK && img.W == W && img.H == H && img.data[1] == 7 / 255.0f,
+                  "%dx%d with max_side %zu: %s", W, H, accepting[i], err.message);
+            edm_png_image_clear(&img);
+        }
+        free(png);
+    }
+    /* A header alone (IHDR of 2000x8, then IEND: the server's test file): refused as too large
+     * before libpng reads on, so the message still has the size (libpng itself only says
+     * "Invalid IHDR data"); under the default limit it is a file without pixels. */
+    static const uint8_t wide[] = {
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x07, 0xd0, 0x00, 0x00, 0x00, 0x08, 0x08, 0x00, 0x00, 0x00, 0x00, 0x84,
+        0x99, 0x3b, 0x69, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+    CHECK(refused_as_too_large(wide, sizeof wide, 1024, "2000x8 pixels: at most 1024 a side"),
+          "a 2000x8 header with max_side 1024");
+    edm_png_image img;
+    edm_error err;
+    CHECK(edm_png_decode(wide, sizeof wide, 0, &img, &err) == EDM_EFORMAT && !img.data &&
+              strcmp(err.field, "max_side") != 0,
+          "a 2000x8 header within the default limit: refused as malformed, %s", err.message);
 }
 
 static void test_resize_sha(void) {
@@ -634,6 +695,7 @@ static void test_record(void) {
 int main(void) {
     test_record();
     test_png_decode();
+    test_png_max_side();
     test_resize_sha();
     test_strength_mapping();
     test_validation();
