@@ -502,7 +502,8 @@ enum edm_status edm_sample_png(const edm_plan *plan, const edm_sample *s, const 
 
 /* PNG decoding (core/io/png_read.c), for init images and masks. Strict limits: at most
  * EDM_PNG_MAX_SIDE pixels a side (or the caller's max_side, below), EDM_PNG_MAX_PIXELS pixels
- * and EDM_PNG_MAX_BYTES of input;
+ * and EDM_PNG_MAX_BYTES of input, every chunk within the input and an ancillary chunk (text,
+ * metadata) at most 1 MiB, checked before libpng reads any of it;
  * 1, 2, 4, 8 or 16-bit gray, gray+alpha, RGB, RGBA or palette, interlaced or not. The colour
  * is as stored (not blended with alpha); alpha (an alpha channel, or tRNS) comes apart.
  * Anything else, or a malformed file, is EDM_EFORMAT. */

@@ -7,6 +7,8 @@
  * all (the side also given to libpng as its user limits, so an oversized IHDR stops the read
  * at once, even in a file that is only a header), ancillary chunks cached at most 256 and
  * 1 MiB each (a flood of text chunks or a zip bomb in iCCP/zTXt is an error, not memory).
+ * Before libpng sees the input, its chunk list is walked here (chunks_fit): every chunk's
+ * length must fit in the bytes that follow it, and an ancillary chunk's be at most that 1 MiB.
  * Transformations: palette and gray below 8 bits expanded, tRNS turned to alpha, 16-bit kept,
  * interlacing undone. Output: [C,H,W] floats v / (2^depth - 1), the colour as stored, and the
  * alpha channel apart ([H,W], the same scale) when there is one: masks read transparency
@@ -31,6 +33,10 @@ typedef struct png_source {
     png_bytep *rows;
     char msg[256];
 } png_source;
+
+/* The most an ancillary chunk may hold: given to libpng (png_set_chunk_malloc_max), and
+ * checked in chunks_fit since libpng does not hold tEXt to it. */
+#define PNG_ANCILLARY_MAX (1u << 20)
 
 static void source_read(png_structp png, png_bytep out, png_size_t n) {
     png_source *s = png_get_io_ptr(png);
@@ -70,6 +76,41 @@ static enum edm_status side_error(png_uint_32 W, png_uint_32 H, png_uint_32 limi
                                (unsigned)limit);
 }
 
+/* The chunk list of png[0..len) (signature already checked), walked up to IEND before libpng
+ * reads any of it: 0, or EDM_EFORMAT for a chunk whose length is past the PNG limit (2^31 - 1)
+ * or the bytes left after its header, or an ancillary chunk (type's first letter lowercase)
+ * past PNG_ANCILLARY_MAX. Why: libpng allocates (and zeroes) a chunk's claimed length before
+ * it reads the data, whatever png_set_chunk_malloc_max says (1.6.39 for tEXt): an 89-byte
+ * file whose tEXt claims 0x79000006 bytes cost 2 GB. The whole input is in memory, so the
+ * claims are checked against it; the limits then hold whatever libpng's checks become. A
+ * chunk header cut short, a CRC cut short or wrong, a bad type: libpng's to refuse. */
+static enum edm_status chunks_fit(const uint8_t *png, size_t len, edm_error *err) {
+    for (size_t pos = 8; len - pos >= 8;) {
+        const uint8_t *c = png + pos;
+        const uint32_t n = (uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 | (uint32_t)c[2] << 8 | c[3];
+        const size_t left = len - pos - 8; /* after the length and the type */
+        const int too_long = n > 0x7fffffffu || n > left;
+        if (too_long || ((c[4] & 0x20) && n > PNG_ANCILLARY_MAX)) {
+            char type[20] = ""; /* letters as they are, other bytes as [XX] */
+            for (int k = 4; k < 8; k++) {
+                const int letter = (c[k] | 0x20) >= 'a' && (c[k] | 0x20) <= 'z';
+                snprintf(type + strlen(type), sizeof type - strlen(type), letter ? "%c" : "[%02X]",
+                         c[k]);
+            }
+            if (too_long)
+                return edm_error_set(err, EDM_EFORMAT,
+                                     "bad PNG: chunk %s claims %lu bytes, %zu remain", type,
+                                     (unsigned long)n, left);
+            return edm_error_set(err, EDM_EFORMAT,
+                                 "bad PNG: ancillary chunk %s of %lu bytes: at most %u", type,
+                                 (unsigned long)n, PNG_ANCILLARY_MAX);
+        }
+        if (!memcmp(c + 4, "IEND", 4)) break;
+        pos += 8 + (size_t)n + (left - n >= 4 ? 4 : left - n); /* the CRC, as far as it goes */
+    }
+    return EDM_OK;
+}
+
 /* Reads the header and the pixels into ctx (8 or 16-bit gray or RGB rows, each followed by
  * alpha when *has_alpha); 0 or an error. */
 static enum edm_status png_read_pixels(png_structp png, png_infop info, png_source *ctx,
@@ -78,7 +119,7 @@ static enum edm_status png_read_pixels(png_structp png, png_infop info, png_sour
     png_set_read_fn(png, ctx, source_read);
     png_set_user_limits(png, ctx->max_side, ctx->max_side);
     png_set_chunk_cache_max(png, 256);
-    png_set_chunk_malloc_max(png, 1u << 20);
+    png_set_chunk_malloc_max(png, PNG_ANCILLARY_MAX);
     png_read_info(png, info);
     png_uint_32 W = 0, H = 0;
     int bit_depth = 0, color = 0, interlace = 0;
@@ -135,6 +176,8 @@ enum edm_status edm_png_decode(const uint8_t *data, size_t len, size_t max_side,
                              EDM_PNG_MAX_BYTES);
     if (len < 8 || png_sig_cmp(data, 0, 8))
         return edm_error_set(err, EDM_EFORMAT, "not a PNG file (bad signature)");
+    enum edm_status fit = chunks_fit(data, len, err);
+    if (fit != EDM_OK) return fit;
     png_source *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return edm_error_set(err, EDM_ENOMEM, "out of memory for a PNG decoder");
     ctx->data = data;
