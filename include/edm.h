@@ -501,7 +501,9 @@ enum edm_status edm_sample_png(const edm_plan *plan, const edm_sample *s, const 
                                uint8_t **png, size_t *png_len, edm_error *err);
 
 /* PNG decoding (core/io/png_read.c), for init images and masks. Strict limits: at most
- * EDM_PNG_MAX_SIDE pixels a side, EDM_PNG_MAX_PIXELS pixels and EDM_PNG_MAX_BYTES of input;
+ * EDM_PNG_MAX_SIDE pixels a side (or the caller's max_side, below), EDM_PNG_MAX_PIXELS pixels
+ * and EDM_PNG_MAX_BYTES of input, every chunk within the input and an ancillary chunk (text,
+ * metadata) at most 1 MiB, checked before libpng reads any of it;
  * 1, 2, 4, 8 or 16-bit gray, gray+alpha, RGB, RGBA or palette, interlaced or not. The colour
  * is as stored (not blended with alpha); alpha (an alpha channel, or tRNS) comes apart.
  * Anything else, or a malformed file, is EDM_EFORMAT. */
@@ -513,8 +515,13 @@ typedef struct edm_png_image {
     float *data;   /* [C,H,W] in [0,1]: value / (2^bit_depth - 1); owned */
     float *alpha;  /* [H,W] in [0,1] (1 = opaque) when the PNG has alpha, else NULL; owned */
 } edm_png_image;
-/* Decodes png[0..len). On success *out holds a new image (free with edm_png_image_clear). */
-enum edm_status edm_png_decode(const uint8_t *png, size_t len, edm_png_image *out, edm_error *err);
+/* Decodes png[0..len). max_side: the caller's own cap on either side (a server's, say);
+ * 0 is EDM_PNG_MAX_SIDE, and a larger value is clamped to EDM_PNG_MAX_SIDE (the engine's
+ * limits always hold). A file past the cap is refused from its header, before any pixel
+ * memory is allocated: EDM_EFORMAT with err->field "max_side" and a message naming its
+ * size and the cap. On success *out holds a new image (free with edm_png_image_clear). */
+enum edm_status edm_png_decode(const uint8_t *png, size_t len, size_t max_side,
+                               edm_png_image *out, edm_error *err);
 void edm_png_image_clear(edm_png_image *img);
 
 /* Resamples [C,H,W] to [C,R,R] with a separable triangle (bilinear) filter whose support is

@@ -5,9 +5,9 @@
  * whitespace skipped as MIME line breaks put it there), or an RFC 2397 data URL of a PNG,
  * which is what a browser's canvas.toDataURL() and FileReader give.
  *
- * Bytes to a model's input: the engine's strict PNG decoder, after the server's own size cap
- * read from the IHDR chunk (the first after the signature), so that a small file that
- * unpacks to a huge image is refused before any pixel memory is taken. Conversion and
+ * Bytes to a model's input: the engine's strict PNG decoder, given the server's own size cap
+ * (SRV_IMAGE_MAX_SIDE) as its max_side, so that a small file that unpacks to a huge image is
+ * refused from its header before any pixel memory is taken. Conversion and
  * resizing are the engine's (edm_png_to_init_image, edm_png_to_mask), as `edm sample` does
  * them, so a request and the command line make the same input from the same file, and the
  * SHA-256 of the bytes as sent is the one both record.
@@ -105,19 +105,13 @@ enum srv_err srv_image_b64_decode(const char *text, size_t len, const char *para
 /* Decodes one PNG of a request into img, within the server's size cap. */
 static enum srv_err decode(const uint8_t *png, size_t len, const char *param, edm_png_image *img,
                            struct srv_error *err) {
-    static const uint8_t ihdr[4] = {'I', 'H', 'D', 'R'};
-    if (len >= 24 && memcmp(png + 12, ihdr, 4) == 0) {
-        const uint32_t W = (uint32_t)png[16] << 24 | (uint32_t)png[17] << 16 | (uint32_t)png[18] << 8 | png[19];
-        const uint32_t H = (uint32_t)png[20] << 24 | (uint32_t)png[21] << 16 | (uint32_t)png[22] << 8 | png[23];
-        if (W > SRV_IMAGE_MAX_SIDE || H > SRV_IMAGE_MAX_SIDE)
-            return srv_error_set(err, SRV_E_INVALID_PARAM, param,
-                                 "'%s' is a PNG of %ux%u pixels; at most %d a side (it is resized to the "
-                                 "model's size anyway)",
-                                 param, (unsigned)W, (unsigned)H, SRV_IMAGE_MAX_SIDE);
-    }
     edm_error eerr;
-    enum edm_status st = edm_png_decode(png, len, img, &eerr);
+    enum edm_status st = edm_png_decode(png, len, SRV_IMAGE_MAX_SIDE, img, &eerr);
     if (st == EDM_ENOMEM) return srv_error_set(err, SRV_E_INTERNAL, NULL, "out of memory decoding '%s'", param);
+    if (st != EDM_OK && strcmp(eerr.field, "max_side") == 0) /* the message names size and cap */
+        return srv_error_set(err, SRV_E_INVALID_PARAM, param,
+                             "'%s' is too large: %s (it is resized to the model's size anyway)",
+                             param, eerr.message);
     if (st != EDM_OK)
         return srv_error_set(err, SRV_E_INVALID_PARAM, param, "'%s' is not a usable PNG: %s", param, eerr.message);
     return SRV_OK;

@@ -3,12 +3,16 @@
  * images and masks that arrive from users: every input is hostile until proven otherwise.
  *
  * Limits, checked before any pixel memory is allocated: at most EDM_PNG_MAX_BYTES of input,
- * EDM_PNG_MAX_SIDE pixels a side and EDM_PNG_MAX_PIXELS in all (also given to libpng as its
- * user limits), ancillary chunks cached at most 256 and 1 MiB each (a flood of text chunks
- * or a zip bomb in iCCP/zTXt is an error, not memory). Transformations: palette and gray
- * below 8 bits expanded, tRNS turned to alpha, 16-bit kept, interlacing undone. Output:
- * [C,H,W] floats v / (2^depth - 1), the colour as stored, and the alpha channel apart
- * ([H,W], the same scale) when there is one: masks read transparency (image_in.c).
+ * the caller's max_side (at most EDM_PNG_MAX_SIDE) pixels a side and EDM_PNG_MAX_PIXELS in
+ * all (the side also given to libpng as its user limits, so an oversized IHDR stops the read
+ * at once, even in a file that is only a header), ancillary chunks cached at most 256 and
+ * 1 MiB each (a flood of text chunks or a zip bomb in iCCP/zTXt is an error, not memory).
+ * Before libpng sees the input, its chunk list is walked here (chunks_fit): every chunk's
+ * length must fit in the bytes that follow it, and an ancillary chunk's be at most that 1 MiB.
+ * Transformations: palette and gray below 8 bits expanded, tRNS turned to alpha, 16-bit kept,
+ * interlacing undone. Output: [C,H,W] floats v / (2^depth - 1), the colour as stored, and the
+ * alpha channel apart ([H,W], the same scale) when there is one: masks read transparency
+ * (image_in.c).
  *
  * libpng reports errors by longjmp: everything the jump could leave indeterminate lives in a
  * heap context fixed before setjmp (C11 7.13.2.1); the one local written after setjmp is the
@@ -24,10 +28,15 @@
 typedef struct png_source {
     const uint8_t *data;
     size_t len, pos;
+    png_uint_32 max_side; /* the side limit in force, 1..EDM_PNG_MAX_SIDE */
     uint8_t *pixels; /* the decoded rows, owned until handed over */
     png_bytep *rows;
     char msg[256];
 } png_source;
+
+/* The most an ancillary chunk may hold: given to libpng (png_set_chunk_malloc_max), and
+ * checked in chunks_fit since libpng does not hold tEXt to it. */
+#define PNG_ANCILLARY_MAX (1u << 20)
 
 static void source_read(png_structp png, png_bytep out, png_size_t n) {
     png_source *s = png_get_io_ptr(png);
@@ -53,23 +62,74 @@ void edm_png_image_clear(edm_png_image *img) {
     memset(img, 0, sizeof *img);
 }
 
+/* The side limit for a caller's max_side: 0 (the default) and anything past the engine's own
+ * limit mean EDM_PNG_MAX_SIDE, so no caller can raise what the decoder will allocate. */
+static png_uint_32 side_limit(size_t max_side) {
+    return max_side == 0 || max_side > EDM_PNG_MAX_SIDE ? EDM_PNG_MAX_SIDE : (png_uint_32)max_side;
+}
+
+/* The refusal of a W x H image past the side limit. The field lets a caller tell "too large"
+ * from "malformed" without reading the message (a server adds its own advice). */
+static enum edm_status side_error(png_uint_32 W, png_uint_32 H, png_uint_32 limit, edm_error *err) {
+    return edm_error_set_field(err, EDM_EFORMAT, "max_side",
+                               "PNG of %ux%u pixels: at most %u a side", (unsigned)W, (unsigned)H,
+                               (unsigned)limit);
+}
+
+/* The chunk list of png[0..len) (signature already checked), walked up to IEND before libpng
+ * reads any of it: 0, or EDM_EFORMAT for a chunk whose length is past the PNG limit (2^31 - 1)
+ * or the bytes left after its header, or an ancillary chunk (type's first letter lowercase)
+ * past PNG_ANCILLARY_MAX. Why: libpng allocates (and zeroes) a chunk's claimed length before
+ * it reads the data, whatever png_set_chunk_malloc_max says (1.6.39 for tEXt): an 89-byte
+ * file whose tEXt claims 0x79000006 bytes cost 2 GB. The whole input is in memory, so the
+ * claims are checked against it; the limits then hold whatever libpng's checks become. A
+ * chunk header cut short, a CRC cut short or wrong, a bad type: libpng's to refuse. */
+static enum edm_status chunks_fit(const uint8_t *png, size_t len, edm_error *err) {
+    for (size_t pos = 8; len - pos >= 8;) {
+        const uint8_t *c = png + pos;
+        const uint32_t n = (uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 | (uint32_t)c[2] << 8 | c[3];
+        const size_t left = len - pos - 8; /* after the length and the type */
+        const int too_long = n > 0x7fffffffu || n > left;
+        if (too_long || ((c[4] & 0x20) && n > PNG_ANCILLARY_MAX)) {
+            char type[20] = ""; /* letters as they are, other bytes as [XX] */
+            for (int k = 4; k < 8; k++) {
+                const int letter = (c[k] | 0x20) >= 'a' && (c[k] | 0x20) <= 'z';
+                snprintf(type + strlen(type), sizeof type - strlen(type), letter ? "%c" : "[%02X]",
+                         c[k]);
+            }
+            if (too_long)
+                return edm_error_set(err, EDM_EFORMAT,
+                                     "bad PNG: chunk %s claims %lu bytes, %zu remain", type,
+                                     (unsigned long)n, left);
+            return edm_error_set(err, EDM_EFORMAT,
+                                 "bad PNG: ancillary chunk %s of %lu bytes: at most %u", type,
+                                 (unsigned long)n, PNG_ANCILLARY_MAX);
+        }
+        if (!memcmp(c + 4, "IEND", 4)) break;
+        pos += 8 + (size_t)n + (left - n >= 4 ? 4 : left - n); /* the CRC, as far as it goes */
+    }
+    return EDM_OK;
+}
+
 /* Reads the header and the pixels into ctx (8 or 16-bit gray or RGB rows, each followed by
  * alpha when *has_alpha); 0 or an error. */
 static enum edm_status png_read_pixels(png_structp png, png_infop info, png_source *ctx,
                                        edm_png_image *out, int *depth, int *has_alpha,
                                        edm_error *err) {
     png_set_read_fn(png, ctx, source_read);
-    png_set_user_limits(png, EDM_PNG_MAX_SIDE, EDM_PNG_MAX_SIDE);
+    png_set_user_limits(png, ctx->max_side, ctx->max_side);
     png_set_chunk_cache_max(png, 256);
-    png_set_chunk_malloc_max(png, 1u << 20);
+    png_set_chunk_malloc_max(png, PNG_ANCILLARY_MAX);
     png_read_info(png, info);
     png_uint_32 W = 0, H = 0;
     int bit_depth = 0, color = 0, interlace = 0;
     png_get_IHDR(png, info, &W, &H, &bit_depth, &color, &interlace, NULL, NULL);
-    if (W == 0 || H == 0 || W > EDM_PNG_MAX_SIDE || H > EDM_PNG_MAX_SIDE ||
-        (uint64_t)W * H > EDM_PNG_MAX_PIXELS)
-        return edm_error_set(err, EDM_EFORMAT, "PNG of %ux%u pixels: at most %d a side and %d in all",
-                             (unsigned)W, (unsigned)H, EDM_PNG_MAX_SIDE, EDM_PNG_MAX_PIXELS);
+    /* libpng refuses these sides itself (user limits, read_failure); kept so the limit holds
+     * here, before the allocation, whatever libpng's checks become */
+    if (W > ctx->max_side || H > ctx->max_side) return side_error(W, H, ctx->max_side, err);
+    if (W == 0 || H == 0 || (uint64_t)W * H > EDM_PNG_MAX_PIXELS)
+        return edm_error_set(err, EDM_EFORMAT, "PNG of %ux%u pixels: empty, or past %d in all",
+                             (unsigned)W, (unsigned)H, EDM_PNG_MAX_PIXELS);
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
@@ -97,18 +157,32 @@ static enum edm_status png_read_pixels(png_structp png, png_infop info, png_sour
     return EDM_OK;
 }
 
-enum edm_status edm_png_decode(const uint8_t *data, size_t len, edm_png_image *out,
-                               edm_error *err) {
+/* The error once libpng has jumped out. An IHDR past the user limits ends in a bare "Invalid
+ * IHDR data"; png_set_IHDR stores the size before it checks it, so the size is readable here
+ * and the refusal can name it and the limit (test_img2img.c checks the message, so a libpng
+ * that stops storing it is noticed). Otherwise libpng's own message. */
+static enum edm_status read_failure(png_structp png, png_infop info, const png_source *ctx,
+                                    edm_error *err) {
+    const png_uint_32 W = png_get_image_width(png, info), H = png_get_image_height(png, info);
+    if (W > ctx->max_side || H > ctx->max_side) return side_error(W, H, ctx->max_side, err);
+    return edm_error_set(err, EDM_EFORMAT, "bad PNG: %s", ctx->msg);
+}
+
+enum edm_status edm_png_decode(const uint8_t *data, size_t len, size_t max_side,
+                               edm_png_image *out, edm_error *err) {
     memset(out, 0, sizeof *out);
     if (len > EDM_PNG_MAX_BYTES)
         return edm_error_set(err, EDM_EFORMAT, "PNG of %zu bytes: at most %u", len,
                              EDM_PNG_MAX_BYTES);
     if (len < 8 || png_sig_cmp(data, 0, 8))
         return edm_error_set(err, EDM_EFORMAT, "not a PNG file (bad signature)");
+    enum edm_status fit = chunks_fit(data, len, err);
+    if (fit != EDM_OK) return fit;
     png_source *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return edm_error_set(err, EDM_ENOMEM, "out of memory for a PNG decoder");
     ctx->data = data;
     ctx->len = len;
+    ctx->max_side = side_limit(max_side);
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, ctx, source_error,
                                              source_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -117,7 +191,7 @@ enum edm_status edm_png_decode(const uint8_t *data, size_t len, edm_png_image *o
     if (!png || !info) {
         st = edm_error_set(err, EDM_ENOMEM, "out of memory for a PNG decoder");
     } else if (setjmp(png_jmpbuf(png))) {
-        st = edm_error_set(err, EDM_EFORMAT, "bad PNG: %s", ctx->msg);
+        st = read_failure(png, info, ctx, err);
     } else {
         st = png_read_pixels(png, info, ctx, out, &depth, &has_alpha, err);
     }

@@ -6,7 +6,8 @@
 corpus_png/ok_*.png   valid files of every colour type and depth the decoder takes
                       (test_replay.sh: must be accepted; test_img2img.c reads some of them)
 corpus_png/bad_*.png  hostile or malformed files (must be rejected): truncated, bad CRC,
-                      a zip bomb in IDAT, dimensions over the limits, bad IHDR fields
+                      a zip bomb in IDAT, dimensions over the limits, bad IHDR fields, a
+                      chunk claiming more bytes than the file has
 The outputs are committed; rerunning this script reproduces them byte for byte.
 """
 import os
@@ -69,6 +70,12 @@ def main():
         # a 4096x4096 image announced, IDAT a zip bomb of zeros that stops short
         "bad_bomb": png(4096, 4096, 8, 0, [], idat=zlib.compress(bytes(4097 * 64), 9), end=False),
     }
+    # found by fuzzing: ok_text with its tEXt length 0x79000006 (and its zlib header's second
+    # byte 0xda -> 0xd0); libpng allocated the claimed 2 GB before reading (test_img2img.c)
+    text = files["ok_text"]
+    assert text[33:41] == struct.pack(">I", 6) + b"tEXt" and text[60] == 0xDA
+    files["bad_chunk_length"] = (text[:33] + struct.pack(">I", 0x79000006) + text[37:60] + b"\xd0"
+                                 + text[61:])
     for name, data in files.items():
         with open(os.path.join(OUT, name + ".png"), "wb") as f:
             f.write(data)

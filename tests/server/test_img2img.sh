@@ -52,6 +52,8 @@ bad "not a PNG" 400 init_image "{\"init_image\": \"$(printf 'GIF89a....' | base6
 bad "a JPEG data URL" 400 init_image "$(body '{init_image: ("data:image/jpeg;base64," + $img)}')"
 bad "a truncated PNG" 400 init_image "{\"init_image\": \"$(head -c 60 "$P/digit.png" | base64 -w0)\"}"
 bad "a PNG of 2000 pixels a side" 400 init_image '{"init_image": "iVBORw0KGgoAAAANSUhEUgAAB9AAAAAICAAAAACEmTtpAAAAAElFTkSuQmCC"}'
+check "a PNG of 2000 pixels a side: the message names the size and the cap" \
+    jq -e '.error.message | contains("2000x8") and contains("1024")' "$TMP/bad.json" >/dev/null
 bad "a mask without an image" 400 mask "$(body '{mask: $mask}')"
 bad "a bad mask" 400 mask "$(body '{init_image: $img, mask: "AAAA"}')"
 bad "strength without an image" 400 strength '{"strength": 0.5}'

@@ -16,11 +16,18 @@
  * With the bundled MNIST model (skipped when absent): the same image alone and in a batch
  * with unrelated requests of other plans through edm_denoiser_step is bit-identical.
  * PNG: round trips of 8/16-bit gray and RGB(A) and palette files, channel conversion,
- * resizing of a constant image, SHA-256 known answers, hostile inputs rejected.
+ * resizing of a constant image, SHA-256 known answers, hostile inputs rejected, the caller's
+ * max_side (refused from the header, naming the size and the cap; 0 and larger: the default),
+ * chunk lengths checked before libpng allocates them (the fuzzer's 89-byte file whose tEXt
+ * claims 2 GB, decoded in a child under an address-space limit; ancillary chunks of 1 MiB).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "check.h"
 #include "edm.h"
@@ -461,7 +468,7 @@ static int decode_corpus(const char *name, edm_png_image *img) {
         CHECK(0, "cannot read %s", path);
         return 0;
     }
-    enum edm_status st = edm_png_decode(buf, len, img, &err);
+    enum edm_status st = edm_png_decode(buf, len, 0, img, &err);
     free(buf);
     CHECK(st == EDM_OK, "%s: %s", path, err.message);
     return st == EDM_OK;
@@ -564,11 +571,160 @@ static void test_png_decode(void) {
         int refused = 1;
         for (size_t cut = 0; cut < len - 12; cut++) { /* IEND is the last 12 bytes */
             edm_error err;
-            refused &= edm_png_decode(buf, cut, &img, &err) == EDM_EFORMAT && !img.data;
+            refused &= edm_png_decode(buf, cut, 0, &img, &err) == EDM_EFORMAT && !img.data;
         }
         CHECK(refused, "a truncated PNG was accepted");
         free(buf);
     }
+}
+
+/* Decodes png with max_side; whether it is refused as past the side limit, with a message
+ * that names want (the size and the limit) and nothing allocated. */
+static int refused_as_too_large(const uint8_t *png, size_t len, size_t max_side, const char *want) {
+    edm_png_image img;
+    edm_error err;
+    enum edm_status st = edm_png_decode(png, len, max_side, &img, &err);
+    int ok = st == EDM_EFORMAT && !img.data && !img.alpha && img.W == 0 &&
+             !strcmp(err.field, "max_side") && strstr(err.message, want);
+    if (!ok)
+        fprintf(stderr, "max_side %zu: status %d, field '%s', message '%s'\n", max_side, st,
+                err.field, err.message);
+    edm_png_image_clear(&img);
+    return ok;
+}
+
+/* edm_png_decode's max_side: the caller's cap, refused from the header with the size and the
+ * cap in the message; 0 the engine's default, more than EDM_PNG_MAX_SIDE clamped to it. */
+static void test_png_max_side(void) {
+    uint8_t hwc[40 * 30];
+    for (int k = 0; k < 40 * 30; k++) hwc[k] = (uint8_t)(k * 7);
+    for (int tall = 0; tall < 2; tall++) { /* 40x30, then 30x40: each side alone past 32 */
+        const int W = tall ? 30 : 40, H = tall ? 40 : 30;
+        uint8_t *png = NULL;
+        size_t len = 0;
+        edm_error err;
+        if (edm_png_encode(hwc, W, H, 1, NULL, NULL, 0, 6, &png, &len, &err) != EDM_OK) {
+            CHECK(0, "edm_png_encode: %s", err.message);
+            return;
+        }
+        char want[64];
+        snprintf(want, sizeof want, "%dx%d pixels: at most 32 a side", W, H);
+        CHECK(refused_as_too_large(png, len, 32, want), "%dx%d refused with max_side 32", W, H);
+        CHECK(refused_as_too_large(png, len, 39, "at most 39 a side"), "%dx%d, max_side 39", W, H);
+        static const size_t accepting[] = {
+            40, 41, 0, EDM_PNG_MAX_SIDE, (size_t)EDM_PNG_MAX_SIDE + 1, SIZE_MAX};
+        for (size_t i = 0; i < sizeof accepting / sizeof *accepting; i++) {
+            edm_png_image img;
+            enum edm_status st = edm_png_decode(png, len, accepting[i], &img, &err);
+            CHECK(st == EDM_OK && img.W == W && img.H == H && img.data[1] == 7 / 255.0f,
+                  "%dx%d with max_side %zu: %s", W, H, accepting[i], err.message);
+            edm_png_image_clear(&img);
+        }
+        free(png);
+    }
+    /* A header alone (IHDR of 2000x8, then IEND: the server's test file): refused as too large
+     * before libpng reads on, so the message still has the size (libpng itself only says
+     * "Invalid IHDR data"); under the default limit it is a file without pixels. */
+    static const uint8_t wide[] = {
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x07, 0xd0, 0x00, 0x00, 0x00, 0x08, 0x08, 0x00, 0x00, 0x00, 0x00, 0x84,
+        0x99, 0x3b, 0x69, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+    CHECK(refused_as_too_large(wide, sizeof wide, 1024, "2000x8 pixels: at most 1024 a side"),
+          "a 2000x8 header with max_side 1024");
+    edm_png_image img;
+    edm_error err;
+    CHECK(edm_png_decode(wide, sizeof wide, 0, &img, &err) == EDM_EFORMAT && !img.data &&
+              strcmp(err.field, "max_side") != 0,
+          "a 2000x8 header within the default limit: refused as malformed, %s", err.message);
+}
+
+/* Under ASan the shadow memory needs address space past any small limit (gcc's macro, clang's
+ * feature). */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+/* In a forked child: the address space limited to what the process maps now plus 256 MiB
+ * (not under ASan), bad_chunk_length.png decoded. Exits 0 only for EDM_EFORMAT naming the
+ * tEXt chunk, its claimed length and the bytes left. Before png_read.c walked the chunks,
+ * libpng allocated and zeroed the claimed 0x79000006 bytes (2 GB); under the limit that
+ * allocation fails, libpng reads on and refuses the file for another reason (status 3,
+ * "[00][31][D8]U: invalid chunk type"), so the child exits 1. */
+static void decode_bad_chunk_length_in_child(const uint8_t *png, size_t len) {
+    long pages = 0;
+    FILE *statm = fopen("/proc/self/statm", "r");
+    if (!statm || fscanf(statm, "%ld", &pages) != 1) _exit(3);
+    fclose(statm);
+    const rlim_t cap = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)256 << 20);
+    const struct rlimit lim = {cap, cap};
+    if (!UNDER_ASAN && setrlimit(RLIMIT_AS, &lim)) _exit(4);
+    edm_png_image img;
+    edm_error err;
+    const enum edm_status st = edm_png_decode(png, len, 0, &img, &err);
+    const int ok = st == EDM_EFORMAT && !img.data &&
+                   strstr(err.message, "chunk tEXt claims 2030043142 bytes, 48 remain");
+    if (!ok) fprintf(stderr, "bad_chunk_length.png: status %d, message '%s'\n", st, err.message);
+    _exit(ok ? 0 : 1);
+}
+
+/* The chunk lengths, checked against the input before libpng allocates them. */
+static void test_png_chunk_lengths(void) {
+    uint8_t *bad = NULL, *text = NULL;
+    size_t bad_len = 0, text_len = 0;
+    if (read_all("tests/fuzz/corpus_png/bad_chunk_length.png", &bad, &bad_len) ||
+        read_all("tests/fuzz/corpus_png/ok_text.png", &text, &text_len)) {
+        CHECK(0, "cannot read bad_chunk_length.png and ok_text.png");
+        free(bad);
+        return;
+    }
+    fflush(NULL);
+    const pid_t pid = fork();
+    if (pid == 0) decode_bad_chunk_length_in_child(bad, bad_len);
+    int ws = 0;
+    const int waited = pid > 0 && waitpid(pid, &ws, 0) == pid;
+    CHECK(waited && WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
+          "a tEXt claiming 2030043142 bytes, with 256 MiB more address space: child %s, "
+          "wait status %#x",
+          waited ? "waited" : "not run", (unsigned)ws);
+    free(bad);
+
+    /* ok_text (sig, IHDR to byte 33, tEXt "seed\0" "1", IDAT, IEND) with a tEXt of size bytes:
+     * 1 MiB, the limit for an ancillary chunk, is decoded; one byte more refused */
+    static const size_t sizes[] = {1u << 20, (1u << 20) + 1};
+    for (int i = 0; i < 2; i++) {
+        const size_t size = sizes[i], tail = text_len - 51; /* from the IDAT on */
+        uint8_t *png = malloc(text_len - 6 + size);
+        if (!png) {
+            CHECK(0, "out of memory for a PNG of %zu bytes", text_len - 6 + size);
+            break;
+        }
+        memcpy(png, text, 41); /* up to the tEXt's data: IHDR, length (patched) and type */
+        for (int k = 0; k < 4; k++) png[33 + k] = (uint8_t)(size >> (24 - 8 * k));
+        memcpy(png + 41, "seed", 5);
+        memset(png + 46, 'x', size - 5);
+        const uLong crc = crc32(0, png + 37, (uInt)(4 + size));
+        for (int k = 0; k < 4; k++) png[41 + size + k] = (uint8_t)(crc >> (24 - 8 * k));
+        memcpy(png + 45 + size, text + 51, tail);
+        edm_png_image img;
+        edm_error err;
+        const enum edm_status st = edm_png_decode(png, 45 + size + tail, 0, &img, &err);
+        if (i == 0)
+            CHECK(st == EDM_OK && img.W == 2 && img.H == 2, "a tEXt of 1 MiB: %s", err.message);
+        else
+            CHECK(st == EDM_EFORMAT && !img.data &&
+                      strstr(err.message, "ancillary chunk tEXt of 1048577 bytes: at most 1048576"),
+                  "a tEXt of 1 MiB + 1: status %d, %s", st, err.message);
+        edm_png_image_clear(&img);
+        free(png);
+    }
+    free(text);
 }
 
 static void test_resize_sha(void) {
@@ -634,6 +790,8 @@ static void test_record(void) {
 int main(void) {
     test_record();
     test_png_decode();
+    test_png_max_side();
+    test_png_chunk_lengths();
     test_resize_sha();
     test_strength_mapping();
     test_validation();

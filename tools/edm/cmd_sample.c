@@ -330,7 +330,7 @@ static int load_input(const char *cmd, const char *what, const char *path, int C
         return 0;
     }
     edm_png_image img;
-    enum edm_status st = edm_png_decode(buf, len, &img, &err);
+    enum edm_status st = edm_png_decode(buf, len, 0, &img, &err);
     free(buf);
     if (st != EDM_OK) return cli_fail(cmd, "%s %s: %s", what, path, err.message);
     *out = malloc(n * sizeof **out);
