@@ -5,8 +5,11 @@
  * /healthz is liveness: 200 unless a compute device failed (then the process should be
  * restarted). /readyz is readiness: 503 while loading models and after SIGTERM, so a load
  * balancer stops sending work before the drain begins, and while a shared job store
- * (Redis) cannot be reached, saying why. Neither needs an API key, nor does
- * /metrics (scrapers rarely carry secrets). Their 503s report a state, so they are not
+ * (Redis) has not been reached since start, saying why. A later outage of the store keeps
+ * the replica ready (200, the body naming it): every replica loses a shared store at once,
+ * and taking them all out of the balancer would stop the synchronous requests too, which
+ * need no store; ready-needs-job-store = 1 makes every outage a 503. Neither needs an API
+ * key, nor does /metrics (scrapers rarely carry secrets). Their 503s report a state, so they are not
  * counted as rejections. All three are also served by the admin listener (--admin-port).
  */
 #include <stdlib.h>
@@ -47,8 +50,15 @@ enum MHD_Result srv_api_readyz(struct srv_request *r) {
     }
     char why[256];
     if (!srv_jobstore()->ready(why, sizeof why)) {
-        srv_error_set(&e, SRV_E_STORE_UNAVAILABLE, NULL, "the job store is unavailable: %s", why);
-        return srv_respond_error(r, &e);
+        const int reached = srv_jobstore()->reached();
+        if (r->srv->cfg->ready_needs_job_store || !reached) {
+            srv_error_set(&e, SRV_E_STORE_UNAVAILABLE, NULL, "the job store is unavailable%s: %s",
+                          reached ? "" : " (not reached since start)", why);
+            return srv_respond_error(r, &e);
+        }
+        char detail[300];
+        snprintf(detail, sizeof detail, "unavailable: %s", why);
+        return srv_respond_json(r, 200, json_pack("{s:s, s:s}", "status", "ready", "job_store", detail), NULL);
     }
     return srv_respond_json(r, 200, json_pack("{s:s}", "status", "ready"), NULL);
 }

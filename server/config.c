@@ -78,6 +78,10 @@ static const struct opt opts[] = {
      "file whose first line is the Redis password (instead of one in the URL)"},
     {"job-lease", OPT_DOUBLE, F(job_lease_s), "30", 0.5, 3600, 0,
      "seconds a replica's claim on a Redis job lasts unless renewed; a dead replica's jobs rerun elsewhere after it"},
+    {"ready-needs-job-store", OPT_INT, F(ready_needs_job_store), "0", 0, 1, 0,
+     "1: /readyz is 503 whenever the job store (Redis) cannot be reached; 0: only until it was "
+     "reached once (a misconfigured replica stays out), then an outage leaves the replica ready "
+     "for synchronous work and /readyz names it"},
     {"api-key", OPT_LIST, F(api_keys), "", 0, 0, 1,
      "accepted Bearer key; repeatable; none: no authentication"},
     {"api-key-file", OPT_STR, F(api_key_file), "", 0, 0, 0,

@@ -35,6 +35,7 @@ struct srv_config {
     long max_jobs;
     char *job_store, *job_store_password_file;
     double job_lease_s;
+    int ready_needs_job_store;
     struct srv_strlist api_keys;
     char *api_key_file;
     struct srv_strlist cors_origins;

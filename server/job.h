@@ -94,6 +94,8 @@ struct srv_job {
     char *view_model;              /* owned */
     double view_timings[4];        /* queue, sampling, encode, total (ms) */
     double view_batch_mean;
+    long view_attempt;             /* followed: the latest run announced (2 and up: rerun
+                                    * after the replica running it died) */
 };
 
 /* Makes a job from a parsed request (takes ownership of req's arrays, clearing *req): the

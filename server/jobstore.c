@@ -71,6 +71,8 @@ static int mem_ready(char *why, size_t size) {
     return 1;
 }
 
+static int mem_reached(void) { return 1; }
+
 static void mem_metrics(struct srv_buf *out) { (void)out; }
 static void mem_stop_pulling(void) {}
 static long mem_hand_back(void) { return 0; }
@@ -84,7 +86,7 @@ static void mem_close(void) {}
 
 static const struct srv_jobstore_ops memory_store = {
     "memory", mem_open, mem_start, mem_create, mem_get, mem_cancel, mem_follow, mem_unfollow, mem_changed,
-    mem_ready, mem_metrics, mem_stop_pulling, mem_hand_back, mem_flush, mem_close,
+    mem_ready, mem_reached, mem_metrics, mem_stop_pulling, mem_hand_back, mem_flush, mem_close,
 };
 
 static const struct srv_jobstore_ops *store = &memory_store;

@@ -72,6 +72,9 @@ struct srv_jobstore_ops {
     void (*changed)(struct srv_job *job);
     /* 1 when usable; else why into buf (readiness). */
     int (*ready)(char *why, size_t size);
+    /* 1 once the store has been usable at least once since start: an outage then is not a
+     * misconfiguration (readiness, srv_api_readyz). */
+    int (*reached)(void);
     /* Appends the store's series to /metrics. */
     void (*metrics)(struct srv_buf *out);
     /* Drain: stop taking jobs from the shared queue. */

@@ -37,7 +37,8 @@
  * have one each. No Redis call is made under the scheduler lock or on a compute worker:
  * the scheduler only marks a durable job changed (redis_changed) and the publisher does the
  * rest. While Redis cannot be reached, job requests get 503 job_store_unavailable, /readyz
- * says why, jobs finished here wait in the publisher's list, and the connections retry with
+ * says why (api_status.c: 503 until Redis was reached once, then only with
+ * ready-needs-job-store = 1), jobs finished here wait in the publisher's list, and the connections retry with
  * backoff (0.1 s doubling to 2 s). Not supported: Redis Cluster (the scripts touch keys of
  * several jobs), TLS.
  */
@@ -102,6 +103,7 @@ static struct {
     pthread_cond_t wake, flushed, pool_free; /* timed waits: CLOCK_MONOTONIC (wait_ms) */
     char sha[S_COUNT][41];
     atomic_int up;
+    atomic_int reached; /* up at least once since start */
     char why[256];
     struct rconn pool[8];
     int pool_busy[8], pool_n;
@@ -129,6 +131,7 @@ static void store_down(const char *why) {
 }
 
 static void store_up(void) {
+    atomic_store(&R.reached, 1);
     if (!atomic_exchange(&R.up, 1))
         fprintf(stderr, "edmd: job store: connected to redis %s:%d (consumer %s)\n", R.host, R.port, R.consumer);
 }
@@ -177,7 +180,9 @@ static redisReply *rconn_cmd(struct rconn *rc, int argc, const char **argv) {
 /* Makes sure the connection is open (AUTH, SELECT, the group exists); 0 when it is. */
 static int rconn_ready(struct rconn *rc) {
     if (rc->c) return 0;
-    if (srv_now_ns() < rc->retry_at) return -1;
+    /* the backoff spares a Redis that is down; once another connection is up, try at once
+     * (else a request right after an outage got 503 from a connection still waiting) */
+    if (srv_now_ns() < rc->retry_at && !atomic_load(&R.up)) return -1;
     struct timeval tv = ms_tv(CONNECT_TIMEOUT_MS);
     rc->c = redisConnectWithTimeout(R.host, R.port, tv);
     if (!rc->c || rc->c->err) {
@@ -619,16 +624,18 @@ static enum srv_err r_cancel(const char *id, struct srv_job **out, struct srv_er
 /* [sched lock] One entry of a job's events stream into a followed view. Returns 1 when the
  * job ended (the record must be read for its outcome). */
 static int mirror_event(struct srv_job *job, const redisReply *fields) {
-    const char *t = "", *step = NULL, *nfe = NULL;
+    const char *t = "", *step = NULL, *nfe = NULL, *attempt = NULL;
     for (size_t i = 0; fields && i + 1 < fields->elements; i += 2) {
         const char *k = fields->element[i]->str, *v = fields->element[i + 1]->str;
         if (!k || !v) continue;
         if (strcmp(k, "t") == 0) t = v;
         else if (strcmp(k, "step") == 0) step = v;
         else if (strcmp(k, "nfe") == 0) nfe = v;
+        else if (strcmp(k, "attempt") == 0) attempt = v;
     }
     if (strcmp(t, "running") == 0) {
         job->t_started = 1;
+        if (attempt && atol(attempt) > job->view_attempt) job->view_attempt = atol(attempt);
     } else if (strcmp(t, "progress") == 0 && step && nfe) {
         /* a rerun (after a replica died) starts at step 1 again: those steps were told */
         int k = atoi(step);
@@ -1233,6 +1240,8 @@ static int r_ready(char *why, size_t size) {
     return 0;
 }
 
+static int r_reached(void) { return atomic_load(&R.reached); }
+
 static void series(struct srv_buf *out, const char *name, const char *type, const char *help, double v) {
     srv_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
 }
@@ -1445,5 +1454,5 @@ static void r_close(void) {
 
 const struct srv_jobstore_ops srv_jobstore_redis = {
     "redis", r_open, r_start, r_create, r_get, r_cancel, r_follow, r_unfollow, r_changed,
-    r_ready, r_metrics, r_stop_pulling, r_hand_back, r_flush, r_close,
+    r_ready, r_reached, r_metrics, r_stop_pulling, r_hand_back, r_flush, r_close,
 };

@@ -4,7 +4,10 @@
  * Events: "queued", "running", one "progress" per completed step ({step, steps, nfe,
  * nfe_total}), then exactly one of "completed" (the job status with image URLs),
  * "failed" or "cancelled" (with the error), after which the stream ends. A client that
- * connects late gets the history first, so every stream tells the whole story.
+ * connects late gets the history first, so every stream tells the whole story. With the
+ * Redis store a job whose replica died runs again elsewhere from step 1: a "rerun" event
+ * ({attempt, step: the last step told, message}) says so at once, and progress resumes once
+ * the new run passes that step (steps are never told twice).
  *
  * For standard EventSource clients (the WHATWG rules): every event has an id, the job's own
  * sequence number of it (sse_seq: queued 1, running 2, progress k 2+k, the final event
@@ -15,7 +18,8 @@
  * reconnecting (without it, each reconnect after the end replayed the whole story).
  * The job comes from the job store (jobstore.h): the running job itself with the memory
  * store; with Redis a view that the store keeps up to date from the job's event stream,
- * whichever replica runs it.
+ * whichever replica runs it. "rerun" has no id: it is not part of the fixed story (a
+ * reconnect keeps its place, and hears of the rerun again).
  *
  * The stream is an MHD content reader. When it has nothing to send it parks its connection
  * (srv_park_suspend, under the scheduler lock); every change of the job wakes it, and so does
@@ -41,6 +45,7 @@ struct srv_sse {
     struct srv_watch watch;
     struct srv_susp susp;
     int sent_queued, sent_running, last_step, sent_end; /* [lock] */
+    long told_attempt;                                   /* [lock] runs told of (1: the first) */
     long resume_after; /* Last-Event-ID: send only the events after it */
     struct srv_buf out;                                  /* [lock] */
     size_t off;
@@ -58,14 +63,16 @@ static long sse_seq(const struct srv_job *job, int step) {
     return step >= 0 ? SSE_RUNNING + step : (long)job->steps + 3;
 }
 
+/* seq 0: an event without an id (the client's Last-Event-ID stays where it was). */
 static void sse_event(struct srv_sse *s, long seq, const char *name, json_t *data) {
-    if (seq <= s->resume_after) { /* the client has it */
+    if (seq && seq <= s->resume_after) { /* the client has it */
         json_decref(data);
         return;
     }
     char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
     json_decref(data);
-    srv_buf_printf(&s->out, "id: %ld\nevent: %s\ndata: %s\n\n", seq, name, text ? text : "{}");
+    if (seq) srv_buf_printf(&s->out, "id: %ld\n", seq);
+    srv_buf_printf(&s->out, "event: %s\ndata: %s\n\n", name, text ? text : "{}");
     free(text);
 }
 
@@ -82,6 +89,18 @@ static void sse_fill(struct srv_sse *s) {
                   json_pack("{s:s, s:s, s:i, s:i}", "id", job->id, "status", "running", "steps",
                             job->steps, "nfe_total", job->nfe_per_image * job->n));
         s->sent_running = 1;
+    }
+    if (s->sent_running && job->view_attempt > s->told_attempt) {
+        char why[200];
+        snprintf(why, sizeof why,
+                 "the replica running the job stopped; another runs it again from step 1 with the "
+                 "same seeds (run %ld); progress resumes after step %d",
+                 job->view_attempt, s->last_step);
+        sse_event(s, 0, "rerun",
+                  json_pack("{s:s, s:s, s:I, s:i, s:s}", "id", job->id, "status", "running",
+                            "attempt", (json_int_t)job->view_attempt, "step", s->last_step,
+                            "message", why));
+        s->told_attempt = job->view_attempt;
     }
     while (s->last_step < job->step_done) {
         int k = ++s->last_step;
@@ -172,6 +191,7 @@ enum MHD_Result srv_api_job_events(struct srv_request *r) {
         return MHD_NO;
     }
     s->resume_after = resume_after;
+    s->told_attempt = 1;
     s->srv = r->srv;
     s->job = job;
     s->watch.wake = sse_wake;

@@ -379,6 +379,10 @@
     } else if (name === 'progress') {
       setJobState('running');
       setProgress({ steps_done: data.step, steps: data.steps, nfe_done: data.nfe, nfe_total: data.nfe_total });
+    } else if (name === 'rerun') {
+      /* the replica running it died; another starts over, and progress resumes past data.step */
+      $('progress-text').textContent = 'restarted on another server (run ' + data.attempt +
+        '); progress resumes after step ' + data.step;
     } else if (name === 'completed' || name === 'failed' || name === 'cancelled') {
       stopFollowing();
       finish(data);
@@ -389,7 +393,7 @@
   function followWithEventSource(jobId) {
     const es = new EventSource('v1/jobs/' + encodeURIComponent(jobId) + '/events');
     let ended = false;
-    for (const name of ['queued', 'running', 'progress', 'completed', 'failed', 'cancelled']) {
+    for (const name of ['queued', 'running', 'rerun', 'progress', 'completed', 'failed', 'cancelled']) {
       es.addEventListener(name, (ev) => {
         let data = {};
         try { data = JSON.parse(ev.data); } catch (e) { /* keep {} */ }

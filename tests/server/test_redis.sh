@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The Redis job store (server/jobstore_redis.c) with a real Redis and two replicas: a job
 # created on one replica is followed, read, fetched and cancelled through the other; an
-# Idempotency-Key holds across replicas; while Redis is down /readyz and job requests say so
-# (503 job_store_unavailable, Retry-After) and synchronous generation goes on; Redis killed
+# Idempotency-Key holds across replicas; while Redis is down job requests say so (503
+# job_store_unavailable, Retry-After), /readyz names the outage (503 on the replica with
+# ready-needs-job-store 1, 200 on the other: a shared Redis's outage must not take every
+# replica out of its balancer) and synchronous generation goes on; a replica that never
+# reached Redis is not ready; Redis killed
 # with SIGKILL (AOF, fsync always) and restarted while jobs are being submitted loses no job
 # it acknowledged, and each completes once. (Replica crashes: test_redis_failover.sh.)
 source "$(dirname "$0")/lib.sh"
@@ -27,7 +30,7 @@ bad_store "two passwords" "both in the URL and in job-store-password-file" --job
     --job-store-password-file "$TMP/pw"
 
 redis_start || { fail "redis-server starts"; finish; }
-rep_start a --max-batch 4 --max-steps 20000 || { fail "replica a starts"; finish; }
+rep_start a --max-batch 4 --max-steps 20000 --ready-needs-job-store 1 || { fail "replica a starts"; finish; }
 rep_start b --max-batch 4 --max-steps 20000 || { fail "replica b starts"; finish; }
 A=${REP_URL[a]} B=${REP_URL[b]}
 
@@ -132,8 +135,16 @@ for i in $(seq 1 100); do
     if [ "$(status_of "$out")" = 503 ]; then down=$(body_of "$out"); break; fi
     sleep 0.05
 done
-eq "readyz while Redis is down: job_store_unavailable" "$(jq -r .error.code <<<"$down")" job_store_unavailable
+eq "readyz while Redis is down, ready-needs-job-store 1: 503 job_store_unavailable" "$(jq -r .error.code <<<"$down")" job_store_unavailable
 check "readyz says why ($(jq -r .error.message <<<"$down"))" grep -q "redis 127.0.0.1:$REDIS_PORT" <<<"$down"
+for i in $(seq 1 100); do # b notices the outage at its own next command
+    out=$(curl -s -w '\n%{http_code}' "$B/readyz")
+    [ "$(body_of "$out" | jq -r '.job_store // empty')" != "" ] && break
+    sleep 0.05
+done
+eq "readyz while Redis is down, by default: 200, still ready" "$(status_of "$out") $(body_of "$out" | jq -r .status)" "200 ready"
+check "... and the body names the outage ($(body_of "$out" | jq -r .job_store))" grep -q "unavailable: redis 127.0.0.1:$REDIS_PORT" <<<"$(body_of "$out" | jq -r .job_store)"
+eq "metrics while Redis is down: the store is down" "$(SRV_URL=$B metric edm_job_store_up)" 0
 code=$(curl -s -D "$TMP/h503" -o "$TMP/b503" -w '%{http_code}' -X POST "$B/v1/jobs" "${J[@]}" -d '{"seed": 1, "steps": 3}')
 eq "POST /v1/jobs while Redis is down: 503 job_store_unavailable" "$code $(jq -r .error.code "$TMP/b503")" "503 job_store_unavailable"
 check "... with Retry-After" grep -qi '^Retry-After: ' "$TMP/h503"
@@ -143,10 +154,11 @@ eq "synchronous generation while Redis is down: 200" "$(status_of "$out")" 200
 redis_start || fail "redis-server restarts"
 up=""
 for i in $(seq 1 200); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$A/readyz")" = 200 ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$B/readyz")" = 200 ] && { up=1; break; }
+    # a is ready again; b (ready throughout) no longer names an outage
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$A/readyz")" = 200 ] && [ "$(curl -s "$B/readyz")" = '{"status":"ready"}' ] && { up=1; break; }
     sleep 0.05
 done
-check "both replicas ready again once Redis is back" test -n "$up"
+check "both replicas ready again, and past the outage, once Redis is back" test -n "$up"
 eq "a job from before the outage is still there (AOF)" "$(curl -s "$B/v1/jobs/$id" | jq -r .status)" completed
 
 # ---- Redis killed and restarted while jobs are submitted: no acknowledged job is lost -------
@@ -213,5 +225,6 @@ for i in $(seq 1 100); do
     sleep 0.05
 done
 check "a wrong password: not ready, and readyz says why ($why)" grep -qi "AUTH" <<<"$why"
+check "... and that it never reached Redis" grep -q "not reached since start" <<<"$why"
 check "replica d drains and exits 0" rep_stop d
 finish

@@ -125,6 +125,14 @@ echo "figures (SIGKILL mid-job): jobs sent ${#ids[@]}, replicas killed 1 (a, hol
     "(pixel-identical to the seed run alone: $identical of $((${#ids[@]} - lost)))," \
     "time from the kill until another replica ran each of a's jobs ${taken_ms} ms (job-lease ${LEASE} s)," \
     "until the last of them completed there ${recover_ms} ms (a rerun from step 0 behind the survivors' own jobs)"
+# the event stream of the job a was in the middle of, read on a survivor: the whole story,
+# the rerun told once (without an id), every step told once
+ev=$(timeout 20 curl -s -N "${REP_URL[b]}/v1/jobs/${busy:-none}/events")
+eq "events of a's job: one rerun event" "$(grep -c '^event: rerun$' <<<"$ev")" 1
+eq "... naming the second run" "$(grep -A1 '^event: rerun$' <<<"$ev" | sed -n 's/^data: //p' | jq -r .attempt)" 2
+check "... with no id (Last-Event-ID keeps its place)" bash -c "! grep -B1 '^event: rerun$' <<<\"\$1\" | grep -q '^id:'" _ "$ev"
+eq "... every step told once, then completed" "$(grep -c '^event: progress$' <<<"$ev") $(grep '^event:' <<<"$ev" | tail -n 1)" \
+    "$STEPS event: completed"
 eq "no job lost" "$lost" 0
 eq "no duplicate completion" "$dups" 0
 eq "every image is its seed's, run alone" "$wrong" 0
