@@ -52,27 +52,36 @@ int edm_cpu_check_f32(char *msg, const char *what, int n, const edm_tensor *cons
     return 0;
 }
 
-int edm_cpu_scratch_reserve(struct cpu_ctx *cx, size_t floats, char *msg) {
+/* Grows *buf (capacity *cap floats) to at least `floats`, 64-byte aligned, its contents
+ * dropped. Returns 0, or non-zero with msg set. */
+static int scratch_grow(struct cpu_ctx *cx, float **buf, size_t *cap, size_t floats, char *msg) {
+    if (*cap >= floats) return 0;
     /* Round up so that a sequence of slightly growing requests reallocates rarely. */
     if (floats > SIZE_MAX / sizeof(float) - 4096) {
         snprintf(msg, EDM_OPS_MSG, "scratch of %zu floats is too large", floats);
         return 1;
     }
     size_t want = (floats + 4095) & ~(size_t)4095;
-    for (int t = 0; t < cx->threads; t++) {
-        if (cx->scratch_cap[t] >= floats) continue;
-        float *p = aligned_alloc(64, want * sizeof(float));
-        if (!p) {
-            snprintf(msg, EDM_OPS_MSG, "out of memory for %zu bytes of scratch",
-                     want * sizeof(float));
-            return 1;
-        }
-        free(cx->scratch[t]);
-        cx->scratch[t] = p;
-        cx->scratch_allocs++;
-        cx->scratch_cap[t] = want;
+    float *p = aligned_alloc(64, want * sizeof(float));
+    if (!p) {
+        snprintf(msg, EDM_OPS_MSG, "out of memory for %zu bytes of scratch", want * sizeof(float));
+        return 1;
     }
+    free(*buf);
+    *buf = p;
+    *cap = want;
+    cx->scratch_allocs++;
     return 0;
+}
+
+int edm_cpu_scratch_reserve(struct cpu_ctx *cx, size_t floats, char *msg) {
+    for (int t = 0; t < cx->threads; t++)
+        if (scratch_grow(cx, &cx->scratch[t], &cx->scratch_cap[t], floats, msg)) return 1;
+    return 0;
+}
+
+float *edm_cpu_shared_scratch(struct cpu_ctx *cx, size_t floats, char *msg) {
+    return scratch_grow(cx, &cx->shared, &cx->shared_cap, floats, msg) ? NULL : cx->shared;
 }
 
 int edm_cpu_team(const struct cpu_ctx *cx, double work, double grain) {
@@ -330,6 +339,7 @@ static void cpu_destroy(void *ctx) {
     struct cpu_ctx *cx = ctx;
     if (!cx) return;
     for (int t = 0; t < EDM_CPU_MAX_THREADS; t++) free(cx->scratch[t]);
+    free(cx->shared);
     edm_cpu_dnnl_free(cx->dnnl);
     free(cx);
 }
@@ -411,6 +421,8 @@ static enum edm_status cpu_backend_new(const edm_backend_options *opts, edm_back
     cx->bf16 = opts->precision == EDM_PRECISION_BF16;
     const char *onednn = getenv("EDM_CPU_ONEDNN");
     cx->onednn = cx->bf16 || !(onednn && strcmp(onednn, "0") == 0); /* bf16 needs it */
+    const char *wino = getenv("EDM_CPU_WINOGRAD");
+    cx->winograd = cx->onednn && !(wino && strcmp(wino, "0") == 0);
     /* Process-wide: OpenBLAS runs on the caller's thread; our OpenMP team does the splitting. */
     openblas_set_num_threads(1);
 

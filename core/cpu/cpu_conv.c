@@ -91,6 +91,8 @@ int edm_cpu_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_t
                    char *msg) {
     struct cpu_ctx *cx = ctx;
     CPU_CHECK_F32(msg, out, in, weight, bias, residual);
+    if (edm_cpu_winograd_applies(cx, in, weight, out, pad))
+        return edm_cpu_winograd_conv2d(cx, out, in, weight, bias, residual, out_scale, msg);
     if (cx->onednn || cx->bf16) {
         int r = edm_cpu_dnnl_conv2d(cx, out, in, weight, bias, pad, residual, out_scale, msg);
         if (r <= 0) return r ? 1 : 0;

@@ -175,14 +175,18 @@ static size_t prim_scratch(const struct dnnl_prim *p) {
     return dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
 }
 
-/* The weights [co, ci, k, k] in the layout (and type) md, reordered from OIHW fp32 on
- * first use. */
-static void *weights_get(struct cpu_dnnl *d, const dnnl_memory_desc_t *md, int co, int ci, int k,
-                         const float *w, char *msg) {
+/* The cached copy of the weights w in the layout md, or NULL. */
+static void *weights_find(const struct cpu_dnnl *d, const float *w, const dnnl_memory_desc_t *md) {
     for (int i = 0; i < d->nweights; i++) {
-        struct dnnl_weight *e = &d->weights[i];
+        const struct dnnl_weight *e = &d->weights[i];
         if (e->key == w && dnnl_memory_desc_equal(&e->md, md)) return e->data;
     }
+    return NULL;
+}
+
+/* Room for one more entry and a buffer of `count` times md's size for it; NULL with msg set. */
+static void *weights_alloc_n(struct cpu_dnnl *d, const dnnl_memory_desc_t *md, size_t count,
+                             char *msg) {
     if (d->nweights == d->capweights) {
         int cap = d->capweights ? 2 * d->capweights : 64;
         void *nw = realloc(d->weights, sizeof *d->weights * cap);
@@ -190,18 +194,27 @@ static void *weights_get(struct cpu_dnnl *d, const dnnl_memory_desc_t *md, int c
         d->weights = nw;
         d->capweights = cap;
     }
-    size_t bytes = dnnl_memory_desc_get_size(md);
+    size_t bytes = count * dnnl_memory_desc_get_size(md);
     void *data = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-    if (!data) goto oom;
-    dnnl_dims_t wd = {co, ci, k, k};
-    dnnl_memory_desc_t smd;
+    if (data) return data;
+oom:
+    snprintf(msg, EDM_OPS_MSG, "out of memory for reordered conv weights");
+    return NULL;
+}
+
+static void *weights_alloc(struct cpu_dnnl *d, const dnnl_memory_desc_t *md, char *msg) {
+    return weights_alloc_n(d, md, 1, msg);
+}
+
+/* dst (layout dmd) = src (layout smd), through a reorder primitive. */
+static dnnl_status_t reorder_run(struct cpu_dnnl *d, const dnnl_memory_desc_t *smd,
+                                 const void *src, const dnnl_memory_desc_t *dmd, void *dst) {
     dnnl_memory_t sm = NULL, dm = NULL;
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_primitive_t r = NULL;
-    dnnl_status_t s = dnnl_memory_desc_init_by_tag(&smd, 4, wd, dnnl_f32, dnnl_oihw);
-    if (!s) s = dnnl_memory_create(&sm, &smd, d->eng, (void *)w);
-    if (!s) s = dnnl_memory_create(&dm, md, d->eng, data);
-    if (!s) s = dnnl_reorder_primitive_desc_create(&rpd, &smd, d->eng, md, d->eng, NULL);
+    dnnl_status_t s = dnnl_memory_create(&sm, smd, d->eng, (void *)src);
+    if (!s) s = dnnl_memory_create(&dm, dmd, d->eng, dst);
+    if (!s) s = dnnl_reorder_primitive_desc_create(&rpd, smd, d->eng, dmd, d->eng, NULL);
     if (!s) s = dnnl_primitive_create(&r, rpd);
     if (!s) {
         dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, sm}, {DNNL_ARG_TO, dm}};
@@ -212,6 +225,20 @@ static void *weights_get(struct cpu_dnnl *d, const dnnl_memory_desc_t *md, int c
     if (rpd) dnnl_primitive_desc_destroy(rpd);
     if (sm) dnnl_memory_destroy(sm);
     if (dm) dnnl_memory_destroy(dm);
+    return s;
+}
+
+/* The weights [co, ci, k, k] in the layout (and type) md, reordered from OIHW fp32 on
+ * first use. */
+static void *weights_get(struct cpu_dnnl *d, const dnnl_memory_desc_t *md, int co, int ci, int k,
+                         const float *w, char *msg) {
+    void *data = weights_find(d, w, md);
+    if (data) return data;
+    if (!(data = weights_alloc(d, md, msg))) return NULL;
+    dnnl_dims_t wd = {co, ci, k, k};
+    dnnl_memory_desc_t smd;
+    dnnl_status_t s = dnnl_memory_desc_init_by_tag(&smd, 4, wd, dnnl_f32, dnnl_oihw);
+    if (!s) s = reorder_run(d, &smd, w, md, data);
     if (s) {
         free(data);
         dnnl_fail(msg, "weight reorder", s);
@@ -219,9 +246,6 @@ static void *weights_get(struct cpu_dnnl *d, const dnnl_memory_desc_t *md, int c
     }
     d->weights[d->nweights++] = (struct dnnl_weight){w, *md, data};
     return data;
-oom:
-    snprintf(msg, EDM_OPS_MSG, "out of memory for reordered conv weights");
-    return NULL;
 }
 
 static inline uint16_t to_bf16(float f) {
@@ -359,4 +383,91 @@ const float *edm_cpu_dnnl_weights_hwio(struct cpu_ctx *cx, const edm_tensor *wei
         return NULL;
     }
     return weights_get(d, &md, weight->n, weight->c, weight->h, cpu_f(weight), msg);
+}
+
+/* ---- Winograd's 16 GEMMs as one batched matmul (cpu_winograd.c) ------------------------- */
+
+/* The matmul of one e, M[e] (len x Co) = V[e] (len x Ci) . U[e] (Ci x Co), dense rows,
+ * weights in the layout oneDNN prefers (blocked: packed once, not at every call); made on
+ * first use and kept with the convs' primitives (k = -1 marks it). NULL when refused. */
+static struct dnnl_prim *wino_prim(struct cpu_dnnl *d, int len, int ci, int co) {
+    for (int i = 0; i < d->nprims; i++) {
+        struct dnnl_prim *p = &d->prims[i];
+        if (p->k == -1 && p->n == len && p->ci == ci && p->co == co) return p;
+    }
+    if (d->nprims == MAX_PRIMS) return NULL;
+    dnnl_dims_t sd = {len, ci}, wd = {ci, co}, dd = {len, co};
+    dnnl_memory_desc_t smd, wmd, dmd;
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    struct dnnl_prim *result = NULL;
+    if (dnnl_memory_desc_init_by_tag(&smd, 2, sd, dnnl_f32, dnnl_ab) ||
+        dnnl_memory_desc_init_by_tag(&wmd, 2, wd, dnnl_f32, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dnnl_f32, dnnl_ab) ||
+        dnnl_matmul_desc_init(&md, &smd, &wmd, NULL, &dmd) || dnnl_primitive_attr_create(&attr) ||
+        dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
+        dnnl_primitive_desc_create(&pd, &md, attr, d->eng, NULL))
+        goto done;
+    struct dnnl_prim *p = &d->prims[d->nprims];
+    *p = (struct dnnl_prim){len, ci, co, 0, 0, -1, 0, 0, 0, 0, 1.0f, NULL, {0}};
+    p->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (dnnl_primitive_create(&p->prim, pd)) goto done;
+    d->nprims++;
+    result = p;
+done:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return result;
+}
+
+int edm_cpu_dnnl_wino_gemm(struct cpu_ctx *cx, const edm_tensor *weight, const float *V,
+                           float *M, int len, char *msg) {
+    struct cpu_dnnl *d = dnnl_state(cx);
+    if (!d) {
+        snprintf(msg, EDM_OPS_MSG, "no oneDNN engine for Winograd's GEMMs");
+        return 1;
+    }
+    const int ci = weight->c, co = weight->n;
+    if (d->nprims > MAX_PRIMS - 1) { /* full (many shapes): start again */
+        for (int i = 0; i < d->nprims; i++) dnnl_primitive_destroy(d->prims[i].prim);
+        d->nprims = 0;
+    }
+    struct dnnl_prim *p = wino_prim(d, len, ci, co);
+    if (!p) {
+        snprintf(msg, EDM_OPS_MSG, "oneDNN refused a [%d,%d] x [%d,%d] matmul", len, ci, ci, co);
+        return 1;
+    }
+    /* the 16 U[e] in the primitive's weights layout (the same for every len), one after
+     * another, made once per weight tensor and kept (keyed by the OIHW original and that 2-D
+     * layout: no conv's 4-D one); U itself only while they are made */
+    const size_t wbytes = dnnl_memory_desc_get_size(&p->wmd);
+    char *w = weights_find(d, cpu_f(weight), &p->wmd);
+    if (!w) {
+        dnnl_dims_t ud = {ci, co};
+        dnnl_memory_desc_t umd;
+        float *U = malloc((size_t)16 * ci * co * sizeof(float));
+        if (!U || !(w = weights_alloc_n(d, &p->wmd, 16, msg))) {
+            free(U);
+            snprintf(msg, EDM_OPS_MSG, "out of memory for Winograd's conv weights");
+            return 1;
+        }
+        edm_cpu_winograd_weights(U, cpu_f(weight), co, ci);
+        dnnl_status_t st = dnnl_memory_desc_init_by_tag(&umd, 2, ud, dnnl_f32, dnnl_ab);
+        for (int e = 0; e < 16 && !st; e++)
+            st = reorder_run(d, &umd, U + (size_t)e * ci * co, &p->wmd, w + e * wbytes);
+        free(U);
+        if (st) {
+            free(w);
+            return dnnl_fail(msg, "Winograd weight reorder", st);
+        }
+        d->weights[d->nweights++] = (struct dnnl_weight){cpu_f(weight), p->wmd, w};
+    }
+    if (buf_reserve(cx, d, prim_scratch(p), msg)) return 1;
+    omp_set_num_threads(cx->threads);
+    for (int e = 0; e < 16; e++)
+        if (prim_run(d, p, (void *)(V + (size_t)e * len * ci), w + e * wbytes,
+                     M + (size_t)e * len * co, NULL, d->buf, msg))
+            return 1;
+    return 0;
 }

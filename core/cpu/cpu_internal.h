@@ -28,6 +28,7 @@ struct cpu_ctx {
     int threads;
     int bf16;        /* precision bf16: conv operands rounded to bf16 (oneDNN), fp32 elsewhere */
     int onednn;      /* oneDNN convs and GEMMs; 0 (EDM_CPU_ONEDNN=0): im2col + OpenBLAS */
+    int winograd;    /* fp32 3x3 convs by F(2x2,3x3) (cpu_winograd.c); EDM_CPU_WINOGRAD=0: off */
     struct cpu_dnnl *dnnl; /* made on the first conv, NULL until then */
     long scratch_allocs;   /* growths of any scratch (counter "scratch_allocs") */
     /* Per-thread scratch (im2col columns, GEMM tiles, attention scores), 64-byte aligned,
@@ -35,10 +36,15 @@ struct cpu_ctx {
      * op in steady state. */
     float *scratch[EDM_CPU_MAX_THREADS];
     size_t scratch_cap[EDM_CPU_MAX_THREADS]; /* floats */
+    float *shared; /* one buffer for the whole team (Winograd's V and M), grown likewise */
+    size_t shared_cap;
 };
 
 /* Makes every thread's scratch at least `floats` long. Returns 0, or non-zero with msg set. */
 int edm_cpu_scratch_reserve(struct cpu_ctx *cx, size_t floats, char *msg);
+
+/* The shared scratch, at least `floats` long (contents not kept); NULL with msg set. */
+float *edm_cpu_shared_scratch(struct cpu_ctx *cx, size_t floats, char *msg);
 
 /* Threads worth using for `work` units of roughly `grain` units each (at least 1). */
 int edm_cpu_team(const struct cpu_ctx *cx, double work, double grain);
@@ -84,11 +90,26 @@ int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *i
 /* The conv weights [Co,Ci,k,k] rearranged once to [ky][kx][ci][co] fp32 (the im2col
  * fallback's GEMM operand), cached like the primitives' weights; NULL with msg set on failure. */
 const float *edm_cpu_dnnl_weights_hwio(struct cpu_ctx *cx, const edm_tensor *weight, char *msg);
+/* Winograd's 16 GEMMs M[e] = V[e] . U[e] (V [16][len][Ci], M [16][len][Co]; U [16][Ci][Co]
+ * made from the 3x3 weights and kept in oneDNN's blocked layout, once per weight tensor), as
+ * oneDNN matmuls on the backend's threads; 0, or 1 with msg set. */
+int edm_cpu_dnnl_wino_gemm(struct cpu_ctx *cx, const edm_tensor *weight, const float *V,
+                           float *M, int len, char *msg);
 /* Drops cached reordered weights made from memory in [ptr, ptr + bytes) (freed or rewritten),
  * or from the allocation ptr; frees the whole state. All accept NULL. */
 void edm_cpu_dnnl_forget(struct cpu_dnnl *d, const void *ptr, size_t bytes);
 void edm_cpu_dnnl_forget_alloc(struct cpu_dnnl *d, void *ptr);
 void edm_cpu_dnnl_free(struct cpu_dnnl *d);
+
+/* Winograd F(2x2, 3x3) (cpu_winograd.c): whether it runs this conv (fp32, 3x3, pad 1, at
+ * least 16 channels in and out); U[16][Ci][Co] from the OIHW weights w; the conv itself,
+ * 0 or 1 with msg set. */
+int edm_cpu_winograd_applies(const struct cpu_ctx *cx, const edm_tensor *in,
+                             const edm_tensor *weight, const edm_tensor *out, int pad);
+void edm_cpu_winograd_weights(float *U, const float *w, int Co, int Ci);
+int edm_cpu_winograd_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *in,
+                            const edm_tensor *weight, const edm_tensor *bias,
+                            const edm_tensor *residual, float out_scale, char *msg);
 
 /* Returns 0 when every non-NULL tensor is fp32 with data, else writes msg and returns 1. */
 int edm_cpu_check_f32(char *msg, const char *what, int n, const edm_tensor *const *t);

@@ -302,6 +302,12 @@ static const struct conv_case {
     {3, 19, 7, 5, 13, 3, 1, 1, 1, 0.5f},
     {2, 21, 9, 6, 3, 1, 0, 1, 2, 0.70710678f},
     {4, 9, 3, 11, 31, 1, 0, 0, 1, 2.0f},
+    /* 3x3 pad 1 with 16+ channels: the CPU's Winograd F(2x2,3x3) (cpu_winograd.c) */
+    {3, 32, 7, 9, 24, 3, 1, 1, 1, 0.70710678f}, /* odd H and W: partial tiles */
+    {2, 64, 8, 8, 48, 3, 1, 1, 2, 0.5f},        /* residual = out */
+    {1, 16, 5, 6, 16, 3, 1, 0, 0, 1.0f},        /* its smallest: 16 channels, no operands */
+    {1, 17, 1, 1, 19, 3, 1, 1, 0, 1.0f},        /* a 1x1 image: one tile, mostly padding */
+    {4, 128, 16, 16, 96, 3, 1, 1, 1, 1.0f},     /* many tiles: chunks, the team split */
 };
 
 static void case_conv(const struct conv_case *c) {
@@ -334,8 +340,8 @@ static void case_conv(const struct conv_case *c) {
 /* Backends cache conv weights rearranged by their address (ops.h "Layouts"): a conv after new
  * weights were uploaded to the same tensor must use the new ones, and a tensor allocated
  * after another was freed must not meet the old one's copy. */
-static void case_conv_weights_rewritten(int k) {
-    const int n = 2, ci = 5, h = 6, w = 7, co = 4, pad = k / 2;
+static void case_conv_weights_rewritten(int k, int ch) {
+    const int n = 2, ci = ch, h = 6, w = 7, co = ch + 1, pad = k / 2;
     const double ws = 1.0 / sqrt((double)ci * k * k);
     tb in = tb_rand(ACT, n, ci, h, w, -1, 1);
     tb out = tb_new(ACT, n, co, h, w);
@@ -351,7 +357,7 @@ static void case_conv_weights_rewritten(int k) {
             ref_conv2d(ref, in.h, wt.h, NULL, NULL, 1.0f, n, ci, h, w, co, k, pad);
             tb_poison(&out);
             edm_op_conv2d(B, &out.t, &in.t, &wt.t, NULL, pad, NULL, 1.0f);
-            snprintf(what, sizeof what, "k%d weights %s (round %d)", k,
+            snprintf(what, sizeof what, "k%d %d ch weights %s (round %d)", k, ch,
                      again ? "rewritten in place" : "new tensor", round);
             expect("conv2d", what, &out, ref);
         }
@@ -693,8 +699,9 @@ static void case_layout(void) {
 static void run_op_cases(void) {
     if (want_op("conv2d")) {
         FOR_EACH(i, conv_cases) case_conv(&conv_cases[i]);
-        case_conv_weights_rewritten(3);
-        case_conv_weights_rewritten(1);
+        case_conv_weights_rewritten(3, 5);
+        case_conv_weights_rewritten(1, 5);
+        case_conv_weights_rewritten(3, 16); /* Winograd's U on the CPU */
     }
     for (int up = 0; up <= 1; up++)
         if (want_op(up ? "fir_up" : "fir_down"))
