@@ -388,13 +388,15 @@ const float *edm_cpu_dnnl_weights_hwio(struct cpu_ctx *cx, const edm_tensor *wei
 /* ---- Winograd's 16 GEMMs as one batched matmul (cpu_winograd.c) ------------------------- */
 
 /* The matmul of one e, M[e] (len x Co) = V[e] (len x Ci) . U[e] (Ci x Co), dense rows,
- * weights in the layout oneDNN prefers (blocked: packed once, not at every call); made on
- * first use and kept with the convs' primitives (k = -1 marks it). NULL when refused. */
-static struct dnnl_prim *wino_prim(struct cpu_dnnl *d, int len, int ci, int co) {
+ * weights in the layout oneDNN prefers (blocked: packed once, not at every call); bf16: V
+ * and U in bf16, M fp32. Made on first use and kept with the convs' primitives (k = -1
+ * marks it). NULL when refused. */
+static struct dnnl_prim *wino_prim(struct cpu_dnnl *d, int len, int ci, int co, int bf16) {
     for (int i = 0; i < d->nprims; i++) {
         struct dnnl_prim *p = &d->prims[i];
-        if (p->k == -1 && p->n == len && p->ci == ci && p->co == co) return p;
+        if (p->k == -1 && p->n == len && p->ci == ci && p->co == co && p->bf16 == bf16) return p;
     }
+    const dnnl_data_type_t t = bf16 ? dnnl_bf16 : dnnl_f32;
     if (d->nprims == MAX_PRIMS) return NULL;
     dnnl_dims_t sd = {len, ci}, wd = {ci, co}, dd = {len, co};
     dnnl_memory_desc_t smd, wmd, dmd;
@@ -402,15 +404,15 @@ static struct dnnl_prim *wino_prim(struct cpu_dnnl *d, int len, int ci, int co) 
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     struct dnnl_prim *result = NULL;
-    if (dnnl_memory_desc_init_by_tag(&smd, 2, sd, dnnl_f32, dnnl_ab) ||
-        dnnl_memory_desc_init_by_tag(&wmd, 2, wd, dnnl_f32, dnnl_format_tag_any) ||
+    if (dnnl_memory_desc_init_by_tag(&smd, 2, sd, t, dnnl_ab) ||
+        dnnl_memory_desc_init_by_tag(&wmd, 2, wd, t, dnnl_format_tag_any) ||
         dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dnnl_f32, dnnl_ab) ||
         dnnl_matmul_desc_init(&md, &smd, &wmd, NULL, &dmd) || dnnl_primitive_attr_create(&attr) ||
         dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
         dnnl_primitive_desc_create(&pd, &md, attr, d->eng, NULL))
         goto done;
     struct dnnl_prim *p = &d->prims[d->nprims];
-    *p = (struct dnnl_prim){len, ci, co, 0, 0, -1, 0, 0, 0, 0, 1.0f, NULL, {0}};
+    *p = (struct dnnl_prim){len, ci, co, 0, 0, -1, 0, 0, bf16, 0, 1.0f, NULL, {0}};
     p->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     if (dnnl_primitive_create(&p->prim, pd)) goto done;
     d->nprims++;
@@ -433,9 +435,10 @@ int edm_cpu_dnnl_wino_gemm(struct cpu_ctx *cx, const edm_tensor *weight, const f
         for (int i = 0; i < d->nprims; i++) dnnl_primitive_destroy(d->prims[i].prim);
         d->nprims = 0;
     }
-    struct dnnl_prim *p = wino_prim(d, len, ci, co);
+    struct dnnl_prim *p = wino_prim(d, len, ci, co, cx->bf16);
     if (!p) {
-        snprintf(msg, EDM_OPS_MSG, "oneDNN refused a [%d,%d] x [%d,%d] matmul", len, ci, ci, co);
+        snprintf(msg, EDM_OPS_MSG, "oneDNN refused a [%d,%d] x [%d,%d] %s matmul", len, ci, ci,
+                 co, cx->bf16 ? "bf16" : "fp32");
         return 1;
     }
     /* the 16 U[e] in the primitive's weights layout (the same for every len), one after
@@ -463,11 +466,20 @@ int edm_cpu_dnnl_wino_gemm(struct cpu_ctx *cx, const edm_tensor *weight, const f
         }
         d->weights[d->nweights++] = (struct dnnl_weight){cpu_f(weight), p->wmd, w};
     }
-    if (buf_reserve(cx, d, prim_scratch(p), msg)) return 1;
+    /* bf16: V rounded to bf16 (nearest even) ahead of the scratchpad */
+    const size_t vb = cx->bf16 ? ((size_t)16 * len * ci * 2 + 63) & ~(size_t)63 : 0;
+    if (buf_reserve(cx, d, vb + prim_scratch(p), msg)) return 1;
+    char *src = (char *)V;
+    const size_t es = (size_t)len * ci * (cx->bf16 ? 2 : 4); /* bytes between e */
+    if (cx->bf16) {
+        to_bf16_run(d->buf, V, (int64_t)16 * len * ci,
+                    edm_cpu_team(cx, (double)16 * len * ci, 65536.0));
+        src = d->buf;
+    }
     omp_set_num_threads(cx->threads);
     for (int e = 0; e < 16; e++)
-        if (prim_run(d, p, (void *)(V + (size_t)e * len * ci), w + e * wbytes,
-                     M + (size_t)e * len * co, NULL, d->buf, msg))
+        if (prim_run(d, p, src + e * es, w + e * wbytes, M + (size_t)e * len * co, NULL,
+                     (char *)d->buf + vb, msg))
             return 1;
     return 0;
 }

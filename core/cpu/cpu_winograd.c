@@ -24,7 +24,9 @@
  * input (vectorised along the channels), the 16 GEMMs [tiles x Ci] . [Ci x Co] run as oneDNN
  * matmuls on the team, and the team transforms the output with the epilogue straight into
  * `out`. A residual that is `out` itself is safe: each output element is read, then
- * written, once. EDM_CPU_WINOGRAD=0 turns it off (oneDNN's direct convolution instead).
+ * written, once. --precision bf16: V and U are rounded to bf16 for the GEMMs (AMX or
+ * AVX512_BF16), the transforms and M stay fp32. EDM_CPU_WINOGRAD=0 turns it off (oneDNN's
+ * direct convolution instead).
  */
 #include <omp.h>
 #include <stdlib.h>
@@ -42,7 +44,7 @@
 
 int edm_cpu_winograd_applies(const struct cpu_ctx *cx, const edm_tensor *in,
                              const edm_tensor *weight, const edm_tensor *out, int pad) {
-    return cx->winograd && !cx->bf16 && weight->h == 3 && weight->w == 3 && pad == 1 &&
+    return cx->winograd && weight->h == 3 && weight->w == 3 && pad == 1 &&
            out->h == in->h && out->w == in->w && in->c >= WINO_MIN_CHANNELS &&
            out->c >= WINO_MIN_CHANNELS;
 }
