@@ -117,6 +117,26 @@ static struct cpu_dnnl *dnnl_state(struct cpu_ctx *cx) {
     return d;
 }
 
+/* Makes the primitive of pd and keeps it, with its key and the weights layout it wants, in
+ * the next free slot; NULL when oneDNN refuses. */
+static struct dnnl_prim *prim_add(struct cpu_dnnl *d, const_dnnl_primitive_desc_t pd,
+                                  struct dnnl_prim key) {
+    struct dnnl_prim *p = &d->prims[d->nprims];
+    *p = key;
+    p->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (dnnl_primitive_create(&p->prim, pd)) return NULL;
+    d->nprims++;
+    return p;
+}
+
+/* Empties the primitive cache when fewer than `room` slots are left (many batch sizes or
+ * shapes): simpler than an LRU, and oneDNN keeps its own cache of the compiled kernels. */
+static void prims_make_room(struct cpu_dnnl *d, int room) {
+    if (d->nprims <= MAX_PRIMS - room) return;
+    for (int i = 0; i < d->nprims; i++) dnnl_primitive_destroy(d->prims[i].prim);
+    d->nprims = 0;
+}
+
 /* The primitive for one chunk shape and epilogue (res: a sum post-op), made on first use.
  * NULL when oneDNN refuses it. */
 static struct dnnl_prim *prim_get(struct cpu_dnnl *d, int n, int ci, int co, int h, int w, int k,
@@ -155,12 +175,8 @@ static struct dnnl_prim *prim_get(struct cpu_dnnl *d, int n, int ci, int co, int
         dnnl_primitive_attr_set_post_ops(attr, po) ||
         dnnl_primitive_desc_create(&pd, &cd, attr, d->eng, NULL))
         goto done;
-    struct dnnl_prim *p = &d->prims[d->nprims];
-    *p = (struct dnnl_prim){n, ci, co, h, w, k, pad, bias, bf16, res, scale, NULL, {0}};
-    p->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    if (dnnl_primitive_create(&p->prim, pd)) goto done;
-    d->nprims++;
-    result = p;
+    result = prim_add(d, pd, (struct dnnl_prim){n, ci, co, h, w, k, pad, bias, bf16, res, scale,
+                                                NULL, {0}});
 done:
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
@@ -332,10 +348,7 @@ int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *i
         chunk = chunk < 1 ? 1 : chunk > N ? N : chunk;
     }
     const int res = residual != NULL;
-    if (d->nprims > MAX_PRIMS - 2) { /* full (many batch sizes): start again */
-        for (int i = 0; i < d->nprims; i++) dnnl_primitive_destroy(d->prims[i].prim);
-        d->nprims = 0;
-    }
+    prims_make_room(d, 2);
     /* Equal chunks (at most two primitives per shape: the chunk and the remainder). */
     struct dnnl_prim *pf = prim_get(d, chunk, Ci, Co, H, W, k, pad, bias != NULL, bf16, res,
                                     out_scale);
@@ -411,12 +424,8 @@ static struct dnnl_prim *wino_prim(struct cpu_dnnl *d, int len, int ci, int co, 
         dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
         dnnl_primitive_desc_create(&pd, &md, attr, d->eng, NULL))
         goto done;
-    struct dnnl_prim *p = &d->prims[d->nprims];
-    *p = (struct dnnl_prim){len, ci, co, 0, 0, -1, 0, 0, bf16, 0, 1.0f, NULL, {0}};
-    p->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    if (dnnl_primitive_create(&p->prim, pd)) goto done;
-    d->nprims++;
-    result = p;
+    result = prim_add(d, pd, (struct dnnl_prim){len, ci, co, 0, 0, -1, 0, 0, bf16, 0, 1.0f, NULL,
+                                                {0}});
 done:
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
@@ -431,10 +440,7 @@ int edm_cpu_dnnl_wino_gemm(struct cpu_ctx *cx, const edm_tensor *weight, const f
         return 1;
     }
     const int ci = weight->c, co = weight->n;
-    if (d->nprims > MAX_PRIMS - 1) { /* full (many shapes): start again */
-        for (int i = 0; i < d->nprims; i++) dnnl_primitive_destroy(d->prims[i].prim);
-        d->nprims = 0;
-    }
+    prims_make_room(d, 1);
     struct dnnl_prim *p = wino_prim(d, len, ci, co, cx->bf16);
     if (!p) {
         snprintf(msg, EDM_OPS_MSG, "oneDNN refused a [%d,%d] x [%d,%d] %s matmul", len, ci, ci,
