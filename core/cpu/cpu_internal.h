@@ -90,10 +90,11 @@ int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *i
 /* The conv weights [Co,Ci,k,k] rearranged once to [ky][kx][ci][co] fp32 (the im2col
  * fallback's GEMM operand), cached like the primitives' weights; NULL with msg set on failure. */
 const float *edm_cpu_dnnl_weights_hwio(struct cpu_ctx *cx, const edm_tensor *weight, char *msg);
-/* Winograd's 16 GEMMs M[e] = V[e] . U[e] (V [16][len][Ci], M [16][len][Co]; U [16][Ci][Co]
- * made from the 3x3 weights and kept in oneDNN's blocked layout, once per weight tensor), as
- * oneDNN matmuls on the backend's threads; 0, or 1 with msg set. */
-int edm_cpu_dnnl_wino_gemm(struct cpu_ctx *cx, const edm_tensor *weight, const float *V,
+/* Winograd's 16 GEMMs M[e] = V[e] . U[e] (V [16][len][Ci], bf16 when the backend is, else
+ * fp32; M [16][len][Co] fp32; U [16][Ci][Co] made from the 3x3 weights and kept in oneDNN's
+ * blocked layout, once per weight tensor), as oneDNN matmuls on the backend's threads; 0, or
+ * 1 with msg set. */
+int edm_cpu_dnnl_wino_gemm(struct cpu_ctx *cx, const edm_tensor *weight, const void *V,
                            float *M, int len, char *msg);
 /* Drops cached reordered weights made from memory in [ptr, ptr + bytes) (freed or rewritten),
  * or from the allocation ptr; frees the whole state. All accept NULL. */

@@ -24,8 +24,8 @@
  * input (vectorised along the channels), the 16 GEMMs [tiles x Ci] . [Ci x Co] run as oneDNN
  * matmuls on the team, and the team transforms the output with the epilogue straight into
  * `out`. A residual that is `out` itself is safe: each output element is read, then
- * written, once. --precision bf16: V and U are rounded to bf16 for the GEMMs (AMX or
- * AVX512_BF16), the transforms and M stay fp32. EDM_CPU_WINOGRAD=0 turns it off (oneDNN's
+ * written, once. --precision bf16: V (rounded by the input transform itself) and U are
+ * bf16 for the GEMMs (AMX or AVX512_BF16); the transforms' arithmetic and M stay fp32. EDM_CPU_WINOGRAD=0 turns it off (oneDNN's
  * direct convolution instead).
  */
 #include <omp.h>
@@ -69,41 +69,55 @@ void edm_cpu_winograd_weights(float *U, const float *w, int Co, int Ci) {
         }
 }
 
-/* v[e*Ci + ci] = (B^T d B)[e] for the 4x4 block d[r][c][ci] of each channel. Cloned for
- * the vector widths the CPU may have (the build targets baseline x86-64). */
-WINO_CLONES static void transform_block(float *restrict v, int64_t es, const float *const d[4][4],
-                                        int Ci) {
-    const float *d00 = d[0][0], *d01 = d[0][1], *d02 = d[0][2], *d03 = d[0][3];
-    const float *d10 = d[1][0], *d11 = d[1][1], *d12 = d[1][2], *d13 = d[1][3];
-    const float *d20 = d[2][0], *d21 = d[2][1], *d22 = d[2][2], *d23 = d[2][3];
-    const float *d30 = d[3][0], *d31 = d[3][1], *d32 = d[3][2], *d33 = d[3][3];
-#pragma omp simd
-    for (int ci = 0; ci < Ci; ci++) {
-        /* B^T d: rows r of the block, column by column */
-        const float a0 = d00[ci] - d20[ci], a1 = d01[ci] - d21[ci], a2 = d02[ci] - d22[ci],
-                    a3 = d03[ci] - d23[ci];
-        const float b0 = d10[ci] + d20[ci], b1 = d11[ci] + d21[ci], b2 = d12[ci] + d22[ci],
-                    b3 = d13[ci] + d23[ci];
-        const float c0 = d20[ci] - d10[ci], c1 = d21[ci] - d11[ci], c2 = d22[ci] - d12[ci],
-                    c3 = d23[ci] - d13[ci];
-        const float e0 = d10[ci] - d30[ci], e1 = d11[ci] - d31[ci], e2 = d12[ci] - d32[ci],
-                    e3 = d13[ci] - d33[ci];
-        /* . B */
-        v[0 * es + ci] = a0 - a2, v[1 * es + ci] = a1 + a2, v[2 * es + ci] = a2 - a1,
-        v[3 * es + ci] = a1 - a3;
-        v[4 * es + ci] = b0 - b2, v[5 * es + ci] = b1 + b2, v[6 * es + ci] = b2 - b1,
-        v[7 * es + ci] = b1 - b3;
-        v[8 * es + ci] = c0 - c2, v[9 * es + ci] = c1 + c2, v[10 * es + ci] = c2 - c1,
-        v[11 * es + ci] = c1 - c3;
-        v[12 * es + ci] = e0 - e2, v[13 * es + ci] = e1 + e2, v[14 * es + ci] = e2 - e1,
-        v[15 * es + ci] = e1 - e3;
-    }
+/* The bf16 of x, round to nearest even (NaN stays NaN); branch-free, so it vectorises. */
+static inline uint16_t bf16_rne(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const uint32_t special = (u >> 16) | ((u & 0xffffu) ? 0x40u : 0u); /* inf, NaN */
+    return (uint16_t)((u & 0x7f800000u) == 0x7f800000u ? special : rounded);
 }
+#define AS_F32(x) (x)
 
-/* v[e][ci] (16 rows of Ci) for tile t: its 4x4 input block, zero outside the image,
- * transformed. */
-static void input_tile(float *v, int64_t es, const float *x, int Ci, int H, int W, int th, int tw,
-                       int64_t t, const float *zero) {
+/* v[e*es + ci] = (B^T d B)[e] for the 4x4 block d[r][c][ci] of each channel, stored as T by
+ * STORE (fp32, or bf16 for --precision bf16: the GEMMs' operand, rounded here rather than in
+ * a pass of its own). Cloned for the vector widths the CPU may have (the build targets
+ * baseline x86-64). */
+#define WINO_TRANSFORM(NAME, T, STORE)                                                           \
+    WINO_CLONES static void NAME(T *restrict v, int64_t es, const float *const d[4][4],          \
+                                 int Ci) {                                                       \
+        const float *d00 = d[0][0], *d01 = d[0][1], *d02 = d[0][2], *d03 = d[0][3];              \
+        const float *d10 = d[1][0], *d11 = d[1][1], *d12 = d[1][2], *d13 = d[1][3];              \
+        const float *d20 = d[2][0], *d21 = d[2][1], *d22 = d[2][2], *d23 = d[2][3];              \
+        const float *d30 = d[3][0], *d31 = d[3][1], *d32 = d[3][2], *d33 = d[3][3];              \
+        _Pragma("omp simd") for (int ci = 0; ci < Ci; ci++) {                                    \
+            /* B^T d: rows of the block, column by column */                                     \
+            const float a0 = d00[ci] - d20[ci], a1 = d01[ci] - d21[ci], a2 = d02[ci] - d22[ci],  \
+                        a3 = d03[ci] - d23[ci];                                                  \
+            const float b0 = d10[ci] + d20[ci], b1 = d11[ci] + d21[ci], b2 = d12[ci] + d22[ci],  \
+                        b3 = d13[ci] + d23[ci];                                                  \
+            const float c0 = d20[ci] - d10[ci], c1 = d21[ci] - d11[ci], c2 = d22[ci] - d12[ci],  \
+                        c3 = d23[ci] - d13[ci];                                                  \
+            const float e0 = d10[ci] - d30[ci], e1 = d11[ci] - d31[ci], e2 = d12[ci] - d32[ci],  \
+                        e3 = d13[ci] - d33[ci];                                                  \
+            /* . B */                                                                            \
+            v[0 * es + ci] = STORE(a0 - a2), v[1 * es + ci] = STORE(a1 + a2);                    \
+            v[2 * es + ci] = STORE(a2 - a1), v[3 * es + ci] = STORE(a1 - a3);                    \
+            v[4 * es + ci] = STORE(b0 - b2), v[5 * es + ci] = STORE(b1 + b2);                    \
+            v[6 * es + ci] = STORE(b2 - b1), v[7 * es + ci] = STORE(b1 - b3);                    \
+            v[8 * es + ci] = STORE(c0 - c2), v[9 * es + ci] = STORE(c1 + c2);                    \
+            v[10 * es + ci] = STORE(c2 - c1), v[11 * es + ci] = STORE(c1 - c3);                  \
+            v[12 * es + ci] = STORE(e0 - e2), v[13 * es + ci] = STORE(e1 + e2);                  \
+            v[14 * es + ci] = STORE(e2 - e1), v[15 * es + ci] = STORE(e1 - e3);                  \
+        }                                                                                        \
+    }
+WINO_TRANSFORM(transform_block, float, AS_F32)
+WINO_TRANSFORM(transform_block_bf16, uint16_t, bf16_rne)
+
+/* v[e][ci] (16 rows of Ci, es apart; bf16 or fp32) for tile t: its 4x4 input block, zero
+ * outside the image, transformed. */
+static void input_tile(void *v, int bf16, int64_t es, const float *x, int Ci, int H, int W,
+                       int th, int tw, int64_t t, const float *zero) {
     const int64_t n = t / ((int64_t)th * tw);
     const int ty = (int)(t / tw % th), tx = (int)(t % tw);
     const float *d[4][4];
@@ -114,7 +128,10 @@ static void input_tile(float *v, int64_t es, const float *x, int Ci, int H, int 
                           ? x + ((n * H + iy) * W + ix) * (int64_t)Ci
                           : zero;
         }
-    transform_block(v, es, d, Ci);
+    if (bf16)
+        transform_block_bf16(v, es, d, Ci);
+    else
+        transform_block(v, es, d, Ci);
 }
 
 /* The 2x2 outputs o[k] (k = 2a + b) of one tile from its m[e*Co + co] (A^T m A), with the
@@ -178,6 +195,7 @@ int edm_cpu_winograd_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tenso
     const int64_t need = (tiles + 15) / 16 * 16;
     chunk = chunk < 16 ? 16 : chunk > need ? need : chunk;
     const int team = edm_cpu_team(cx, 32.0 * Ci * Co * (double)tiles, 4e6);
+    const size_t vs = cx->bf16 ? 2 : 4; /* bytes per element of V */
     const size_t v_floats = (size_t)(16 * chunk * Ci), m_floats = (size_t)(16 * chunk * Co);
     const size_t z_floats = (size_t)((Ci > Co ? Ci : Co) + 15) & ~(size_t)15;
     const size_t spill_floats = (size_t)(Co + 15) & ~(size_t)15;
@@ -194,10 +212,11 @@ int edm_cpu_winograd_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tenso
 #pragma omp parallel for num_threads(team) schedule(static)
         for (int64_t j = 0; j < padded; j++) {
             if (j < len)
-                input_tile(V + j * Ci, padded * Ci, x, Ci, H, W, th, tw, t0 + j, zero);
+                input_tile((char *)V + j * Ci * vs, cx->bf16, padded * Ci, x, Ci, H, W, th, tw,
+                           t0 + j, zero);
             else
                 for (int e = 0; e < 16; e++)
-                    memset(V + (e * padded + j) * Ci, 0, (size_t)Ci * sizeof(float));
+                    memset((char *)V + (e * padded + j) * Ci * vs, 0, (size_t)Ci * vs);
         }
         if (edm_cpu_dnnl_wino_gemm(cx, weight, V, M, (int)padded, msg)) return 1;
 #pragma omp parallel for num_threads(team) schedule(static)
