@@ -4,8 +4,8 @@
  *
  * Limits, checked before any pixel memory is allocated: at most EDM_PNG_MAX_BYTES of input,
  * the caller's max_side (at most EDM_PNG_MAX_SIDE) pixels a side and EDM_PNG_MAX_PIXELS in
- * all (the side also given to libpng as its user limits, so an oversized IHDR stops the read
- * at once, even in a file that is only a header), ancillary chunks cached at most 256 and
+ * all (the sides read from the IHDR before libpng starts, and also given to libpng as its
+ * user limits, so an oversized image is refused even in a file that is only a header), ancillary chunks cached at most 256 and
  * 1 MiB each (a flood of text chunks or a zip bomb in iCCP/zTXt is an error, not memory).
  * Before libpng sees the input, its chunk list is walked here (chunks_fit): every chunk's
  * length must fit in the bytes that follow it, and an ancillary chunk's be at most that 1 MiB.
@@ -78,16 +78,19 @@ static enum edm_status side_error(png_uint_32 W, png_uint_32 H, png_uint_32 limi
 
 /* The chunk list of png[0..len) (signature already checked), walked up to IEND before libpng
  * reads any of it: 0, or EDM_EFORMAT for a chunk whose length is past the PNG limit (2^31 - 1)
- * or the bytes left after its header, or an ancillary chunk (type's first letter lowercase)
- * past PNG_ANCILLARY_MAX. Why: libpng allocates (and zeroes) a chunk's claimed length before
- * it reads the data, whatever png_set_chunk_malloc_max says (1.6.39 for tEXt): an 89-byte
- * file whose tEXt claims 0x79000006 bytes cost 2 GB. The whole input is in memory, so the
- * claims are checked against it; the limits then hold whatever libpng's checks become. A
- * chunk header cut short, a CRC cut short or wrong, a bad type: libpng's to refuse. */
-static enum edm_status chunks_fit(const uint8_t *png, size_t len, edm_error *err) {
+ * or the bytes left after its header, an ancillary chunk (type's first letter lowercase)
+ * past PNG_ANCILLARY_MAX, or an IHDR whose width or height is past max_side (field
+ * "max_side", the message naming both: libpng's own refusal says only "Invalid IHDR data").
+ * Why: libpng allocates (and zeroes) a chunk's claimed length before it reads the data,
+ * whatever png_set_chunk_malloc_max says (1.6.39 for tEXt): an 89-byte file whose tEXt claims
+ * 0x79000006 bytes cost 2 GB. The whole input is in memory, so the claims are checked against
+ * it; the limits then hold whatever libpng's checks become. A chunk header cut short, a CRC
+ * cut short or wrong, a bad type, an IHDR that is not first: libpng's to refuse. */
+static enum edm_status chunks_fit(const uint8_t *png, size_t len, png_uint_32 max_side,
+                                  edm_error *err) {
     for (size_t pos = 8; len - pos >= 8;) {
         const uint8_t *c = png + pos;
-        const uint32_t n = (uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 | (uint32_t)c[2] << 8 | c[3];
+        const uint32_t n = png_get_uint_32(c);
         const size_t left = len - pos - 8; /* after the length and the type */
         const int too_long = n > 0x7fffffffu || n > left;
         if (too_long || ((c[4] & 0x20) && n > PNG_ANCILLARY_MAX)) {
@@ -104,6 +107,10 @@ static enum edm_status chunks_fit(const uint8_t *png, size_t len, edm_error *err
             return edm_error_set(err, EDM_EFORMAT,
                                  "bad PNG: ancillary chunk %s of %lu bytes: at most %u", type,
                                  (unsigned long)n, PNG_ANCILLARY_MAX);
+        }
+        if (!memcmp(c + 4, "IHDR", 4) && n >= 8) {
+            const png_uint_32 W = png_get_uint_32(c + 8), H = png_get_uint_32(c + 12);
+            if (W > max_side || H > max_side) return side_error(W, H, max_side, err);
         }
         if (!memcmp(c + 4, "IEND", 4)) break;
         pos += 8 + (size_t)n + (left - n >= 4 ? 4 : left - n); /* the CRC, as far as it goes */
@@ -124,8 +131,8 @@ static enum edm_status png_read_pixels(png_structp png, png_infop info, png_sour
     png_uint_32 W = 0, H = 0;
     int bit_depth = 0, color = 0, interlace = 0;
     png_get_IHDR(png, info, &W, &H, &bit_depth, &color, &interlace, NULL, NULL);
-    /* libpng refuses these sides itself (user limits, read_failure); kept so the limit holds
-     * here, before the allocation, whatever libpng's checks become */
+    /* chunks_fit refused these sides already, and libpng does too (user limits); kept so the
+     * limit holds here, before the allocation, whatever reaches this point */
     if (W > ctx->max_side || H > ctx->max_side) return side_error(W, H, ctx->max_side, err);
     if (W == 0 || H == 0 || (uint64_t)W * H > EDM_PNG_MAX_PIXELS)
         return edm_error_set(err, EDM_EFORMAT, "PNG of %ux%u pixels: empty, or past %d in all",
@@ -157,17 +164,6 @@ static enum edm_status png_read_pixels(png_structp png, png_infop info, png_sour
     return EDM_OK;
 }
 
-/* The error once libpng has jumped out. An IHDR past the user limits ends in a bare "Invalid
- * IHDR data"; png_set_IHDR stores the size before it checks it, so the size is readable here
- * and the refusal can name it and the limit (test_img2img.c checks the message, so a libpng
- * that stops storing it is noticed). Otherwise libpng's own message. */
-static enum edm_status read_failure(png_structp png, png_infop info, const png_source *ctx,
-                                    edm_error *err) {
-    const png_uint_32 W = png_get_image_width(png, info), H = png_get_image_height(png, info);
-    if (W > ctx->max_side || H > ctx->max_side) return side_error(W, H, ctx->max_side, err);
-    return edm_error_set(err, EDM_EFORMAT, "bad PNG: %s", ctx->msg);
-}
-
 enum edm_status edm_png_decode(const uint8_t *data, size_t len, size_t max_side,
                                edm_png_image *out, edm_error *err) {
     memset(out, 0, sizeof *out);
@@ -176,13 +172,14 @@ enum edm_status edm_png_decode(const uint8_t *data, size_t len, size_t max_side,
                              EDM_PNG_MAX_BYTES);
     if (len < 8 || png_sig_cmp(data, 0, 8))
         return edm_error_set(err, EDM_EFORMAT, "not a PNG file (bad signature)");
-    enum edm_status fit = chunks_fit(data, len, err);
+    const png_uint_32 limit = side_limit(max_side);
+    enum edm_status fit = chunks_fit(data, len, limit, err);
     if (fit != EDM_OK) return fit;
     png_source *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return edm_error_set(err, EDM_ENOMEM, "out of memory for a PNG decoder");
     ctx->data = data;
     ctx->len = len;
-    ctx->max_side = side_limit(max_side);
+    ctx->max_side = limit;
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, ctx, source_error,
                                              source_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -191,7 +188,7 @@ enum edm_status edm_png_decode(const uint8_t *data, size_t len, size_t max_side,
     if (!png || !info) {
         st = edm_error_set(err, EDM_ENOMEM, "out of memory for a PNG decoder");
     } else if (setjmp(png_jmpbuf(png))) {
-        st = read_failure(png, info, ctx, err);
+        st = edm_error_set(err, EDM_EFORMAT, "bad PNG: %s", ctx->msg);
     } else {
         st = png_read_pixels(png, info, ctx, out, &depth, &has_alpha, err);
     }
