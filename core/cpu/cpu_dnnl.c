@@ -264,20 +264,11 @@ static void *weights_get(struct cpu_dnnl *d, const dnnl_memory_desc_t *md, int c
     return data;
 }
 
-/* bf16 of each of n floats, round to nearest even (NaN stays NaN). Branch-free, so that it
- * vectorises (cloned for AVX-512 and AVX2: the build targets baseline x86-64). */
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static void to_bf16_block(uint16_t *restrict dst, const float *restrict src, int64_t n) {
+/* dst[i] = bf16(src[i]) over n values. */
+EDM_CPU_CLONES static void to_bf16_block(uint16_t *restrict dst, const float *restrict src,
+                                         int64_t n) {
 #pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &src[i], 4);
-        const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-        const uint32_t special = (u >> 16) | ((u & 0xffffu) ? 0x40u : 0u); /* inf, NaN */
-        dst[i] = (uint16_t)((u & 0x7f800000u) == 0x7f800000u ? special : rounded);
-    }
+    for (int64_t i = 0; i < n; i++) dst[i] = edm_cpu_bf16(src[i]);
 }
 
 /* dst[i] = bf16(src[i]) over n values, across the team. */
@@ -314,9 +305,9 @@ static int buf_reserve(struct cpu_ctx *cx, struct cpu_dnnl *d, size_t need, char
     return 0;
 }
 
-/* Runs p (bias optional). */
+/* Runs p (bias optional); `what` names it in an error. */
 static int prim_run(struct cpu_dnnl *d, const struct dnnl_prim *p, void *src, void *wdata,
-                    void *dst, void *bias, void *scratch, char *msg) {
+                    void *dst, void *bias, void *scratch, const char *what, char *msg) {
     const_dnnl_primitive_desc_t pd;
     dnnl_primitive_get_primitive_desc(p->prim, &pd);
     enum { NM = 5 };
@@ -343,7 +334,7 @@ static int prim_run(struct cpu_dnnl *d, const struct dnnl_prim *p, void *src, vo
     if (!s) s = dnnl_stream_wait(d->stream);
     for (int i = 0; i < NM; i++)
         if (m[i]) dnnl_memory_destroy(m[i]);
-    return s ? dnnl_fail(msg, "convolution", s) : 0;
+    return s ? dnnl_fail(msg, what, s) : 0;
 }
 
 int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *in,
@@ -389,7 +380,7 @@ int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *i
         if (bf16) to_bf16_run((uint16_t *)xs, x, nb * Pi * Ci, team);
         if (r && r != y) copy_run(y, r, nb * Po * Co, team); /* the sum post-op adds out */
         if (prim_run(d, p, bf16 ? (void *)xs : (void *)x, nb == chunk ? wdata : wdata_r, y,
-                     bias ? bias->data : NULL, sps, msg))
+                     bias ? bias->data : NULL, sps, "convolution", msg))
             return -1;
     }
     return 0;
@@ -410,7 +401,7 @@ const float *edm_cpu_dnnl_weights_hwio(struct cpu_ctx *cx, const edm_tensor *wei
     return weights_get(d, &md, weight->n, weight->c, weight->h, cpu_f(weight), msg);
 }
 
-/* ---- Winograd's 16 GEMMs as one batched matmul (cpu_winograd.c) ------------------------- */
+/* ---- Winograd's 16 GEMMs as oneDNN matmuls (cpu_winograd.c) ----------------------------- */
 
 /* The matmul of one e, M[e] (len x Co) = V[e] (len x Ci) . U[e] (Ci x Co), dense rows,
  * weights in the layout oneDNN prefers (blocked: packed once, not at every call); bf16: V
@@ -489,7 +480,7 @@ int edm_cpu_dnnl_wino_gemm(struct cpu_ctx *cx, const edm_tensor *weight, const v
     omp_set_num_threads(cx->threads);
     for (int e = 0; e < 16; e++)
         if (prim_run(d, p, (char *)V + e * es, w + e * wbytes, M + (size_t)e * len * co, NULL,
-                     d->buf, msg))
+                     d->buf, "Winograd matmul", msg))
             return 1;
     return 0;
 }

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ops.h"
 
@@ -28,7 +29,7 @@ struct cpu_ctx {
     int threads;
     int bf16;        /* precision bf16: conv operands rounded to bf16 (oneDNN), fp32 elsewhere */
     int onednn;      /* oneDNN convs and GEMMs; 0 (EDM_CPU_ONEDNN=0): im2col + OpenBLAS */
-    int winograd;    /* fp32 3x3 convs by F(2x2,3x3) (cpu_winograd.c); EDM_CPU_WINOGRAD=0: off */
+    int winograd;    /* 3x3 convs by F(2x2,3x3) (cpu_winograd.c); EDM_CPU_WINOGRAD=0: off */
     struct cpu_dnnl *dnnl; /* made on the first conv, NULL until then */
     long scratch_allocs;   /* growths of any scratch (counter "scratch_allocs") */
     /* Per-thread scratch (im2col columns, GEMM tiles, attention scores), 64-byte aligned,
@@ -102,8 +103,8 @@ void edm_cpu_dnnl_forget(struct cpu_dnnl *d, const void *ptr, size_t bytes);
 void edm_cpu_dnnl_forget_alloc(struct cpu_dnnl *d, void *ptr);
 void edm_cpu_dnnl_free(struct cpu_dnnl *d);
 
-/* Winograd F(2x2, 3x3) (cpu_winograd.c): whether it runs this conv (fp32, 3x3, pad 1, at
- * least 16 channels in and out); U[16][Ci][Co] from the OIHW weights w; the conv itself,
+/* Winograd F(2x2, 3x3) (cpu_winograd.c): whether it runs this conv (3x3, pad 1, at least 16
+ * channels in and out); U[16][Ci][Co] from the OIHW weights w; the conv itself,
  * 0 or 1 with msg set. */
 int edm_cpu_winograd_applies(const struct cpu_ctx *cx, const edm_tensor *in,
                              const edm_tensor *weight, const edm_tensor *out, int pad);
@@ -122,6 +123,24 @@ int edm_cpu_check_f32(char *msg, const char *what, int n, const edm_tensor *cons
 
 static inline float *cpu_f(const edm_tensor *t) {
     return (float *)t->data;
+}
+
+/* Loops that should vectorise at the CPU's own width: the build targets baseline x86-64, so
+ * they are cloned for AVX-512 and AVX2 and the loader picks one (GCC's target_clones). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define EDM_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define EDM_CPU_CLONES
+#endif
+
+/* The bf16 of x, round to nearest even (inf stays inf, NaN stays NaN). Branch-free, so that
+ * loops over it vectorise. */
+static inline uint16_t edm_cpu_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const uint32_t special = (u >> 16) | ((u & 0xffffu) ? 0x40u : 0u); /* inf, NaN */
+    return (uint16_t)((u & 0x7f800000u) == 0x7f800000u ? special : rounded);
 }
 
 /*

@@ -36,11 +36,6 @@
 
 #define WINO_MIN_CHANNELS 16              /* fewer: the transforms outweigh the GEMMs */
 #define WINO_CHUNK_BYTES ((int64_t)8 << 20) /* V + M per chunk of tiles */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define WINO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define WINO_CLONES
-#endif
 
 int edm_cpu_winograd_applies(const struct cpu_ctx *cx, const edm_tensor *in,
                              const edm_tensor *weight, const edm_tensor *out, int pad) {
@@ -69,22 +64,13 @@ void edm_cpu_winograd_weights(float *U, const float *w, int Co, int Ci) {
         }
 }
 
-/* The bf16 of x, round to nearest even (NaN stays NaN); branch-free, so it vectorises. */
-static inline uint16_t bf16_rne(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    const uint32_t special = (u >> 16) | ((u & 0xffffu) ? 0x40u : 0u); /* inf, NaN */
-    return (uint16_t)((u & 0x7f800000u) == 0x7f800000u ? special : rounded);
-}
 #define AS_F32(x) (x)
 
 /* v[e*es + ci] = (B^T d B)[e] for the 4x4 block d[r][c][ci] of each channel, stored as T by
  * STORE (fp32, or bf16 for --precision bf16: the GEMMs' operand, rounded here rather than in
- * a pass of its own). Cloned for the vector widths the CPU may have (the build targets
- * baseline x86-64). */
+ * a pass of its own). */
 #define WINO_TRANSFORM(NAME, T, STORE)                                                           \
-    WINO_CLONES static void NAME(T *restrict v, int64_t es, const float *const d[4][4],          \
+    EDM_CPU_CLONES static void NAME(T *restrict v, int64_t es, const float *const d[4][4],          \
                                  int Ci) {                                                       \
         const float *d00 = d[0][0], *d01 = d[0][1], *d02 = d[0][2], *d03 = d[0][3];              \
         const float *d10 = d[1][0], *d11 = d[1][1], *d12 = d[1][2], *d13 = d[1][3];              \
@@ -112,7 +98,7 @@ static inline uint16_t bf16_rne(float x) {
         }                                                                                        \
     }
 WINO_TRANSFORM(transform_block, float, AS_F32)
-WINO_TRANSFORM(transform_block_bf16, uint16_t, bf16_rne)
+WINO_TRANSFORM(transform_block_bf16, uint16_t, edm_cpu_bf16)
 
 /* v[e][ci] (16 rows of Ci, es apart; bf16 or fp32) for tile t: its 4x4 input block, zero
  * outside the image, transformed. */
@@ -134,10 +120,10 @@ static void input_tile(void *v, int bf16, int64_t es, const float *x, int Ci, in
         transform_block(v, es, d, Ci);
 }
 
-/* The 2x2 outputs o[k] (k = 2a + b) of one tile from its m[e*Co + co] (A^T m A), with the
+/* The 2x2 outputs o[k] (k = 2a + b) of one tile from its m[e*es + co] (A^T m A), with the
  * epilogue ((y + bias) + res[k]) * s; bias and res[k] are never NULL (zeros stand in), and
  * res[k] may be o[k] itself (each element is read, then written, in the same iteration). */
-WINO_CLONES static void untransform_block(float *const o[4], const float *const res[4],
+EDM_CPU_CLONES static void untransform_block(float *const o[4], const float *const res[4],
                                           const float *m, int64_t es, const float *bias, float s,
                                           int Co) {
     float *o0 = o[0], *o1 = o[1], *o2 = o[2], *o3 = o[3];
