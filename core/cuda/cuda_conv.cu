@@ -13,7 +13,7 @@
  *
  * Epilogue: out = (conv + bias[c] + residual) * out_scale. When the residual is out itself
  * (ops.h allows exactly that alias) the GEMM adds it through beta = 1; otherwise a separate
- * element-wise pass adds bias and residual and scales.
+ * element-wise pass adds bias and residual and scales (edm_cuda_epilogue, bias_residual's).
  *
  * Where cuDNN is loaded (cuda_cudnn.cu: tf32/fp16/bf16), k > 1 convolutions go through its
  * implicit-GEMM kernels instead of im2col + GEMM, on the same NHWC tensors and OHWI weights,
@@ -44,21 +44,6 @@ __global__ void __launch_bounds__(EDM_CUDA_THREADS)
     else
         edm_put(&v, 0.0f);
     col[((size_t)blockIdx.z * (PCi / Ci) + p) * kk * Ci + (size_t)tap * Ci + ci] = v;
-}
-
-/* out[n,p,c] = (out + bias[c] + res) * scale; res may be NULL, bias may be NULL.
- * grid: x = P*C (channels fastest), z = image. */
-template <typename T>
-__global__ void __launch_bounds__(EDM_CUDA_THREADS)
-    edm_conv_epilogue_kernel(T *out, const float *__restrict__ bias, const T *res, float scale,
-                             int C, int PC, int n0) {
-    const int r = (int)(blockIdx.x * blockDim.x + threadIdx.x);
-    if (r >= PC) return;
-    const size_t i = (size_t)(n0 + blockIdx.z) * PC + r;
-    float v = edm_f(out[i]);
-    if (bias) v += bias[r % C];
-    if (res) v += edm_f(res[i]);
-    edm_put(&out[i], v * scale);
 }
 
 /* linear's epilogue: out[n,o] = act(out[n,o] + b[o]). grid: x = o, z = n. */
@@ -157,18 +142,10 @@ int edm_cuda_conv2d(void *ctx, edm_tensor *out, const edm_tensor *in, const edm_
     }
 
     const edm_tensor *res = res_is_out ? NULL : residual;
-    if (bias || res || out_scale != 1.0f) {
-        const float *bp = bias ? (const float *)bias->data : NULL;
-        const int PC = (int)(P * Co);
-        const unsigned th = edm_cuda_row_threads(PC);
-        EDM_CUDA_DISPATCH(dt, T, {
-            const T *rp = res ? (const T *)res->data : (const T *)NULL;
-            edm_cuda_for_images(N, [&](int n0, int nz) {
-                EDM_LAUNCH(edm_conv_epilogue_kernel<T>, edm_cuda_grid(PC, th, 1, nz), th, 0,
-                           c->stream, (T *)out->data, bp, rp, out_scale, Co, PC, n0);
-            });
-        });
-    }
+    if ((bias || res || out_scale != 1.0f) &&
+        edm_cuda_epilogue(c, msg, out, out, bias ? (const float *)bias->data : NULL, res,
+                          out_scale))
+        return 1;
     return edm_cuda_check(c, msg, "conv2d");
 }
 

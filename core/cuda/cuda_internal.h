@@ -380,6 +380,12 @@ const void *edm_cuda_weight_ohwi(edm_cuda *c, const edm_tensor *w, char *msg);
 void edm_cuda_weights_forget(edm_cuda *c, const void *ptr, size_t bytes);
 void edm_cuda_weights_free(edm_cuda *c);
 
+/* The bias/residual epilogue of conv2d and bias_residual (cuda_misc.cu), queued on the stream:
+ * out = (in + bias[c] + residual) * scale over NHWC images, any dtypes; bias (f32) and
+ * residual may be NULL, out may be in or residual. 0 or 1 (msg set). */
+int edm_cuda_epilogue(edm_cuda *c, char *msg, edm_tensor *out, const edm_tensor *in,
+                      const float *bias, const edm_tensor *residual, float scale);
+
 /* Element-wise dtype conversion on the stream: dst[i] = src[i] (any dtypes). */
 int edm_cuda_convert(edm_cuda *c, char *msg, void *dst, enum edm_dtype dt, const void *src,
                      enum edm_dtype st, int64_t count);

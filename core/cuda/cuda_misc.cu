@@ -145,6 +145,26 @@ int edm_cuda_convert(edm_cuda *c, char *msg, void *dst, enum edm_dtype dt, const
     return edm_cuda_check(c, msg, "dtype conversion");
 }
 
+/* An image's elements are indexed with 32-bit arithmetic by these kernels. */
+static int image_fits(const edm_tensor *t, char *msg) {
+    if ((int64_t)t->h * t->w * t->c <= 0x7fffffff) return 0;
+    return edm_cuda_fail(msg, "image too large (%d x %d x %d)", t->c, t->h, t->w);
+}
+
+int edm_cuda_epilogue(edm_cuda *c, char *msg, edm_tensor *out, const edm_tensor *in,
+                      const float *bias, const edm_tensor *residual, float scale) {
+    if (image_fits(out, msg)) return 1;
+    const int PC = out->h * out->w * out->c;
+    const unsigned th = edm_cuda_row_threads(PC);
+    edm_cuda_for_images(out->n, [&](int n0, int nz) {
+        EDM_LAUNCH(edm_bias_residual_kernel, edm_cuda_grid(PC, th, 1, nz), th, 0, c->stream,
+                   out->data, (int)out->dtype, in->data, (int)in->dtype, bias,
+                   residual ? residual->data : NULL, residual ? (int)residual->dtype : 0, scale,
+                   out->c, PC, n0);
+    });
+    return 0;
+}
+
 /* Filters, biases and coefficients are read as f32 pointers by some kernels. */
 static int need_f32(const edm_tensor *t, const char *name, char *msg) {
     if (t && t->dtype != EDM_F32) return edm_cuda_fail(msg, "%s must be f32", name);
@@ -162,9 +182,7 @@ static int fir_resample(void *ctx, edm_tensor *out, const edm_tensor *in, const 
     if (route) return route < 0; /* recorded for a graph replay, or an error */
     if (edm_cuda_enter(c, msg) || need_f32(filter, "filter", msg)) return 1;
     if (in->data == out->data) return edm_cuda_fail(msg, "in and out must not alias");
-    if ((int64_t)out->h * out->w * out->c > 0x7fffffff ||
-        (int64_t)in->h * in->w * in->c > 0x7fffffff)
-        return edm_cuda_fail(msg, "image too large (%d x %d x %d)", out->c, out->h, out->w);
+    if (image_fits(out, msg) || image_fits(in, msg)) return 1;
     const int per = out->h * out->w * out->c;
     const unsigned th = edm_cuda_row_threads(per);
     const float *f = (const float *)filter->data;
@@ -199,18 +217,10 @@ int edm_cuda_bias_residual(void *ctx, edm_tensor *out, const edm_tensor *in,
     r.f[0] = scale;
     const int route = edm_cuda_op_enter(c, &r, msg);
     if (route) return route < 0; /* recorded for a graph replay, or an error */
-    if (edm_cuda_enter(c, msg) || need_f32(bias, "bias", msg)) return 1;
-    if ((int64_t)out->h * out->w * out->c > 0x7fffffff)
-        return edm_cuda_fail(msg, "image too large (%d x %d x %d)", out->c, out->h, out->w);
-    const int PC = out->h * out->w * out->c;
-    const unsigned th = edm_cuda_row_threads(PC);
-    edm_cuda_for_images(out->n, [&](int n0, int nz) {
-        EDM_LAUNCH(edm_bias_residual_kernel, edm_cuda_grid(PC, th, 1, nz), th, 0, c->stream,
-                   out->data, (int)out->dtype, in->data, (int)in->dtype,
-                   bias ? (const float *)bias->data : (const float *)NULL,
-                   residual ? residual->data : NULL, residual ? (int)residual->dtype : 0, scale,
-                   out->c, PC, n0);
-    });
+    if (edm_cuda_enter(c, msg) || need_f32(bias, "bias", msg) ||
+        edm_cuda_epilogue(c, msg, out, in, bias ? (const float *)bias->data : NULL, residual,
+                          scale))
+        return 1;
     return edm_cuda_check(c, msg, "bias_residual");
 }
 
@@ -223,8 +233,7 @@ int edm_cuda_concat(void *ctx, edm_tensor *out, const edm_tensor *a, const edm_t
     if (edm_cuda_enter(c, msg)) return 1;
     if (a->data == out->data || b->data == out->data)
         return edm_cuda_fail(msg, "inputs must not alias out");
-    if ((int64_t)out->h * out->w * out->c > 0x7fffffff)
-        return edm_cuda_fail(msg, "image too large (%d x %d x %d)", out->c, out->h, out->w);
+    if (image_fits(out, msg)) return 1;
     const int P = out->h * out->w, row = out->c * P;
     const unsigned th = edm_cuda_row_threads(row);
     edm_cuda_for_images(out->n, [&](int n0, int nz) {
