@@ -9,8 +9,9 @@
  * the replica ready (200, the body naming it): every replica loses a shared store at once,
  * and taking them all out of the balancer would stop the synchronous requests too, which
  * need no store; ready-needs-job-store = 1 makes every outage a 503. Neither needs an API
- * key, nor does /metrics (scrapers rarely carry secrets). Their 503s report a state, so they are not
- * counted as rejections. All three are also served by the admin listener (--admin-port).
+ * key, nor does /metrics (scrapers rarely carry secrets). Their 503s report a state, so they
+ * are not counted as rejections. All three are also served by the admin listener
+ * (--admin-port).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -38,8 +38,9 @@
  * the scheduler only marks a durable job changed (redis_changed) and the publisher does the
  * rest. While Redis cannot be reached, job requests get 503 job_store_unavailable, /readyz
  * says why (api_status.c: 503 until Redis was reached once, then only with
- * ready-needs-job-store = 1), jobs finished here wait in the publisher's list, and the connections retry with
- * backoff (0.1 s doubling to 2 s). Not supported: Redis Cluster (the scripts touch keys of
+ * ready-needs-job-store = 1), jobs finished here wait in the publisher's list, and the
+ * connections retry with backoff (0.1 s doubling to 2 s; at once when another connection is
+ * up again). Not supported: Redis Cluster (the scripts touch keys of
  * several jobs), TLS.
  */
 #include <errno.h>
