@@ -8,9 +8,9 @@
  * backend is measured against). The first line is a large square SGEMM: the machine's peak.
  *
  *   usage: build/bench/bench_ops [batch=16] [threads=0 (all)]   (built by `make`)
- *          build/bench/bench_ops 16 1 cifar10-ddpmpp [reps]
+ *          build/bench/bench_ops 16 1 cifar10-ddpmpp [reps] [precision]
  *            the whole network (random weights) through a timed copy of the op table:
- *            time, share and GFLOP/s per op kind and shape.
+ *            time, share and GFLOP/s per op kind and shape (precision fp32 or bf16).
  * With threads = 1 the times are the thread's CPU time (robust on a busy machine).
  */
 #include <math.h>
@@ -374,6 +374,10 @@ int main(int argc, char **argv) {
     o.name = "cpu";
     o.threads = argc > 2 ? atoi(argv[2]) : 0;
     edm_error err;
+    if (argc > 5 && edm_precision_parse(argv[5], &o.precision) != EDM_OK) {
+        fprintf(stderr, "bench_ops: unknown precision '%s'\n", argv[5]);
+        return 2;
+    }
     if (edm_backend_new(&o, &B, &err) != EDM_OK) {
         fprintf(stderr, "bench_ops: %s\n", err.message);
         return 1;
