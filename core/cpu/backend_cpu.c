@@ -3,7 +3,7 @@
  *
  * This file holds the registry row (core/backend.c), the constructor, the op table, memory, per-thread scratch, the split
  * SGEMM helper and the element-wise ops; the heavier ops live in cpu_conv.c (conv2d, FIR
- * resampling), cpu_norm.c (group_norm) and cpu_matmul.c (linear, attention),
+ * resampling), cpu_norm.c (group_norm), cpu_matmul.c (linear), cpu_attention.c (attention),
  * with the exp-based row kernels (silu, softmax) in cpu_vec.c.
  *
  * Design notes
@@ -171,8 +171,12 @@ static int cpu_download(void *ctx, float *dst, const edm_tensor *src, char *msg)
 
 static int cpu_counter(void *ctx, const char *name, long *value) {
     const struct cpu_ctx *cx = ctx;
-    if (strcmp(name, "scratch_allocs") != 0) return 1;
-    *value = cx->scratch_allocs;
+    if (strcmp(name, "scratch_allocs") == 0)
+        *value = cx->scratch_allocs;
+    else if (strcmp(name, "attention_bf16") == 0)
+        *value = cx->attn_bf16_calls;
+    else
+        return 1;
     return 0;
 }
 
@@ -421,8 +425,8 @@ static enum edm_status cpu_backend_new(const edm_backend_options *opts, edm_back
     cx->bf16 = opts->precision == EDM_PRECISION_BF16;
     const char *onednn = getenv("EDM_CPU_ONEDNN");
     cx->onednn = cx->bf16 || !(onednn && strcmp(onednn, "0") == 0); /* bf16 needs it */
-    const char *wino = getenv("EDM_CPU_WINOGRAD");
-    cx->winograd = cx->onednn && !(wino && strcmp(wino, "0") == 0);
+    const char *wino = getenv("EDM_CPU_WINOGRAD"); /* unset: fp32 only; 0: never; 1: always */
+    cx->winograd = !cx->onednn ? 0 : !wino ? 1 : strcmp(wino, "0") == 0 ? 0 : 2;
     /* Process-wide: OpenBLAS runs on the caller's thread; our OpenMP team does the splitting. */
     openblas_set_num_threads(1);
 

@@ -62,6 +62,7 @@ struct dnnl_weight {
 struct cpu_dnnl {
     dnnl_engine_t eng;
     dnnl_stream_t stream;
+    dnnl_stream_t thread_streams[EDM_CPU_MAX_THREADS]; /* one per team thread (attention) */
     struct dnnl_prim prims[MAX_PRIMS];
     int nprims;
     struct dnnl_weight *weights;
@@ -82,6 +83,8 @@ void edm_cpu_dnnl_free(struct cpu_dnnl *d) {
     free(d->weights);
     free(d->buf);
     if (d->stream) dnnl_stream_destroy(d->stream);
+    for (int t = 0; t < EDM_CPU_MAX_THREADS; t++)
+        if (d->thread_streams[t]) dnnl_stream_destroy(d->thread_streams[t]);
     if (d->eng) dnnl_engine_destroy(d->eng);
     free(d);
 }
@@ -305,9 +308,10 @@ static int buf_reserve(struct cpu_ctx *cx, struct cpu_dnnl *d, size_t need, char
     return 0;
 }
 
-/* Runs p (bias optional); `what` names it in an error. */
-static int prim_run(struct cpu_dnnl *d, const struct dnnl_prim *p, void *src, void *wdata,
-                    void *dst, void *bias, void *scratch, const char *what, char *msg) {
+/* Runs p on stream st (bias optional); `what` names it in an error. */
+static int prim_run_on(struct cpu_dnnl *d, dnnl_stream_t st, const struct dnnl_prim *p, void *src,
+                       void *wdata, void *dst, void *bias, void *scratch, const char *what,
+                       char *msg) {
     const_dnnl_primitive_desc_t pd;
     dnnl_primitive_get_primitive_desc(p->prim, &pd);
     enum { NM = 5 };
@@ -330,11 +334,16 @@ static int prim_run(struct cpu_dnnl *d, const struct dnnl_prim *p, void *src, vo
         s = dnnl_memory_create(&m[i], md[i], d->eng, h[i]);
         args[na++] = (dnnl_exec_arg_t){arg[i], m[i]};
     }
-    if (!s) s = dnnl_primitive_execute(p->prim, d->stream, na, args);
-    if (!s) s = dnnl_stream_wait(d->stream);
+    if (!s) s = dnnl_primitive_execute(p->prim, st, na, args);
+    if (!s) s = dnnl_stream_wait(st);
     for (int i = 0; i < NM; i++)
         if (m[i]) dnnl_memory_destroy(m[i]);
     return s ? dnnl_fail(msg, what, s) : 0;
+}
+
+static int prim_run(struct cpu_dnnl *d, const struct dnnl_prim *p, void *src, void *wdata,
+                    void *dst, void *bias, void *scratch, const char *what, char *msg) {
+    return prim_run_on(d, d->stream, p, src, wdata, dst, bias, scratch, what, msg);
 }
 
 int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *in,
@@ -483,4 +492,86 @@ int edm_cpu_dnnl_wino_gemm(struct cpu_ctx *cx, const edm_tensor *weight, const v
                      d->buf, "Winograd matmul", msg))
             return 1;
     return 0;
+}
+
+/* ---- bf16 attention's matmuls, one thread each (cpu_attention.c) ------------------------ */
+
+/* The matmul of a block of `rows` query rows of one batch-head; which 0: the scores
+ * S [rows][P] fp32 = alpha * q [rows][Ch] . k^T (k [P][Ch]: element (c, j) of k^T at
+ * j * Ch + c); which 1: o [rows][Ch] fp32 (rows C apart: straight into NHWC) = p [rows][P]
+ * . v [P][Ch]; q, k, p, v bf16. Made for one thread (it runs inside the team: see
+ * edm_cpu_dnnl_attention_prims) and kept with the convs' primitives (k = -2 - which marks
+ * it). NULL when refused, or when oneDNN has it only in its reference code (slower than the
+ * fp32 path). */
+static struct dnnl_prim *attn_prim(struct cpu_dnnl *d, int which, int rows, int P, int Ch, int C,
+                                   float alpha) {
+    for (int i = 0; i < d->nprims; i++) {
+        struct dnnl_prim *p = &d->prims[i];
+        if (p->k == -2 - which && p->n == rows && p->w == P && p->ci == Ch && p->co == C &&
+            p->scale == alpha)
+            return p;
+    }
+    if (d->nprims == MAX_PRIMS) return NULL;
+    const int64_t cols = which ? Ch : P, inner = which ? P : Ch; /* N and K */
+    dnnl_dims_t sd = {rows, inner}, wd = {inner, cols}, dd = {rows, cols};
+    dnnl_dims_t ws = {which ? Ch : 1, which ? 1 : Ch}, ds = {which ? C : P, 1};
+    dnnl_memory_desc_t smd, wmd, dmd;
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    struct dnnl_prim *result = NULL;
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1); /* oneDNN blocks a primitive for the threads it will have */
+    if (dnnl_memory_desc_init_by_tag(&smd, 2, sd, dnnl_bf16, dnnl_ab) ||
+        dnnl_memory_desc_init_by_strides(&wmd, 2, wd, dnnl_bf16, ws) ||
+        dnnl_memory_desc_init_by_strides(&dmd, 2, dd, dnnl_f32, ds) ||
+        dnnl_matmul_desc_init(&md, &smd, &wmd, NULL, &dmd) || dnnl_primitive_attr_create(&attr) ||
+        dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
+        (alpha != 1.0f && dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha)) ||
+        dnnl_primitive_desc_create(&pd, &md, attr, d->eng, NULL))
+        goto done;
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) || !impl ||
+        strncmp(impl, "ref", 3) == 0)
+        goto done;
+    result = prim_add(d, pd, (struct dnnl_prim){rows, Ch, C, 0, P, -2 - which, 0, 0, 1, 0, alpha,
+                                                NULL, {0}});
+done:
+    omp_set_num_threads(saved);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return result;
+}
+
+int edm_cpu_dnnl_attention_prims(struct cpu_ctx *cx, int rows, int rows_last, int P, int Ch, int C,
+                                 float alpha, struct dnnl_prim *mm[4], size_t *scratch,
+                                 char *msg) {
+    struct cpu_dnnl *d = dnnl_state(cx);
+    if (!d) return 1;
+    for (int t = 0; t < cx->threads; t++) {
+        if (d->thread_streams[t]) continue;
+        const dnnl_status_t s =
+            dnnl_stream_create(&d->thread_streams[t], d->eng, dnnl_stream_default_flags);
+        if (s) {
+            dnnl_fail(msg, "stream creation", s);
+            return -1;
+        }
+    }
+    prims_make_room(d, 4);
+    mm[0] = attn_prim(d, 0, rows, P, Ch, C, alpha);
+    mm[1] = attn_prim(d, 1, rows, P, Ch, C, 1.0f);
+    mm[2] = rows_last ? attn_prim(d, 0, rows_last, P, Ch, C, alpha) : NULL;
+    mm[3] = rows_last ? attn_prim(d, 1, rows_last, P, Ch, C, 1.0f) : NULL;
+    if (!mm[0] || !mm[1] || (rows_last && (!mm[2] || !mm[3]))) return 1;
+    *scratch = 0;
+    for (int i = 0; i < 4; i++)
+        if (mm[i] && prim_scratch(mm[i]) > *scratch) *scratch = prim_scratch(mm[i]);
+    return 0;
+}
+
+int edm_cpu_dnnl_attention_run(struct cpu_ctx *cx, const struct dnnl_prim *mm, const void *a,
+                               const void *b, float *dst, void *scratch, char *msg) {
+    struct cpu_dnnl *d = cx->dnnl;
+    return prim_run_on(d, d->thread_streams[omp_get_thread_num()], mm, (void *)a, (void *)b, dst,
+                       NULL, scratch, "attention matmul", msg);
 }

@@ -1,8 +1,7 @@
 /*
  * cpu_internal.h - private state and helpers shared by the CPU backend's files
- * (backend_cpu.c, cpu_conv.c, cpu_norm.c, cpu_matmul.c,
- * cpu_vec.c). Nothing outside those files
- * includes it.
+ * (backend_cpu.c, cpu_conv.c, cpu_dnnl.c, cpu_winograd.c, cpu_norm.c, cpu_matmul.c,
+ * cpu_attention.c, cpu_vec.c). Nothing outside those files includes it.
  *
  * Threading model: OpenMP is the only thread pool. OpenBLAS is told to run every call on
  * the calling thread (openblas_set_num_threads(1)), and the backend splits its GEMMs across
@@ -23,13 +22,17 @@
  * per-call buffers, so more concurrent single-threaded calls than that are not safe. */
 #define EDM_CPU_MAX_THREADS 64
 
-struct cpu_dnnl; /* cpu_dnnl.c: oneDNN engine, primitive and weight caches */
+struct cpu_dnnl;  /* cpu_dnnl.c: oneDNN engine, primitive and weight caches */
+struct dnnl_prim; /* one cached oneDNN primitive (cpu_dnnl.c) */
 
 struct cpu_ctx {
     int threads;
     int bf16;        /* precision bf16: conv operands rounded to bf16 (oneDNN), fp32 elsewhere */
     int onednn;      /* oneDNN convs and GEMMs; 0 (EDM_CPU_ONEDNN=0): im2col + OpenBLAS */
-    int winograd;    /* 3x3 convs by F(2x2,3x3) (cpu_winograd.c); EDM_CPU_WINOGRAD=0: off */
+    int winograd;    /* 3x3 convs by F(2x2,3x3) (cpu_winograd.c): 1 in fp32 (the default),
+                      * 2 in bf16 too (EDM_CPU_WINOGRAD=1), 0 never (=0) */
+    int attn_bf16_refused; /* oneDNN refused bf16 attention's matmuls: fp32 attention */
+    long attn_bf16_calls;  /* attentions run by the bf16 path (counter "attention_bf16") */
     struct cpu_dnnl *dnnl; /* made on the first conv, NULL until then */
     long scratch_allocs;   /* growths of any scratch (counter "scratch_allocs") */
     /* Per-thread scratch (im2col columns, GEMM tiles, attention scores), 64-byte aligned,
@@ -97,6 +100,20 @@ const float *edm_cpu_dnnl_weights_hwio(struct cpu_ctx *cx, const edm_tensor *wei
  * 1 with msg set. */
 int edm_cpu_dnnl_wino_gemm(struct cpu_ctx *cx, const edm_tensor *weight, const void *V,
                            float *M, int len, char *msg);
+/* bf16 attention's matmuls (cpu_attention.c), one thread each, for blocks of `rows` query
+ * rows of one batch-head (and of rows_last rows, the last block, when not 0):
+ *   mm[0] S [rows][P] fp32 = alpha * q [rows][Ch] . k^T   (k [P][Ch])
+ *   mm[1] o [rows][Ch] fp32, rows C apart = p [rows][P] . v [P][Ch]
+ * (mm[2], mm[3]: the same for rows_last), with q, k, p, v bf16; made or found in the cache,
+ * with a oneDNN stream per team thread. *scratch: the scratchpad bytes any of them needs.
+ * 0 done, 1 refused (or only oneDNN's reference code has them), -1 an error (msg set).
+ * edm_cpu_dnnl_attention_run runs one of them on the calling team thread: 0, or 1 with msg
+ * set. The primitives stay valid until the next conv or matmul is made. */
+int edm_cpu_dnnl_attention_prims(struct cpu_ctx *cx, int rows, int rows_last, int P, int Ch, int C,
+                                 float alpha, struct dnnl_prim *mm[4], size_t *scratch,
+                                 char *msg);
+int edm_cpu_dnnl_attention_run(struct cpu_ctx *cx, const struct dnnl_prim *mm, const void *a,
+                               const void *b, float *dst, void *scratch, char *msg);
 /* Drops cached reordered weights made from memory in [ptr, ptr + bytes) (freed or rewritten),
  * or from the allocation ptr; frees the whole state. All accept NULL. */
 void edm_cpu_dnnl_forget(struct cpu_dnnl *d, const void *ptr, size_t bytes);
@@ -144,14 +161,18 @@ static inline uint16_t edm_cpu_bf16(float x) {
 }
 
 /*
- * Row kernels built on a vectorized fp32 exp (cpu_vec.c): 8 AVX2 lanes when the CPU has
- * them, else 4 baseline lanes, with bit-identical results either way.
+ * Row kernels built on a vectorized fp32 exp (cpu_vec.c) at the widest width the CPU has
+ * (16 AVX-512 lanes, 8 AVX2 lanes, else 4 baseline lanes), with the same results at each.
  */
 void edm_cpu_silu_inplace(float *o, int64_t n); /* o[i] = silu(o[i]) */
 void edm_cpu_softmax_row(float *s, int64_t n);  /* in place, n > 0 */
-float edm_cpu_expf(float x);                    /* the same exp on one value (~1 ulp) */
-/* For the tests: the 4-lane silu whatever the CPU, and whether the 8-lane path is in use. */
-void edm_cpu_silu_inplace_generic(float *o, int64_t n);
-int edm_cpu_has_wide_vectors(void);
+/* softmax of s[0..n) rounded to bf16 into out; s is left holding scratch values */
+void edm_cpu_softmax_row_bf16(float *s, uint16_t *out, int64_t n);
+float edm_cpu_expf(float x); /* the same exp on one value (~1 ulp) */
+/* For the tests: the widest width in use (4, 8 or 16 lanes), and the kernels at a width no
+ * wider than that. */
+int edm_cpu_vector_lanes(void);
+void edm_cpu_silu_lanes(int lanes, float *o, int64_t n);
+void edm_cpu_softmax_lanes(int lanes, float *s, int64_t n);
 
 #endif /* EDM_CPU_INTERNAL_H */

@@ -1,12 +1,14 @@
 /*
  * cpu_vec_impl.h - the exp-based row kernels of the CPU backend (silu, softmax), written once
- * over a generic vector type and included twice by cpu_vec.c: 4 lanes (SSE2/NEON, any CPU)
- * and 8 lanes compiled for AVX2 (picked at run time). No include guard on purpose.
+ * over a generic vector type and included by cpu_vec.c once per width: 4 lanes (SSE2/NEON,
+ * any CPU), 8 lanes compiled for AVX2 and 16 for AVX-512 (picked at run time). No include
+ * guard on purpose.
  *
  * The includer defines: VF (float vector), VI (int32 vector, same lane count), VL (lanes),
  * VATTR (function attributes, e.g. a target) and VNAME(x) (a name suffixed for this width).
- * Both widths perform the same IEEE operations in the same order (no FMA contraction under
- * -std=c11), so they give bit-identical results; test_ops checks that.
+ * Every width performs the same IEEE operations in the same order (no FMA contraction under
+ * -std=c11), so exp and silu are bit-identical across widths; softmax's double sum is
+ * reduced lane-wise, so its probabilities may differ by an ulp. test_ops checks both.
  */
 
 VATTR static inline VF VNAME(splat)(float v) {
@@ -74,8 +76,9 @@ VATTR static void VNAME(silu)(float *o, int64_t n) {
 }
 
 /* In-place softmax of n > 0 scores: max subtraction, fp32 exp, the sum in double, then one
- * multiply by the fp32 reciprocal (as PyTorch's CPU softmax). */
-VATTR static void VNAME(softmax)(float *s, int64_t n) {
+ * multiply by the fp32 reciprocal (as PyTorch's CPU softmax). Returns that reciprocal with
+ * s[] holding the exps, unless `scale` (then s[] holds the probabilities). */
+VATTR static inline float VNAME(softmax_exp)(float *s, int64_t n, int scale) {
     float m = s[0];
     int64_t i = 0;
     if (n >= VL) {
@@ -99,6 +102,21 @@ VATTR static void VNAME(softmax)(float *s, int64_t n) {
 #pragma omp simd reduction(+ : sum)
     for (i = 0; i < n; i++) sum += (double)s[i];
     const float inv = (float)(1.0 / sum);
+    if (scale)
 #pragma omp simd
-    for (i = 0; i < n; i++) s[i] *= inv;
+        for (i = 0; i < n; i++) s[i] *= inv;
+    return inv;
+}
+
+VATTR static void VNAME(softmax)(float *s, int64_t n) {
+    VNAME(softmax_exp)(s, n, 1);
+}
+
+/* The same softmax with the probabilities rounded to bf16 into out (s[] is left with the
+ * exps): the operand of bf16 attention's second GEMM (unused at 16 lanes, which have a
+ * faster one). */
+__attribute__((unused)) VATTR static void VNAME(softmax_bf16)(float *s, uint16_t *out, int64_t n) {
+    const float inv = VNAME(softmax_exp)(s, n, 0);
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) out[i] = edm_cpu_bf16(s[i] * inv);
 }

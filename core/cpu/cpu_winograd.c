@@ -24,9 +24,13 @@
  * input (vectorised along the channels), the 16 GEMMs [tiles x Ci] . [Ci x Co] run as oneDNN
  * matmuls on the team, and the team transforms the output with the epilogue straight into
  * `out`. A residual that is `out` itself is safe: each output element is read, then
- * written, once. --precision bf16: V (rounded by the input transform itself) and U are
- * bf16 for the GEMMs (AMX or AVX512_BF16); the transforms' arithmetic and M stay fp32. EDM_CPU_WINOGRAD=0 turns it off (oneDNN's
- * direct convolution instead).
+ * written, once. EDM_CPU_WINOGRAD=0 turns it off (oneDNN's direct convolution instead).
+ *
+ * --precision bf16 runs oneDNN's direct convolution by default: on AMX its GEMMs cost so
+ * little that the fp32 transforms are most of a Winograd convolution's time, and the direct
+ * one was faster at every batch measured (README). EDM_CPU_WINOGRAD=1 forces Winograd there
+ * too: V (rounded by the input transform itself) and U are bf16 for the GEMMs (AMX or
+ * AVX512_BF16); the transforms' arithmetic and M stay fp32.
  */
 #include <omp.h>
 #include <stdlib.h>
@@ -39,9 +43,11 @@
 
 int edm_cpu_winograd_applies(const struct cpu_ctx *cx, const edm_tensor *in,
                              const edm_tensor *weight, const edm_tensor *out, int pad) {
-    return cx->winograd && weight->h == 3 && weight->w == 3 && pad == 1 &&
-           out->h == in->h && out->w == in->w && in->c >= WINO_MIN_CHANNELS &&
-           out->c >= WINO_MIN_CHANNELS;
+    if (!(cx->winograd && weight->h == 3 && weight->w == 3 && pad == 1 && out->h == in->h &&
+          out->w == in->w && in->c >= WINO_MIN_CHANNELS && out->c >= WINO_MIN_CHANNELS))
+        return 0;
+    /* bf16: oneDNN's direct convolution on AMX outruns the transforms (README) */
+    return cx->winograd == 2 || !cx->bf16;
 }
 
 void edm_cpu_winograd_weights(float *U, const float *w, int Co, int Ci) {

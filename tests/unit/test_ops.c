@@ -589,6 +589,9 @@ static const struct attention_case {
     {1, 64, 16, 16, 1, 1.0}, /* a CIFAR-10 16x16 attention, narrower */
     {2, 15, 3, 7, 3, 1.5},   /* channels-last: 5 channels per head, H != W */
     {3, 9, 5, 2, 1, 2.0},
+    /* cpu bf16 runs chunks of 32 MiB of scores: 5 images + 1, then 4 heads + 3 */
+    {6, 8, 32, 32, 1, 1.5},
+    {1, 56, 32, 32, 7, 1.5},
 };
 
 static void case_attention(const struct attention_case *c) {
@@ -1024,15 +1027,53 @@ static void test_cpu_vec(void) {
               edm_cpu_expf(0.0f) == 1.0f,
           "cpu exp limits");
 
-    enum { N = 1003 }; /* not a multiple of 4 or 8: the tails too */
-    static float a[N], b[N];
-    for (int i = 0; i < N; i++) a[i] = b[i] = (float)(40.0 * urand() - 20.0);
-    edm_cpu_silu_inplace(a, N);
-    edm_cpu_silu_inplace_generic(b, N);
-    int same = memcmp(a, b, sizeof a) == 0;
-    printf("cpu silu: %s path %s the 4-lane path\n", edm_cpu_has_wide_vectors() ? "avx2" : "4-lane",
-           same ? "bit-identical to" : "DIFFERS from");
-    CHECK(same, "dispatched silu differs from the 4-lane silu");
+    /* every width the CPU has against the 4-lane one: silu bit for bit, softmax within an
+     * ulp (its double sum is reduced lane-wise) */
+    enum { N = 1003 }; /* not a multiple of 4, 8 or 16: the tails too */
+    static float a[N], b[N], sa[N], sb[N];
+    for (int lanes = 8; lanes <= edm_cpu_vector_lanes(); lanes *= 2) {
+        for (int i = 0; i < N; i++) a[i] = b[i] = (float)(40.0 * urand() - 20.0);
+        for (int i = 0; i < N; i++) sa[i] = sb[i] = (float)(30.0 * urand() - 15.0);
+        edm_cpu_silu_lanes(lanes, a, N);
+        edm_cpu_silu_lanes(4, b, N);
+        edm_cpu_softmax_lanes(lanes, sa, N);
+        edm_cpu_softmax_lanes(4, sb, N);
+        double sm = 0;
+        for (int i = 0; i < N; i++) {
+            const double e = fabs((double)sa[i] - sb[i]) / (nextafterf(sb[i], INFINITY) - sb[i]);
+            sm = e > sm ? e : sm;
+        }
+        const int same = memcmp(a, b, sizeof a) == 0;
+        printf("cpu silu, softmax: the %d-lane path %s the 4-lane path, %.0f ulp apart\n",
+               lanes, same ? "bit-identical to" : "DIFFERS from", sm);
+        CHECK(same, "%d-lane silu differs from the 4-lane silu", lanes);
+        CHECK(sm <= 1.0, "%d-lane softmax is %.0f ulp from the 4-lane softmax", lanes, sm);
+    }
+    CHECK(edm_cpu_vector_lanes() >= 4, "vector width %d", edm_cpu_vector_lanes());
+
+    /* bf16 attention's softmax: each probability within bf16's rounding of the exact one
+     * (2^-8 relative, plus its exp's and sum's own error), rows of every tail length */
+    static uint16_t pb[N];
+    double worst_bf16 = 0;
+    for (int n = 1; n <= N; n += n < 40 ? 1 : 97) {
+        for (int i = 0; i < n; i++) sa[i] = (float)(30.0 * urand() - 15.0);
+        double mx = sa[0], sum = 0;
+        for (int i = 0; i < n; i++) mx = sa[i] > mx ? sa[i] : mx;
+        for (int i = 0; i < n; i++) sum += exp((double)sa[i] - mx);
+        for (int i = 0; i < n; i++) sb[i] = sa[i];
+        edm_cpu_softmax_row_bf16(sa, pb, n);
+        for (int i = 0; i < n; i++) {
+            uint32_t u = (uint32_t)pb[i] << 16;
+            float got;
+            memcpy(&got, &u, 4);
+            const double want = exp((double)sb[i] - mx) / sum;
+            const double e = fabs(got - want) / want;
+            worst_bf16 = e > worst_bf16 ? e : worst_bf16;
+        }
+    }
+    printf("cpu softmax to bf16 (%d lanes): max relative error %.2e\n", edm_cpu_vector_lanes(),
+           worst_bf16);
+    CHECK(worst_bf16 <= 0x1p-8 + 1e-5, "bf16 softmax relative error %.2e", worst_bf16);
 }
 
 /* Steady state allocates nothing: a repeated conv reuses the backend's scratch (the counter
@@ -1054,12 +1095,31 @@ static void test_cpu_scratch_steady(void) {
     edm_backend_free(b);
 }
 
+/* precision bf16 runs attention through oneDNN's bf16 matmuls (counter "attention_bf16");
+ * its accuracy is the attention cases' in the bf16 pass. */
+static void test_cpu_attention_bf16(void) {
+    edm_backend *b = backend_new("cpu", EDM_PRECISION_BF16, 2, "cpu/bf16/t2");
+    if (!b) return;
+    use_backend(b, "cpu/bf16/t2");
+    tb qkv = tb_rand(ACT, 2, 3 * 64, 16, 16, -1, 1), out = tb_new(ACT, 2, 64, 16, 16);
+    long before = -1, after = -1;
+    int c1 = b->ops->counter(b->ctx, "attention_bf16", &before);
+    edm_op_attention(b, &out.t, &qkv.t, 2);
+    int c2 = b->ops->counter(b->ctx, "attention_bf16", &after);
+    CHECK(!b->failed && !c1 && !c2 && after == before + 1,
+          "bf16 attention did not run on oneDNN's bf16 matmuls (counter %ld, then %ld)", before,
+          after);
+    tb_free(&qkv), tb_free(&out);
+    edm_backend_free(b);
+}
+
 static void cpu_extras(void) {
     printf("== cpu extras\n");
     if (want("cpu_basics")) {
         test_cpu_constructor();
         test_cpu_vec();
         test_cpu_scratch_steady();
+        test_cpu_attention_bf16();
     }
     /* The op cases again with 1 and 3 threads: odd team splits (the registry pass used all
      * cores). */
@@ -1075,20 +1135,35 @@ static void cpu_extras(void) {
         edm_backend_free(b);
     }
     /* The conv fallback (NHWC im2col + GEMM: EDM_CPU_ONEDNN=0, read when the backend is made;
-     * also what runs for a shape oneDNN refuses), with 2 and 3 threads. */
-    for (int i = 0; i < 2 && (want_op("conv2d") || want("forward")); i++) {
-        char label[32], *old = getenv("EDM_CPU_ONEDNN");
+     * also what runs for a shape oneDNN refuses), with 2 and 3 threads; then the conv
+     * algorithm each precision does not run by default (EDM_CPU_WINOGRAD): fp32 on oneDNN's
+     * direct convolution, bf16 through Winograd. */
+    static const struct {
+        const char *var, *value, *label;
+        enum edm_precision p;
+        int threads;
+    } variants[] = {
+        {"EDM_CPU_ONEDNN", "0", "cpu/fp32/im2col/t2", EDM_PRECISION_FP32, 2},
+        {"EDM_CPU_ONEDNN", "0", "cpu/fp32/im2col/t3", EDM_PRECISION_FP32, 3},
+        {"EDM_CPU_WINOGRAD", "0", "cpu/fp32/direct", EDM_PRECISION_FP32, 2},
+        {"EDM_CPU_WINOGRAD", "1", "cpu/bf16/winograd", EDM_PRECISION_BF16, 2},
+    };
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        if (!want_op("conv2d") && !want("forward")) break;
+        const char *label = variants[i].label;
+        char *old = getenv(variants[i].var);
         old = old ? strdup(old) : NULL;
-        snprintf(label, sizeof label, "cpu/fp32/im2col/t%d", i + 2);
-        setenv("EDM_CPU_ONEDNN", "0", 1);
-        edm_backend *b = backend_new("cpu", EDM_PRECISION_FP32, i + 2, label);
-        if (old) setenv("EDM_CPU_ONEDNN", old, 1);
-        else unsetenv("EDM_CPU_ONEDNN");
+        setenv(variants[i].var, variants[i].value, 1);
+        edm_backend *b = backend_new("cpu", variants[i].p, variants[i].threads, label);
+        if (old) setenv(variants[i].var, old, 1);
+        else unsetenv(variants[i].var);
         free(old);
         if (!b) continue;
         use_backend(b, label);
-        CHECK(strstr(edm_backend_describe(b), "oneDNN") && strstr(edm_backend_describe(b), " off"),
-              "%s: description '%s'", label, edm_backend_describe(b));
+        if (strcmp(variants[i].var, "EDM_CPU_ONEDNN") == 0)
+            CHECK(strstr(edm_backend_describe(b), "oneDNN") &&
+                      strstr(edm_backend_describe(b), " off"),
+                  "%s: description '%s'", label, edm_backend_describe(b));
         if (want_op("conv2d")) FOR_EACH(j, conv_cases) case_conv(&conv_cases[j]);
         if (want("forward")) test_forward();
         edm_backend_free(b);
