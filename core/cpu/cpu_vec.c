@@ -22,11 +22,6 @@ typedef int32_t vi4 __attribute__((vector_size(16)));
 #define VATTR
 #define VNAME(x) x##_4
 #include "cpu_vec_impl.h"
-#undef VF
-#undef VI
-#undef VL
-#undef VATTR
-#undef VNAME
 
 /* ---- 8 lanes, AVX2 ---------------------------------------------------------------------- */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -39,11 +34,6 @@ typedef int32_t vi8 __attribute__((vector_size(32)));
 #define VATTR __attribute__((target("avx2")))
 #define VNAME(x) x##_8
 #include "cpu_vec_impl.h"
-#undef VF
-#undef VI
-#undef VL
-#undef VATTR
-#undef VNAME
 #else
 #define CPU_VEC_AVX2 0
 #endif
@@ -58,11 +48,6 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
 #define VATTR __attribute__((target("avx512f")))
 #define VNAME(x) x##_16
 #include "cpu_vec_impl.h"
-#undef VF
-#undef VI
-#undef VL
-#undef VATTR
-#undef VNAME
 #endif
 
 /* ---- bf16 attention's softmax, AVX-512 -------------------------------------------------- */

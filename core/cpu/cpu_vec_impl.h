@@ -5,7 +5,8 @@
  * guard on purpose.
  *
  * The includer defines: VF (float vector), VI (int32 vector, same lane count), VL (lanes),
- * VATTR (function attributes, e.g. a target) and VNAME(x) (a name suffixed for this width).
+ * VATTR (function attributes, e.g. a target) and VNAME(x) (a name suffixed for this width);
+ * the header undefines them at its end, ready for the next width.
  * Every width performs the same IEEE operations in the same order (no FMA contraction under
  * -std=c11), so exp and silu are bit-identical across widths; softmax's double sum is
  * reduced lane-wise, so its probabilities may differ by an ulp. test_ops checks both.
@@ -120,3 +121,9 @@ __attribute__((unused)) VATTR static void VNAME(softmax_bf16)(float *s, uint16_t
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) out[i] = edm_cpu_bf16(s[i] * inv);
 }
+
+#undef VF
+#undef VI
+#undef VL
+#undef VATTR
+#undef VNAME
