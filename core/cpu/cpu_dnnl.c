@@ -30,7 +30,8 @@
  * falls back to im2col + GEMM.
  *
  * Threads: oneDNN is built on the same OpenMP runtime (libgomp) as the backend and uses
- * omp_get_max_threads() threads, which is set to the backend's team before each call.
+ * omp_get_max_threads() threads as of when a primitive is made (fixed from then on), so that
+ * is set to the backend's team before primitives are made and run.
  */
 #include <malloc.h>
 #include <omp.h>
@@ -360,6 +361,9 @@ int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *i
         chunk = chunk < 1 ? 1 : chunk > N ? N : chunk;
     }
     const int res = residual != NULL;
+    /* before the primitives are made: oneDNN fixes a primitive's thread count when it makes it
+     * (a backend of 1 thread ran its convolutions on every core) */
+    omp_set_num_threads(cx->threads);
     prims_make_room(d, 2);
     /* Equal chunks (at most two primitives per shape: the chunk and the remainder). */
     struct dnnl_prim *pf = prim_get(d, chunk, Ci, Co, H, W, k, pad, bias != NULL, bf16, res,
@@ -378,7 +382,6 @@ int edm_cpu_dnnl_conv2d(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *i
     if (buf_reserve(cx, d, in_bytes + sp, msg)) return -1;
     char *xs = d->buf, *sps = xs + in_bytes;
     const int team = edm_cpu_team(cx, (double)chunk * Pi * Ci, 65536.0);
-    omp_set_num_threads(cx->threads);
 
     for (int n0 = 0; n0 < N; n0 += chunk) {
         const int nb = N - n0 < chunk ? N - n0 : chunk;
@@ -452,6 +455,7 @@ int edm_cpu_dnnl_wino_gemm(struct cpu_ctx *cx, const edm_tensor *weight, const v
         return 1;
     }
     const int ci = weight->c, co = weight->n;
+    omp_set_num_threads(cx->threads); /* before the primitive is made, as for the convs */
     prims_make_room(d, 1);
     struct dnnl_prim *p = wino_prim(d, len, ci, co, cx->bf16);
     if (!p) {
@@ -486,7 +490,6 @@ int edm_cpu_dnnl_wino_gemm(struct cpu_ctx *cx, const edm_tensor *weight, const v
     }
     if (buf_reserve(cx, d, prim_scratch(p), msg)) return 1;
     const size_t es = (size_t)len * ci * (cx->bf16 ? 2 : 4); /* bytes between e */
-    omp_set_num_threads(cx->threads);
     for (int e = 0; e < 16; e++)
         if (prim_run(d, p, (char *)V + e * es, w + e * wbytes, M + (size_t)e * len * co, NULL,
                      d->buf, "Winograd matmul", msg))
