@@ -146,19 +146,23 @@ static int attention_bf16(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor 
         int have = -1; /* the batch-head whose k and v are gathered */
 #pragma omp for schedule(static)
         for (int64_t it = 0; it < items; it++) {
+            int stop;
+#pragma omp atomic read
+            stop = failed;
+            if (stop) continue; /* the team finishes its loop; nothing more is computed */
             const int b = (int)(it / nblk), n = b / heads, hd = b % heads;
             const int64_t i0 = (it % nblk) * rb, rows = P - i0 < rb ? P - i0 : rb;
             struct dnnl_prim *const *m = rows == rb ? mm : mm + 2;
             /* channel 3*(hd*Ch + c) + j of pixel i */
             const float *at = src + (int64_t)n * P * 3 * C + 3 * (int64_t)hd * Ch;
             if (have != b) {
-                for (int64_t i = 0; i < P; i++) gather_bf16(NULL, k + i * Ch, v + i * Ch, at + i * 3 * C, Ch);
+                for (int64_t i = 0; i < P; i++)
+                    gather_bf16(NULL, k + i * Ch, v + i * Ch, at + i * 3 * C, Ch);
                 have = b;
             }
             for (int64_t i = 0; i < rows; i++)
                 gather_bf16(q + i * Ch, NULL, NULL, at + (i0 + i) * 3 * C, Ch);
             float *o = y + ((int64_t)n * P + i0) * C + (int64_t)hd * Ch;
-            if (failed) continue; /* the team finishes its loop; nothing more is computed */
             int bad = edm_cpu_dnnl_attention_run(cx, m[0], q, k, S, base + o_s, emsg);
             if (!bad) {
                 for (int64_t i = 0; i < rows; i++)
@@ -168,6 +172,7 @@ static int attention_bf16(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor 
             if (bad) {
 #pragma omp critical(edm_cpu_attention_error)
                 snprintf(msg, EDM_OPS_MSG, "%s", emsg);
+#pragma omp atomic write
                 failed = 1;
             }
         }

@@ -98,7 +98,8 @@ V512 static void softmax_bf16_fast(float *s, uint16_t *out, int64_t n) {
     const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
     __m512 sum = _mm512_setzero_ps();
     for (int64_t i = 0; i < full; i += 16) {
-        const __m512 e = exp2_bf16_grade(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(s + i), mx), log2e));
+        const __m512 x = _mm512_loadu_ps(s + i);
+        const __m512 e = exp2_bf16_grade(_mm512_mul_ps(_mm512_sub_ps(x, mx), log2e));
         _mm512_storeu_ps(s + i, e);
         sum = _mm512_add_ps(sum, e);
     }
@@ -109,12 +110,14 @@ V512 static void softmax_bf16_fast(float *s, uint16_t *out, int64_t n) {
         sum = _mm512_mask_add_ps(sum, tail, sum, e);
     }
     const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-    for (int64_t i = 0; i < full; i += 16)
-        _mm256_storeu_si256((__m256i *)(out + i),
-                            _mm512_cvtepi32_epi16(bf16_round16(_mm512_mul_ps(_mm512_loadu_ps(s + i), inv))));
-    if (tail)
-        _mm512_mask_cvtepi32_storeu_epi16(out + full, tail,
-                                          bf16_round16(_mm512_mul_ps(_mm512_maskz_loadu_ps(tail, s + full), inv)));
+    for (int64_t i = 0; i < full; i += 16) {
+        const __m512i h = bf16_round16(_mm512_mul_ps(_mm512_loadu_ps(s + i), inv));
+        _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtepi32_epi16(h));
+    }
+    if (tail) {
+        const __m512i h = bf16_round16(_mm512_mul_ps(_mm512_maskz_loadu_ps(tail, s + full), inv));
+        _mm512_mask_cvtepi32_storeu_epi16(out + full, tail, h);
+    }
 }
 #endif
 
