@@ -137,7 +137,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "eval: %s\n", err.message);
                 return 1;
             }
-            if (now() - e0 < best) best = now() - e0;
+            const double took = now() - e0;
+            if (took < best) best = took;
             reps++;
         } while (reps < 3 || now() - t0 < seconds);
         double ms = best * 1e3, gf = flops * n / best / 1e9;
