@@ -71,14 +71,19 @@ V512 static inline __m512 exp2_bf16_grade(__m512 t) {
     return _mm512_scalef_ps(p, k);
 }
 
-/* bf16 of 16 floats, round to nearest even, NaN kept a (quiet) NaN; as edm_cpu_bf16. */
+/* edm_cpu_bf16 on 16 floats, operation for operation (round to nearest even; inf stays inf,
+ * NaN stays NaN with its sign): the scalar function, vectorised by the compiler here, made
+ * the softmax 1.5x slower. */
 V512 static inline __m512i bf16_round16(__m512 v) {
-    const __m512i u = _mm512_castps_si512(v);
-    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    __m512i r = _mm512_srli_epi32(
+    const __m512i u = _mm512_castps_si512(v), hi = _mm512_srli_epi32(u, 16);
+    const __m512i lsb = _mm512_and_si512(hi, _mm512_set1_epi32(1));
+    const __m512i rounded = _mm512_srli_epi32(
         _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
-    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-    return _mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(0x7fc0));
+    const __m512i expo = _mm512_set1_epi32(0x7f800000);
+    const __mmask16 special = _mm512_cmpeq_epi32_mask(_mm512_and_si512(u, expo), expo);
+    const __mmask16 low = _mm512_test_epi32_mask(u, _mm512_set1_epi32(0xffff));
+    const __m512i quiet = _mm512_mask_or_epi32(hi, low, hi, _mm512_set1_epi32(0x40));
+    return _mm512_mask_mov_epi32(rounded, special, quiet);
 }
 
 /*
