@@ -94,15 +94,15 @@ static int attention_f32(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor *
     return 0;
 }
 
-/* q (when q is not NULL) or k and v of one pixel's Ch channels (r: the pixel's q of channel
- * 0), rounded to bf16. */
-EDM_CPU_CLONES static void gather_bf16(uint16_t *restrict q, uint16_t *restrict k,
-                                       uint16_t *restrict v, const float *restrict r, int Ch) {
-    if (q) {
+/* The q, or the k and v, of one pixel's Ch channels (r: the pixel's q of channel 0), rounded
+ * to bf16. */
+EDM_CPU_CLONES static void gather_q_bf16(uint16_t *restrict q, const float *restrict r, int Ch) {
 #pragma omp simd
-        for (int c = 0; c < Ch; c++) q[c] = edm_cpu_bf16(r[3 * c]);
-        return;
-    }
+    for (int c = 0; c < Ch; c++) q[c] = edm_cpu_bf16(r[3 * c]);
+}
+
+EDM_CPU_CLONES static void gather_kv_bf16(uint16_t *restrict k, uint16_t *restrict v,
+                                          const float *restrict r, int Ch) {
 #pragma omp simd
     for (int c = 0; c < Ch; c++) {
         k[c] = edm_cpu_bf16(r[3 * c + 1]);
@@ -157,11 +157,11 @@ static int attention_bf16(struct cpu_ctx *cx, edm_tensor *out, const edm_tensor 
             const float *at = src + (int64_t)n * P * 3 * C + 3 * (int64_t)hd * Ch;
             if (have != b) {
                 for (int64_t i = 0; i < P; i++)
-                    gather_bf16(NULL, k + i * Ch, v + i * Ch, at + i * 3 * C, Ch);
+                    gather_kv_bf16(k + i * Ch, v + i * Ch, at + i * 3 * C, Ch);
                 have = b;
             }
             for (int64_t i = 0; i < rows; i++)
-                gather_bf16(q + i * Ch, NULL, NULL, at + (i0 + i) * 3 * C, Ch);
+                gather_q_bf16(q + i * Ch, at + (i0 + i) * 3 * C, Ch);
             float *o = y + ((int64_t)n * P + i0) * C + (int64_t)hd * Ch;
             int bad = edm_cpu_dnnl_attention_run(cx, m[0], q, k, S, base + o_s, emsg);
             if (!bad) {
